@@ -1,0 +1,166 @@
+// Parameter schemas: the single source of truth shared by the compiler (checking, defaults,
+// plan printing, TRL export) and the runtime (each stage reads its resolved params).
+// This file has no dependencies so the compiler can load every schema without loading TensorFlow.js.
+
+/** Types of the artifacts that flow along the plan's edges. */
+export type ArtifactType =
+  | 'text' // dataset of raw documents
+  | 'pairs' // dataset of (prompt, response)
+  | 'preferences' // dataset of (prompt, chosen, rejected[, margin])
+  | 'prompts' // dataset of prompts
+  | 'tokenizer'
+  | 'causal_lm' // a GPT-style causal LM (full weights, or LoRA adapter + base reference)
+  | 'reward_model' // causal LM body + scalar head
+  | 'judge' // a scoring function: rule judge, user TS function, or a reward model
+  | 'report'; // an evaluation report
+
+export const DATASET_KINDS = ['text', 'pairs', 'preferences', 'prompts'] as const;
+export type DatasetKind = (typeof DATASET_KINDS)[number];
+
+/** A fully resolved parameter value (plain JSON). */
+export type Value = number | string | boolean | null | Value[] | { [key: string]: Value };
+
+interface Base {
+  doc: string;
+  /** A required parameter has no default; the checker reports RLHF3004 when it is missing. */
+  required?: boolean;
+}
+
+export interface IntSpec extends Base {
+  type: 'int';
+  default?: number;
+  min?: number;
+  max?: number;
+}
+export interface FloatSpec extends Base {
+  type: 'float';
+  default?: number;
+  min?: number;
+  max?: number;
+  minExclusive?: boolean;
+  maxExclusive?: boolean;
+}
+export interface BoolSpec extends Base {
+  type: 'bool';
+  default?: boolean;
+}
+export interface StringSpec extends Base {
+  type: 'string';
+  default?: string;
+  enum?: readonly string[];
+}
+export interface ListSpec extends Base {
+  type: 'list';
+  of: 'int' | 'float' | 'string';
+  enum?: readonly string[];
+  default?: Value[];
+  minItems?: number;
+}
+/**
+ * A nested block such as `lora { ... }` or `optimizer { ... }`.
+ * presence 'always': its fields' defaults apply even when the user did not write the block.
+ * presence 'optional': the block is null unless written (e.g. no `lora` block = full fine-tuning).
+ */
+export interface BlockSpec extends Base {
+  type: 'block';
+  presence: 'always' | 'optional';
+  fields: Record<string, ParamSpec>;
+}
+/** A reference to a declaration or an earlier stage's output (`tiny`, `sft.model`, `prefs`, `fn("...")`). */
+export interface InputSpec extends Base {
+  type: 'input';
+  accepts: readonly ArtifactType[];
+}
+
+export type ParamSpec = IntSpec | FloatSpec | BoolSpec | StringSpec | ListSpec | BlockSpec | InputSpec;
+
+/** Architecture facts the checker tracks along the graph, so rules such as `block_size ≤ context` run at compile time. */
+export interface ModelFacts {
+  vocab_size?: number; // undefined until a tokenizer is bound
+  context: number;
+  layers: number;
+  heads: number;
+  width: number;
+}
+
+/** What a rule can see about a bound input. */
+export interface InputFacts {
+  type: ArtifactType;
+  model?: ModelFacts;
+  /** For a tokenizer input: its vocabulary size when known at compile time. */
+  vocab_size?: number;
+}
+
+export interface RuleContext {
+  inputs: Record<string, InputFacts | undefined>;
+}
+
+/** A rule violation: `path` is the parameter it points at ('lora.r', 'mini_batch_size'). */
+export interface RuleViolation {
+  path: string;
+  message: string;
+}
+
+export type ResolvedParams = Record<string, Value>;
+
+export interface StageSchema {
+  kind: string;
+  doc: string;
+  params: Record<string, ParamSpec>;
+  /** Outputs by name, e.g. { model: 'causal_lm' } — referenced as `stage.model`. */
+  outputs: Record<string, ArtifactType>;
+  /** Which input's model facts flow to which output (e.g. sft: model → model). */
+  carries?: Record<string, string>;
+  /** Cross-field rules, checked at compile time on fully resolved params (defaults filled). */
+  rules?: (p: ResolvedParams, ctx: RuleContext) => RuleViolation[];
+}
+
+/** A source constructor such as `corpus("sotu")`, `bpe(speeches)`, `gpt`, `load("dir")`, `vader()`. */
+export interface ConstructorSchema {
+  name: string;
+  doc: string;
+  /** Positional/named call arguments, in order. */
+  args: { name: string; spec: ParamSpec }[];
+  /** Parameters allowed in the `{ ... }` body. */
+  params: Record<string, ParamSpec>;
+  /** What the declaration produces (datasets: computed from `kind`, see `datasetKind`). */
+  produces: ArtifactType;
+  rules?: (p: ResolvedParams) => RuleViolation[];
+}
+
+// ---- small helpers for writing schemas -------------------------------------------------------
+
+export const int = (doc: string, def?: number, min?: number, max?: number): IntSpec => ({ type: 'int', doc, default: def, min, max });
+export const float = (doc: string, def?: number, min?: number, max?: number, o: Partial<FloatSpec> = {}): FloatSpec => ({
+  type: 'float',
+  doc,
+  default: def,
+  min,
+  max,
+  ...o,
+});
+export const bool = (doc: string, def?: boolean): BoolSpec => ({ type: 'bool', doc, default: def });
+export const str = (doc: string, def?: string, en?: readonly string[]): StringSpec => ({ type: 'string', doc, default: def, enum: en });
+export const list = (doc: string, of: ListSpec['of'], def?: Value[], en?: readonly string[]): ListSpec => ({ type: 'list', doc, of, default: def, enum: en });
+export const block = (doc: string, presence: BlockSpec['presence'], fields: Record<string, ParamSpec>): BlockSpec => ({
+  type: 'block',
+  doc,
+  presence,
+  fields,
+});
+export const input = (doc: string, accepts: readonly ArtifactType[], required = true): InputSpec => ({ type: 'input', doc, accepts, required });
+
+/** Fill defaults of a (possibly partial) param object from a schema: used by the checker and by tests. */
+export function withDefaults(params: Record<string, ParamSpec>, given: Record<string, Value | undefined>): ResolvedParams {
+  const out: ResolvedParams = {};
+  for (const [k, spec] of Object.entries(params)) {
+    const v = given[k];
+    if (spec.type === 'block') {
+      if (v === undefined || v === null) out[k] = spec.presence === 'always' ? withDefaults(spec.fields, {}) : null;
+      else out[k] = withDefaults(spec.fields, v as Record<string, Value>);
+    } else if (v !== undefined) out[k] = v;
+    else if (spec.type !== 'input' && spec.default !== undefined) out[k] = spec.default as Value;
+    else out[k] = null;
+  }
+  return out;
+}
