@@ -70,6 +70,8 @@ export interface BlockSpec extends Base {
 export interface InputSpec extends Base {
   type: 'input';
   accepts: readonly ArtifactType[];
+  /** Takes a list of references (`models: [sft.model, rl.model]`); plan bindings are keyed `name[0]`, `name[1]`, ... */
+  many?: boolean;
 }
 
 export type ParamSpec = IntSpec | FloatSpec | BoolSpec | StringSpec | ListSpec | BlockSpec | InputSpec;
@@ -149,6 +151,7 @@ export const block = (doc: string, presence: BlockSpec['presence'], fields: Reco
   fields,
 });
 export const input = (doc: string, accepts: readonly ArtifactType[], required = true): InputSpec => ({ type: 'input', doc, accepts, required });
+export const inputs = (doc: string, accepts: readonly ArtifactType[], required = true): InputSpec => ({ type: 'input', doc, accepts, required, many: true });
 
 /** Fill defaults of a (possibly partial) param object from a schema: used by the checker and by tests. */
 export function withDefaults(params: Record<string, ParamSpec>, given: Record<string, Value | undefined>): ResolvedParams {

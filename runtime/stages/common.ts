@@ -1,0 +1,74 @@
+// Parameter groups shared by several stage kinds: the optimizer, the training loop, LoRA, generation.
+// Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in README.
+
+import { block, bool, float, int, list, str, type ParamSpec, type ResolvedParams, type RuleContext, type RuleViolation } from './schema.ts';
+
+export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
+
+export const optimizer = block('AdamW optimizer and learning-rate schedule.', 'always', {
+  lr: float('Peak learning rate.', 1e-3, 0, 10, { minExclusive: true }),
+  weight_decay: float('Decoupled weight decay (AdamW); not applied to biases, LayerNorm and embeddings.', 0.0, 0, 10),
+  betas: list('Adam β1 and β2.', 'float', [0.9, 0.999]),
+  eps: float('Adam ε.', 1e-8, 0, 1, { minExclusive: true }),
+  schedule: str('Learning-rate schedule after warmup.', 'constant', ['constant', 'linear', 'cosine']),
+  warmup_steps: int('Linear warmup from 0 to lr over this many steps.', 0, 0),
+  min_lr_ratio: float('Floor of the linear/cosine decay as a fraction of lr.', 0.0, 0, 1),
+  grad_clip: float('Clip gradients to this global norm (0: off).', 1.0, 0),
+});
+
+/** The training loop: batch size, accumulation, length, evaluation and logging cadence. */
+export const loop = (defaults: { batch_size: number; epochs: number; eval_every: number }): Record<string, ParamSpec> => ({
+  batch_size: int('Examples per micro-batch.', defaults.batch_size, 1),
+  grad_accum: int('Micro-batches accumulated per optimizer step.', 1, 1),
+  epochs: int('Passes over the training data (ignored when max_steps > 0).', defaults.epochs, 1),
+  max_steps: int('Stop after this many optimizer steps (0: run `epochs`).', 0, 0),
+  eval_every: int('Evaluate on the validation split every N optimizer steps (0: only at the end).', defaults.eval_every, 0),
+  log_every: int('Write a metrics line every N optimizer steps.', 10, 1),
+  checkpoint_every: int('Save a resumable checkpoint every N optimizer steps (0: off).', 0, 0),
+});
+
+export const lora = block('LoRA adapters; without this block the stage fine-tunes all weights.', 'optional', {
+  r: int('Adapter rank.', 8, 1, 4096),
+  alpha: float('Scaling numerator: adapters are scaled by alpha / r.', 16, 0, undefined, { minExclusive: true }),
+  dropout: float('Dropout on the adapter input.', 0.05, 0, 1, { maxExclusive: true }),
+  targets: list('Projections that get adapters.', 'string', ['c_attn'], LORA_TARGETS),
+});
+
+export const generation = (d: { max_new_tokens: number; temperature: number }) =>
+  block('Sampling settings.', 'always', {
+    max_new_tokens: int('Most tokens generated per response.', d.max_new_tokens, 1),
+    min_new_tokens: int('End-of-text is suppressed until this many tokens were generated.', 0, 0),
+    temperature: float('Softmax temperature (must be > 0).', d.temperature, 0, 100, { minExclusive: true }),
+    top_k: int('Sample among the k most likely tokens (0: off).', 0, 0),
+    top_p: float('Nucleus sampling mass (1: off).', 1.0, 0, 1, { minExclusive: true }),
+  });
+
+export const maxSeqLength = (def: number) => int('Longest tokenized example; longer ones are truncated.', def, 2);
+
+/** Rules shared by stages that take a model: a fresh `gpt` needs a tokenizer; lengths fit the context. */
+export function modelRules(
+  p: ResolvedParams,
+  ctx: RuleContext,
+  modelParam: string,
+  lengths: { path: string; value: number }[],
+): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  const m = ctx.inputs[modelParam]?.model;
+  if (m && m.vocab_size === undefined && !ctx.inputs['tokenizer']) {
+    out.push({ path: modelParam, message: `the model has no tokenizer yet; add 'tokenizer: <name>' to this stage` });
+  }
+  if (m) {
+    for (const l of lengths) {
+      if (l.value > m.context) out.push({ path: l.path, message: `${l.path} is ${l.value} but the model's context is ${m.context}` });
+    }
+  }
+  const opt = p['optimizer'] as ResolvedParams | null;
+  const betas = opt?.['betas'] as number[] | undefined;
+  if (betas && (betas.length !== 2 || betas.some((b) => !(b >= 0 && b < 1)))) {
+    out.push({ path: 'optimizer.betas', message: 'betas must be two numbers in [0, 1)' });
+  }
+  return out;
+}
+
+export const tokenizerDoc = 'Tokenizer to use when the model has none yet (a fresh `gpt` declaration).';
+export { bool };
