@@ -1,0 +1,177 @@
+// Turning records into token rows and batches — pure functions, no tensors.
+//
+// Conventions shared by every stage:
+// - A row is `ids` plus `loss` (1 where the token is a training target: response tokens for SFT,
+//   every token for pretraining). The trainer shifts: position t predicts ids[t+1], and counts
+//   only where loss[t+1] = 1.
+// - Prompt and response are tokenized separately and concatenated, so the boundary between them
+//   is exact (no BPE merge across it) and generation encodes prompts the same way.
+// - End-of-text ends every response.
+
+import type { Tokenizer } from '../tokenizers/types.ts';
+
+export interface Row {
+  ids: number[];
+  /** 1 = this token is a target of the loss. Same length as ids. */
+  loss: number[];
+  /** Packed rows: which example each token belongs to (0, 1, 2, ...); attention stays within one. */
+  segments?: number[];
+}
+
+/** Split an SFT template at `{response}`: the part before (with `{prompt}` filled) is the prompt text. */
+export function formatPair(template: string, prompt: string, response: string): { promptText: string; responseText: string } {
+  const i = template.indexOf('{response}');
+  if (i < 0) throw new Error('template lacks {response}'); // checked at compile time
+  const promptText = template.slice(0, i).split('{prompt}').join(prompt);
+  const responseText = response + template.slice(i + '{response}'.length).split('{prompt}').join(prompt);
+  return { promptText, responseText };
+}
+
+/**
+ * Prompt + response ids, cut to `maxLen`: the response keeps its start, the prompt keeps its end.
+ * When both do not fit, the prompt keeps at most `maxLen - minResponse` tokens.
+ */
+export function joinTruncated(promptIds: number[], responseIds: number[], maxLen: number, maxPrompt = maxLen - 1): { ids: number[]; promptLen: number } {
+  const minResponse = Math.min(responseIds.length, Math.max(1, Math.floor(maxLen / 4)));
+  const keepPrompt = Math.min(promptIds.length, maxPrompt, maxLen - minResponse);
+  const p = promptIds.slice(promptIds.length - keepPrompt);
+  const r = responseIds.slice(0, maxLen - p.length);
+  return { ids: [...p, ...r], promptLen: p.length };
+}
+
+/** One SFT example: loss on the response (and its end-of-text) only, unless completionOnly is false. */
+export function encodeSft(tok: Tokenizer, template: string, prompt: string, response: string, maxLen: number, completionOnly = true): Row {
+  const { promptText, responseText } = formatPair(template, prompt, response);
+  const { ids, promptLen } = joinTruncated(tok.encode(promptText), [...tok.encode(responseText), tok.eosId], maxLen);
+  const loss = ids.map((_, i) => (!completionOnly || i >= promptLen ? 1 : 0));
+  // The first token has nothing before it to predict it from.
+  loss[0] = 0;
+  return { ids, loss };
+}
+
+/** A preference pair as two rows sharing the prompt; `loss` marks response tokens (DPO sums log-probs there). */
+export function encodePreference(
+  tok: Tokenizer,
+  prompt: string,
+  chosen: string,
+  rejected: string,
+  maxLen: number,
+  maxPrompt = maxLen - 1,
+): { chosen: Row; rejected: Row } {
+  const p = tok.encode(prompt);
+  const one = (resp: string): Row => {
+    const { ids, promptLen } = joinTruncated(p, [...tok.encode(resp), tok.eosId], maxLen, maxPrompt);
+    return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
+  };
+  return { chosen: one(chosen), rejected: one(rejected) };
+}
+
+/**
+ * Pretraining blocks: documents joined with end-of-text and cut into rows of `blockSize + 1`
+ * tokens (inputs and shifted targets). The remainder is dropped, or padded with loss 0.
+ */
+export function packText(docs: number[][], blockSize: number, eosId: number, remainder: 'drop' | 'pad'): Row[] {
+  const stream: number[] = [];
+  for (const d of docs) {
+    for (const t of d) stream.push(t);
+    stream.push(eosId);
+  }
+  const rows: Row[] = [];
+  const n = blockSize + 1;
+  // Blocks overlap by one token so every token is a target exactly once.
+  for (let s = 0; s + 1 < stream.length; s += blockSize) {
+    const ids = stream.slice(s, s + n);
+    if (ids.length < n) {
+      if (remainder === 'drop') break;
+      const real = ids.length;
+      while (ids.length < n) ids.push(eosId);
+      rows.push({ ids, loss: ids.map((_, i) => (i > 0 && i < real ? 1 : 0)) });
+    } else {
+      rows.push({ ids, loss: ids.map((_, i) => (i > 0 ? 1 : 0)) });
+    }
+  }
+  return rows;
+}
+
+/**
+ * Pack short rows into rows of at most `maxLen` tokens (first fit, in order). Each packed row keeps
+ * `segments` so attention and positions restart per example: no cross-contamination.
+ */
+export function packRows(rows: Row[], maxLen: number): Row[] {
+  const out: Row[] = [];
+  let cur: Row | undefined;
+  let seg = 0;
+  for (const r of rows) {
+    if (!cur || cur.ids.length + r.ids.length > maxLen) {
+      cur = { ids: [], loss: [], segments: [] };
+      out.push(cur);
+      seg = 0;
+    }
+    cur.ids.push(...r.ids);
+    cur.loss.push(...r.loss);
+    for (let i = 0; i < r.ids.length; i++) cur.segments!.push(seg);
+    seg++;
+  }
+  return out;
+}
+
+/** A batch as flat typed arrays, ready for tf.tensor2d. */
+export interface Batch {
+  B: number;
+  T: number;
+  ids: Int32Array; // [B*T] model inputs
+  /** 1 for real tokens, 0 for padding. */
+  mask: Float32Array;
+  /** With shift: targets[t] = the row's next token after input t (pad where none). */
+  targets: Int32Array;
+  /** With shift: 1 where targets[t] counts in the loss. */
+  targetsMask: Float32Array;
+  /** Segment ids for packed rows (else all 0). */
+  segments: Int32Array;
+  /** Per row: index of the last real input token. */
+  lastIndex: Int32Array;
+}
+
+export interface CollateOptions {
+  side?: 'right' | 'left';
+  /**
+   * true (language modelling): inputs are ids[0..n-2] and targets ids[1..n-1], so a row of n tokens
+   * gives n-1 positions. false (scoring a whole sequence, e.g. a reward model): inputs are all n ids.
+   */
+  shift?: boolean;
+  /** Pad every row to this many positions (default: the longest in the batch). */
+  fixedT?: number;
+}
+
+/** Pad rows to a common length on the right (or left), optionally shifting targets. */
+export function collate(rows: Row[], padId: number, opts: CollateOptions = {}): Batch {
+  const side = opts.side ?? 'right';
+  const shift = opts.shift ?? true;
+  const d = shift ? 1 : 0;
+  const B = rows.length;
+  const T = opts.fixedT ?? Math.max(1, ...rows.map((r) => r.ids.length - d));
+  const ids = new Int32Array(B * T).fill(padId);
+  const mask = new Float32Array(B * T);
+  const targets = new Int32Array(B * T).fill(padId);
+  const targetsMask = new Float32Array(B * T);
+  const segments = new Int32Array(B * T);
+  const lastIndex = new Int32Array(B);
+  rows.forEach((r, b) => {
+    const n = Math.min(r.ids.length - d, T);
+    const off = side === 'right' ? 0 : T - n;
+    for (let i = 0; i < n; i++) {
+      const p = b * T + off + i;
+      ids[p] = r.ids[i];
+      mask[p] = 1;
+      segments[p] = r.segments?.[i] ?? 0;
+      if (shift) {
+        targets[p] = r.ids[i + 1];
+        // A packed row never predicts across an example boundary.
+        const sameSegment = (r.segments?.[i + 1] ?? 0) === (r.segments?.[i] ?? 0);
+        targetsMask[p] = sameSegment ? r.loss[i + 1] : 0;
+      }
+    }
+    lastIndex[b] = off + n - 1;
+  });
+  return { B, T, ids, mask, targets, targetsMask, segments, lastIndex };
+}
