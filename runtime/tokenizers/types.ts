@@ -1,0 +1,37 @@
+// The tokenizer interface every stage uses, whatever the kind (GPT-2 BPE, trained byte-level BPE, characters).
+
+export type TokenizerKind = 'gpt2' | 'bpe' | 'char';
+
+/** The special end-of-text token shared by all kinds (GPT-2's `<|endoftext|>`). */
+export const EOT = '<|endoftext|>';
+
+export interface EncodeOptions {
+  /**
+   * When true, the literal text `<|endoftext|>` becomes the end-of-text token. Default false: it is
+   * encoded as ordinary text, so user data can never inject a document boundary.
+   */
+  allowSpecial?: boolean;
+}
+
+/** A tokenizer. `encode` never adds eos itself: the data pipeline appends `eosId` where it wants one. */
+export interface Tokenizer {
+  readonly kind: TokenizerKind;
+  readonly vocabSize: number;
+  readonly eosId: number;
+  /** Padding id (the eos id for every kind here, as for GPT-2); pad positions are masked by the trainer. */
+  readonly padId: number;
+  encode(text: string, opts?: EncodeOptions): number[];
+  decode(ids: readonly number[]): string;
+  /** Writes `tokenizer.json` (+ `rlhfc_tokenizer.json`) into `dir` (created if missing). */
+  save(dir: string): Promise<void>;
+}
+
+/** Contents of `rlhfc_tokenizer.json`, written beside `tokenizer.json`. */
+export interface TokenizerManifest {
+  format: 'rlhfc-tokenizer';
+  version: 1;
+  kind: TokenizerKind;
+  vocab_size: number;
+  eos_id: number;
+  pad_id: number;
+}
