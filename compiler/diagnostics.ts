@@ -80,6 +80,7 @@ export const CATALOG = {
   // --- usage / environment ---
   RLHF9001: 'cannot read file',
   RLHF9002: 'data error',
+  RLHF9003: 'invalid checkpoint (safetensors file, config or tensor shapes)',
 } as const;
 
 export type Code = keyof typeof CATALOG;
