@@ -55,7 +55,7 @@ export function parse(text: string, file: string): ParseResult {
   for (const e of parser.errors as IRecognitionException[]) {
     const t = e.token;
     const atEnd = t.tokenType.name === 'EOF' || Number.isNaN(t.startOffset);
-    const prev = e.previousToken;
+    const prev = (e as IRecognitionException & { previousToken?: IToken }).previousToken;
     const span =
       atEnd && prev && !Number.isNaN(prev.startOffset)
         ? spanOf(prev.endOffset! + 1, prev.endOffset! + 1)
