@@ -151,34 +151,42 @@ export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
   return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
 }
 
-/** Levenshtein distance, for "did you mean". */
+/** Edit distance counting an adjacent transposition as one edit (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
   const m = a.length;
   const n = b.length;
-  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  const d: number[][] = Array.from({ length: m + 1 }, (_, i) => [i, ...new Array<number>(n).fill(0)]);
+  for (let j = 0; j <= n; j++) d[0][j] = j;
   for (let i = 1; i <= m; i++) {
-    const cur = [i];
     for (let j = 1; j <= n; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
-    prev = cur;
   }
-  return prev[n];
+  return d[m][n];
 }
 
-/** The closest candidate within a distance proportional to the name's length, or undefined. */
+/**
+ * The closest candidate: within an edit distance proportional to the name's length, or one the
+ * name abbreviates (`prefs` → `preferences`); undefined when nothing is close.
+ */
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
+  const lower = name.toLowerCase();
   const limit = Math.max(1, Math.floor(name.length / 3));
-  for (const c of candidates) {
-    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+  const list = [...candidates].filter((c) => c !== name);
+  for (const c of list) {
+    const d = editDistance(lower, c.toLowerCase());
     if (d < bestD || (d === bestD && best !== undefined && c < best)) {
       best = c;
       bestD = d;
     }
   }
-  return bestD <= limit ? best : undefined;
+  if (bestD <= limit) return best;
+  if (lower.length >= 3) return list.filter((c) => c.toLowerCase().startsWith(lower)).sort()[0];
+  return undefined;
 }
 
 /** `unknown parameter 'lr'` + `; did you mean 'learning_rate'?` when one is close. */
