@@ -49,6 +49,9 @@ export interface Checked {
   diagnostics: Diagnostic[];
 }
 
+/** Names people reach for out of habit (TRL/Transformers spellings) → ours. */
+const ALIASES: Record<string, string> = { learning_rate: 'lr', lr_scheduler_type: 'schedule', max_grad_norm: 'grad_clip', lora_alpha: 'alpha', lora_dropout: 'dropout', target_modules: 'targets' };
+
 const OUTPUT_OF_SOURCE: Record<string, string> = { dataset: 'data', tokenizer: 'tokenizer', model: 'model', judge: 'judge' };
 
 /** A value's location for diagnostics, with the template trail when it came from a template. */
@@ -256,8 +259,14 @@ export function check(res: Resolved, mainPath: string): Checked {
       out.spans.set(path, { span: item.key.span, related: where.related });
       if (!spec) {
         const kinds = Object.keys(specs);
+        // A field of a nested block written at this level (`lr: 1e-3` instead of `optimizer { lr: 1e-3 }`).
+        const wanted = ALIASES[key] ?? key;
+        const home = Object.entries(specs).find(([, sp]) => sp.type === 'block' && wanted in sp.fields)?.[0];
+        const message = home
+          ? `unknown parameter '${path}' for ${ownerWhat}; it belongs in the '${home}' block: ${home} { ${wanted}: … }`
+          : withSuggestion(`unknown parameter '${path}' for ${ownerWhat}`, key, kinds);
         ds.push(
-          diag('RLHF3003', withSuggestion(`unknown parameter '${path}' for ${ownerWhat}`, key, kinds), item.key.span, {
+          diag('RLHF3003', message, item.key.span, {
             related: where.related,
             notes: [`parameters${prefix ? ` of ${prefix.slice(0, -1)}` : ''}: ${kinds.join(', ')}`],
           }),
@@ -469,7 +478,13 @@ export function check(res: Resolved, mainPath: string): Checked {
       node.vocab = schema.name === 'gpt2' ? 50257 : schema.name === 'bpe' ? (params['vocab_size'] as number) : undefined;
     } else if (category === 'model') {
       if (schema.name === 'gpt') {
-        node.model = { context: params['context'] as number, layers: params['layers'] as number, heads: params['heads'] as number, width: params['width'] as number };
+        node.model = {
+          tokenized: false,
+          context: params['context'] as number,
+          layers: params['layers'] as number,
+          heads: params['heads'] as number,
+          width: params['width'] as number,
+        };
       } else if (schema.name === 'load' && ok) {
         node.model = readModelFacts(resolvePath(mainDir, params['path'] as string), given.get('path')?.span ?? span);
       }
@@ -487,7 +502,7 @@ export function check(res: Resolved, mainPath: string): Checked {
     }
     try {
       const c = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, number>;
-      return { context: c['n_positions'], layers: c['n_layer'], heads: c['n_head'], width: c['n_embd'], vocab_size: c['vocab_size'] };
+      return { tokenized: true, context: c['n_positions'], layers: c['n_layer'], heads: c['n_head'], width: c['n_embd'], vocab_size: c['vocab_size'] };
     } catch (e) {
       ds.push(diag('RLHF3011', `config.json in ${relative(mainDir, dir) || '.'} is not valid JSON: ${(e as Error).message}`, span));
       return undefined;
@@ -587,8 +602,14 @@ export function check(res: Resolved, mainPath: string): Checked {
     const tokVocab = facts['tokenizer']?.vocab_size;
     for (const [outName, inParam] of Object.entries(schema.carries ?? {})) {
       const m = facts[inParam]?.model;
-      if (m) node.model = { ...m, vocab_size: m.vocab_size ?? tokVocab };
+      if (m) node.model = { ...m, tokenized: m.tokenized || Boolean(facts['tokenizer']), vocab_size: m.vocab_size ?? tokVocab };
       void outName;
+    }
+    // Length defaults follow a smaller model context (a user-written value is checked by the rules).
+    for (const [key, spec] of Object.entries(schema.params)) {
+      if (spec.type !== 'int' || !spec.capDefaultAtContextOf || !out.defaults.includes(key)) continue;
+      const ctxLen = facts[spec.capDefaultAtContextOf]?.model?.context;
+      if (ctxLen !== undefined && (params[key] as number) > ctxLen) params[key] = ctxLen;
     }
     if (ds.length === before && schema.rules) reportRules(schema.rules(params, { inputs: facts }), out.spans, s.decl.name.span);
     const ok = ds.length === before;

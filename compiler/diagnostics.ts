@@ -64,9 +64,7 @@ export const CATALOG = {
   RLHF3007: 'cross-field rule violated',
   RLHF3008: 'invalid arithmetic',
   RLHF3009: 'invalid dataset source',
-  RLHF3010: 'invalid tokenizer',
   RLHF3011: 'invalid model',
-  RLHF3012: 'invalid judge',
   RLHF3013: 'user function not found or wrong signature',
   RLHF3014: 'local file not found',
 

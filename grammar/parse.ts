@@ -50,6 +50,16 @@ export function parse(text: string, file: string): ParseResult {
     } else tokens.push(t);
   }
 
+  // A number glued to a name or another number (`12abc`, `1.2.3`, `1e`) is one malformed number.
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const t = tokens[i];
+    const next = tokens[i + 1];
+    if (t.tokenType.name === 'NumberLit' && next.startOffset === t.endOffset! + 1 && (next.tokenType.name === 'NumberLit' || /^[A-Za-z_]/.test(next.image))) {
+      let end = next.endOffset! + 1;
+      while (/[A-Za-z0-9_.]/.test(text[end] ?? '')) end++;
+      diagnostics.push(diag('RLHF1006', `invalid number '${text.slice(t.startOffset, end)}'`, spanOf(t.startOffset, end), { notes: ['numbers look like 64, 0.1, .5, 1e-3 or 1.41e-5'] }));
+    }
+  }
   parser.input = tokens;
   const cst = parser.file();
   for (const e of parser.errors as IRecognitionException[]) {

@@ -43,7 +43,10 @@ export const generation = (d: { max_new_tokens: number; temperature: number }) =
     top_p: float('Nucleus sampling mass (1: off).', 1.0, 0, 1, { minExclusive: true }),
   });
 
-export const maxSeqLength = (def: number) => int('Longest tokenized example; longer ones are truncated.', def, 2);
+export const maxSeqLength = (def: number, doc = 'Longest tokenized example; longer ones are truncated.'): ParamSpec => ({
+  ...int(`${doc} Default: ${def}, or the model's context if smaller.`, def, 2),
+  capDefaultAtContextOf: 'model',
+});
 
 /** Rules shared by stages that take a model: a fresh `gpt` needs a tokenizer; lengths fit the context. */
 export function modelRules(
@@ -54,7 +57,7 @@ export function modelRules(
 ): RuleViolation[] {
   const out: RuleViolation[] = [];
   const m = ctx.inputs[modelParam]?.model;
-  if (m && m.vocab_size === undefined && !ctx.inputs['tokenizer']) {
+  if (m && !m.tokenized && !ctx.inputs['tokenizer']) {
     out.push({ path: modelParam, message: `the model has no tokenizer yet; add 'tokenizer: <name>' to this stage` });
   }
   if (m) {
@@ -72,3 +75,16 @@ export function modelRules(
 
 export const tokenizerDoc = 'Tokenizer to use when the model has none yet (a fresh `gpt` declaration).';
 export { bool };
+
+/** Sampling stages: prompt + generated tokens must fit the context of the model bound to `modelParam`. */
+export function samplingRules(p: ResolvedParams, ctx: RuleContext, modelParam: string): RuleViolation[] {
+  const gen = p['generation'] as Record<string, number>;
+  const total = (p['max_prompt_length'] as number) + gen['max_new_tokens'];
+  const out = modelRules(p, ctx, modelParam, []);
+  const m = ctx.inputs[modelParam]?.model;
+  if (m && total > m.context) {
+    out.push({ path: 'max_prompt_length', message: `max_prompt_length + generation.max_new_tokens is ${total} but the ${modelParam === 'policy' ? "policy's" : "model's"} context is ${m.context}` });
+  }
+  if (gen['min_new_tokens'] > gen['max_new_tokens']) out.push({ path: 'generation.min_new_tokens', message: 'min_new_tokens exceeds max_new_tokens' });
+  return out;
+}

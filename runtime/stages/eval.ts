@@ -2,7 +2,7 @@
 // their KL to a reference model; writes a report.
 
 import { input, inputs, int, withDefaults, type StageSchema } from './schema.ts';
-import { generation } from './common.ts';
+import { generation, samplingRules } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'eval',
@@ -18,6 +18,10 @@ export const schema: StageSchema = {
     generation: generation({ max_new_tokens: 24, temperature: 0.7 }),
   },
   outputs: { report: 'report' },
+  rules: (p, ctx) =>
+    Object.keys(ctx.inputs)
+      .filter((k) => k.startsWith('models['))
+      .flatMap((k) => samplingRules(p, ctx, k).map((v) => ({ ...v, message: `${k}: ${v.message}` }))),
 };
 
 export const defaults = withDefaults(schema.params, {});

@@ -1,7 +1,7 @@
 // Stage `generate`: sample responses to prompts and write them as a pairs dataset.
 
 import { input, int, withDefaults, type StageSchema } from './schema.ts';
-import { generation, modelRules } from './common.ts';
+import { generation, samplingRules } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'generate',
@@ -14,10 +14,7 @@ export const schema: StageSchema = {
     generation: generation({ max_new_tokens: 32, temperature: 0.7 }),
   },
   outputs: { data: 'pairs' },
-  rules: (p, ctx) => {
-    const gen = p['generation'] as Record<string, number>;
-    return modelRules(p, ctx, 'model', [{ path: 'generation.max_new_tokens', value: (p['max_prompt_length'] as number) + gen['max_new_tokens'] }]);
-  },
+  rules: (p, ctx) => samplingRules(p, ctx, 'model'),
 };
 
 export const defaults = withDefaults(schema.params, {});

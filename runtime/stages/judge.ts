@@ -2,7 +2,7 @@
 // preference dataset (chosen = highest score, rejected = lowest) for `reward` or `dpo`.
 
 import { input, int, str, withDefaults, type StageSchema } from './schema.ts';
-import { generation, modelRules } from './common.ts';
+import { generation, samplingRules } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'judge',
@@ -18,11 +18,7 @@ export const schema: StageSchema = {
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
   },
   outputs: { data: 'preferences' },
-  rules: (p, ctx) => {
-    const gen = p['generation'] as Record<string, number>;
-    const total = (p['max_prompt_length'] as number) + gen['max_new_tokens'];
-    return modelRules(p, ctx, 'model', [{ path: 'generation.max_new_tokens', value: total }]);
-  },
+  rules: (p, ctx) => samplingRules(p, ctx, 'model'),
 };
 
 export const defaults = withDefaults(schema.params, {});

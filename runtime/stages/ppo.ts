@@ -2,7 +2,7 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { block, bool, float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
-import { generation, lora, modelRules, optimizer } from './common.ts';
+import { generation, lora, optimizer, samplingRules } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'ppo',
@@ -44,19 +44,10 @@ export const schema: StageSchema = {
   outputs: { model: 'causal_lm' },
   carries: { model: 'policy' },
   rules: (p, ctx) => {
-    const gen = p['generation'] as Record<string, number>;
-    const total = (p['max_prompt_length'] as number) + gen['max_new_tokens'];
-    const out = modelRules(p, ctx, 'policy', [{ path: 'max_prompt_length', value: total }]).map((v) =>
-      v.path === 'max_prompt_length'
-        ? { ...v, message: `max_prompt_length + generation.max_new_tokens is ${total} but the policy's context is ${ctx.inputs['policy']?.model?.context}` }
-        : v,
-    );
+    const out = samplingRules(p, ctx, 'policy');
     const b = p['batch_size'] as number;
     const mb = p['mini_batch_size'] as number;
     if (b % mb !== 0) out.push({ path: 'mini_batch_size', message: `mini_batch_size ${mb} does not divide batch_size ${b}` });
-    if (gen['min_new_tokens'] > gen['max_new_tokens']) {
-      out.push({ path: 'generation.min_new_tokens', message: 'min_new_tokens exceeds max_new_tokens' });
-    }
     const rm = ctx.inputs['reward']?.model;
     const pol = ctx.inputs['policy']?.model;
     if (rm && rm.vocab_size !== undefined && pol?.vocab_size !== undefined && rm.vocab_size !== pol.vocab_size) {

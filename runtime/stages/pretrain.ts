@@ -12,7 +12,7 @@ export const schema: StageSchema = {
     model: input('Model to train: a `gpt` declaration, a loaded model, or an earlier stage\'s model.', ['causal_lm']),
     tokenizer: input(tokenizerDoc, ['tokenizer'], false),
     data: input('Raw text dataset.', ['text']),
-    block_size: maxSeqLength(64),
+    block_size: maxSeqLength(64, 'Tokens per training block.'),
     remainder: str('What to do with the tokens left after the last full block.', 'drop', ['drop', 'pad']),
     ...loop({ batch_size: 8, epochs: 1, eval_every: 100 }),
     optimizer,

@@ -29,6 +29,8 @@ interface Base {
 export interface IntSpec extends Base {
   type: 'int';
   default?: number;
+  /** When not written, the default is capped at the context of the model bound to this input. */
+  capDefaultAtContextOf?: string;
   min?: number;
   max?: number;
 }
@@ -78,7 +80,9 @@ export type ParamSpec = IntSpec | FloatSpec | BoolSpec | StringSpec | ListSpec |
 
 /** Architecture facts the checker tracks along the graph, so rules such as `block_size ≤ context` run at compile time. */
 export interface ModelFacts {
-  vocab_size?: number; // undefined until a tokenizer is bound
+  /** Whether a tokenizer is bound (a fresh `gpt` declaration has none until a stage binds one). */
+  tokenized: boolean;
+  vocab_size?: number; // known at compile time for gpt2, bpe and loaded models
   context: number;
   layers: number;
   heads: number;
