@@ -114,7 +114,7 @@ export interface KlController {
 
 export class FixedKl implements KlController {
   constructor(public value: number) {}
-  update(): void {}
+  update(_currentKl?: number, _nSteps?: number): void {}
   state() {
     return { kind: 'fixed' as const, value: this.value };
   }
