@@ -23,3 +23,69 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+
+import type { StageContext, StageOutcome, DatasetArtifact } from './context.ts';
+
+/** Unigram perplexity of `ids` under the token frequencies of `train`: the bar a model must clear. */
+export function unigramPerplexity(train: number[][], ids: number[][], vocab: number): number {
+  const counts = new Float64Array(vocab).fill(1); // add-one smoothing
+  let total = vocab;
+  for (const d of train) for (const t of d) (counts[t]++, total++);
+  let nll = 0;
+  let n = 0;
+  for (const d of ids) for (const t of d) (nll -= Math.log(counts[t] / total), n++);
+  return Math.exp(nll / Math.max(n, 1));
+}
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const { openLM, evalLoss, batchIterator } = await import('../train/lm.ts');
+  const { packText } = await import('../train/examples.ts');
+  const { trainLoop } = await import('../train/loop.ts');
+  const p = ctx.params as typeof defaults & { optimizer: Record<string, number | string | number[]> };
+  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer' });
+  try {
+    const data = ctx.inputs['data'] as DatasetArtifact;
+    const blockSize = p.block_size as number;
+    const enc = (recs: { text?: string }[]) => recs.map((r) => lm.tokenizer.encode(r.text ?? ''));
+    const trainDocs = enc(data.train);
+    const valDocs = enc(data.validation);
+    const remainder = p.remainder as 'drop' | 'pad';
+    const trainRows = packText(trainDocs, blockSize, lm.tokenizer.eosId, remainder);
+    const valRows = packText(valDocs, blockSize, lm.tokenizer.eosId, remainder);
+    if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has fewer than ${blockSize + 1} tokens: nothing to train on`);
+    const batches = batchIterator(trainRows, p.batch_size as number, lm.tokenizer.padId, ctx.seed, ctx.node.hash);
+    const perEpoch = Math.max(1, Math.floor(trainRows.length / ((p.batch_size as number) * (p.grad_accum as number))));
+    const total = (p.max_steps as number) > 0 ? (p.max_steps as number) : perEpoch * (p.epochs as number);
+    const evaluate = valRows.length
+      ? async () => {
+          const loss = await evalLoss(lm, valRows, p.batch_size as number, 64);
+          return { val_loss: loss, val_ppl: Math.exp(loss) };
+        }
+      : undefined;
+    ctx.reporter.note(`${trainRows.length} blocks of ${blockSize} tokens (${valRows.length} held out), ${total} steps`);
+    const res = await trainLoop({
+      ...lm.loopParts(p.optimizer, total),
+      gradAccum: p.grad_accum as number,
+      totalSteps: total,
+      nextBatch: batches,
+      loss: (b) => lm.lmLoss(b, true),
+      tokens: (b) => b.B * b.T,
+      evaluate,
+      evalEvery: p.eval_every as number,
+      logEvery: p.log_every as number,
+      reporter: ctx.reporter,
+      signal: ctx.signal,
+    });
+    await lm.save(`${ctx.outDir}/model`);
+    const unigram = unigramPerplexity(trainDocs, valDocs.length ? valDocs : trainDocs, lm.tokenizer.vocabSize);
+    const metrics: Record<string, number> = { steps: res.steps, train_loss: res.trainLoss, first_loss: res.firstLoss, unigram_ppl: unigram, ...res.eval };
+    const headline = res.eval['val_ppl'] !== undefined
+      ? `val ppl ${res.eval['val_ppl'].toFixed(1)} (unigram ${unigram.toFixed(1)}), loss ${res.firstLoss.toFixed(2)} → ${res.trainLoss.toFixed(2)}`
+      : `loss ${res.firstLoss.toFixed(2)} → ${res.trainLoss.toFixed(2)}`;
+    return { metrics, headline };
+  } finally {
+    lm.dispose();
+  }
+}

@@ -24,3 +24,64 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { Row } from '../train/examples.ts';
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const { openLM, pairIterator } = await import('../train/lm.ts');
+  const { encodePreference } = await import('../train/examples.ts');
+  const { trainLoop } = await import('../train/loop.ts');
+  const p = ctx.params as Record<string, never>;
+  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p['lora'], head: 'reward' });
+  try {
+    const data = ctx.inputs['data'] as DatasetArtifact;
+    const maxLen = p['max_seq_length'] as number;
+    type Pair = { chosen: Row; rejected: Row; margin: number };
+    const encode = (recs: typeof data.train): Pair[] =>
+      recs.map((r) => ({ ...encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen), margin: p['use_margin'] ? (r.margin ?? 0) : 0 }));
+    const train = encode(data.train);
+    const val = encode(data.validation);
+    if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
+    const bs = p['batch_size'] as number;
+    const perEpoch = Math.max(1, Math.floor(train.length / (bs * (p['grad_accum'] as number))));
+    const total = (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+    const centering = p['center_rewards'] as number;
+    const evalSet = val.length ? val : train.slice(0, 256);
+    const evaluate = async () => {
+      const m = await lm.pairAccuracy(evalSet, bs);
+      return { eval_accuracy: m.accuracy, eval_margin: m.margin };
+    };
+    ctx.reporter.note(`${train.length} pairs, ${val.length} held out; ${total} steps; ${lm.describeTrainable()}`);
+    const before = await lm.pairAccuracy(evalSet, bs);
+    const res = await trainLoop({
+      ...lm.loopParts(p['optimizer'], total),
+      gradAccum: p['grad_accum'] as number,
+      totalSteps: total,
+      nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.hash, lm.tokenizer.padId),
+      loss: (b) => lm.pairLoss(b, centering),
+      tokens: (b) => b.chosen.B * b.chosen.T + b.rejected.B * b.rejected.T,
+      evaluate,
+      evalEvery: p['eval_every'] as number,
+      logEvery: p['log_every'] as number,
+      reporter: ctx.reporter,
+      signal: ctx.signal,
+    });
+    await lm.save(`${ctx.outDir}/model`);
+    const metrics: Record<string, number> = {
+      steps: res.steps,
+      train_loss: res.trainLoss,
+      first_loss: res.firstLoss,
+      accuracy_before: before.accuracy,
+      ...res.eval,
+    };
+    return {
+      metrics,
+      headline: `held-out accuracy ${(before.accuracy * 100).toFixed(1)}% → ${((res.eval['eval_accuracy'] ?? NaN) * 100).toFixed(1)}% (${evalSet.length} pairs), margin ${(res.eval['eval_margin'] ?? NaN).toFixed(2)}`,
+    };
+  } finally {
+    lm.dispose();
+  }
+}

@@ -36,3 +36,56 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const { openLM, evalLoss, batchIterator } = await import('../train/lm.ts');
+  const { encodeSft, packRows } = await import('../train/examples.ts');
+  const { trainLoop } = await import('../train/loop.ts');
+  const p = ctx.params as Record<string, never>;
+  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p['lora'] });
+  try {
+    const data = ctx.inputs['data'] as DatasetArtifact;
+    const maxLen = p['max_seq_length'] as number;
+    const encode = (recs: typeof data.train) =>
+      recs.map((r) => encodeSft(lm.tokenizer, p['template'] as string, r.prompt ?? '', r.response ?? '', maxLen, p['completion_only'] as boolean));
+    let trainRows = encode(data.train);
+    const valRows = encode(data.validation);
+    if (p['packing']) trainRows = packRows(trainRows, maxLen);
+    if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has no training records`);
+    const bs = p['batch_size'] as number;
+    const perEpoch = Math.max(1, Math.floor(trainRows.length / (bs * (p['grad_accum'] as number))));
+    const total = (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+    const evaluate = valRows.length
+      ? async () => {
+          const loss = await evalLoss(lm, valRows, bs, 64);
+          return { val_loss: loss, val_ppl: Math.exp(loss) };
+        }
+      : undefined;
+    ctx.reporter.note(
+      `${data.train.length} pairs${p['packing'] ? ` packed into ${trainRows.length} rows` : ''}, ${valRows.length} held out; ${total} steps; ${lm.describeTrainable()}`,
+    );
+    const res = await trainLoop({
+      ...lm.loopParts(p['optimizer'], total),
+      gradAccum: p['grad_accum'] as number,
+      totalSteps: total,
+      nextBatch: batchIterator(trainRows, bs, lm.tokenizer.padId, ctx.seed, ctx.node.hash),
+      loss: (b) => lm.lmLoss(b, true),
+      tokens: (b) => b.B * b.T,
+      evaluate,
+      evalEvery: p['eval_every'] as number,
+      logEvery: p['log_every'] as number,
+      reporter: ctx.reporter,
+      signal: ctx.signal,
+    });
+    await lm.save(`${ctx.outDir}/model`);
+    const metrics: Record<string, number> = { steps: res.steps, train_loss: res.trainLoss, first_loss: res.firstLoss, ...res.eval };
+    const val = res.eval['val_loss'] !== undefined ? `, val loss ${res.eval['val_loss'].toFixed(3)}` : '';
+    return { metrics, headline: `response loss ${res.firstLoss.toFixed(2)} → ${res.trainLoss.toFixed(2)}${val}` };
+  } finally {
+    lm.dispose();
+  }
+}

@@ -1,0 +1,232 @@
+// What the training stages share about their model: open it from an artifact (fresh `gpt`
+// declaration, saved folder, or LoRA adapter over a base folder), attach LoRA and heads, build the
+// optimizer, compute the stage losses on collated batches, evaluate, and save the result.
+
+import * as tf from '@tensorflow/tfjs';
+import { relative } from 'node:path';
+import { UserError, diag } from '../../compiler/diagnostics.ts';
+import { gpt2Config, loadCheckpoint, loraConfig, saveAdapter, saveModel } from '../checkpoint.ts';
+import { shuffle } from '../data/split.ts';
+import { GPT, toTensors } from '../model/gpt.ts';
+import type { LoraTarget } from '../model/lora.ts';
+import { AdamW } from '../optim.ts';
+import { pairwiseRewardLoss } from '../rl/losses.ts';
+import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
+import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stages/context.ts';
+import type { ResolvedParams, Value } from '../stages/schema.ts';
+import { collate, type Batch, type Row } from './examples.ts';
+import { lrSchedule } from './loop.ts';
+
+export interface OpenOptions {
+  /** Input holding the model (default 'model'). */
+  modelInput?: string;
+  /** Input that may hold a tokenizer (required for a fresh `gpt`). */
+  tokenizerInput?: string;
+  /** The stage's `lora { ... }` block (null: train every weight). */
+  lora?: Value;
+  head?: 'reward' | 'value';
+}
+
+export interface PairBatch {
+  chosen: Batch;
+  rejected: Batch;
+  margin: Float32Array;
+}
+
+export class LM {
+  constructor(
+    readonly model: GPT,
+    readonly tokenizer: Tokenizer,
+    /** The saved folder this model was loaded from, when it holds full weights (an adapter can point at it). */
+    private readonly baseDir: string | undefined,
+    private readonly kind: 'causal_lm' | 'reward_model',
+  ) {}
+
+  dataError(message: string): UserError {
+    return new UserError([diag('RLHF9002', message)]);
+  }
+
+  /** "LoRA r=8 (c_attn): 12,288 of 1,234,567 weights trainable". */
+  describeTrainable(): string {
+    const n = [...this.model.trainable().values()].reduce((s, v) => s + v.size, 0);
+    const total = this.model.paramCount();
+    const l = this.model.lora;
+    const what = l ? `LoRA r=${l.r} α=${l.alpha} on ${l.targets.join(', ')}` : 'full fine-tuning';
+    return `${what}: ${n.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} weights trainable`;
+  }
+
+  /** Trainable params, AdamW and the schedule for an `optimizer { ... }` block. */
+  loopParts(opt: Value, totalSteps: number) {
+    const o = opt as ResolvedParams;
+    const params = this.model.trainable();
+    const [beta1, beta2] = o['betas'] as number[];
+    const optimizer = new AdamW(params, { lr: o['lr'] as number, beta1, beta2, eps: o['eps'] as number, weightDecay: o['weight_decay'] as number });
+    return { params, optimizer, lrAt: lrSchedule(o, totalSteps), gradClip: o['grad_clip'] as number };
+  }
+
+  lmLoss(b: Batch, training: boolean): tf.Scalar {
+    return this.model.lmLoss(b, { training });
+  }
+
+  /** Rewards of chosen and rejected rows. */
+  private pairRewards(b: PairBatch, training: boolean): { rc: tf.Tensor1D; rr: tf.Tensor1D } {
+    const c = toTensors(b.chosen);
+    const r = toTensors(b.rejected);
+    return {
+      rc: this.model.rewards(c.ids, c.mask, c.lastIndex!, { training }),
+      rr: this.model.rewards(r.ids, r.mask, r.lastIndex!, { training }),
+    };
+  }
+
+  pairLoss(b: PairBatch, centering: number): tf.Scalar {
+    const { rc, rr } = this.pairRewards(b, true);
+    const margin = b.margin.some((m) => m !== 0) ? tf.tensor1d(b.margin) : undefined;
+    return pairwiseRewardLoss(rc, rr, margin, centering);
+  }
+
+  /** Fraction of pairs with r_chosen > r_rejected, and the mean r_chosen − r_rejected. */
+  async pairAccuracy(pairs: { chosen: Row; rejected: Row; margin: number }[], bs: number): Promise<{ accuracy: number; margin: number }> {
+    let right = 0;
+    let sum = 0;
+    for (let i = 0; i < pairs.length; i += bs) {
+      const b = pairBatch(pairs.slice(i, i + bs), this.tokenizer.padId);
+      const d = tf.tidy(() => {
+        const { rc, rr } = this.pairRewards(b, false);
+        return tf.sub(rc, rr);
+      });
+      const diffs = await d.data();
+      d.dispose();
+      for (const x of diffs) {
+        if (x > 0) right++;
+        sum += x;
+      }
+    }
+    return { accuracy: right / Math.max(pairs.length, 1), margin: sum / Math.max(pairs.length, 1) };
+  }
+
+  /**
+   * Save into `dir`. A causal LM with LoRA over a saved full-weights folder is saved as the adapter
+   * alone (PEFT layout) pointing at that folder; everything else as full weights (LoRA merged).
+   */
+  async save(dir: string): Promise<void> {
+    const c = this.model.config;
+    const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: this.tokenizer.eosId, kind: this.kind });
+    const lora = this.model.lora;
+    if (lora && this.baseDir && this.kind === 'causal_lm') {
+      const weights = new Map<string, tf.Tensor>([...lora.named()].map(([n, v]) => [n, v]));
+      await saveAdapter(dir, {
+        config: loraConfig({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targets, baseModel: relative(dir, this.baseDir) }),
+        weights,
+        tokenizer: this.tokenizer,
+      });
+      return;
+    }
+    const merged = this.model.mergedWeights();
+    try {
+      await saveModel(dir, { config, weights: merged, tokenizer: this.tokenizer });
+    } finally {
+      for (const [n, t] of merged) if (!this.model.weights.has(n) || this.model.weights.get(n) !== t) t.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Open the stage's model (see OpenOptions). */
+export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM> {
+  const art = ctx.inputs[o.modelInput ?? 'model'] as ModelArtifact;
+  const tokArt = o.tokenizerInput ? (ctx.inputs[o.tokenizerInput] as TokenizerArtifact | undefined) : undefined;
+  const seed = ctx.seed;
+  let model: GPT;
+  let tokenizer: Tokenizer | undefined = tokArt ? await loadTokenizer(tokArt.dir) : undefined;
+  let baseDir: string | undefined;
+  if (art.dir) {
+    const ck = await loadCheckpoint(art.dir);
+    const cfg = ck.config;
+    model = GPT.fromWeights(
+      { vocabSize: cfg.vocab_size, context: cfg.n_positions, width: cfg.n_embd, layers: cfg.n_layer, heads: cfg.n_head, dropout: cfg.resid_pdrop ?? 0 },
+      ck.weights,
+      { seed },
+    );
+    if (ck.adapter) {
+      // A LoRA checkpoint continues as its merged weights (the adapter folded into the base).
+      const a = ck.adapter.config;
+      const l = model.addLora({ r: a.r, alpha: a.lora_alpha, dropout: 0, targets: a.target_modules as LoraTarget[] });
+      l.load(ck.adapter.weights);
+      model.mergeLora();
+      l.dispose();
+      model.lora = undefined;
+    } else baseDir = art.dir;
+    tokenizer ??= ck.tokenizer;
+    if (!tokenizer) throw new UserError([diag('RLHF9003', `model folder ${art.dir} has no tokenizer; add 'tokenizer: <name>' to the stage`)]);
+    if (tokenizer.vocabSize !== cfg.vocab_size) {
+      throw new UserError([diag('RLHF9003', `tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${cfg.vocab_size}`)]);
+    }
+  } else {
+    if (!art.init) throw new Error('model artifact has neither a folder nor an architecture');
+    if (!tokenizer) throw new UserError([diag('RLHF9002', 'a fresh gpt model needs a tokenizer input')]);
+    const i = art.init;
+    model = new GPT({ vocabSize: tokenizer.vocabSize, context: i.context, width: i.width, layers: i.layers, heads: i.heads, dropout: i.dropout }, { seed });
+  }
+  if (o.head) model.addHead(o.head);
+  const lora = o.lora as ResolvedParams | null | undefined;
+  if (lora) model.addLora({ r: lora['r'] as number, alpha: lora['alpha'] as number, dropout: lora['dropout'] as number, targets: lora['targets'] as LoraTarget[], seed });
+  return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm');
+}
+
+/** Token-weighted mean loss over `rows` (at most `maxBatches` batches), without dropout. */
+export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: number): Promise<number> {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0, k = 0; i < rows.length && k < maxBatches; i += bs, k++) {
+    const b = collate(rows.slice(i, i + bs), lm.tokenizer.padId);
+    const count = b.targetsMask.reduce((s, x) => s + x, 0);
+    if (count === 0) continue;
+    const l = tf.tidy(() => lm.lmLoss(b, false));
+    sum += (await l.data())[0] * count;
+    l.dispose();
+    n += count;
+  }
+  return sum / Math.max(n, 1);
+}
+
+/** Endless batches over `rows`, reshuffled every epoch with a seed derived from the run seed and `salt`. */
+export function batchIterator(rows: Row[], bs: number, padId: number, seed: number, salt: string): () => Batch {
+  let epoch = 0;
+  let order: Row[] = [];
+  let i = 0;
+  return () => {
+    if (i + bs > order.length) {
+      order = shuffle(rows, `${seed}:${salt}:${epoch++}`);
+      i = 0;
+    }
+    const b = collate(order.slice(i, i + bs), padId);
+    i += bs;
+    return b;
+  };
+}
+
+export function pairBatch(pairs: { chosen: Row; rejected: Row; margin: number }[], padId: number): PairBatch {
+  return {
+    chosen: collate(pairs.map((p) => p.chosen), padId, { shift: false }),
+    rejected: collate(pairs.map((p) => p.rejected), padId, { shift: false }),
+    margin: Float32Array.from(pairs.map((p) => p.margin)),
+  };
+}
+
+export function pairIterator(pairs: { chosen: Row; rejected: Row; margin: number }[], bs: number, seed: number, salt: string, padId = 0): () => PairBatch {
+  let epoch = 0;
+  let order: typeof pairs = [];
+  let i = 0;
+  return () => {
+    if (i + bs > order.length) {
+      order = shuffle(pairs, `${seed}:${salt}:${epoch++}`);
+      i = 0;
+    }
+    const b = pairBatch(order.slice(i, i + bs), padId);
+    i += bs;
+    return b;
+  };
+}
