@@ -34,3 +34,143 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const tf = await import('@tensorflow/tfjs');
+  const { openLM } = await import('../train/lm.ts');
+  const { encodePreference, collate } = await import('../train/examples.ts');
+  const { trainLoop } = await import('../train/loop.ts');
+  const { dpoLoss } = await import('../rl/losses.ts');
+  const { shuffle } = await import('../data/split.ts');
+  const { toTensors } = await import('../model/gpt.ts');
+  const p = ctx.params as Record<string, never>;
+  const lm = await openLM(ctx, { lora: p['lora'] });
+  try {
+    const data = ctx.inputs['data'] as DatasetArtifact;
+    const maxLen = p['max_seq_length'] as number;
+    const enc = (recs: typeof data.train) => recs.map((r) => encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen, p['max_prompt_length']));
+    const train = enc(data.train);
+    const val = enc(data.validation);
+    if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
+    const pad = lm.tokenizer.padId;
+    type Pair = (typeof train)[number] & { refC: number; refR: number };
+    const seqLogProbs = (model: typeof lm.model, rows: typeof train[number]['chosen'][]) => {
+      const t = toTensors(collate(rows, pad));
+      const lp = model.tokenLogProbs(t.ids, t.mask, t.targets);
+      return tf.sum(tf.mul(lp, t.targetsMask), -1) as import('@tensorflow/tfjs').Tensor1D;
+    };
+    // Reference log-probs, computed once before training (the reference never changes).
+    const withRef = async (pairs: typeof train, model: typeof lm.model): Promise<Pair[]> => {
+      const out: Pair[] = [];
+      for (let i = 0; i < pairs.length; i += 16) {
+        const chunk = pairs.slice(i, i + 16);
+        const [c, r] = tf.tidy(() => [seqLogProbs(model, chunk.map((x) => x.chosen)), seqLogProbs(model, chunk.map((x) => x.rejected))]);
+        const [cv, rv] = [await c.data(), await r.data()];
+        tf.dispose([c, r]);
+        chunk.forEach((x, j) => out.push({ ...x, refC: cv[j], refR: rv[j] }));
+      }
+      return out;
+    };
+    let refNote: string;
+    let trainPairs: Pair[];
+    let valPairs: Pair[];
+    const refArt = ctx.inputs['reference'];
+    if (refArt) {
+      const ref = await openLM({ ...ctx, inputs: { model: refArt } });
+      try {
+        trainPairs = await withRef(train, ref.model);
+        valPairs = await withRef(val, ref.model);
+      } finally {
+        ref.dispose();
+      }
+      refNote = 'reference: the given model';
+    } else {
+      // The policy's starting weights: with LoRA, the base with adapters disabled (B = 0 at start anyway).
+      if (lm.model.lora) lm.model.lora.enabled = false;
+      trainPairs = await withRef(train, lm.model);
+      valPairs = await withRef(val, lm.model);
+      if (lm.model.lora) lm.model.lora.enabled = true;
+      refNote = 'reference: the starting weights';
+    }
+    const beta = p['beta'] as number;
+    const lossType = p['loss'] as 'sigmoid' | 'ipo' | 'hinge';
+    const smoothing = p['label_smoothing'] as number;
+    const bs = p['batch_size'] as number;
+    const perEpoch = Math.max(1, Math.floor(trainPairs.length / (bs * (p['grad_accum'] as number))));
+    const total = (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+    let epoch = 0;
+    let order: Pair[] = [];
+    let at = 0;
+    const next = () => {
+      if (at + bs > order.length) {
+        order = shuffle(trainPairs, `${ctx.seed}:${ctx.node.hash}:${epoch++}`);
+        at = 0;
+      }
+      return order.slice(at, (at += bs));
+    };
+    const lossOf = (b: Pair[]) =>
+      dpoLoss(
+        {
+          policyChosen: seqLogProbs(lm.model, b.map((x) => x.chosen)),
+          policyRejected: seqLogProbs(lm.model, b.map((x) => x.rejected)),
+          refChosen: tf.tensor1d(b.map((x) => x.refC)),
+          refRejected: tf.tensor1d(b.map((x) => x.refR)),
+        },
+        beta,
+        lossType,
+        smoothing,
+      );
+    const evalSet = valPairs.length ? valPairs : trainPairs.slice(0, 128);
+    const evaluate = async () => {
+      let acc = 0;
+      let margin = 0;
+      let rc = 0;
+      let rr = 0;
+      let loss = 0;
+      for (let i = 0; i < evalSet.length; i += bs) {
+        const b = evalSet.slice(i, i + bs);
+        const r = tf.tidy(() => {
+          const o = lossOf(b);
+          return [tf.mul(o.loss, b.length), o.chosenRewards, o.rejectedRewards];
+        });
+        const [l, c, j] = await Promise.all(r.map((t) => t.data()));
+        tf.dispose(r);
+        loss += l[0];
+        c.forEach((x, k) => {
+          rc += x;
+          rr += j[k];
+          margin += x - j[k];
+          if (x > j[k]) acc++;
+        });
+      }
+      const n = Math.max(evalSet.length, 1);
+      return { eval_loss: loss / n, reward_accuracy: acc / n, reward_margin: margin / n, 'rewards/chosen': rc / n, 'rewards/rejected': rr / n };
+    };
+    ctx.reporter.note(`${trainPairs.length} pairs, ${valPairs.length} held out; ${total} steps; ${lm.describeTrainable()}; ${refNote}`);
+    const res = await trainLoop({
+      ...lm.loopParts(p['optimizer'], total),
+      gradAccum: p['grad_accum'] as number,
+      totalSteps: total,
+      nextBatch: next,
+      loss: (b) => lossOf(b).loss,
+      tokens: (b) => b.reduce((s, x) => s + x.chosen.ids.length + x.rejected.ids.length, 0),
+      evaluate,
+      evalEvery: p['eval_every'] as number,
+      logEvery: p['log_every'] as number,
+      reporter: ctx.reporter,
+      signal: ctx.signal,
+    });
+    await lm.save(`${ctx.outDir}/model`);
+    const e = res.eval;
+    return {
+      metrics: { steps: res.steps, train_loss: res.trainLoss, first_loss: res.firstLoss, ...e },
+      headline: `loss ${res.firstLoss.toFixed(3)} → ${res.trainLoss.toFixed(3)}, held-out reward accuracy ${((e['reward_accuracy'] ?? NaN) * 100).toFixed(1)}%, margin ${(e['reward_margin'] ?? NaN).toFixed(3)}`,
+    };
+  } finally {
+    lm.dispose();
+  }
+}
