@@ -25,3 +25,99 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+// For each model: sample responses to the held-out prompts (the validation split), score them with
+// the judge, and estimate KL(π ‖ ref) = E_{y~π}[Σ_t log π(y_t) − log ref(y_t)] on those samples,
+// with both distributions at the sampling temperature.
+
+import type { DatasetArtifact, ModelArtifact, StageContext, StageOutcome } from './context.ts';
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const tf = await import('@tensorflow/tfjs');
+  const { openLM } = await import('../train/lm.ts');
+  const { openScorer } = await import('../train/scorer.ts');
+  const { sampleResponses } = await import('../train/sampling.ts');
+  const { collate } = await import('../train/examples.ts');
+  const { toTensors } = await import('../model/gpt.ts');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const p = ctx.params as Record<string, never>;
+  const gen = p['generation'] as Record<string, number>;
+  const src = ctx.inputs['prompts'] as DatasetArtifact;
+  let prompts = (src.validation.length ? src.validation : src.train).map((r) => r.prompt ?? '');
+  if ((p['max_prompts'] as number) > 0) prompts = prompts.slice(0, p['max_prompts']);
+  if (prompts.length === 0) throw new Error('no prompts to evaluate on');
+  const heldOut = src.validation.length > 0;
+  const scorer = await openScorer(ctx, 'judge');
+  const ref = ctx.inputs['reference'] ? await openLM({ ...ctx, inputs: { model: ctx.inputs['reference'] } }) : undefined;
+  const modelKeys = Object.keys(ctx.inputs)
+    .filter((k) => k.startsWith('models['))
+    .sort((a, b) => Number(a.slice(7, -1)) - Number(b.slice(7, -1)));
+  const names = modelKeys.map((k) => {
+    const b = ctx.node.inputs[k];
+    return b.node.startsWith('stage:') ? `${b.node.slice(6)}.${b.output}` : b.node;
+  });
+  const seqLogProbs = async (m: import('../model/gpt.ts').GPT, rows: { ids: number[]; loss: number[] }[]) => {
+    const out: number[] = [];
+    for (let i = 0; i < rows.length; i += 32) {
+      const b = collate(rows.slice(i, i + 32), 0); // padding is masked out
+      const r = tf.tidy(() => {
+        const t = toTensors(b);
+        const logits = tf.div(m.logits(t.ids, t.mask), gen['temperature']);
+        const lp = tf.sum(tf.mul(tf.oneHot(t.targets, m.config.vocabSize), tf.logSoftmax(logits)), -1);
+        return tf.sum(tf.mul(lp, t.targetsMask), -1);
+      });
+      out.push(...(await r.data()));
+      r.dispose();
+    }
+    return out;
+  };
+  const rowsOf = (q: number[][], r: number[][]) => q.map((x, i) => ({ ids: [...x, ...r[i]], loss: [...x.map(() => 0), ...r[i].map(() => 1)] }));
+  const results: { model: string; mean_score: number; stderr: number; kl?: number; mean_tokens: number; samples: { prompt: string; response: string; score: number }[] }[] = [];
+  ctx.reporter.start(modelKeys.length, 'model');
+  try {
+    for (const [i, key] of modelKeys.entries()) {
+      const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
+      try {
+        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p['max_prompt_length'], ctx.seed);
+        const scores = await scorer.score(prompts, s.texts);
+        const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
+        const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(scores.length - 1, 1));
+        let kl: number | undefined;
+        if (ref) {
+          const rows = rowsOf(s.promptIds, s.responseIds.map((r) => (r.length ? r : [lm.tokenizer.eosId])));
+          const a = await seqLogProbs(lm.model, rows);
+          const b = await seqLogProbs(ref.model, rows);
+          kl = a.reduce((acc, x, j) => acc + x - b[j], 0) / a.length;
+        }
+        results.push({
+          model: names[i],
+          mean_score: mean,
+          stderr: sd / Math.sqrt(scores.length),
+          kl,
+          mean_tokens: s.responseIds.reduce((acc, r) => acc + r.length, 0) / s.responseIds.length,
+          samples: prompts.slice(0, p['samples'] as number).map((q, j) => ({ prompt: q, response: s.texts[j], score: scores[j] })),
+        });
+        const r = results[results.length - 1];
+        ctx.reporter.log({ step: i, model: r.model, mean_score: r.mean_score, stderr: r.stderr, ...(kl !== undefined ? { kl } : {}), ...Object.fromEntries(r.samples.map((x, j) => [`sample_${j}`, `[${r.model}] ${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`])) });
+        ctx.reporter.tick(i + 1, { score: mean });
+      } finally {
+        lm.dispose();
+      }
+    }
+  } finally {
+    ctx.reporter.stop();
+    scorer.dispose();
+    ref?.dispose();
+  }
+  mkdirSync(`${ctx.outDir}/report`, { recursive: true });
+  const report = { judge: scorer.name, prompts: prompts.length, held_out: heldOut, temperature: gen['temperature'], results };
+  writeFileSync(`${ctx.outDir}/report/report.json`, JSON.stringify(report, null, 2) + '\n');
+  const table = results.map((r) => `${r.model}: score ${r.mean_score.toFixed(3)} ± ${r.stderr.toFixed(3)}${r.kl !== undefined ? `, KL ${r.kl.toFixed(2)}` : ''}`).join('; ');
+  const metrics: Record<string, number> = {};
+  for (const r of results) {
+    metrics[`score/${r.model}`] = r.mean_score;
+    if (r.kl !== undefined) metrics[`kl/${r.model}`] = r.kl;
+  }
+  return { metrics, headline: `${scorer.name} on ${prompts.length} ${heldOut ? 'held-out ' : ''}prompts — ${table}` };
+}

@@ -22,3 +22,72 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+
+import type { DatasetArtifact, DataRecord, StageContext, StageOutcome } from './context.ts';
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const { openLM } = await import('../train/lm.ts');
+  const { openScorer } = await import('../train/scorer.ts');
+  const { sampleResponses } = await import('../train/sampling.ts');
+  const { shuffle, splitDataset } = await import('../data/split.ts');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const p = ctx.params as Record<string, never>;
+  const lm = await openLM(ctx);
+  const scorer = await openScorer(ctx, 'judge');
+  try {
+    const src = ctx.inputs['prompts'] as DatasetArtifact;
+    let prompts = src.train.map((r) => r.prompt ?? '');
+    if ((p['max_prompts'] as number) > 0) prompts = prompts.slice(0, p['max_prompts']);
+    if (prompts.length === 0) throw lm.dataError(`dataset ${src.origin} has no prompts`);
+    const n = p['samples_per_prompt'] as number;
+    ctx.reporter.note(`${prompts.length} prompts × ${n} samples, judged by ${scorer.name}`);
+    ctx.reporter.start(n, 'round');
+    // Round k samples one response for every prompt (different seeds per round).
+    const responses: string[][] = prompts.map(() => []);
+    const scores: number[][] = prompts.map(() => []);
+    for (let k = 0; k < n && !ctx.signal.aborted; k++) {
+      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p['generation'], p['max_prompt_length'], ctx.seed * 131 + k);
+      const sc = await scorer.score(prompts, s.texts);
+      s.texts.forEach((t, i) => (responses[i].push(t), scores[i].push(sc[i])));
+      ctx.reporter.tick(k + 1, { mean: sc.reduce((a, b) => a + b, 0) / sc.length });
+    }
+    ctx.reporter.stop();
+    const records: DataRecord[] = [];
+    let ties = 0;
+    prompts.forEach((prompt, i) => {
+      const sc = scores[i];
+      let best = 0;
+      let worst = 0;
+      sc.forEach((v, j) => {
+        if (v > sc[best]) best = j;
+        if (v < sc[worst]) worst = j;
+      });
+      if (sc[best] === sc[worst]) {
+        ties++;
+        if (p['ties'] === 'drop') return;
+        // Ties broken by the seed: a seeded choice of two distinct samples.
+        const [a, b] = shuffle([...sc.keys()], `${ctx.seed}:${i}`);
+        best = a;
+        worst = b;
+      }
+      records.push({ prompt, chosen: responses[i][best], rejected: responses[i][worst], margin: sc[best] - sc[worst] });
+    });
+    if (records.length === 0) throw lm.dataError(`every prompt's samples scored the same (${ties} ties): no preference pairs; use ties: random or more samples_per_prompt`);
+    const { train, validation } = splitDataset(records, { validation: 0.1, seed: ctx.seed });
+    const dir = `${ctx.outDir}/data`;
+    mkdirSync(dir, { recursive: true });
+    const jsonl = (rs: DataRecord[]) => rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : '');
+    writeFileSync(`${dir}/train.jsonl`, jsonl(train));
+    writeFileSync(`${dir}/validation.jsonl`, jsonl(validation));
+    const meanMargin = records.reduce((s, r) => s + (r.margin ?? 0), 0) / records.length;
+    const all = scores.flat();
+    const metrics = { pairs: records.length, ties, mean_score: all.reduce((a, b) => a + b, 0) / all.length, mean_margin: meanMargin };
+    for (const [i, r] of records.slice(0, 3).entries()) ctx.reporter.log({ step: i, sample: `${JSON.stringify(r.prompt)}: chosen ${JSON.stringify(r.chosen)} over ${JSON.stringify(r.rejected)}` });
+    return { metrics, headline: `${records.length} preference pairs (${ties} ties ${p['ties'] === 'drop' ? 'dropped' : 'broken'}), mean margin ${meanMargin.toFixed(3)}` };
+  } finally {
+    scorer.dispose();
+    lm.dispose();
+  }
+}

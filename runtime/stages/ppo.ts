@@ -58,3 +58,212 @@ export const schema: StageSchema = {
 };
 
 export const defaults = withDefaults(schema.params, {});
+
+// ---- run ----------------------------------------------------------------------------------
+// One PPO step: sample prompts → generate → score → per-token KL penalty and rewards → GAE →
+// ppo_epochs passes of shuffled mini-batches with the clipped losses → KL controller update.
+
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+
+export async function run(ctx: StageContext): Promise<StageOutcome> {
+  const tf = await import('@tensorflow/tfjs');
+  const { openLM } = await import('../train/lm.ts');
+  const { openScorer } = await import('../train/scorer.ts');
+  const { sampleResponses } = await import('../train/sampling.ts');
+  const { collate } = await import('../train/examples.ts');
+  const { toTensors } = await import('../model/gpt.ts');
+  const { AdamW, accumulateGrads, clipByGlobalNorm } = await import('../optim.ts');
+  const rl = await import('../rl/advantages.ts');
+  const { ppoLoss } = await import('../rl/losses.ts');
+  const { shuffle } = await import('../data/split.ts');
+
+  const p = ctx.params as Record<string, never>;
+  const kl = p['kl'] as Record<string, never>;
+  const sc = p['score'] as Record<string, never>;
+  const gen = p['generation'] as Record<string, never>;
+  const opt = p['optimizer'] as Record<string, never>;
+  const policy = await openLM(ctx, { modelInput: 'policy', lora: p['lora'], head: 'value' });
+  // Frozen reference: with LoRA the same weights with adapters disabled; otherwise a second copy.
+  const refCopy = policy.model.lora ? undefined : await openLM({ ...ctx, inputs: { model: ctx.inputs['policy'] } });
+  const scorer = await openScorer(ctx, 'reward');
+  try {
+    const prompts = (ctx.inputs['prompts'] as DatasetArtifact).train.map((r) => r.prompt ?? '');
+    if (prompts.length === 0) throw policy.dataError('the prompts dataset is empty');
+    const tok = policy.tokenizer;
+    const B = p['batch_size'] as number;
+    const mb = p['mini_batch_size'] as number;
+    const steps = p['steps'] as number;
+    const params = policy.model.trainable();
+    const [beta1, beta2] = opt['betas'] as number[];
+    const optimizer = new AdamW(params, { lr: opt['lr'], beta1, beta2, eps: opt['eps'], weightDecay: opt['weight_decay'] });
+    const ctl: import('../rl/advantages.ts').KlController = kl['adaptive'] ? new rl.AdaptiveKl(kl['init'], kl['target'], kl['horizon']) : new rl.FixedKl(kl['init']);
+    const moments = new rl.RunningMoments();
+    let order: string[] = [];
+    let at = 0;
+    let epoch = 0;
+    const nextPrompts = () => {
+      const out: string[] = [];
+      while (out.length < B) {
+        if (at >= order.length) {
+          order = shuffle(prompts, `${ctx.seed}:${ctx.node.hash}:${epoch++}`);
+          at = 0;
+        }
+        out.push(order[at++]);
+      }
+      return out;
+    };
+    ctx.reporter.note(`${prompts.length} prompts, ${steps} steps of ${B}; judge: ${scorer.name}; ${policy.describeTrainable()}`);
+    ctx.reporter.start(steps);
+    let first: Record<string, number> | undefined;
+    let last: Record<string, number> = {};
+    for (let step = 0; step < steps && !ctx.signal.aborted; step++) {
+      const t0 = performance.now();
+      const batchPrompts = nextPrompts();
+      // 1. Generate with the current policy.
+      const s = sampleResponses(policy.model, tok, batchPrompts, gen, p['max_prompt_length'], ctx.seed * 1000003 + step);
+      // 2. Score.
+      let scores = await scorer.score(batchPrompts, s.texts);
+      const rawMean = rl.maskedMean(scores);
+      if (sc['scaling']) {
+        moments.update(scores);
+        scores = scores.map((x) => x / (moments.std + 1e-8));
+      }
+      if ((sc['clip'] as number) > 0) scores = scores.map((x) => Math.max(-sc['clip'], Math.min(sc['clip'], x)));
+      // 3. Old log-probs, reference log-probs and values on prompt + response.
+      const rows = s.promptIds.map((q, i) => {
+        const r = s.responseIds[i].length ? s.responseIds[i] : [tok.eosId];
+        return { ids: [...q, ...r], loss: [...q.map(() => 0), ...r.map(() => 1)] };
+      });
+      const batch = collate(rows, tok.padId);
+      const T = batch.T;
+      const forward = (m: typeof policy.model, withValues: boolean) =>
+        tf.tidy(() => {
+          const t = toTensors(batch);
+          const h = m.hidden(t.ids, t.mask);
+          const lp = tf.sum(tf.mul(tf.oneHot(t.targets, m.config.vocabSize), tf.logSoftmax(m.head(h))), -1);
+          return withValues ? [lp, m.valuesFrom(h)] : [lp];
+        });
+      const [oldLpT, oldVT] = forward(policy.model, true);
+      let refLpT: import('@tensorflow/tfjs').Tensor;
+      if (refCopy) [refLpT] = forward(refCopy.model, false);
+      else {
+        policy.model.lora!.enabled = false;
+        [refLpT] = forward(policy.model, false);
+        policy.model.lora!.enabled = true;
+      }
+      const oldLp = (await oldLpT.data()) as Float32Array;
+      const oldV = (await oldVT.data()) as Float32Array;
+      const refLp = (await refLpT.data()) as Float32Array;
+      tf.dispose([oldLpT, oldVT, refLpT]);
+      // Per-row response positions (where targetsMask = 1).
+      const pos = rows.map((_, b) => {
+        const out: number[] = [];
+        for (let t = 0; t < T; t++) if (batch.targetsMask[b * T + t] > 0) out.push(b * T + t);
+        return out;
+      });
+      const lps = pos.map((ps) => ps.map((i) => oldLp[i]));
+      const refs = pos.map((ps) => ps.map((i) => refLp[i]));
+      const vals = pos.map((ps) => ps.map((i) => oldV[i]));
+      const masks = pos.map((ps) => ps.map(() => 1));
+      // 4. Rewards with the KL penalty, GAE, whitened advantages.
+      const beta = ctl.value;
+      const rw = rl.computeRewards(scores, lps, refs, masks, beta, kl['penalty']);
+      const per = rw.rewards.map((r, b) => rl.gae(vals[b], p['whiten_rewards'] ? rl.whiten(r) : r, p['gamma'], p['lam']));
+      const flatAdv = rl.whiten(per.flatMap((x) => x.advantages));
+      const adv = new Float32Array(B * T);
+      const ret = new Float32Array(B * T);
+      let k = 0;
+      pos.forEach((ps, b) => ps.forEach((i, j) => ((adv[i] = flatAdv[k++]), (ret[i] = per[b].returns[j]))));
+      // 5. PPO epochs over shuffled mini-batches.
+      const stats: Record<string, number[]> = { pg_loss: [], vf_loss: [], clipfrac: [], approx_kl: [], entropy: [] };
+      const slice = (a: Float32Array | Int32Array, idx: number[]) => {
+        const out = new (a.constructor as Float32ArrayConstructor)(idx.length * T);
+        idx.forEach((b, r) => out.set(a.subarray(b * T, (b + 1) * T), r * T));
+        return out;
+      };
+      let stopped = false;
+      for (let e = 0; e < (p['ppo_epochs'] as number) && !stopped; e++) {
+        const perm = shuffle([...Array(B).keys()], `${ctx.seed}:${step}:${e}`);
+        for (let m0 = 0; m0 < B; m0 += mb) {
+          const idx = perm.slice(m0, m0 + mb);
+          const n = idx.length;
+          const mbIds = slice(batch.ids, idx) as unknown as Int32Array;
+          const tensors = () => ({
+            ids: tf.tensor2d(Int32Array.from(mbIds), [n, T], 'int32'),
+            mask: tf.tensor2d(slice(batch.mask, idx), [n, T]),
+            targets: tf.tensor2d(Int32Array.from(slice(batch.targets, idx) as unknown as Int32Array), [n, T], 'int32'),
+            rmask: tf.tensor2d(slice(batch.targetsMask, idx), [n, T]),
+          });
+          let out: Record<string, number> = {};
+          const { grads } = accumulateGrads(params, 1, () => {
+            const t = tensors();
+            const h = policy.model.hidden(t.ids, t.mask, { training: true });
+            const logp = tf.logSoftmax(policy.model.head(h));
+            const lp = tf.sum(tf.mul(tf.oneHot(t.targets, policy.model.config.vocabSize), logp), -1) as import('@tensorflow/tfjs').Tensor2D;
+            const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
+            const r = ppoLoss({
+              oldLogprobs: tf.tensor2d(slice(oldLp, idx), [n, T]),
+              logprobs: lp,
+              oldValues: tf.tensor2d(slice(oldV, idx), [n, T]),
+              values: policy.model.valuesFrom(h),
+              advantages: tf.tensor2d(slice(adv, idx), [n, T]),
+              returns: tf.tensor2d(slice(ret, idx), [n, T]),
+              mask: t.rmask,
+              cliprange: p['cliprange'],
+              cliprangeValue: p['cliprange_value'],
+              vfCoef: p['vf_coef'],
+            });
+            const entMean = tf.div(tf.sum(tf.mul(ent, t.rmask)), tf.maximum(tf.sum(t.rmask), 1));
+            out = {
+              pg_loss: r.pgLoss.dataSync()[0],
+              vf_loss: r.vfLoss.dataSync()[0],
+              clipfrac: r.clipFrac.dataSync()[0],
+              approx_kl: r.approxKl.dataSync()[0],
+              entropy: entMean.dataSync()[0],
+            };
+            return r.loss;
+          });
+          clipByGlobalNorm(grads, (opt['grad_clip'] as number) > 0 ? opt['grad_clip'] : Infinity);
+          optimizer.apply(grads, opt['lr']);
+          tf.dispose([...grads.values()]);
+          for (const [key, v] of Object.entries(out)) stats[key].push(v);
+          if ((kl['stop_at'] as number) > 0 && out['approx_kl'] > kl['stop_at']) stopped = true;
+        }
+      }
+      // 6. KL controller and logging.
+      const meanKl = rl.maskedMean(rw.kl.map((r) => r.reduce((a, b) => a + b, 0)));
+      ctl.update(meanKl, B);
+      const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+      last = {
+        step: step + 1,
+        score: rawMean,
+        kl: meanKl,
+        beta,
+        non_score_reward: rl.maskedMean(rw.nonScore.map((r) => r.reduce((a, b) => a + b, 0))),
+        pg_loss: avg(stats['pg_loss']),
+        vf_loss: avg(stats['vf_loss']),
+        clipfrac: avg(stats['clipfrac']),
+        approx_kl: avg(stats['approx_kl']),
+        entropy: avg(stats['entropy']),
+        response_len: avg(s.responseIds.map((r) => r.length)),
+        seconds: (performance.now() - t0) / 1000,
+      };
+      first ??= last;
+      const samples = Object.fromEntries(
+        s.texts.slice(0, p['samples'] as number).map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i])} → ${JSON.stringify(t)} (score ${scores[i].toFixed(3)})`]),
+      );
+      if ((step + 1) % (p['log_every'] as number) === 0 || step + 1 === steps) ctx.reporter.log({ ...last, ...samples });
+      ctx.reporter.tick(step + 1, { score: last['score'], kl: last['kl'] });
+    }
+    ctx.reporter.stop();
+    await policy.save(`${ctx.outDir}/model`);
+    return {
+      metrics: { ...last, first_score: first?.['score'] ?? NaN, final_beta: ctl.value },
+      headline: `mean score ${(first?.['score'] ?? NaN).toFixed(3)} → ${(last['score'] ?? NaN).toFixed(3)}, KL ${(last['kl'] ?? NaN).toFixed(3)}, β ${ctl.value.toFixed(4)}`,
+    };
+  } finally {
+    scorer.dispose();
+    refCopy?.dispose();
+    policy.dispose();
+  }
+}
