@@ -609,7 +609,8 @@ export function check(res: Resolved, mainPath: string): Checked {
     for (const [key, spec] of Object.entries(schema.params)) {
       if (spec.type !== 'int' || !spec.capDefaultAtContextOf || !out.defaults.includes(key)) continue;
       const ctxLen = facts[spec.capDefaultAtContextOf]?.model?.context;
-      if (ctxLen !== undefined && (params[key] as number) > ctxLen) params[key] = ctxLen;
+      const cap = ctxLen === undefined ? undefined : Math.max(1, Math.floor(ctxLen * (spec.capFraction ?? 1)));
+      if (cap !== undefined && (params[key] as number) > cap) params[key] = cap;
     }
     if (ds.length === before && schema.rules) reportRules(schema.rules(params, { inputs: facts }), out.spans, s.decl.name.span);
     const ok = ds.length === before;

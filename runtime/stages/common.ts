@@ -88,3 +88,10 @@ export function samplingRules(p: ResolvedParams, ctx: RuleContext, modelParam: s
   if (gen['min_new_tokens'] > gen['max_new_tokens']) out.push({ path: 'generation.min_new_tokens', message: 'min_new_tokens exceeds max_new_tokens' });
   return out;
 }
+
+/** `max_prompt_length`: by default at most half the model's context, leaving room for the response. */
+export const maxPromptLength = (def: number, modelParam = 'model'): ParamSpec => ({
+  ...int(`Prompts are truncated (from the left) to this many tokens. Default: ${def}, or half the model's context if smaller.`, def, 1),
+  capDefaultAtContextOf: modelParam,
+  capFraction: 0.5,
+});

@@ -1,7 +1,7 @@
 // Stage `dpo`: Direct Preference Optimization against a frozen reference (TRL's DPOTrainer losses).
 
 import { float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
-import { lora, loop, maxSeqLength, modelRules, optimizer } from './common.ts';
+import { loop, lora, maxPromptLength, maxSeqLength, modelRules, optimizer } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'dpo',
@@ -14,7 +14,7 @@ export const schema: StageSchema = {
     loss: str('Loss form.', 'sigmoid', ['sigmoid', 'ipo', 'hinge']),
     label_smoothing: float('Conservative DPO: assumed probability that a label is flipped.', 0, 0, 0.5, { maxExclusive: true }),
     max_seq_length: maxSeqLength(128),
-    max_prompt_length: int('Prompts are truncated (from the left) to this many tokens.', 64, 1),
+    max_prompt_length: maxPromptLength(64),
     lora,
     ...loop({ batch_size: 8, epochs: 1, eval_every: 50 }),
     optimizer,

@@ -2,7 +2,7 @@
 // their KL to a reference model; writes a report.
 
 import { input, inputs, int, withDefaults, type StageSchema } from './schema.ts';
-import { generation, samplingRules } from './common.ts';
+import { generation, maxPromptLength, samplingRules } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'eval',
@@ -13,7 +13,7 @@ export const schema: StageSchema = {
     prompts: input('Held-out prompts.', ['prompts']),
     judge: input('Scores responses; ideally one not used in training.', ['judge', 'reward_model']),
     max_prompts: int('Use at most this many prompts (0: all).', 64, 0),
-    max_prompt_length: int('Prompts are truncated (from the left) to this many tokens.', 32, 1),
+    max_prompt_length: maxPromptLength(32, 'models[0]'),
     samples: int('Sample generations kept in the report per model.', 4, 0),
     generation: generation({ max_new_tokens: 24, temperature: 0.7 }),
   },

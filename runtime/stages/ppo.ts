@@ -2,7 +2,7 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { block, bool, float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
-import { generation, lora, optimizer, samplingRules } from './common.ts';
+import { generation, lora, maxPromptLength, optimizer, samplingRules } from './common.ts';
 
 export const schema: StageSchema = {
   kind: 'ppo',
@@ -15,7 +15,7 @@ export const schema: StageSchema = {
     batch_size: int('Prompts per step.', 16, 1),
     mini_batch_size: int('Examples per optimisation mini-batch; must divide batch_size.', 4, 1),
     ppo_epochs: int('Optimisation passes over each batch.', 4, 1),
-    max_prompt_length: int('Prompts are truncated (from the left) to this many tokens.', 32, 1),
+    max_prompt_length: maxPromptLength(32, 'policy'),
     gamma: float('Discount factor.', 1.0, 0, 1),
     lam: float('GAE λ.', 0.95, 0, 1),
     cliprange: float('Policy ratio clip ε.', 0.2, 0, 10, { minExclusive: true }),

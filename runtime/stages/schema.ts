@@ -29,8 +29,10 @@ interface Base {
 export interface IntSpec extends Base {
   type: 'int';
   default?: number;
-  /** When not written, the default is capped at the context of the model bound to this input. */
+  /** When not written, the default is capped at the context of the model bound to this input ... */
   capDefaultAtContextOf?: string;
+  /** ... times this fraction (default 1), e.g. ½ for a prompt length that must leave room to generate. */
+  capFraction?: number;
   min?: number;
   max?: number;
 }
