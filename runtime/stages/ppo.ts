@@ -72,7 +72,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
   const { toTensors } = await import('../model/gpt.ts');
-  const { AdamW, accumulateGrads, clipByGlobalNorm } = await import('../optim.ts');
+  const { accumulateGrads, clipByGlobalNorm } = await import('../optim.ts');
   const rl = await import('../rl/advantages.ts');
   const { ppoLoss } = await import('../rl/losses.ts');
   const { shuffle } = await import('../data/split.ts');
@@ -94,8 +94,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const mb = p['mini_batch_size'] as number;
     const steps = p['steps'] as number;
     const params = policy.model.trainable();
-    const [beta1, beta2] = opt['betas'] as number[];
-    const optimizer = new AdamW(params, { lr: opt['lr'], beta1, beta2, eps: opt['eps'], weightDecay: opt['weight_decay'] });
+    const optimizer = policy.adamW(opt);
     const ctl: import('../rl/advantages.ts').KlController = kl['adaptive'] ? new rl.AdaptiveKl(kl['init'], kl['target'], kl['horizon']) : new rl.FixedKl(kl['init']);
     const moments = new rl.RunningMoments();
     let order: string[] = [];

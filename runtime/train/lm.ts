@@ -3,9 +3,8 @@
 // optimizer, compute the stage losses on collated batches, evaluate, and save the result.
 
 import * as tf from '@tensorflow/tfjs';
-import { relative } from 'node:path';
 import { UserError, diag } from '../../compiler/diagnostics.ts';
-import { gpt2Config, loadCheckpoint, loraConfig, saveAdapter, saveModel } from '../checkpoint.ts';
+import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
 import { GPT, toTensors } from '../model/gpt.ts';
 import type { LoraTarget } from '../model/lora.ts';
@@ -34,6 +33,8 @@ export interface PairBatch {
 }
 
 export class LM {
+  private readonly optimizers: AdamW[] = [];
+
   constructor(
     readonly model: GPT,
     readonly tokenizer: Tokenizer,
@@ -61,6 +62,7 @@ export class LM {
     const params = this.model.trainable();
     const [beta1, beta2] = o['betas'] as number[];
     const optimizer = new AdamW(params, { lr: o['lr'] as number, beta1, beta2, eps: o['eps'] as number, weightDecay: o['weight_decay'] as number });
+    this.optimizers.push(optimizer);
     return { params, optimizer, lrAt: lrSchedule(o, totalSteps), gradClip: o['grad_clip'] as number };
   }
 
@@ -109,27 +111,18 @@ export class LM {
    * alone (PEFT layout) pointing at that folder; everything else as full weights (LoRA merged).
    */
   async save(dir: string): Promise<void> {
-    const c = this.model.config;
-    const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: this.tokenizer.eosId, kind: this.kind });
-    const lora = this.model.lora;
-    if (lora && this.baseDir && this.kind === 'causal_lm') {
-      const weights = new Map<string, tf.Tensor>([...lora.named()].map(([n, v]) => [n, v]));
-      await saveAdapter(dir, {
-        config: loraConfig({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targets, baseModel: relative(dir, this.baseDir) }),
-        weights,
-        tokenizer: this.tokenizer,
-      });
-      return;
-    }
-    const merged = this.model.mergedWeights();
-    try {
-      await saveModel(dir, { config, weights: merged, tokenizer: this.tokenizer });
-    } finally {
-      for (const [n, t] of merged) if (!this.model.weights.has(n) || this.model.weights.get(n) !== t) t.dispose();
-    }
+    if (this.model.lora && this.baseDir && this.kind === 'causal_lm') {
+      await toAdapterCheckpoint(dir, this.model, { baseDir: this.baseDir, tokenizer: this.tokenizer });
+    } else await toCheckpoint(dir, this.model, { tokenizer: this.tokenizer, kind: this.kind });
+  }
+
+  /** An AdamW over the trainable weights, disposed with the model. */
+  adamW(opt: Value): AdamW {
+    return this.loopParts(opt, 1).optimizer;
   }
 
   dispose(): void {
+    for (const o of this.optimizers) o.dispose();
     this.model.dispose();
   }
 }
@@ -143,22 +136,14 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   let tokenizer: Tokenizer | undefined = tokArt ? await loadTokenizer(tokArt.dir) : undefined;
   let baseDir: string | undefined;
   if (art.dir) {
-    const ck = await loadCheckpoint(art.dir);
-    const cfg = ck.config;
-    model = GPT.fromWeights(
-      { vocabSize: cfg.vocab_size, context: cfg.n_positions, width: cfg.n_embd, layers: cfg.n_layer, heads: cfg.n_head, dropout: cfg.resid_pdrop ?? 0 },
-      ck.weights,
-      { seed },
-    );
-    if (ck.adapter) {
-      // A LoRA checkpoint continues as its merged weights (the adapter folded into the base).
-      const a = ck.adapter.config;
-      const l = model.addLora({ r: a.r, alpha: a.lora_alpha, dropout: 0, targets: a.target_modules as LoraTarget[] });
-      l.load(ck.adapter.weights);
+    const ck = await fromCheckpoint(art.dir, { seed });
+    model = ck.model;
+    // A LoRA checkpoint continues as its merged weights (the adapter folded into the base).
+    if (model.lora) {
       model.mergeLora();
-      l.dispose();
-      model.lora = undefined;
+      model.removeLora();
     } else baseDir = art.dir;
+    const cfg = ck.config;
     tokenizer ??= ck.tokenizer;
     if (!tokenizer) throw new UserError([diag('RLHF9003', `model folder ${art.dir} has no tokenizer; add 'tokenizer: <name>' to the stage`)]);
     if (tokenizer.vocabSize !== cfg.vocab_size) {

@@ -1,0 +1,86 @@
+// Tensor backend selection. `auto` prefers native TensorFlow (tfjs-node-gpu, then tfjs-node; both
+// optional and not installed by default), then WebAssembly (XNNPACK, SIMD), then plain JS (cpu).
+
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { UserError, diag } from '../compiler/diagnostics.ts';
+
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** The backend actually in use: tensorflow, wasm or cpu. */
+  name: string;
+  threads: number;
+  simd: boolean;
+  /** One line for the console, e.g. "backend: wasm (SIMD, 1 thread)". */
+  banner: string;
+}
+
+const NAMES: readonly string[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+async function tryTensorflow(): Promise<string | undefined> {
+  // Module names held in variables so TypeScript does not require the optional packages.
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(pkg);
+      if (await tf.setBackend('tensorflow')) return pkg;
+    } catch {
+      // not installed or failed to load its native library: try the next one
+    }
+  }
+  return undefined;
+}
+
+async function trySet(name: 'wasm' | 'cpu'): Promise<boolean> {
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Select and initialise a backend. `tensorflow` fails with a clear message when neither
+ * @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed; `auto` falls through to wasm, then cpu.
+ */
+export async function initBackend(name: string = process.env.RLHFC_BACKEND ?? 'auto'): Promise<BackendInfo> {
+  if (!NAMES.includes(name)) {
+    throw new UserError([diag('RLHF9001', `unknown backend '${name}'; choose one of ${NAMES.join(', ')}`)]);
+  }
+  let detail = '';
+  let ok = false;
+  if (name === 'tensorflow' || name === 'auto') {
+    const pkg = await tryTensorflow();
+    if (pkg) {
+      ok = true;
+      detail = pkg;
+    } else if (name === 'tensorflow') {
+      throw new UserError([
+        diag('RLHF9001', "backend 'tensorflow' needs @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu), which is not installed", undefined, {
+          notes: ['install it with `npm install @tensorflow/tfjs-node@4.22.0`, or use --backend wasm'],
+        }),
+      ]);
+    }
+  }
+  if (!ok && (name === 'wasm' || name === 'auto')) {
+    ok = await trySet('wasm');
+    if (!ok && name === 'wasm') throw new UserError([diag('RLHF9001', "backend 'wasm' failed to initialise (is @tensorflow/tfjs-backend-wasm installed?)")]);
+  }
+  if (!ok) ok = await trySet('cpu');
+  if (!ok) throw new Error('no TensorFlow.js backend could be initialised');
+  await tf.ready();
+  const used = tf.getBackend();
+  const simd = used === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : used === 'tensorflow';
+  const threads = used === 'wasm' ? await wasmThreads() : 1;
+  const parts = [used === 'wasm' ? (simd ? 'SIMD' : 'no SIMD') : '', `${threads} thread${threads === 1 ? '' : 's'}`, detail].filter(Boolean);
+  return { name: used, threads, simd, banner: `backend: ${used} (${parts.join(', ')})` };
+}
+
+async function wasmThreads(): Promise<number> {
+  try {
+    const w = await import('@tensorflow/tfjs-backend-wasm');
+    return w.getThreadsCount();
+  } catch {
+    return 1;
+  }
+}

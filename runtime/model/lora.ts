@@ -1,0 +1,169 @@
+// LoRA adapters (PEFT layout) on GPT-2's Conv1D projections. For a projection y = x·W + b with W [in,out]:
+//   y' = y + (alpha / r) · dropout(x) · Aᵀ · Bᵀ,   A [r,in] (kaiming-uniform like PEFT), B [out,r] (zeros)
+// so an adapter starts equal to the base model. Weights are kept in PEFT's layout so export is a rename.
+
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../rng.ts';
+import { dropout, linear, mm } from './ops.ts';
+
+/** A projection LoRA can target; `c_proj` means both attention and MLP output projections (as in PEFT). */
+export type LoraTarget = 'c_attn' | 'attn.c_proj' | 'c_fc' | 'mlp.c_proj' | 'c_proj';
+/** Full module names inside a block. */
+export type LoraModule = 'attn.c_attn' | 'attn.c_proj' | 'mlp.c_fc' | 'mlp.c_proj';
+export const LORA_MODULES: readonly LoraModule[] = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'];
+
+export interface LoraOptions {
+  r: number;
+  alpha: number;
+  dropout?: number;
+  /** Which projections get adapters (default ['c_attn']). */
+  targets?: LoraTarget[];
+  seed?: number;
+}
+
+/** Does a target list select a module? Accepts short names (`c_attn`, `c_proj`) and full ones (`mlp.c_proj`). */
+export function selects(targets: readonly string[], module: LoraModule): boolean {
+  return targets.includes(module) || targets.includes(module.split('.')[1]);
+}
+
+/** PEFT tensor name for an adapter matrix. */
+export function peftName(layer: number, module: LoraModule, ab: 'A' | 'B'): string {
+  return `base_model.model.transformer.h.${layer}.${module}.lora_${ab}.weight`;
+}
+
+interface Adapter {
+  A: tf.Variable; // [r, in]
+  B: tf.Variable; // [out, r]
+}
+
+/** A set of LoRA adapters attached to a model's projections. */
+export class Lora {
+  readonly r: number;
+  readonly alpha: number;
+  readonly dropout: number;
+  readonly targets: LoraTarget[];
+  /** Keyed by `${layer}.${module}`, e.g. `0.attn.c_attn`. */
+  readonly adapters = new Map<string, Adapter>();
+  /** When false the model computes the base (reference) outputs. */
+  enabled = true;
+  private merged = false;
+  private readonly rng: Rng;
+
+  /** `shapes(layer, module)` gives [in, out] of the base projection. */
+  constructor(layers: number, shapes: (layer: number, module: LoraModule) => [number, number], o: LoraOptions) {
+    if (!Number.isInteger(o.r) || o.r <= 0) throw new Error(`LoRA r must be a positive integer, got ${o.r}`);
+    this.r = o.r;
+    this.alpha = o.alpha;
+    this.dropout = o.dropout ?? 0;
+    this.targets = o.targets ?? ['c_attn'];
+    this.rng = new Rng(o.seed ?? 0);
+    for (let l = 0; l < layers; l++) {
+      for (const m of LORA_MODULES) {
+        if (!selects(this.targets, m)) continue;
+        const [inDim, outDim] = shapes(l, m);
+        const bound = 1 / Math.sqrt(inDim); // kaiming_uniform_(a=√5), as PEFT initialises lora_A
+        const a = new Float32Array(o.r * inDim).map(() => (2 * this.rng.next() - 1) * bound);
+        this.adapters.set(`${l}.${m}`, {
+          A: tf.tidy(() => tf.variable(tf.tensor2d(a, [o.r, inDim]), true, peftName(l, m, 'A') + `_${uid()}`)),
+          B: tf.tidy(() => tf.variable(tf.zeros([outDim, o.r]), true, peftName(l, m, 'B') + `_${uid()}`)),
+        });
+      }
+    }
+    if (this.adapters.size === 0) throw new Error(`LoRA targets [${this.targets}] select no projection`);
+  }
+
+  get scale(): number {
+    return this.alpha / this.r;
+  }
+
+  get isMerged(): boolean {
+    return this.merged;
+  }
+
+  /** The adapter's contribution for x [..., in] at a projection, or undefined when inactive there. */
+  delta(layer: number, module: LoraModule, x: tf.Tensor, training: boolean): tf.Tensor | undefined {
+    if (!this.enabled || this.merged) return undefined;
+    const ad = this.adapters.get(`${layer}.${module}`);
+    if (!ad) return undefined;
+    const xin = training ? dropout(x, this.dropout, this.rng.seed()) : x;
+    const h = linear(xin, tf.transpose(ad.A) as tf.Tensor2D);
+    return tf.mul(linear(h, tf.transpose(ad.B) as tf.Tensor2D), this.scale);
+  }
+
+  /**
+   * Like `delta` but split into `parts` equal chunks of the output (q, k, v of c_attn), slicing the small
+   * B matrix instead of the large activations (slicing is slow on wasm).
+   */
+  deltaSplit(layer: number, module: LoraModule, x: tf.Tensor, parts: number, training: boolean): tf.Tensor[] | undefined {
+    if (!this.enabled || this.merged) return undefined;
+    const ad = this.adapters.get(`${layer}.${module}`);
+    if (!ad) return undefined;
+    const xin = training ? dropout(x, this.dropout, this.rng.seed()) : x;
+    const h = linear(xin, tf.transpose(ad.A) as tf.Tensor2D);
+    return tf.split(ad.B, parts, 0).map((b) => tf.mul(linear(h, tf.transpose(b) as tf.Tensor2D), this.scale));
+  }
+
+  /** ΔW [in,out] = scale · Aᵀ · Bᵀ for one adapter (a new tensor). */
+  deltaWeight(key: string): tf.Tensor2D {
+    const ad = this.adapters.get(key);
+    if (!ad) throw new Error(`no LoRA adapter ${key}`);
+    return tf.tidy(() => tf.mul(mm(tf.transpose(ad.A) as tf.Tensor2D, tf.transpose(ad.B) as tf.Tensor2D), this.scale) as tf.Tensor2D);
+  }
+
+  /** Fold the adapters into the base weights (`weight(key)` gives the base variable); forward then skips them. */
+  merge(weight: (key: string) => tf.Variable): void {
+    if (this.merged) return;
+    for (const key of this.adapters.keys()) {
+      const w = weight(key);
+      tf.tidy(() => w.assign(tf.add(w, this.deltaWeight(key))));
+    }
+    this.merged = true;
+  }
+
+  /** Undo `merge` (up to float rounding). */
+  unmerge(weight: (key: string) => tf.Variable): void {
+    if (!this.merged) return;
+    for (const key of this.adapters.keys()) {
+      const w = weight(key);
+      tf.tidy(() => w.assign(tf.sub(w, this.deltaWeight(key))));
+    }
+    this.merged = false;
+  }
+
+  /** Trainable adapter variables, by PEFT name. */
+  named(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [key, ad] of this.adapters) {
+      const [l, ...m] = key.split('.');
+      const module = m.join('.') as LoraModule;
+      out.set(peftName(Number(l), module, 'A'), ad.A);
+      out.set(peftName(Number(l), module, 'B'), ad.B);
+    }
+    return out;
+  }
+
+  /** Set adapter weights from PEFT-named arrays (shapes must match). */
+  load(weights: Map<string, { shape: number[]; data: Float32Array }>): void {
+    const named = this.named();
+    for (const [name, w] of weights) {
+      const v = named.get(name);
+      if (!v) throw new Error(`adapter tensor ${name} has no matching LoRA module (targets [${this.targets}])`);
+      if (v.shape.join() !== w.shape.join()) throw new Error(`adapter tensor ${name}: expected [${v.shape}], got [${w.shape}]`);
+      tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
+    }
+  }
+
+  dispose(): void {
+    for (const ad of this.adapters.values()) {
+      ad.A.dispose();
+      ad.B.dispose();
+    }
+    this.adapters.clear();
+  }
+}
+
+let counter = 0;
+/** tf.Variable names are global; suffix them so several models can coexist. */
+export function uid(): number {
+  return ++counter;
+}

@@ -1,0 +1,115 @@
+// Building blocks shaped around backend limits, solved here once:
+// - wasm has no UnsortedSegmentSum kernel (the gradient of gather), and on cpu it is very slow
+//   (5.9 s of an 8.6 s training step): `embed` uses a one-hot matmul gradient instead.
+// - wasm's fast matmul (XNNPACK) only runs rank-2, non-transposed products: `mm` and `linear` issue
+//   only those (explicit tf.transpose for the gradient products) and flatten [B,T,C] to [B·T,C].
+// - no gather with batchDims: `pick` selects along the last axis with a one-hot multiply.
+// - wasm's OneHot ignores a float32 dtype (writes int32 bits): `oneHot` casts instead.
+
+import * as tf from '@tensorflow/tfjs';
+
+/** a [N,K] · b [K,M] → [N,M]; forward and backward only as rank-2 non-transposed products. */
+export const mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)];
+    },
+  };
+}) as never) as never;
+
+/** a [N,K] · b [K,M] with b a constant (no gradient for b, which saves the dW product). */
+export function mmFrozen(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([b]); // kept by the tape: b may be an intermediate (a weight slice) freed after the forward pass
+    return { value: tf.matMul(x, b), gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [tf.matMul(dy, tf.transpose(saved[0] as tf.Tensor2D))] };
+  }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return f(a);
+}
+
+/**
+ * x [..., in] · W [in, out] (+ b [out]) → [..., out] (GPT-2 Conv1D layout). `frozen`: W and b get no
+ * gradient (LoRA's base weights), only x does.
+ */
+export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = false): tf.Tensor {
+  const inDim = x.shape[x.shape.length - 1];
+  const lead = x.shape.slice(0, -1);
+  const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  let y: tf.Tensor = frozen ? mmFrozen(x2, w) : mm(x2, w);
+  if (b) y = tf.add(y, b);
+  return tf.reshape(y, [...lead, w.shape[1]]);
+}
+
+/** Float one-hot rows for integer indices (cast from int32: wasm's OneHot mishandles a float dtype). */
+export function oneHot(idx: tf.Tensor, depth: number): tf.Tensor {
+  return tf.cast(tf.oneHot(tf.cast(idx, 'int32') as tf.Tensor1D, depth), 'float32');
+}
+
+function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/**
+ * Rows of `table` [V,C] at integer `ids` (any shape) → [...ids.shape, C]. Differentiable in `table`:
+ * the gradient is oneHot(ids)ᵀ · dy, a rank-2 matmul (fast on every backend), or UnsortedSegmentSum
+ * when the one-hot matrix would be huge (> 2^26 entries) and the backend has that kernel.
+ */
+export function embed(table: tf.Tensor2D, ids: tf.Tensor, frozen = false): tf.Tensor {
+  const [V, C] = table.shape;
+  const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
+  if (frozen) return tf.reshape(tf.gather(table, flat), [...ids.shape, C]);
+  const f = tf.customGrad(((t: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([flat]);
+    return {
+      value: tf.gather(t, flat),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const idx = saved[0] as tf.Tensor1D;
+        if (idx.size * V > 2 ** 26 && hasKernel('UnsortedSegmentSum')) return [tf.unsortedSegmentSum(dy, idx, V)];
+        return [tf.matMul(tf.transpose(oneHot(idx, V)), dy)];
+      },
+    };
+  }) as never) as (t: tf.Tensor2D) => tf.Tensor2D;
+  return tf.reshape(f(table), [...ids.shape, C]);
+}
+
+/** LayerNorm over the last axis (biased variance, like PyTorch). */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  const axis = x.shape.length - 1;
+  const mean = tf.mean(x, axis, true);
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), axis, true);
+  return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/**
+ * GELU, tanh approximation (GPT-2's "gelu_new"): 0.5·x·(1 + tanh(z)) with z = √(2/π)(x + 0.044715x³),
+ * computed as x·σ(2z) (the same function, fewer elementwise ops).
+ */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const c2 = 2 * Math.sqrt(2 / Math.PI);
+  const z2 = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), c2);
+  return tf.mul(x, tf.sigmoid(z2));
+}
+
+/** Numerically stable log-softmax over the last axis (tf.logSoftmax subtracts the max; its gradient is custom). */
+export function logSoftmax(x: tf.Tensor): tf.Tensor {
+  return tf.logSoftmax(x, -1);
+}
+
+/** x [..., N] at integer indices idx [...] → [...], via a one-hot multiply (no gather with batchDims). */
+export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
+  const n = x.shape[x.shape.length - 1];
+  return tf.sum(tf.mul(x, oneHot(idx, n)), -1);
+}
+
+/** Sum of x·w / sum of w (0 when w sums to 0). */
+export function weightedMean(x: tf.Tensor, w: tf.Tensor): tf.Scalar {
+  return tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1e-8)) as tf.Scalar;
+}
+
+/** Dropout with an explicit seed (identity when rate is 0). */
+export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  return rate > 0 ? tf.dropout(x, rate, undefined, seed) : x;
+}

@@ -1,0 +1,186 @@
+// AdamW (decoupled weight decay, PyTorch's formula), global-norm clipping, gradient accumulation and
+// learning-rate schedules. Variables are addressed by name so decay rules and saved state are readable.
+
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Which variables get weight decay. Default: not biases, LayerNorm weights, embeddings or head biases. */
+  decay?: (name: string) => boolean;
+}
+
+/** Default decay rule: matrices only — no biases, LayerNorm (ln_*) weights or embeddings (wte/wpe). */
+export function defaultDecay(name: string): boolean {
+  return !(name.endsWith('.bias') || /(^|\.)ln_(\d|f)\./.test(name) || /(^|\.)(wte|wpe)\./.test(name));
+}
+
+/** Optimizer state for resuming: step count and moments by variable name. */
+export interface AdamWState {
+  step: number;
+  m: Record<string, { shape: number[]; data: number[] }>;
+  v: Record<string, { shape: number[]; data: number[] }>;
+}
+
+export class AdamW {
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  private readonly decay: (name: string) => boolean;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+  step = 0;
+
+  constructor(readonly params: Map<string, tf.Variable>, o: AdamWOptions) {
+    this.lr = o.lr;
+    this.beta1 = o.beta1 ?? 0.9;
+    this.beta2 = o.beta2 ?? 0.999;
+    this.eps = o.eps ?? 1e-8;
+    this.weightDecay = o.weightDecay ?? 0;
+    this.decay = o.decay ?? defaultDecay;
+  }
+
+  /** Does this variable get weight decay? */
+  decays(name: string): boolean {
+    return this.weightDecay > 0 && this.decay(name);
+  }
+
+  /** One update with grads by name (missing grads: variable unchanged). Uses `lr` unless given. */
+  apply(grads: Map<string, tf.Tensor> | tf.NamedTensorMap, lr = this.lr): void {
+    const g = grads instanceof Map ? grads : new Map(Object.entries(grads));
+    this.step++;
+    const t = this.step;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    const stepSize = lr / bc1;
+    for (const [name, p] of this.params) {
+      const grad = g.get(name);
+      if (!grad) continue;
+      if (!this.m.has(name)) {
+        this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+        this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      }
+      const m = this.m.get(name)!;
+      const v = this.v.get(name)!;
+      tf.tidy(() => {
+        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
+        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
+        m.assign(mNew);
+        v.assign(vNew);
+        const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bc2)), this.eps);
+        let next: tf.Tensor = p;
+        if (this.decays(name)) next = tf.mul(next, 1 - lr * this.weightDecay);
+        p.assign(tf.sub(next, tf.mul(tf.div(mNew, denom), stepSize)));
+      });
+    }
+  }
+
+  exportState(): AdamWState {
+    const dump = (src: Map<string, tf.Variable>) => Object.fromEntries([...src].map(([n, t]) => [n, { shape: [...t.shape], data: Array.from(t.dataSync()) }]));
+    return { step: this.step, m: dump(this.m), v: dump(this.v) };
+  }
+
+  importState(s: AdamWState): void {
+    this.disposeMoments();
+    this.step = s.step;
+    for (const [dst, src] of [[this.m, s.m], [this.v, s.v]] as const) {
+      for (const [n, t] of Object.entries(src)) {
+        const p = this.params.get(n);
+        if (!p) throw new Error(`optimizer state names unknown variable ${n}`);
+        if (p.shape.join() !== t.shape.join()) throw new Error(`optimizer state for ${n}: expected [${p.shape}], got [${t.shape}]`);
+        dst.set(n, tf.tidy(() => tf.variable(tf.tensor(t.data, t.shape, 'float32'), false)));
+      }
+    }
+  }
+
+  private disposeMoments(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+
+  dispose(): void {
+    this.disposeMoments();
+  }
+}
+
+/** Global L2 norm of the grads (as a number). */
+export function globalNorm(grads: Map<string, tf.Tensor>): number {
+  if (grads.size === 0) return 0;
+  return tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+}
+
+/**
+ * Scale grads in place (new tensors replace and free the old) so their global norm is at most maxNorm.
+ * Returns the norm before clipping.
+ */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
+  const norm = globalNorm(grads);
+  if (Number.isFinite(maxNorm) && maxNorm > 0 && norm > maxNorm) {
+    const s = maxNorm / (norm + 1e-6);
+    for (const [n, g] of grads) {
+      grads.set(n, tf.mul(g, s));
+      g.dispose();
+    }
+  }
+  return norm;
+}
+
+/**
+ * Loss and grads of `lossFn` w.r.t. `params`, summed over micro-batches (each micro-batch loss is
+ * weighted by `weights[i]`, default 1/n so the result is the mean). The caller disposes the grads.
+ */
+export function accumulateGrads(
+  params: Map<string, tf.Variable>,
+  micro: number,
+  lossFn: (i: number) => tf.Scalar,
+  weights?: number[],
+): { loss: number; grads: Map<string, tf.Tensor> } {
+  const names = [...params.keys()];
+  const vars = names.map((n) => params.get(n)!);
+  const sum = new Map<string, tf.Tensor>();
+  let loss = 0;
+  for (let i = 0; i < micro; i++) {
+    const w = weights?.[i] ?? 1 / micro;
+    const { value, grads } = tf.variableGrads(() => tf.mul(lossFn(i), w) as tf.Scalar, vars);
+    loss += value.dataSync()[0];
+    value.dispose();
+    for (let j = 0; j < names.length; j++) {
+      const g = grads[vars[j].name];
+      if (!g) continue;
+      const prev = sum.get(names[j]);
+      sum.set(names[j], prev ? tf.add(prev, g) : g);
+      if (prev) {
+        prev.dispose();
+        g.dispose();
+      }
+    }
+  }
+  return { loss, grads: sum };
+}
+
+export interface ScheduleOptions {
+  kind: 'constant' | 'linear' | 'cosine';
+  lr: number;
+  warmupSteps?: number;
+  totalSteps: number;
+  /** Final lr as a fraction of lr (linear/cosine), default 0. */
+  minLrRatio?: number;
+}
+
+/** Learning rate at `step` (0-based): linear warmup from 0, then constant / linear / cosine decay to lr·minLrRatio. */
+export function learningRate(step: number, o: ScheduleOptions): number {
+  const warm = o.warmupSteps ?? 0;
+  if (step < warm) return (o.lr * (step + 1)) / warm;
+  if (o.kind === 'constant') return o.lr;
+  const min = o.lr * (o.minLrRatio ?? 0);
+  const span = Math.max(1, o.totalSteps - warm);
+  const p = Math.min(1, (step - warm) / span);
+  const f = o.kind === 'linear' ? 1 - p : 0.5 * (1 + Math.cos(Math.PI * p));
+  return min + (o.lr - min) * f;
+}
