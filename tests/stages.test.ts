@@ -90,6 +90,30 @@ describe('reward', () => {
   });
 });
 
+describe('alignment', () => {
+  it('PPO against a rule reward raises the mean reward while KL stays finite', async () => {
+    const { metrics, dir } = await run('rl');
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(8);
+    const first = (lines[0].score + lines[1].score) / 2;
+    const last = (lines[6].score + lines[7].score) / 2;
+    expect(last).toBeGreaterThan(first + 0.1);
+    for (const l of lines) {
+      expect(Number.isFinite(l.kl)).toBe(true);
+      for (const k of ['pg_loss', 'vf_loss', 'clipfrac', 'approx_kl', 'entropy', 'beta', 'non_score_reward']) expect(Number.isFinite(l[k])).toBe(true);
+      expect(typeof l.sample_0).toBe('string');
+    }
+    expect(metrics['score']).toBe(lines[7].score);
+  });
+
+  it('DPO raises held-out preference accuracy above chance', async () => {
+    const { metrics } = await run('pref');
+    expect(metrics['reward_accuracy']).toBeGreaterThan(0.6);
+    expect(metrics['reward_margin']).toBeGreaterThan(0);
+    expect(metrics['rewards/chosen']).toBeGreaterThan(metrics['rewards/rejected']);
+  });
+});
+
 describe('memory', () => {
   it('stages leave no tensors behind', async () => {
     const before = tf.memory().numTensors;
