@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { accumulateGrads, clipByGlobalNorm, learningRate, type AdamW } from '../optim.ts';
 import type { Reporter } from '../reporter.ts';
+import { UserError, diag } from '../../compiler/diagnostics.ts';
 
 export interface LoopOptions<B> {
   /** Trainable variables by name (the optimizer's keys). */
@@ -67,7 +68,7 @@ export async function trainLoop<B>(o: LoopOptions<B>): Promise<LoopResult> {
     const { loss, grads } = accumulateGrads(o.params, o.gradAccum, (i) => o.loss(batches[i]));
     if (!Number.isFinite(loss)) {
       tf.dispose([...grads.values()]);
-      throw new Error(`loss is ${loss} at step ${step + 1}: training diverged (try a lower learning rate or grad_clip)`);
+      throw new UserError([diag('RLHF9002', `loss is ${loss} at step ${step + 1}: training diverged (try a lower optimizer.lr or a grad_clip)`)]);
     }
     for (const b of batches) windowTokens += o.tokens(b);
     const norm = clipByGlobalNorm(grads, o.gradClip > 0 ? o.gradClip : Infinity);
