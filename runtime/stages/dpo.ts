@@ -2,6 +2,7 @@
 
 import { float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
 import { loop, lora, maxPromptLength, maxSeqLength, modelRules, optimizer } from './common.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'dpo',
@@ -37,15 +38,12 @@ export const defaults = withDefaults(schema.params, {});
 
 // ---- run ----------------------------------------------------------------------------------
 
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
-
 export async function run(ctx: StageContext): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');
-  const { openLM } = await import('../train/lm.ts');
+  const { openLM, plannedSteps, cycle } = await import('../train/lm.ts');
   const { encodePreference, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
-  const { shuffle } = await import('../data/split.ts');
   const { toTensors } = await import('../model/gpt.ts');
   const p = ctx.params as Record<string, never>;
   const lm = await openLM(ctx, { lora: p['lora'] });
@@ -100,18 +98,8 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const lossType = p['loss'] as 'sigmoid' | 'ipo' | 'hinge';
     const smoothing = p['label_smoothing'] as number;
     const bs = p['batch_size'] as number;
-    const perEpoch = Math.max(1, Math.floor(trainPairs.length / (bs * (p['grad_accum'] as number))));
-    const total = (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
-    let epoch = 0;
-    let order: Pair[] = [];
-    let at = 0;
-    const next = () => {
-      if (at + bs > order.length) {
-        order = shuffle(trainPairs, `${ctx.seed}:${ctx.node.hash}:${epoch++}`);
-        at = 0;
-      }
-      return order.slice(at, (at += bs));
-    };
+    const total = plannedSteps(ctx.params, trainPairs.length);
+    const next = cycle(trainPairs, bs, ctx.seed, ctx.node.hash);
     const lossOf = (b: Pair[]) =>
       dpoLoss(
         {

@@ -3,6 +3,7 @@
 
 import { input, inputs, int, withDefaults, type StageSchema } from './schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
+import type { DatasetArtifact, ModelArtifact, StageContext, StageOutcome } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'eval',
@@ -30,8 +31,6 @@ export const defaults = withDefaults(schema.params, {});
 // For each model: sample responses to the held-out prompts (the validation split), score them with
 // the judge, and estimate KL(π ‖ ref) = E_{y~π}[Σ_t log π(y_t) − log ref(y_t)] on those samples,
 // with both distributions at the sampling temperature.
-
-import type { DatasetArtifact, ModelArtifact, StageContext, StageOutcome } from './context.ts';
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');

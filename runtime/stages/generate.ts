@@ -2,6 +2,7 @@
 
 import { input, int, withDefaults, type StageSchema } from './schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'generate',
@@ -20,8 +21,6 @@ export const schema: StageSchema = {
 export const defaults = withDefaults(schema.params, {});
 
 // ---- run ----------------------------------------------------------------------------------
-
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
   const { openLM } = await import('../train/lm.ts');

@@ -3,6 +3,7 @@
 
 import { input, int, str, withDefaults, type StageSchema } from './schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
+import type { DatasetArtifact, DataRecord, StageContext, StageOutcome } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'judge',
@@ -24,8 +25,6 @@ export const schema: StageSchema = {
 export const defaults = withDefaults(schema.params, {});
 
 // ---- run ----------------------------------------------------------------------------------
-
-import type { DatasetArtifact, DataRecord, StageContext, StageOutcome } from './context.ts';
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
   const { openLM } = await import('../train/lm.ts');

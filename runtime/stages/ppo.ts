@@ -3,6 +3,7 @@
 
 import { block, bool, float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
 import { generation, lora, maxPromptLength, optimizer, samplingRules } from './common.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'ppo',
@@ -62,8 +63,6 @@ export const defaults = withDefaults(schema.params, {});
 // ---- run ----------------------------------------------------------------------------------
 // One PPO step: sample prompts → generate → score → per-token KL penalty and rewards → GAE →
 // ppo_epochs passes of shuffled mini-batches with the clipped losses → KL controller update.
-
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');

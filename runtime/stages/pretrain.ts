@@ -4,6 +4,7 @@
 
 import { input, str, withDefaults, type StageSchema } from './schema.ts';
 import { loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
+import type { StageContext, StageOutcome, DatasetArtifact } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'pretrain',
@@ -26,8 +27,6 @@ export const defaults = withDefaults(schema.params, {});
 
 // ---- run ----------------------------------------------------------------------------------
 
-import type { StageContext, StageOutcome, DatasetArtifact } from './context.ts';
-
 /** Unigram perplexity of `ids` under the token frequencies of `train`: the bar a model must clear. */
 export function unigramPerplexity(train: number[][], ids: number[][], vocab: number): number {
   const counts = new Float64Array(vocab).fill(1); // add-one smoothing
@@ -40,7 +39,7 @@ export function unigramPerplexity(train: number[][], ids: number[][], vocab: num
 }
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
-  const { openLM, evalLoss, batchIterator } = await import('../train/lm.ts');
+  const { openLM, evalLoss, batchIterator, plannedSteps } = await import('../train/lm.ts');
   const { packText } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params as typeof defaults & { optimizer: Record<string, number | string | number[]> };
@@ -56,8 +55,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const valRows = packText(valDocs, blockSize, lm.tokenizer.eosId, remainder);
     if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has fewer than ${blockSize + 1} tokens: nothing to train on`);
     const batches = batchIterator(trainRows, p.batch_size as number, lm.tokenizer.padId, ctx.seed, ctx.node.hash);
-    const perEpoch = Math.max(1, Math.floor(trainRows.length / ((p.batch_size as number) * (p.grad_accum as number))));
-    const total = (p.max_steps as number) > 0 ? (p.max_steps as number) : perEpoch * (p.epochs as number);
+    const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
           const loss = await evalLoss(lm, valRows, p.batch_size as number, 64);

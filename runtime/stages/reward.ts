@@ -3,6 +3,8 @@
 
 import { bool, float, input, withDefaults, type StageSchema } from './schema.ts';
 import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { Row } from '../train/examples.ts';
 
 export const schema: StageSchema = {
   kind: 'reward',
@@ -27,11 +29,8 @@ export const defaults = withDefaults(schema.params, {});
 
 // ---- run ----------------------------------------------------------------------------------
 
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
-import type { Row } from '../train/examples.ts';
-
 export async function run(ctx: StageContext): Promise<StageOutcome> {
-  const { openLM, pairIterator } = await import('../train/lm.ts');
+  const { openLM, pairIterator, plannedSteps } = await import('../train/lm.ts');
   const { encodePreference } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params as Record<string, never>;
@@ -46,8 +45,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const val = encode(data.validation);
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
     const bs = p['batch_size'] as number;
-    const perEpoch = Math.max(1, Math.floor(train.length / (bs * (p['grad_accum'] as number))));
-    const total = (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+    const total = plannedSteps(ctx.params, train.length);
     const centering = p['center_rewards'] as number;
     const evalSet = val.length ? val : train.slice(0, 256);
     const evaluate = async () => {

@@ -3,6 +3,7 @@
 
 import { bool, input, str, withDefaults, type StageSchema } from './schema.ts';
 import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
 
 export const schema: StageSchema = {
   kind: 'sft',
@@ -39,10 +40,8 @@ export const defaults = withDefaults(schema.params, {});
 
 // ---- run ----------------------------------------------------------------------------------
 
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
-
 export async function run(ctx: StageContext): Promise<StageOutcome> {
-  const { openLM, evalLoss, batchIterator } = await import('../train/lm.ts');
+  const { openLM, evalLoss, batchIterator, plannedSteps } = await import('../train/lm.ts');
   const { encodeSft, packRows } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params as Record<string, never>;
@@ -57,8 +56,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     if (p['packing']) trainRows = packRows(trainRows, maxLen);
     if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has no training records`);
     const bs = p['batch_size'] as number;
-    const perEpoch = Math.max(1, Math.floor(trainRows.length / (bs * (p['grad_accum'] as number))));
-    const total = (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+    const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
           const loss = await evalLoss(lm, valRows, bs, 64);

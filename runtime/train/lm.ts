@@ -177,20 +177,29 @@ export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: numb
   return sum / Math.max(n, 1);
 }
 
-/** Endless batches over `rows`, reshuffled every epoch with a seed derived from the run seed and `salt`. */
-export function batchIterator(rows: Row[], bs: number, padId: number, seed: number, salt: string): () => Batch {
+/** Optimizer steps a stage runs: `max_steps` when set, else `epochs` passes of `n` examples. */
+export function plannedSteps(p: ResolvedParams, n: number): number {
+  const perEpoch = Math.max(1, Math.floor(n / ((p['batch_size'] as number) * (p['grad_accum'] as number))));
+  return (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+}
+
+/** Endless groups of `bs` items, reshuffled every epoch with a seed derived from the run seed and `salt`. */
+export function cycle<T>(items: T[], bs: number, seed: number, salt: string): () => T[] {
   let epoch = 0;
-  let order: Row[] = [];
+  let order: T[] = [];
   let i = 0;
   return () => {
     if (i + bs > order.length) {
-      order = shuffle(rows, `${seed}:${salt}:${epoch++}`);
+      order = shuffle(items, `${seed}:${salt}:${epoch++}`);
       i = 0;
     }
-    const b = collate(order.slice(i, i + bs), padId);
-    i += bs;
-    return b;
+    return order.slice(i, (i += bs));
   };
+}
+
+export function batchIterator(rows: Row[], bs: number, padId: number, seed: number, salt: string): () => Batch {
+  const next = cycle(rows, bs, seed, salt);
+  return () => collate(next(), padId);
 }
 
 export function pairBatch(pairs: { chosen: Row; rejected: Row; margin: number }[], padId: number): PairBatch {
@@ -201,17 +210,7 @@ export function pairBatch(pairs: { chosen: Row; rejected: Row; margin: number }[
   };
 }
 
-export function pairIterator(pairs: { chosen: Row; rejected: Row; margin: number }[], bs: number, seed: number, salt: string, padId = 0): () => PairBatch {
-  let epoch = 0;
-  let order: typeof pairs = [];
-  let i = 0;
-  return () => {
-    if (i + bs > order.length) {
-      order = shuffle(pairs, `${seed}:${salt}:${epoch++}`);
-      i = 0;
-    }
-    const b = pairBatch(order.slice(i, i + bs), padId);
-    i += bs;
-    return b;
-  };
+export function pairIterator(pairs: { chosen: Row; rejected: Row; margin: number }[], bs: number, seed: number, salt: string, padId: number): () => PairBatch {
+  const next = cycle(pairs, bs, seed, salt);
+  return () => pairBatch(next(), padId);
 }
