@@ -15,6 +15,7 @@ const backends = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '-
 const lora = args.includes('--lora');
 const cfg = { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 };
 const B = 8;
+const medians: { name: string; ms: number }[] = [];
 
 for (const name of backends.length ? backends : ['wasm', 'cpu']) {
   const info = await initBackend(name);
@@ -47,6 +48,22 @@ for (const name of backends.length ? backends : ['wasm', 'cpu']) {
   times.sort((a, b) => a - b);
   const med = times[Math.floor(times.length / 2)];
   console.log(`${info.banner}${lora ? ', LoRA' : ''}: ${med.toFixed(1)} ms/step (median of ${times.length}; min ${times[0].toFixed(1)}), ${Math.round((B * cfg.context * 1000) / med)} tokens/s, ${tf.memory().numTensors} live tensors (weights + AdamW moments)`);
+  medians.push({ name: info.name, ms: med });
   opt.dispose();
   model.dispose();
+}
+
+// The same model and step in PyTorch, when python3 with torch is installed (Debian: python3-torch).
+const { spawnSync } = await import('node:child_process');
+const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+if (!py || lora) {
+  console.log(lora ? 'pytorch: not compared for --lora' : 'pytorch: not available (python3 with torch not found; on Debian: apt-get install python3-torch); no comparison');
+} else {
+  const r = spawnSync(py, [new URL('./torch_train.py', import.meta.url).pathname, String(steps)], { encoding: 'utf8' });
+  if (r.status !== 0) console.log(`pytorch: failed: ${r.stderr.trim().split('\n').pop()}`);
+  else {
+    const t = JSON.parse(r.stdout) as { backend: string; ms_per_step: number; tokens_per_s: number };
+    console.log(`${t.backend}: ${t.ms_per_step.toFixed(1)} ms/step, ${Math.round(t.tokens_per_s)} tokens/s`);
+    for (const m of medians) console.log(`ratio ${m.name} / pytorch: ${(m.ms / t.ms_per_step).toFixed(2)}×`);
+  }
 }
