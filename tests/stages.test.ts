@@ -80,6 +80,18 @@ describe('sft', () => {
     const bs = [...ck.adapter!.weights].filter(([n]) => n.includes('lora_B'));
     expect(bs.some(([, w]) => w.data.some((x) => x !== 0))).toBe(true);
   });
+
+  it('with lora { merge: true } saves full weights instead', async () => {
+    const spec = join(store, 'merge.rlhf');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(spec, readFileSync(SPEC, 'utf8').replace('lora { r: 4  alpha: 8  targets: ["c_attn", "c_fc"] }', 'lora { r: 4  alpha: 8  targets: ["c_attn", "c_fc"]  merge: true }').replaceAll('"judges.ts', '"' + join(process.cwd(), 'tests/fixtures/judges.ts')));
+    const p2 = compileFile(spec).plan!;
+    await runPlan(p2, { specPath: spec, stage: 'adapt', storeDir: store, write: () => {}, tty: false });
+    const node = p2.nodes.find((n) => n.id === 'stage:adapt')!;
+    const dir = join(new ArtifactStore(store).nodeDir(node.hash), 'model');
+    expect(existsSync(join(dir, 'model.safetensors'))).toBe(true);
+    expect(existsSync(join(dir, 'adapter_config.json'))).toBe(false);
+  });
 });
 
 describe('reward', () => {

@@ -32,6 +32,7 @@ export const lora = block('LoRA adapters; without this block the stage fine-tune
   alpha: float('Scaling numerator: adapters are scaled by alpha / r.', 16, 0, undefined, { minExclusive: true }),
   dropout: float('Dropout on the adapter input.', 0.05, 0, 1, { maxExclusive: true }),
   targets: list('Projections that get adapters.', 'string', ['c_attn'], LORA_TARGETS),
+  merge: bool('Save the result merged into full weights instead of the adapter alone (with a reference to its base).', false),
 });
 
 export const generation = (d: { max_new_tokens: number; temperature: number }) =>

@@ -41,6 +41,8 @@ export class LM {
     /** The saved folder this model was loaded from, when it holds full weights (an adapter can point at it). */
     private readonly baseDir: string | undefined,
     private readonly kind: 'causal_lm' | 'reward_model',
+    /** `lora { merge: true }`: save merged full weights even when an adapter alone would do. */
+    private readonly saveMerged = false,
   ) {}
 
   dataError(message: string): UserError {
@@ -111,7 +113,7 @@ export class LM {
    * alone (PEFT layout) pointing at that folder; everything else as full weights (LoRA merged).
    */
   async save(dir: string): Promise<void> {
-    if (this.model.lora && this.baseDir && this.kind === 'causal_lm') {
+    if (this.model.lora && this.baseDir && this.kind === 'causal_lm' && !this.saveMerged) {
       await toAdapterCheckpoint(dir, this.model, { baseDir: this.baseDir, tokenizer: this.tokenizer });
     } else await toCheckpoint(dir, this.model, { tokenizer: this.tokenizer, kind: this.kind });
   }
@@ -158,7 +160,7 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   if (o.head) model.addHead(o.head);
   const lora = o.lora as ResolvedParams | null | undefined;
   if (lora) model.addLora({ r: lora['r'] as number, alpha: lora['alpha'] as number, dropout: lora['dropout'] as number, targets: lora['targets'] as LoraTarget[], seed });
-  return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm');
+  return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm', Boolean(lora?.['merge']));
 }
 
 /** Token-weighted mean loss over `rows` (at most `maxBatches` batches), without dropout. */
