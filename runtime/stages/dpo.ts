@@ -40,7 +40,7 @@ export const defaults = withDefaults(schema.params, {});
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');
-  const { openLM, plannedSteps, cycle } = await import('../train/lm.ts');
+  const { openLM, plannedSteps, cycle, loopSettings } = await import('../train/lm.ts');
   const { encodePreference, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
@@ -141,16 +141,12 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     ctx.reporter.note(`${trainPairs.length} pairs, ${valPairs.length} held out; ${total} steps; ${lm.describeTrainable()}; ${refNote}`);
     const res = await trainLoop({
       ...lm.loopParts(p['optimizer'], total),
-      gradAccum: p['grad_accum'] as number,
       totalSteps: total,
       nextBatch: next,
       loss: (b) => lossOf(b).loss,
       tokens: (b) => b.reduce((s, x) => s + x.chosen.ids.length + x.rejected.ids.length, 0),
       evaluate,
-      evalEvery: p['eval_every'] as number,
-      logEvery: p['log_every'] as number,
-      reporter: ctx.reporter,
-      signal: ctx.signal,
+      ...loopSettings(ctx),
     });
     await lm.save(`${ctx.outDir}/model`);
     const e = res.eval;

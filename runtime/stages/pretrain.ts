@@ -39,7 +39,7 @@ export function unigramPerplexity(train: number[][], ids: number[][], vocab: num
 }
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
-  const { openLM, evalLoss, batchIterator, plannedSteps } = await import('../train/lm.ts');
+  const { openLM, evalLoss, batchIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
   const { packText } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params as typeof defaults & { optimizer: Record<string, number | string | number[]> };
@@ -65,16 +65,12 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     ctx.reporter.note(`${trainRows.length} blocks of ${blockSize} tokens (${valRows.length} held out), ${total} steps`);
     const res = await trainLoop({
       ...lm.loopParts(p.optimizer, total),
-      gradAccum: p.grad_accum as number,
       totalSteps: total,
       nextBatch: batches,
       loss: (b) => lm.lmLoss(b, true),
       tokens: (b) => b.B * b.T,
       evaluate,
-      evalEvery: p.eval_every as number,
-      logEvery: p.log_every as number,
-      reporter: ctx.reporter,
-      signal: ctx.signal,
+      ...loopSettings(ctx),
     });
     await lm.save(`${ctx.outDir}/model`);
     const unigram = unigramPerplexity(trainDocs, valDocs.length ? valDocs : trainDocs, lm.tokenizer.vocabSize);

@@ -30,7 +30,7 @@ export const defaults = withDefaults(schema.params, {});
 // ---- run ----------------------------------------------------------------------------------
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
-  const { openLM, pairIterator, plannedSteps } = await import('../train/lm.ts');
+  const { openLM, pairIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
   const { encodePreference } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params as Record<string, never>;
@@ -56,16 +56,12 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const before = await lm.pairAccuracy(evalSet, bs);
     const res = await trainLoop({
       ...lm.loopParts(p['optimizer'], total),
-      gradAccum: p['grad_accum'] as number,
       totalSteps: total,
       nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.hash, lm.tokenizer.padId),
       loss: (b) => lm.pairLoss(b, centering),
       tokens: (b) => b.chosen.B * b.chosen.T + b.rejected.B * b.rejected.T,
       evaluate,
-      evalEvery: p['eval_every'] as number,
-      logEvery: p['log_every'] as number,
-      reporter: ctx.reporter,
-      signal: ctx.signal,
+      ...loopSettings(ctx),
     });
     await lm.save(`${ctx.outDir}/model`);
     const metrics: Record<string, number> = {

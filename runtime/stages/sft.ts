@@ -41,7 +41,7 @@ export const defaults = withDefaults(schema.params, {});
 // ---- run ----------------------------------------------------------------------------------
 
 export async function run(ctx: StageContext): Promise<StageOutcome> {
-  const { openLM, evalLoss, batchIterator, plannedSteps } = await import('../train/lm.ts');
+  const { openLM, evalLoss, batchIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
   const { encodeSft, packRows } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params as Record<string, never>;
@@ -68,16 +68,12 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     );
     const res = await trainLoop({
       ...lm.loopParts(p['optimizer'], total),
-      gradAccum: p['grad_accum'] as number,
       totalSteps: total,
       nextBatch: batchIterator(trainRows, bs, lm.tokenizer.padId, ctx.seed, ctx.node.hash),
       loss: (b) => lm.lmLoss(b, true),
       tokens: (b) => b.B * b.T,
       evaluate,
-      evalEvery: p['eval_every'] as number,
-      logEvery: p['log_every'] as number,
-      reporter: ctx.reporter,
-      signal: ctx.signal,
+      ...loopSettings(ctx),
     });
     await lm.save(`${ctx.outDir}/model`);
     const metrics: Record<string, number> = { steps: res.steps, train_loss: res.trainLoss, first_loss: res.firstLoss, ...res.eval };

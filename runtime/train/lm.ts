@@ -179,6 +179,18 @@ export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: numb
   return sum / Math.max(n, 1);
 }
 
+/** The loop settings every training stage passes through unchanged from its params and context. */
+export function loopSettings(ctx: StageContext) {
+  const p = ctx.params;
+  return {
+    gradAccum: p['grad_accum'] as number,
+    evalEvery: p['eval_every'] as number,
+    logEvery: p['log_every'] as number,
+    reporter: ctx.reporter,
+    signal: ctx.signal,
+  };
+}
+
 /** Optimizer steps a stage runs: `max_steps` when set, else `epochs` passes of `n` examples. */
 export function plannedSteps(p: ResolvedParams, n: number): number {
   const perEpoch = Math.max(1, Math.floor(n / ((p['batch_size'] as number) * (p['grad_accum'] as number))));
