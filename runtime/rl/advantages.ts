@@ -1,8 +1,12 @@
 // PPO's estimators as pure functions on plain arrays (no gradients flow through them), following
-// TRL's classic PPOTrainer (trl ≤ 0.11: `compute_rewards`, `compute_advantages`, `masked_whiten`,
-// `AdaptiveKLController`, `FixedKLController`, `RunningMoments`).
+// TRL's classic PPOTrainer (trl 0.4–0.11, `trl/core.py` and `trl/trainer/ppo_trainer.py`:
+// `masked_mean`, `masked_var`, `masked_whiten`, `_kl_penalty`, `compute_rewards`,
+// `compute_advantages`). KL controllers and score scaling live in ./control.ts (re-exported here).
 
-/** Masked mean. */
+export { AdaptiveKl, FixedKl, RunningMoments, klControllerFromState, scaleScores } from './control.ts';
+export type { KlController, KlControllerState, ScoreScaling } from './control.ts';
+
+/** Masked mean (TRL `masked_mean`); 0 when nothing is selected (TRL would divide by zero). */
 export function maskedMean(x: number[], mask?: number[]): number {
   let s = 0;
   let n = 0;
@@ -14,7 +18,11 @@ export function maskedMean(x: number[], mask?: number[]): number {
   return n > 0 ? s / n : 0;
 }
 
-/** Masked variance, unbiased (Bessel's correction) as TRL's `masked_var`. */
+/**
+ * Masked variance, unbiased (Bessel's correction n/(n−1)) as TRL's `masked_var`. TRL raises on an
+ * empty mask and divides by zero for a single element; here both give 0, so whitening a single
+ * value yields 0 rather than NaN.
+ */
 export function maskedVar(x: number[], mask?: number[]): number {
   const mean = maskedMean(x, mask);
   let s = 0;
@@ -28,35 +36,53 @@ export function maskedVar(x: number[], mask?: number[]): number {
   return (s / n) * (n / (n - 1));
 }
 
-/** (x − mean) / sqrt(var + 1e-8) over masked entries; with shiftMean false the mean is added back. */
+/**
+ * TRL `masked_whiten`: (x − mean) / sqrt(var + 1e-8) with the masked mean and unbiased variance;
+ * with `shiftMean` false the mean is added back. Every entry is transformed (masked ones too), as TRL.
+ */
 export function whiten(x: number[], mask?: number[], shiftMean = true): number[] {
   const mean = maskedMean(x, mask);
   const std = Math.sqrt(maskedVar(x, mask) + 1e-8);
-  return x.map((v) => ((v - mean) / std) + (shiftMean ? 0 : mean));
+  return x.map((v) => (v - mean) / std + (shiftMean ? 0 : mean));
 }
 
-export type KlPenalty = 'kl' | 'abs' | 'mse';
+/** The per-token KL estimators of TRL's `kl_penalty` option ("full" is not supported). */
+export const KL_PENALTIES = ['kl', 'abs', 'mse'] as const;
+export type KlPenalty = (typeof KL_PENALTIES)[number];
 
-/** Per-token KL estimate from log-probs of the sampled tokens under the policy and the reference. */
+/**
+ * Per-token KL estimate from the log-probs of the sampled token under the policy and the reference
+ * (TRL `_kl_penalty`): kl = Δ (k1), abs = |Δ|, mse = ½Δ², with Δ = logp − logp_ref.
+ */
 export function klPerToken(logp: number, logpRef: number, penalty: KlPenalty): number {
   const d = logp - logpRef;
-  if (penalty === 'abs') return Math.abs(d);
-  if (penalty === 'mse') return 0.5 * d * d;
-  return d;
+  switch (penalty) {
+    case 'kl':
+      return d;
+    case 'abs':
+      return Math.abs(d);
+    case 'mse':
+      return 0.5 * d * d;
+    default:
+      throw new Error(`unknown KL penalty '${String(penalty)}' (expected one of ${KL_PENALTIES.join(', ')})`);
+  }
 }
 
 export interface TokenRewards {
   /** Per-token rewards: −β·kl, plus the score at the last response token. */
   rewards: number[][];
-  /** Per-token −β·kl alone. */
+  /** Per-token −β·kl alone (TRL's `non_score_reward`). */
   nonScore: number[][];
-  /** Per-token kl estimates. */
+  /** Per-token kl estimates (0 on masked positions). */
   kl: number[][];
 }
 
 /**
- * Per-token rewards for a batch of responses. `logprobs[b][t]`, `refLogprobs[b][t]` are the
- * log-probs of the response tokens; `masks[b][t]` is 1 for real response tokens.
+ * Per-token rewards for a batch of responses, as TRL `compute_rewards`: reward = −β·kl per token, and
+ * the scalar score added at the last position where the mask is 1. `logprobs[b][t]`,
+ * `refLogprobs[b][t]` are log-probs of the response tokens; `masks[b][t]` is 1 for real response
+ * tokens. Unlike TRL the kl is zeroed on masked positions here (TRL zeroes them later, in
+ * `compute_advantages`); a row with an empty mask gets no score.
  */
 export function computeRewards(
   scores: number[],
@@ -86,10 +112,10 @@ export function computeRewards(
 }
 
 /**
- * Generalised advantage estimation over one response (TRL `compute_advantages`):
- *   δ_t = r_t + γ·V_{t+1} − V_t,  A_t = δ_t + γλ·A_{t+1},  returns = A + V,
- * with V and A zero past the end; masked positions are zeroed first. Advantages are then
- * whitened over the batch by the caller (`whiten`).
+ * Generalised advantage estimation over one response (the reverse loop of TRL
+ * `compute_advantages`): δ_t = r_t + γ·V_{t+1} − V_t, A_t = δ_t + γλ·A_{t+1} (`lastgaelam`),
+ * returns = A + V, with V and A zero past the end; values and rewards are multiplied by the mask
+ * first. Not whitened: see `computeAdvantages` for the batch version that whitens as TRL.
  */
 export function gae(values: number[], rewards: number[], gamma: number, lambda: number, mask?: number[]): { advantages: number[]; returns: number[] } {
   const T = values.length;
@@ -106,63 +132,19 @@ export function gae(values: number[], rewards: number[], gamma: number, lambda: 
   return { advantages: adv, returns: adv.map((a, t) => a + v[t]) };
 }
 
-export interface KlController {
-  value: number;
-  update(currentKl: number, nSteps: number): void;
-  state(): { kind: 'fixed' | 'adaptive'; value: number };
-}
-
-export class FixedKl implements KlController {
-  constructor(public value: number) {}
-  update(_currentKl?: number, _nSteps?: number): void {}
-  state() {
-    return { kind: 'fixed' as const, value: this.value };
-  }
-}
-
-/** Ziegler et al. (2019): β ← β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon). */
-export class AdaptiveKl implements KlController {
-  constructor(
-    public value: number,
-    public readonly target: number,
-    public readonly horizon: number,
-  ) {}
-  update(currentKl: number, nSteps: number): void {
-    const err = Math.min(0.2, Math.max(-0.2, currentKl / this.target - 1));
-    this.value *= 1 + (err * nSteps) / this.horizon;
-  }
-  state() {
-    return { kind: 'adaptive' as const, value: this.value };
-  }
-}
-
-/** Running mean/std of scores (TRL `RunningMoments`), for score scaling. */
-export class RunningMoments {
-  mean = 0;
-  std = 1;
-  private var = 1;
-  private count = 1e-24;
-
-  update(xs: number[]): { mean: number; std: number } {
-    const n = xs.length;
-    const m = maskedMean(xs);
-    const v = xs.reduce((s, x) => s + (x - m) * (x - m), 0) / Math.max(n, 1);
-    const delta = m - this.mean;
-    const tot = this.count + n;
-    const newSum = this.var * this.count + v * n + ((delta * delta * this.count * n) / tot);
-    this.mean += (delta * n) / tot;
-    this.var = newSum / tot;
-    this.std = Math.sqrt((this.var * tot) / Math.max(tot - 1, 1));
-    this.count = tot;
-    return { mean: m, std: Math.sqrt(v * (n / Math.max(n - 1, 1))) };
-  }
-
-  state() {
-    return { mean: this.mean, std: this.std, var: this.var, count: this.count };
-  }
-  load(s: { mean: number; std: number; var: number; count: number }) {
-    Object.assign(this, { mean: s.mean, std: s.std });
-    this.var = s.var;
-    this.count = s.count;
-  }
+/**
+ * TRL `compute_advantages` for a batch [B][T]: GAE per row, returns = A + V, then advantages
+ * whitened over every masked token of the batch (`masked_whiten`). Rows may have different lengths.
+ */
+export function computeAdvantages(
+  values: number[][],
+  rewards: number[][],
+  masks: number[][],
+  gamma: number,
+  lambda: number,
+): { advantages: number[][]; returns: number[][] } {
+  const per = values.map((v, b) => gae(v, rewards[b], gamma, lambda, masks[b]));
+  const flat = whiten(per.flatMap((p) => p.advantages), masks.flat());
+  let k = 0;
+  return { advantages: per.map((p) => p.advantages.map(() => flat[k++])), returns: per.map((p) => p.returns) };
 }

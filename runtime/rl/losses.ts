@@ -1,5 +1,7 @@
 // Differentiable losses of the preference and RL stages, as functions of tensors. Each mirrors a
-// reference implementation, named in its comment, and is tested against hand-computed values.
+// reference implementation, named in its comment, and is tested against hand-computed values and
+// finite differences (tests/rl-math.test.ts). Every function runs in tf.tidy: only the returned
+// tensors survive, and the caller disposes them.
 
 import * as tf from '@tensorflow/tfjs';
 
@@ -22,6 +24,17 @@ export function pairwiseRewardLoss(rChosen: tf.Tensor1D, rRejected: tf.Tensor1D,
   });
 }
 
+/**
+ * Metrics of a batch of reward pairs (TRL RewardTrainer logs): accuracy = mean(r_c > r_r) and
+ * margin = mean(r_c − r_r).
+ */
+export function pairwiseRewardMetrics(rChosen: tf.Tensor1D, rRejected: tf.Tensor1D): { accuracy: tf.Scalar; margin: tf.Scalar } {
+  return tf.tidy(() => {
+    const d = tf.sub(rChosen, rRejected);
+    return { accuracy: tf.mean(tf.cast(tf.greater(d, 0), 'float32')) as tf.Scalar, margin: tf.mean(d) as tf.Scalar };
+  });
+}
+
 export type DpoLossType = 'sigmoid' | 'ipo' | 'hinge';
 
 export interface DpoInputs {
@@ -37,9 +50,12 @@ export interface DpoInputs {
  *   sigmoid: −log σ(βh)(1 − ε) − log σ(−βh)·ε     (ε: label smoothing, conservative DPO)
  *   ipo:     (h − 1/(2β))²
  *   hinge:   relu(1 − βh)
- * Rewards (for logging): β(π − ref) of chosen and rejected.
+ * Rewards (for logging, no gradient needed): β(π − ref) of chosen and rejected; `accuracy` =
+ * mean(chosen reward > rejected reward), `margin` = mean(chosen − rejected reward), as TRL's
+ * `rewards/accuracies` and `rewards/margins`. `loss` is mean(losses).
  */
 export function dpoLoss(x: DpoInputs, beta: number, type: DpoLossType = 'sigmoid', labelSmoothing = 0) {
+  if (!(beta > 0)) throw new Error(`DPO beta must be > 0 (got ${beta})`);
   return tf.tidy(() => {
     const h = tf.sub(tf.sub(x.policyChosen, x.policyRejected), tf.sub(x.refChosen, x.refRejected));
     let losses: tf.Tensor;
@@ -52,7 +68,15 @@ export function dpoLoss(x: DpoInputs, beta: number, type: DpoLossType = 'sigmoid
     }
     const chosenRewards = tf.mul(beta, tf.sub(x.policyChosen, x.refChosen));
     const rejectedRewards = tf.mul(beta, tf.sub(x.policyRejected, x.refRejected));
-    return { loss: tf.mean(losses) as tf.Scalar, losses: losses as tf.Tensor1D, chosenRewards: chosenRewards as tf.Tensor1D, rejectedRewards: rejectedRewards as tf.Tensor1D };
+    const diff = tf.sub(chosenRewards, rejectedRewards);
+    return {
+      loss: tf.mean(losses) as tf.Scalar,
+      losses: losses as tf.Tensor1D,
+      chosenRewards: chosenRewards as tf.Tensor1D,
+      rejectedRewards: rejectedRewards as tf.Tensor1D,
+      accuracy: tf.mean(tf.cast(tf.greater(diff, 0), 'float32')) as tf.Scalar,
+      margin: tf.mean(diff) as tf.Scalar,
+    };
   });
 }
 
@@ -70,6 +94,13 @@ export interface PpoInputs {
   cliprange: number;
   cliprangeValue: number;
   vfCoef: number;
+  /** Optional logits [B,T,V] of the current policy: adds `entropy` (masked mean, as TRL's stats). */
+  logits?: tf.Tensor3D;
+}
+
+/** Entropy of softmax(logits) along the last axis, as TRL `entropy_from_logits`: logsumexp(z) − Σ softmax(z)·z. */
+export function entropyFromLogits(logits: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.sub(tf.logSumExp(logits, -1), tf.sum(tf.mul(tf.softmax(logits), logits), -1)));
 }
 
 /**
@@ -77,7 +108,9 @@ export interface PpoInputs {
  *   ratio = exp(logp − old_logp); pg = max(−A·ratio, −A·clip(ratio, 1±ε))
  *   v_clip = old_v + clip(v − old_v, ±ε_v); vf = ½·max((v − R)², (v_clip − R)²)
  *   loss = pg + vf_coef·vf;  approx_kl = ½·mean((logp − old_logp)²);  clipfrac = mean(pg2 > pg1)
- * Means are over masked (response) tokens.
+ *   policy_kl = mean(old_logp − logp);  ratio_mean = mean(ratio);  entropy = mean(H(softmax(logits)))
+ * Means are over masked (response) tokens. Only `loss` is meant to be differentiated; the rest are
+ * statistics (TRL computes them from the same graph and detaches them).
  */
 export function ppoLoss(x: PpoInputs) {
   return tf.tidy(() => {
@@ -94,7 +127,10 @@ export function ppoLoss(x: PpoInputs) {
     const pgLoss = maskedMeanT(tf.maximum(pg1, pg2), x.mask);
     const clipFrac = maskedMeanT(tf.cast(tf.greater(pg2, pg1), 'float32'), x.mask);
     const approxKl = tf.mul(0.5, maskedMeanT(tf.square(logRatio), x.mask));
+    const policyKl = maskedMeanT(tf.neg(logRatio), x.mask);
+    const ratioMean = maskedMeanT(ratio, x.mask);
     const loss = tf.add(pgLoss, tf.mul(x.vfCoef, vfLoss)) as tf.Scalar;
-    return { loss, pgLoss, vfLoss, clipFrac, vfClipFrac, approxKl };
+    const entropy = x.logits ? maskedMeanT(entropyFromLogits(x.logits), x.mask) : undefined;
+    return { loss, pgLoss, vfLoss, clipFrac, vfClipFrac, approxKl, policyKl, ratioMean, entropy };
   });
 }
