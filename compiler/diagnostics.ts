@@ -74,11 +74,15 @@ export const CATALOG = {
 
   // --- target export ---
   RLHF5001: 'parameter has no equivalent in the target',
+  RLHF5002: 'input the target cannot use (user TypeScript judge, rule judge as PPO reward)',
+  RLHF5003: 'invalid export options (--gpus, --nodes, --strategy, --out)',
 
   // --- usage / environment ---
   RLHF9001: 'cannot read file',
   RLHF9002: 'data error',
   RLHF9003: 'invalid checkpoint (safetensors file, config or tensor shapes)',
+  RLHF9004: 'model not available to the local runtime (hf("...") that is not a local folder)',
+  RLHF9005: 'cannot write to the artifact store (disk full, read-only, no permission)',
 } as const;
 
 export type Code = keyof typeof CATALOG;

@@ -9,6 +9,13 @@ import type { CheckedNode } from './check.ts';
 import { diag, withSuggestion, type Diagnostic } from './diagnostics.ts';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanNode } from './plan-types.ts';
 import type { Value } from '../runtime/stages/schema.ts';
+import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
+
+/** A stage's params without those that cannot change its results (`notInHash`, e.g. checkpoint_every). */
+function hashedParams(kind: string, params: Record<string, Value>): Record<string, Value> {
+  const specs = STAGE_SCHEMAS[kind]?.params ?? {};
+  return Object.fromEntries(Object.entries(params).filter(([k]) => !specs[k]?.notInHash));
+}
 
 export const COMPILER_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -89,7 +96,7 @@ export function buildPlan(nodes: CheckedNode[], opts: PlanOptions): { plan?: Pla
         canonicalJson({
           category: n.category,
           kind: n.kind,
-          params: n.params,
+          params: n.category === 'stage' ? hashedParams(n.kind, n.params) : n.params,
           inputs: Object.fromEntries(Object.entries(inputs).map(([k, b]) => [k, `${hashes.get(b.node)}:${b.output}`])),
           content: n.contentHash,
           seed: opts.seed,

@@ -33,7 +33,13 @@ function describeInput(plan: Plan, nodeId: string, output: string): string {
   return n.category === 'stage' ? `${n.name}.${output}` : n.category === 'judge' ? source(n) : `${n.category} ${n.name}`;
 }
 
-export function renderText(plan: Plan): string {
+/** What `rlhfc run` would do with a node (from runtime/status.ts; absent when no store was read). */
+export interface RenderStatus {
+  nodes: Map<string, { state: string; reason: string }>;
+  summary: string;
+}
+
+export function renderText(plan: Plan, status?: RenderStatus): string {
   const out: string[] = [];
   out.push(`plan for ${plan.spec} (seed ${plan.seed}, rlhfc ${plan.compiler})`, '');
   const sources = plan.nodes.filter((n) => n.category !== 'stage' && n.category !== 'judge');
@@ -45,14 +51,17 @@ export function renderText(plan: Plan): string {
       const ps = flatten(n.params)
         .filter(([k]) => !['name', 'path'].includes(k) && !n.defaults.includes(k))
         .map(([k, v]) => `${k}=${fmt(v)}`);
-      out.push(`  ${`${n.category} ${n.name}`.padEnd(w)}  ${source(n)}${what}${ps.length ? `  ${ps.join(' ')}` : ''}  #${n.hash.slice(0, 12)}`.trimEnd());
+      const st = status?.nodes.get(n.id);
+      out.push(`  ${`${n.category} ${n.name}`.padEnd(w)}  ${source(n)}${what}${ps.length ? `  ${ps.join(' ')}` : ''}  #${n.hash.slice(0, 12)}${st ? `  (${st.state})` : ''}`.trimEnd());
     }
     out.push('');
   }
   const stages = plan.nodes.filter((n) => n.category === 'stage');
   stages.forEach((n, i) => {
     const tmpl = n.templates.length ? ` via ${n.templates.join(' → ')}` : '';
-    out.push(`stage ${i + 1}/${stages.length}  ${n.name}: ${n.kind}${tmpl}   ${n.loc.file}:${n.loc.line}   #${n.hash.slice(0, 12)}`);
+    const st = status?.nodes.get(n.id);
+    out.push(`stage ${i + 1}/${stages.length}  ${n.name}: ${n.kind}${tmpl}   ${n.loc.file}:${n.loc.line}   #${n.hash.slice(0, 12)}${st ? `   ${st.state}` : ''}`);
+    if (st) out.push(`  ${st.state === 'run' ? 'run' : st.state}: ${st.reason}`);
     const inputs = Object.entries(n.inputs);
     if (inputs.length) {
       out.push('  inputs');
@@ -77,6 +86,7 @@ export function renderText(plan: Plan): string {
   out.push(
     `${plural(stages.length, 'stage')}${kindList ? ` (${kindList})` : ''}, ${plural(count('dataset'), 'dataset')}, ${plural(count('tokenizer'), 'tokenizer')}, ${plural(count('model'), 'model')}, ${plural(count('judge'), 'judge')}`,
   );
+  if (status) out.push(status.summary);
   return out.join('\n') + '\n';
 }
 

@@ -7,7 +7,7 @@ import type { Plan, PlanNode } from '../compiler/plan-types.ts';
 import { UserError, diag } from '../compiler/diagnostics.ts';
 import { loadDataset, splitDataset } from './data/index.ts';
 import { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, type Tokenizer } from './tokenizers/index.ts';
-import type { ArtifactStore } from './store.ts';
+import { nodeRecord, type ArtifactStore } from './store.ts';
 import type { Artifact, DataRecord, DatasetArtifact, GptInit } from './stages/context.ts';
 import type { DatasetKind, ResolvedParams, Value } from './stages/schema.ts';
 
@@ -72,7 +72,7 @@ async function materializeTokenizer(node: PlanNode, env: MaterializeEnv): Promis
   mkdirSync(dir, { recursive: true });
   await tok.save(dir);
   const seconds = (performance.now() - started) / 1000;
-  const final = env.store.commitNode(tmp, { id: node.id, kind: node.kind, hash: node.hash, params: node.params, metrics: { vocab_size: tok.vocabSize }, seconds });
+  const final = env.store.commitNode(tmp, nodeRecord(env.plan, node, env.store.root, { vocab_size: tok.vocabSize }, seconds));
   if (node.kind !== 'gpt2') env.write(`${node.name}: ${tok.vocabSize} tokens in ${seconds.toFixed(1)} s`);
   return { type: 'tokenizer', dir: join(final, 'tokenizer') };
 }
@@ -88,6 +88,17 @@ function materializeModel(node: PlanNode, env: MaterializeEnv): Artifact {
       dropout: p['dropout'] as number,
     };
     return { type: 'causal_lm', init };
+  }
+  if (node.kind === 'hf') {
+    // The local runtime has no Hub access: hf("...") works here only as a local GPT-2-architecture folder.
+    const id = String(node.params['id']);
+    const dir = resolve(env.specDir, id);
+    if (existsSync(join(dir, 'config.json'))) return { type: 'causal_lm', dir };
+    throw new UserError([
+      diag('RLHF9004', `model ${node.name}: hf("${id}") is not a local model folder (no config.json in ${dir}); the local runtime cannot download Hugging Face models`, undefined, {
+        notes: [`download it into a folder and write load("that/folder"), or run this spec on GPUs with: rlhfc compile ${env.plan.spec} --target trl --out DIR`],
+      }),
+    ]);
   }
   const dir = resolve(env.specDir, String(node.params['path']));
   if (!existsSync(join(dir, 'config.json'))) {

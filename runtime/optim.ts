@@ -21,8 +21,8 @@ export function defaultDecay(name: string): boolean {
 /** Optimizer state for resuming: step count and moments by variable name. */
 export interface AdamWState {
   step: number;
-  m: Record<string, { shape: number[]; data: number[] }>;
-  v: Record<string, { shape: number[]; data: number[] }>;
+  m: Record<string, { shape: number[]; data: number[] | Float32Array }>;
+  v: Record<string, { shape: number[]; data: number[] | Float32Array }>;
 }
 
 export class AdamW {
@@ -82,6 +82,12 @@ export class AdamW {
 
   exportState(): AdamWState {
     const dump = (src: Map<string, tf.Variable>) => Object.fromEntries([...src].map(([n, t]) => [n, { shape: [...t.shape], data: Array.from(t.dataSync()) }]));
+    return { step: this.step, m: dump(this.m), v: dump(this.v) };
+  }
+
+  /** The same state with the moments as Float32Arrays (for binary checkpoints). */
+  exportStateBinary(): AdamWState {
+    const dump = (src: Map<string, tf.Variable>) => Object.fromEntries([...src].map(([n, t]) => [n, { shape: [...t.shape], data: t.dataSync() as Float32Array }]));
     return { step: this.step, m: dump(this.m), v: dump(this.v) };
   }
 

@@ -16,6 +16,8 @@ export interface ReporterOptions {
   tty?: boolean;
   /** Where plain lines go (default: stderr). */
   write?: (line: string) => void;
+  /** The run's combined metrics file: every line is appended there too, tagged with the stage. */
+  runMetricsPath?: string;
 }
 
 function fmt(v: number | string): string {
@@ -70,6 +72,13 @@ export class Reporter {
   /** Record a metrics line (JSONL) and, without a TTY, print it. */
   log(m: Metrics): void {
     appendFileSync(this.metricsPath, JSON.stringify(m) + '\n');
+    if (this.opts.runMetricsPath) {
+      try {
+        appendFileSync(this.opts.runMetricsPath, JSON.stringify({ stage: this.opts.label, ...m }) + '\n');
+      } catch {
+        // the run's copy is a convenience; the stage's own metrics.jsonl is the record
+      }
+    }
     if (!this.bar) {
       const text = Object.entries(m)
         .map(([k, v]) => `${k}=${fmt(v)}`)

@@ -1,6 +1,11 @@
 // A small seeded PRNG (mulberry32) for everything random on the JS side: initialisation, dropout
 // seeds, sampling. Same seed ⇒ same stream on every backend.
 
+export interface RngState {
+  s: number;
+  spare: number | null;
+}
+
 /** Seeded pseudo-random stream. Not cryptographic; fast and reproducible. */
 export class Rng {
   private s: number;
@@ -48,6 +53,16 @@ export class Rng {
   /** An independent child stream (e.g. one per purpose), derived from this one. */
   fork(): Rng {
     return new Rng(this.seed());
+  }
+
+  /** The stream's position, to save in a checkpoint and continue later with `restore`. */
+  state(): RngState {
+    return { s: this.s, spare: this.spare ?? null };
+  }
+
+  restore(st: RngState): void {
+    this.s = st.s >>> 0;
+    this.spare = st.spare ?? undefined;
   }
 
   /** Fisher–Yates shuffle in place. */

@@ -4,14 +4,23 @@
 // Which nodes execute: the requested stages (all, or `--stage` and its dependencies) that are not
 // finished in the store, plus whatever those need. A finished stage is not re-run and its inputs
 // are not even loaded. `--force` drops a stage's stored result (or all stages') first.
+//
+// Faults: a stage's outputs go to a temp folder that is renamed into the store only when the stage
+// returns, so a failure or a kill never leaves a half-written result that looks finished, and never
+// touches the results of other stages. Long stages save resumable checkpoints (runtime/train/
+// checkpoints.ts) under <store>/checkpoints/<hash>; the next run continues from there.
+// Every run is recorded under <store>/runs/<id>/ (run.json, plan.json, log.txt, metrics.jsonl).
 
 import { dirname, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../compiler/plan-types.ts';
 import { UserError, diag } from '../compiler/diagnostics.ts';
-import { ArtifactStore } from './store.ts';
+import { ArtifactStore, nodeRecord, specKey, storeDirOf, type RunRecord } from './store.ts';
+
+export { storeDirOf };
 import { Reporter } from './reporter.ts';
 import { materializeSource, loadStageOutputs } from './nodes.ts';
 import type { Artifact, StageOutcome, StageRun } from './stages/context.ts';
+import { Interrupted } from './train/checkpoints.ts';
 
 export interface RunOptions {
   /** Path of the main spec (for resolving relative paths and the default store). */
@@ -27,13 +36,17 @@ export interface RunOptions {
   /** Progress bars (default: stderr is a TTY). */
   tty?: boolean;
   signal?: AbortSignal;
+  /** Recorded in the run's run.json. */
+  backend?: string;
+  argv?: string[];
 }
 
 export interface StageReport {
   id: string;
   name: string;
   kind: string;
-  status: 'cached' | 'ran' | 'failed' | 'skipped';
+  hash?: string;
+  status: 'cached' | 'ran' | 'resumed' | 'failed' | 'interrupted' | 'skipped';
   seconds: number;
   headline: string;
   dir?: string;
@@ -42,7 +55,11 @@ export interface StageReport {
 export interface RunResult {
   stages: StageReport[];
   storeDir: string;
+  runId: string;
 }
+
+/** An error that ended a run, with what had happened until then. */
+export type RunError = Error & { reports?: StageReport[]; runId?: string; storeDir?: string };
 
 /** Nodes the requested stages need, in plan order. */
 function closure(plan: Plan, roots: PlanNode[]): Set<string> {
@@ -63,17 +80,43 @@ async function loadStageRun(kind: string): Promise<StageRun> {
   return mod.run;
 }
 
+const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+/** A filesystem error writing the store, as a user error naming the stage and what to do. */
+function storeError(e: unknown, stage: string, storeDir: string): UserError | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (!code || !STORE_ERRORS.has(code)) return undefined;
+  const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : code === 'EROFS' ? 'the file system is read-only' : 'permission denied';
+  return new UserError([
+    diag('RLHF9005', `stage '${stage}': cannot write to the artifact store ${storeDir}: ${why} (${code}: ${(e as Error).message})`, undefined, {
+      notes: ['finished stages are intact; fix the cause and run again (the stage resumes from its last checkpoint, if it saved one)'],
+    }),
+  ]);
+}
+
 export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
   const specDir = dirname(resolve(opts.specPath));
-  const storeDir = resolve(specDir, opts.storeDir ?? String(plan.settings['artifacts'] ?? '.rlhf'));
+  const storeDir = storeDirOf(plan, opts.specPath, opts.storeDir);
   const store = new ArtifactStore(storeDir);
-  const write = opts.write ?? ((l: string) => process.stderr.write(l + '\n'));
+  const say = opts.write ?? ((l: string) => process.stderr.write(l + '\n'));
   const signal = opts.signal ?? new AbortController().signal;
 
   const stages = plan.nodes.filter((n) => n.category === 'stage');
   const wanted = opts.stage ? stages.filter((s) => s.name === opts.stage) : stages;
   if (opts.stage && wanted.length === 0) throw new UserError([diag('RLHF4002', `no stage named '${opts.stage}' in the plan`)]);
   const wantedIds = closure(plan, wanted);
+
+  let run: RunRecord;
+  try {
+    run = store.beginRun({ spec: specKey(opts.specPath, storeDir), backend: opts.backend, seed: plan.seed, argv: opts.argv ?? [] }, plan);
+  } catch (e) {
+    throw storeError(e, '(start of run)', storeDir) ?? e;
+  }
+  const write = (line: string) => {
+    say(line);
+    store.runLog(run.id, line);
+  };
+  const runMetrics = `${store.runDir(run.id)}/metrics.jsonl`;
 
   if (opts.force) {
     for (const s of stages) {
@@ -95,15 +138,35 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
 
   const artifacts = new Map<string, Record<string, Artifact>>();
   const reports: StageReport[] = [];
+  const finish = (status: RunRecord['status'], error?: string) => {
+    run.status = status;
+    run.ended = new Date().toISOString();
+    run.stages = reports.map(({ id, name, kind, hash, status: st, seconds, headline }) => ({ id, name, kind, hash, status: st, seconds, headline }));
+    if (error) run.error = error;
+    try {
+      store.saveRun(run);
+    } catch {
+      // the run record is a convenience; the stage results are what matter
+    }
+  };
+  const fail = (e: unknown, status: RunRecord['status']): never => {
+    finish(status, (e as Error).message);
+    throw Object.assign(e as Error, { reports, runId: run.id, storeDir });
+  };
+
   for (const node of plan.nodes) {
     if (!needed.has(node.id)) {
       if (node.category === 'stage' && wantedIds.has(node.id)) {
-        reports.push({ id: node.id, name: node.name, kind: node.kind, status: 'skipped', seconds: 0, headline: '' });
+        reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'skipped', seconds: 0, headline: '' });
       }
       continue;
     }
     if (node.category !== 'stage') {
-      artifacts.set(node.id, await materializeSource(node, { plan, specDir, store, write, inputs: inputsOf(node, artifacts) }));
+      try {
+        artifacts.set(node.id, await materializeSource(node, { plan, specDir, store, write, inputs: inputsOf(node, artifacts) }));
+      } catch (e) {
+        fail(storeError(e, node.name, storeDir) ?? e, 'failed');
+      }
       continue;
     }
     if (store.isFinished(node.hash)) {
@@ -113,6 +176,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         id: node.id,
         name: node.name,
         kind: node.kind,
+        hash: node.hash,
         status: 'cached',
         seconds: rec.seconds,
         headline: String(rec.metrics['headline'] ?? ''),
@@ -123,46 +187,61 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     }
     if (signal.aborted) break;
     const started = performance.now();
-    const tmp = store.beginNode(node.hash);
-    const reporter = new Reporter({ dir: tmp, label: node.name, tty: opts.tty, write });
-    write(`${node.name}: running ${node.kind} (${node.hash.slice(0, 12)})`);
+    const resuming = store.checkpointInfo(node.hash);
+    let tmp: string;
+    try {
+      tmp = store.beginNode(node.hash);
+    } catch (e) {
+      fail(storeError(e, node.name, storeDir) ?? e, 'failed');
+    }
+    const reporter = new Reporter({ dir: tmp!, label: node.name, tty: opts.tty, write, runMetricsPath: runMetrics });
+    write(`${node.name}: ${resuming ? `resuming ${node.kind} from step ${resuming.step}` : `running ${node.kind}`} (${node.hash.slice(0, 12)})`);
     let outcome: StageOutcome;
     try {
-      const run = await loadStageRun(node.kind);
-      outcome = await run({
+      const stageRun = await loadStageRun(node.kind);
+      outcome = await stageRun({
         plan,
         node,
         params: node.params,
         inputs: inputsOf(node, artifacts),
-        outDir: tmp,
+        outDir: tmp!,
         specDir,
         seed: plan.seed,
         reporter,
         signal,
+        checkpointDir: store.checkpointDir(node.hash),
       });
     } catch (e) {
       reporter.stop();
-      reports.push({ id: node.id, name: node.name, kind: node.kind, status: 'failed', seconds: (performance.now() - started) / 1000, headline: '' });
-      if (e instanceof UserError) {
-        for (const d of e.diagnostics) d.message = `stage '${node.name}': ${d.message}`;
+      store.abandon(tmp!);
+      const seconds = (performance.now() - started) / 1000;
+      if (e instanceof Interrupted) {
+        reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'interrupted', seconds, headline: `stopped at step ${e.step}/${e.total}` });
+        write(`${node.name}: interrupted at step ${e.step}/${e.total}${e.checkpoint ? '; checkpoint saved' : ' (no checkpoint: it restarts from step 0)'}`);
+        fail(e, 'interrupted');
       }
-      throw Object.assign(e as Error, { reports });
+      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, headline: '' });
+      const diskProblem = storeError(e, node.name, storeDir);
+      if (diskProblem) fail(diskProblem, 'failed');
+      if (e instanceof UserError) for (const d of e.diagnostics) d.message = `stage '${node.name}': ${d.message}`;
+      fail(e, 'failed');
     }
     reporter.stop();
     const seconds = (performance.now() - started) / 1000;
-    const dir = store.commitNode(tmp, {
-      id: node.id,
-      kind: node.kind,
-      hash: node.hash,
-      params: node.params,
-      metrics: { ...outcome.metrics, headline: outcome.headline },
-      seconds,
-    });
-    artifacts.set(node.id, await loadStageOutputs(node, dir));
-    reports.push({ id: node.id, name: node.name, kind: node.kind, status: 'ran', seconds, headline: outcome.headline, dir });
-    write(`${node.name}: done in ${seconds.toFixed(1)} s — ${outcome.headline}`);
+    let dir: string;
+    try {
+      dir = store.commitNode(tmp!, nodeRecord(plan, node, storeDir, { ...outcome!.metrics, headline: outcome!.headline }, seconds));
+    } catch (e) {
+      store.abandon(tmp!);
+      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, headline: '' });
+      fail(storeError(e, node.name, storeDir) ?? e, 'failed');
+    }
+    artifacts.set(node.id, await loadStageOutputs(node, dir!));
+    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: resuming ? 'resumed' : 'ran', seconds, headline: outcome!.headline, dir: dir! });
+    write(`${node.name}: done in ${seconds.toFixed(1)} s — ${outcome!.headline}`);
   }
-  return { stages: reports, storeDir };
+  finish(signal.aborted ? 'interrupted' : 'ok');
+  return { stages: reports, storeDir, runId: run.id };
 }
 
 function inputsOf(node: PlanNode, artifacts: Map<string, Record<string, Artifact>>): Record<string, Artifact> {
@@ -175,7 +254,7 @@ function inputsOf(node: PlanNode, artifacts: Map<string, Record<string, Artifact
 }
 
 /** The final table: stage, kind, status, time, key metric. */
-export function formatRunTable(r: RunResult): string {
+export function formatRunTable(r: { stages: StageReport[] }): string {
   const rows = r.stages.map((s) => [s.name, s.kind, s.status, `${s.seconds.toFixed(1)} s`, s.headline]);
   const head = ['stage', 'kind', 'status', 'time', 'result'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));

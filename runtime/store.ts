@@ -1,15 +1,20 @@
 // The artifact store: a content-addressed folder (default `.rlhf/` beside the spec).
 //
-//   <store>/nodes/<hash>/          a finished node's outputs (renamed into place when complete)
-//   <store>/nodes/<hash>/node.json what produced it (id, kind, hash, params, metrics)
-//   <store>/tmp/<hash>.<pid>.<n>/  work in progress; never read as finished
+//   <store>/nodes/<hash>/                 a finished node's outputs (renamed into place when complete)
+//   <store>/nodes/<hash>/node.json        what produced it (spec, id, kind, params, input hashes, metrics)
+//   <store>/tmp/<hash>.<pid>.<n>/         work in progress; never read as finished
+//   <store>/checkpoints/<hash>/ckpt/      the latest resumable checkpoint of an unfinished stage
+//   <store>/runs/<run id>/                one folder per `rlhfc run`: run.json, plan.json, log.txt, metrics.jsonl
 //
 // A node is finished iff its folder exists under nodes/ and holds node.json: the folder only gets
 // there by an atomic rename of a complete temp folder, so a crash never leaves a half-written
-// artifact that looks done.
+// artifact that looks done. Nothing here loads TensorFlow.js: `rlhfc compile` reads the store too.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import type { Plan, PlanNode } from '../compiler/plan-types.ts';
+
+export const CHECKPOINT_FORMAT = 'rlhfc-checkpoint';
 
 export interface NodeRecord {
   id: string;
@@ -18,12 +23,125 @@ export interface NodeRecord {
   params: unknown;
   metrics: Record<string, unknown>;
   seconds: number;
+  /** The spec that produced it (relative to the store's parent), its name, input hashes, seed and compiler. */
+  spec?: string;
+  name?: string;
+  inputs?: Record<string, string>;
+  seed?: number;
+  compiler?: string;
+  finishedAt?: string;
+}
+
+export interface RunStageRecord {
+  id: string;
+  name: string;
+  kind: string;
+  hash?: string;
+  status: string;
+  seconds: number;
+  headline: string;
+}
+
+export interface RunRecord {
+  id: string;
+  spec: string;
+  pid: number;
+  started: string;
+  ended?: string;
+  /** running (or killed, when its process is gone), ok, failed, interrupted. */
+  status: 'running' | 'ok' | 'failed' | 'interrupted';
+  backend?: string;
+  seed: number;
+  argv: string[];
+  stages: RunStageRecord[];
+  error?: string;
+}
+
+/** The store folder of a spec: `--store` (relative to the working folder), else its `artifacts` setting (relative to the spec). */
+export function storeDirOf(plan: Plan, specPath: string, override?: string): string {
+  return override ? resolve(override) : resolve(dirname(resolve(specPath)), String(plan.settings['artifacts'] ?? '.rlhf'));
+}
+
+/** What node.json records about a node: enough for `rlhfc compile` to say why it would rerun. */
+export function nodeRecord(plan: Plan, node: PlanNode, storeDir: string, metrics: Record<string, unknown>, seconds: number): NodeRecord {
+  const hashes = new Map(plan.nodes.map((n) => [n.id, n.hash]));
+  return {
+    id: node.id,
+    name: node.name,
+    kind: node.kind,
+    hash: node.hash,
+    spec: specKey(plan.spec, storeDir),
+    params: node.params,
+    inputs: Object.fromEntries(Object.entries(node.inputs).map(([k, b]) => [k, hashes.get(b.node) ?? ''])),
+    seed: plan.seed,
+    compiler: plan.compiler,
+    metrics,
+    seconds,
+  };
+}
+
+/** A spec's name as the store knows it: its path relative to the store's parent folder. */
+export function specKey(spec: string, storeDir: string): string {
+  return relative(dirname(storeDir), resolve(spec)).split('\\').join('/');
 }
 
 let tmpCounter = 0;
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Bytes under a path (files and folders). */
+export function diskUsage(path: string): number {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((s, f) => s + diskUsage(join(path, f)), 0);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * The newest complete checkpoint under `dir`: `ckpt`, or — when a kill landed between the two
+ * renames of an atomic replace — the `ckpt.old-*` it was replacing.
+ */
+export function latestCheckpoint(dir: string): string | undefined {
+  const main = join(dir, 'ckpt');
+  if (existsSync(join(main, 'state.json'))) return main;
+  if (!existsSync(dir)) return undefined;
+  const olds = readdirSync(dir)
+    .filter((f) => f.startsWith('ckpt.old-') && existsSync(join(dir, f, 'state.json')))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return olds[0];
+}
+
+export interface GcEntry {
+  path: string;
+  what: string;
+  bytes: number;
+}
+
 export class ArtifactStore {
   constructor(public readonly root: string) {}
+
+  exists(): boolean {
+    return existsSync(this.root);
+  }
 
   nodeDir(hash: string): string {
     return join(this.root, 'nodes', hash);
@@ -38,6 +156,19 @@ export class ArtifactStore {
     return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as NodeRecord) : undefined;
   }
 
+  /** Every finished node's record. */
+  records(): NodeRecord[] {
+    const dir = join(this.root, 'nodes');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).flatMap((h) => {
+      try {
+        return [JSON.parse(readFileSync(join(dir, h, 'node.json'), 'utf8')) as NodeRecord];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   /** A fresh temp folder for a node's work in progress. */
   beginNode(hash: string): string {
     const dir = join(this.root, 'tmp', `${hash}.${process.pid}.${tmpCounter++}`);
@@ -46,20 +177,170 @@ export class ArtifactStore {
     return dir;
   }
 
-  /** Write node.json into the temp folder and move it into place atomically. */
+  /** Write node.json into the temp folder and move it into place atomically; drop its checkpoint. */
   commitNode(tmpDir: string, rec: NodeRecord): string {
-    writeFileSync(join(tmpDir, 'node.json'), JSON.stringify(rec, null, 2) + '\n');
+    writeFileSync(join(tmpDir, 'node.json'), JSON.stringify({ ...rec, finishedAt: new Date().toISOString() }, null, 2) + '\n');
     const dest = this.nodeDir(rec.hash);
     mkdirSync(join(this.root, 'nodes'), { recursive: true });
     // A stale, unfinished folder under the final name (should not happen) is removed first.
     if (existsSync(dest) && !this.isFinished(rec.hash)) rmSync(dest, { recursive: true, force: true });
     renameSync(tmpDir, dest);
+    rmSync(this.checkpointDir(rec.hash), { recursive: true, force: true });
     return dest;
   }
 
-  /** Remove a node's finished artifacts (used by --force). */
+  /** Drop a temp folder (a stage that failed or was interrupted; its checkpoint stays). */
+  abandon(tmpDir: string): void {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+
+  /** Remove a node's finished artifacts and checkpoint (used by --force). */
   invalidate(hash: string): void {
     rmSync(this.nodeDir(hash), { recursive: true, force: true });
+    rmSync(this.checkpointDir(hash), { recursive: true, force: true });
+  }
+
+  checkpointDir(hash: string): string {
+    return join(this.root, 'checkpoints', hash);
+  }
+
+  /** The step and time of a node's resumable checkpoint, if it has one. */
+  checkpointInfo(hash: string): { step: number; savedAt: string } | undefined {
+    const d = latestCheckpoint(this.checkpointDir(hash));
+    if (!d) return undefined;
+    try {
+      const f = JSON.parse(readFileSync(join(d, 'state.json'), 'utf8')) as { step: number; savedAt: string };
+      return { step: f.step, savedAt: f.savedAt };
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- runs ----------------------------------------------------------------------------------
+
+  runDir(id: string): string {
+    return join(this.root, 'runs', id);
+  }
+
+  /** Start a run record: runs/<id>/ with run.json and plan.json. */
+  beginRun(rec: Omit<RunRecord, 'id' | 'pid' | 'started' | 'status' | 'stages'>, plan: unknown): RunRecord {
+    const now = new Date();
+    const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    let id = `${stamp}-${process.pid}`;
+    for (let k = 2; existsSync(this.runDir(id)); k++) id = `${stamp}-${process.pid}-${k}`;
+    const run: RunRecord = { ...rec, id, pid: process.pid, started: now.toISOString(), status: 'running', stages: [] };
+    mkdirSync(this.runDir(id), { recursive: true });
+    writeFileAtomic(join(this.runDir(id), 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
+    this.saveRun(run);
+    return run;
+  }
+
+  saveRun(run: RunRecord): void {
+    writeFileAtomic(join(this.runDir(run.id), 'run.json'), JSON.stringify(run, null, 2) + '\n');
+  }
+
+  /** Append a line to a run's log. */
+  runLog(id: string, line: string): void {
+    try {
+      appendFileSync(join(this.runDir(id), 'log.txt'), line + '\n');
+    } catch {
+      // the log is a convenience; a full disk is reported by the stage that hits it
+    }
+  }
+
+  /** Past runs, newest first; a `running` run whose process is gone is reported as `killed`. */
+  runs(): (RunRecord & { shownStatus: string })[] {
+    const dir = join(this.root, 'runs');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .flatMap((id) => {
+        try {
+          const r = JSON.parse(readFileSync(join(dir, id, 'run.json'), 'utf8')) as RunRecord;
+          const shownStatus = r.status === 'running' && !pidAlive(r.pid) ? 'killed' : r.status;
+          return [{ ...r, shownStatus }];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => (a.started < b.started ? 1 : a.started > b.started ? -1 : b.id.localeCompare(a.id)));
+  }
+
+  /** A run's plan (as saved when it started). */
+  runPlan(id: string): unknown {
+    return JSON.parse(readFileSync(join(this.runDir(id), 'plan.json'), 'utf8'));
+  }
+
+  // ---- cleaning ------------------------------------------------------------------------------
+
+  /**
+   * Leftovers of interrupted work: temp folders of processes that are gone, half-replaced
+   * checkpoint folders, and checkpoints of nodes that finished since. Never touches finished nodes.
+   */
+  leftovers(): GcEntry[] {
+    const out: GcEntry[] = [];
+    const tmp = join(this.root, 'tmp');
+    if (existsSync(tmp)) {
+      for (const f of readdirSync(tmp)) {
+        const pid = Number(f.split('.')[1]);
+        if (Number.isInteger(pid) && pidAlive(pid) && pid !== process.pid) continue;
+        out.push({ path: join(tmp, f), what: 'unfinished work of a stopped process', bytes: diskUsage(join(tmp, f)) });
+      }
+    }
+    const cks = join(this.root, 'checkpoints');
+    if (existsSync(cks)) {
+      for (const h of readdirSync(cks)) {
+        const d = join(cks, h);
+        if (this.isFinished(h)) {
+          out.push({ path: d, what: 'checkpoint of a finished stage', bytes: diskUsage(d) });
+          continue;
+        }
+        const best = latestCheckpoint(d);
+        for (const f of readdirSync(d)) {
+          const p = join(d, f);
+          if (p !== best) out.push({ path: p, what: 'partial or superseded checkpoint', bytes: diskUsage(p) });
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Finished nodes and checkpoints that no kept plan references. `keep` holds node hashes; runs
+   * keep the nodes of their plans when they are among the `keepRuns` newest of their spec.
+   */
+  unreferenced(keep: Set<string>, keepRuns: number): GcEntry[] {
+    const kept = new Set(keep);
+    const bySpec = new Map<string, number>();
+    for (const r of this.runs()) {
+      const n = bySpec.get(r.spec) ?? 0;
+      if (n >= keepRuns) continue;
+      bySpec.set(r.spec, n + 1);
+      try {
+        const plan = this.runPlan(r.id) as { nodes: { hash: string }[] };
+        for (const node of plan.nodes) kept.add(node.hash);
+      } catch {
+        // a run without its plan keeps nothing
+      }
+    }
+    const out: GcEntry[] = [];
+    for (const [sub, what] of [
+      ['nodes', 'result no kept plan uses'],
+      ['checkpoints', 'checkpoint no kept plan uses'],
+    ] as const) {
+      const dir = join(this.root, sub);
+      if (!existsSync(dir)) continue;
+      for (const h of readdirSync(dir)) {
+        if (kept.has(h)) continue;
+        const rec = sub === 'nodes' ? this.record(h) : undefined;
+        out.push({ path: join(dir, h), what: rec ? `${what} (${rec.name ?? rec.id}, ${rec.kind})` : what, bytes: diskUsage(join(dir, h)) });
+      }
+    }
+    return out;
+  }
+
+  /** Remove entries (from `leftovers`/`unreferenced`). */
+  remove(entries: GcEntry[]): void {
+    for (const e of entries) rmSync(e.path, { recursive: true, force: true });
   }
 }
 

@@ -28,7 +28,11 @@ export async function loadUserJudge(file: string, exportName: string, baseDir: s
   if (!existsSync(path)) throw fail('RLHF9001', `cannot read judge file ${shown}: it does not exist`);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    // tsImport compiles the file whatever module type its folder declares (a spec's folder often
+    // has no package.json; a plain import() would then take the CommonJS path and fail).
+    const { tsImport } = await import('tsx/esm/api');
+    mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
+    if ('default' in mod && !Object.keys(mod).some((k) => k !== 'default' && k !== 'module.exports')) mod = { ...(mod['default'] as Record<string, unknown>) };
   } catch (e) {
     throw fail('RLHF9002', `cannot load judge file ${shown}: ${firstLine(e)}`);
   }

@@ -88,7 +88,8 @@ export class GPT {
   /** Every weight by its Hugging Face name (body, heads). */
   readonly weights = new Map<string, tf.Variable>();
   lora?: Lora;
-  private readonly rng: Rng;
+  /** Initialisation and dropout seeds; saved in training checkpoints (with the LoRA stream). */
+  readonly rng: Rng;
 
   constructor(config: GPTConfig, opts: GPTOptions = {}) {
     const { vocabSize: V, context: P, width: C, layers, heads } = config;

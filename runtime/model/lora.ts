@@ -47,7 +47,8 @@ export class Lora {
   /** When false the model computes the base (reference) outputs. */
   enabled = true;
   private merged = false;
-  private readonly rng: Rng;
+  /** Dropout seeds; saved in training checkpoints. */
+  readonly rng: Rng;
 
   /** `shapes(layer, module)` gives [in, out] of the base projection. */
   constructor(layers: number, shapes: (layer: number, module: LoraModule) => [number, number], o: LoraOptions) {

@@ -24,7 +24,7 @@ export const loop = (defaults: { batch_size: number; epochs: number; eval_every:
   max_steps: int('Stop after this many optimizer steps (0: run `epochs`).', 0, 0),
   eval_every: int('Evaluate on the validation split every N optimizer steps (0: only at the end).', defaults.eval_every, 0),
   log_every: int('Write a metrics line every N optimizer steps.', 10, 1),
-  checkpoint_every: int('Save a resumable checkpoint every N optimizer steps (0: off).', 0, 0),
+  checkpoint_every: { ...int('Save a resumable checkpoint every N optimizer steps (0: every 2 minutes of training). Not part of the cache key.', 0, 0), notInHash: true },
 });
 
 export const lora = block('LoRA adapters; without this block the stage fine-tunes all weights.', 'optional', {

@@ -78,8 +78,10 @@ export interface StageContext {
   specDir: string;
   seed: number;
   reporter: Reporter;
-  /** Aborted on SIGINT/SIGTERM: stages stop at the next step boundary. */
+  /** Aborted on SIGINT/SIGTERM: stages stop at the next step boundary (after a checkpoint). */
   signal: AbortSignal;
+  /** Where the stage keeps its resumable checkpoint (absent: no checkpoints). */
+  checkpointDir?: string;
 }
 
 export interface StageOutcome {

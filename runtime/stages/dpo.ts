@@ -99,7 +99,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const smoothing = p['label_smoothing'] as number;
     const bs = p['batch_size'] as number;
     const total = plannedSteps(ctx.params, trainPairs.length);
-    const next = cycle(trainPairs, bs, ctx.seed, ctx.node.hash);
+    const next = cycle(trainPairs, bs, ctx.seed, ctx.node.id);
     const lossOf = (b: Pair[]) =>
       dpoLoss(
         {
@@ -146,7 +146,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       loss: (b) => lossOf(b).loss,
       tokens: (b) => b.reduce((s, x) => s + x.chosen.ids.length + x.rejected.ids.length, 0),
       evaluate,
-      ...loopSettings(ctx),
+      ...loopSettings(ctx, lm),
     });
     await lm.save(`${ctx.outDir}/model`);
     const e = res.eval;

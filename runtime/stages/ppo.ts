@@ -39,7 +39,7 @@ export const schema: StageSchema = {
     lora,
     optimizer,
     log_every: int('Write a metrics line every N steps.', 1, 1),
-    checkpoint_every: int('Save a resumable checkpoint every N steps (0: off).', 0, 0),
+    checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
     samples: int('Sample generations logged per step.', 2, 0),
   },
   outputs: { model: 'causal_lm' },
@@ -75,6 +75,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
   const rl = await import('../rl/advantages.ts');
   const { ppoLoss } = await import('../rl/losses.ts');
   const { shuffle } = await import('../data/split.ts');
+  const { Interrupted } = await import('../train/checkpoints.ts');
 
   const p = ctx.params as Record<string, never>;
   const kl = p['kl'] as Record<string, never>;
@@ -94,7 +95,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const steps = p['steps'] as number;
     const params = policy.model.trainable();
     const optimizer = policy.adamW(opt);
-    const ctl: import('../rl/advantages.ts').KlController = kl['adaptive'] ? new rl.AdaptiveKl(kl['init'], kl['target'], kl['horizon']) : new rl.FixedKl(kl['init']);
+    let ctl: import('../rl/advantages.ts').KlController = kl['adaptive'] ? new rl.AdaptiveKl(kl['init'], kl['target'], kl['horizon']) : new rl.FixedKl(kl['init']);
     const moments = new rl.RunningMoments();
     let order: string[] = [];
     let at = 0;
@@ -103,7 +104,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       const out: string[] = [];
       while (out.length < B) {
         if (at >= order.length) {
-          order = shuffle(prompts, `${ctx.seed}:${ctx.node.hash}:${epoch++}`);
+          order = shuffle(prompts, `${ctx.seed}:${ctx.node.id}:${epoch++}`);
           at = 0;
         }
         out.push(order[at++]);
@@ -111,10 +112,32 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       return out;
     };
     ctx.reporter.note(`${prompts.length} prompts, ${steps} steps of ${B}; judge: ${scorer.name}; ${policy.describeTrainable()}`);
-    ctx.reporter.start(steps);
     let first: Record<string, number> | undefined;
     let last: Record<string, number> = {};
-    for (let step = 0; step < steps && !ctx.signal.aborted; step++) {
+    // Resume: weights, AdamW, dropout RNG come back through the checkpoint; the KL controller, the
+    // score moments and the statistics through its loop state; the prompt order is replayed.
+    const checkpoints = policy.checkpoints(ctx);
+    const saveState = () => ({ ctl: ctl.state(), moments: moments.state(), first: first ?? null, last });
+    let start = 0;
+    const resumed = await checkpoints.load();
+    if (resumed) {
+      start = resumed.step;
+      const e = resumed.extra as ReturnType<typeof saveState>;
+      ctl = rl.klControllerFromState(e.ctl);
+      moments.load(e.moments);
+      first = e.first ?? undefined;
+      last = e.last;
+      for (let k = 0; k < start; k++) nextPrompts();
+      ctx.reporter.note(`resumed from the checkpoint at step ${start}/${steps}`);
+    }
+    ctx.reporter.start(steps);
+    if (start > 0) ctx.reporter.tick(start, { score: last['score'], kl: last['kl'] });
+    for (let step = start; step < steps; step++) {
+      if (ctx.signal.aborted) {
+        if (checkpoints.enabled && step > start) await checkpoints.save({ step, extra: saveState() });
+        ctx.reporter.stop();
+        throw new Interrupted(step, steps, checkpoints.enabled && step > 0 ? checkpoints.path : undefined);
+      }
       const t0 = performance.now();
       const batchPrompts = nextPrompts();
       // 1. Generate with the current policy.
@@ -252,6 +275,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       );
       if ((step + 1) % (p['log_every'] as number) === 0 || step + 1 === steps) ctx.reporter.log({ ...last, ...samples });
       ctx.reporter.tick(step + 1, { score: last['score'], kl: last['kl'] });
+      if (checkpoints.due(step + 1, steps)) await checkpoints.save({ step: step + 1, extra: saveState() });
     }
     ctx.reporter.stop();
     await policy.save(`${ctx.outDir}/model`);

@@ -54,7 +54,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const trainRows = packText(trainDocs, blockSize, lm.tokenizer.eosId, remainder);
     const valRows = packText(valDocs, blockSize, lm.tokenizer.eosId, remainder);
     if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has fewer than ${blockSize + 1} tokens: nothing to train on`);
-    const batches = batchIterator(trainRows, p.batch_size as number, lm.tokenizer.padId, ctx.seed, ctx.node.hash);
+    const batches = batchIterator(trainRows, p.batch_size as number, lm.tokenizer.padId, ctx.seed, ctx.node.id);
     const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
@@ -70,7 +70,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       loss: (b) => lm.lmLoss(b, true),
       tokens: (b) => b.B * b.T,
       evaluate,
-      ...loopSettings(ctx),
+      ...loopSettings(ctx, lm),
     });
     await lm.save(`${ctx.outDir}/model`);
     const unigram = unigramPerplexity(trainDocs, valDocs.length ? valDocs : trainDocs, lm.tokenizer.vocabSize);

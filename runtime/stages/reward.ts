@@ -57,11 +57,11 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const res = await trainLoop({
       ...lm.loopParts(p['optimizer'], total),
       totalSteps: total,
-      nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.hash, lm.tokenizer.padId),
+      nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.id, lm.tokenizer.padId),
       loss: (b) => lm.pairLoss(b, centering),
       tokens: (b) => b.chosen.B * b.chosen.T + b.rejected.B * b.rejected.T,
       evaluate,
-      ...loopSettings(ctx),
+      ...loopSettings(ctx, lm),
     });
     await lm.save(`${ctx.outDir}/model`);
     const metrics: Record<string, number> = {

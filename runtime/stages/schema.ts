@@ -24,6 +24,8 @@ interface Base {
   doc: string;
   /** A required parameter has no default; the checker reports RLHF3004 when it is missing. */
   required?: boolean;
+  /** Does not change the stage's results (e.g. checkpoint_every): left out of the cache key. */
+  notInHash?: boolean;
 }
 
 export interface IntSpec extends Base {

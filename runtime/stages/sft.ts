@@ -69,11 +69,11 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const res = await trainLoop({
       ...lm.loopParts(p['optimizer'], total),
       totalSteps: total,
-      nextBatch: batchIterator(trainRows, bs, lm.tokenizer.padId, ctx.seed, ctx.node.hash),
+      nextBatch: batchIterator(trainRows, bs, lm.tokenizer.padId, ctx.seed, ctx.node.id),
       loss: (b) => lm.lmLoss(b, true),
       tokens: (b) => b.B * b.T,
       evaluate,
-      ...loopSettings(ctx),
+      ...loopSettings(ctx, lm),
     });
     await lm.save(`${ctx.outDir}/model`);
     const metrics: Record<string, number> = { steps: res.steps, train_loss: res.trainLoss, first_loss: res.firstLoss, ...res.eval };

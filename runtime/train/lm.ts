@@ -15,6 +15,7 @@ import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stages/c
 import type { ResolvedParams, Value } from '../stages/schema.ts';
 import { collate, type Batch, type Row } from './examples.ts';
 import { lrSchedule } from './loop.ts';
+import { Checkpoints } from './checkpoints.ts';
 
 export interface OpenOptions {
   /** Input holding the model (default 'model'). */
@@ -123,6 +124,18 @@ export class LM {
     return this.loopParts(opt, 1).optimizer;
   }
 
+  /** Resumable checkpoints of this model and its optimizers, in the runner's folder for the stage. */
+  checkpoints(ctx: StageContext): Checkpoints {
+    return new Checkpoints({
+      dir: ctx.checkpointDir,
+      node: ctx.node.hash,
+      every: (ctx.params['checkpoint_every'] as number | undefined) ?? 0,
+      model: this.model,
+      optimizers: () => this.optimizers,
+      metricsPath: ctx.reporter.metricsPath,
+    });
+  }
+
   dispose(): void {
     for (const o of this.optimizers) o.dispose();
     this.model.dispose();
@@ -180,9 +193,10 @@ export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: numb
 }
 
 /** The loop settings every training stage passes through unchanged from its params and context. */
-export function loopSettings(ctx: StageContext) {
+export function loopSettings(ctx: StageContext, lm: LM) {
   const p = ctx.params;
   return {
+    checkpoints: lm.checkpoints(ctx),
     gradAccum: p['grad_accum'] as number,
     evalEvery: p['eval_every'] as number,
     logEvery: p['log_every'] as number,
