@@ -95,8 +95,10 @@ export function buildReport(plan: Plan, storeDir: string): string {
   for (const node of plan.nodes.filter((n) => n.category === 'stage')) {
     const rec = store.record(node.hash);
     if (!rec) {
-      parts.push(`<h2>${esc(node.name)} <span class="muted">(${esc(node.kind)})</span></h2><p class="muted">not run yet (hash ${node.hash.slice(0, 12)})</p>`);
-      summary.push(`<tr><td>${esc(node.name)}</td><td>${esc(node.kind)}</td><td>not run</td><td></td><td></td></tr>`);
+      const ck = store.checkpointInfo(node.hash);
+      const state = ck ? `interrupted: checkpoint at step ${ck.step}, resumed by the next \`rlhfc run\`` : 'not run yet';
+      parts.push(`<h2>${esc(node.name)} <span class="muted">(${esc(node.kind)})</span></h2><p class="muted">${esc(state)} (hash ${node.hash.slice(0, 12)})</p>`);
+      summary.push(`<tr><td>${esc(node.name)}</td><td>${esc(node.kind)}</td><td>${ck ? 'interrupted' : 'not run'}</td><td></td><td></td></tr>`);
       continue;
     }
     const dir = store.nodeDir(node.hash);
@@ -109,7 +111,13 @@ export function buildReport(plan: Plan, storeDir: string): string {
         rows.filter((r) => typeof r[k] === 'number' && typeof r['step'] === 'number').map((r) => [r['step'] as number, r[k] as number]),
       ),
     );
-    const samples = rows.flatMap((r) => Object.entries(r).filter(([k, v]) => k.startsWith('sample') && typeof v === 'string').map(([, v]) => `step ${r['step']}: ${v}`));
+    // Samples at the first and the last logged step: the policy before and after alignment.
+    const withSamples = rows.filter((r) => Object.keys(r).some((k) => k.startsWith('sample')));
+    const ends = withSamples.length > 1 ? [withSamples[0], withSamples[withSamples.length - 1]] : withSamples;
+    const samples = ends.flatMap((r, i) => [
+      `${ends.length > 1 ? (i === 0 ? 'before — ' : 'after — ') : ''}step ${r['step']}:`,
+      ...Object.entries(r).filter(([k, v]) => k.startsWith('sample') && typeof v === 'string').map(([, v]) => `  ${v}`),
+    ]);
     const finals = Object.entries(rec.metrics)
       .filter(([k]) => k !== 'headline')
       .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : String(v))}</td></tr>`);
@@ -117,7 +125,7 @@ export function buildReport(plan: Plan, storeDir: string): string {
     parts.push(`<p>${esc(String(rec.metrics['headline'] ?? ''))}</p>`);
     if (finals.length) parts.push(`<table>${finals.join('')}</table>`);
     parts.push(charts.join(''));
-    if (samples.length) parts.push(`<h3>Sample generations</h3><pre>${esc(samples.slice(-12).join('\n'))}</pre>`);
+    if (samples.length) parts.push(`<h3>Sample generations</h3><pre>${esc(samples.join('\n'))}</pre>`);
     summary.push(
       `<tr><td>${esc(node.name)}</td><td>${esc(node.kind)}</td><td>done</td><td>${rec.seconds.toFixed(1)} s</td><td>${esc(String(rec.metrics['headline'] ?? ''))}</td></tr>`,
     );

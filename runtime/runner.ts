@@ -83,7 +83,7 @@ async function loadStageRun(kind: string): Promise<StageRun> {
 const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
 /** A filesystem error writing the store, as a user error naming the stage and what to do. */
-function storeError(e: unknown, stage: string, storeDir: string): UserError | undefined {
+export function storeError(e: unknown, stage: string, storeDir: string): UserError | undefined {
   const code = (e as NodeJS.ErrnoException)?.code;
   if (!code || !STORE_ERRORS.has(code)) return undefined;
   const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : code === 'EROFS' ? 'the file system is read-only' : 'permission denied';
