@@ -46,7 +46,13 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     // Round k samples one response for every prompt (different seeds per round).
     const responses: string[][] = prompts.map(() => []);
     const scores: number[][] = prompts.map(() => []);
-    for (let k = 0; k < n && !ctx.signal.aborted; k++) {
+    for (let k = 0; k < n; k++) {
+      if (ctx.signal.aborted) {
+        // Partial labels must never be committed as the stage's result: stop without output.
+        const { Interrupted } = await import('../train/checkpoints.ts');
+        ctx.reporter.stop();
+        throw new Interrupted(k, n, undefined);
+      }
       const s = sampleResponses(lm.model, lm.tokenizer, prompts, p['generation'], p['max_prompt_length'], ctx.seed * 131 + k);
       const sc = await scorer.score(prompts, s.texts);
       s.texts.forEach((t, i) => (responses[i].push(t), scores[i].push(sc[i])));
