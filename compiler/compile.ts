@@ -10,6 +10,8 @@ import type { Plan } from './plan-types.ts';
 
 export interface CompileOptions {
   stage?: string;
+  /** Overrides the spec's `seed = N` setting (`--seed`); part of every node's hash. */
+  seed?: number;
 }
 
 export interface CompileResult {
@@ -29,10 +31,11 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
   if (hasErrors(resolved.diagnostics)) return done(resolved.diagnostics);
   const checked = check(resolved, path);
   if (hasErrors(checked.diagnostics)) return done(checked.diagnostics);
+  const seed = opts.seed ?? (checked.settings['seed'] as number);
   const { plan, diagnostics } = buildPlan(checked.nodes, {
     mainPath: path,
-    seed: checked.settings['seed'] as number,
-    settings: checked.settings,
+    seed,
+    settings: { ...checked.settings, seed },
     stage: opts.stage,
   });
   return done(diagnostics, plan);
