@@ -13,7 +13,7 @@
 
 import { dirname, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../compiler/plan-types.ts';
-import { UserError, diag } from '../compiler/diagnostics.ts';
+import { UserError, diag, didYouMean } from '../compiler/diagnostics.ts';
 import { ArtifactStore, nodeRecord, specKey, storeDirOf, type RunRecord } from './store.ts';
 
 export { storeDirOf };
@@ -94,6 +94,14 @@ export function storeError(e: unknown, stage: string, storeDir: string): UserErr
   ]);
 }
 
+/** An input file that vanished or cannot be read since compile time, as a user error. */
+function readError(e: unknown, what: string): UserError | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!err?.code || !['ENOENT', 'EACCES', 'EISDIR', 'EPERM'].includes(err.code) || err.syscall === 'rename' || err.syscall === 'mkdir') return undefined;
+  if (err.syscall && !['open', 'read', 'scandir', 'stat', 'lstat'].includes(err.syscall)) return undefined;
+  return new UserError([diag('RLHF9001', `${what}: cannot read ${err.path ?? 'an input file'} (${err.code}: ${err.message})`)]);
+}
+
 export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
   const specDir = dirname(resolve(opts.specPath));
   const storeDir = storeDirOf(plan, opts.specPath, opts.storeDir);
@@ -103,7 +111,12 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
 
   const stages = plan.nodes.filter((n) => n.category === 'stage');
   const wanted = opts.stage ? stages.filter((s) => s.name === opts.stage) : stages;
-  if (opts.stage && wanted.length === 0) throw new UserError([diag('RLHF4002', `no stage named '${opts.stage}' in the plan`)]);
+  const names = stages.map((s) => s.name);
+  for (const name of [...(opts.stage ? [opts.stage] : []), ...(Array.isArray(opts.force) ? opts.force : [])]) {
+    if (names.includes(name)) continue;
+    const near = didYouMean(name, names);
+    throw new UserError([diag('RLHF4002', `no stage named '${name}' in the plan${near ? `; did you mean '${near}'?` : ` (stages: ${names.join(', ')})`}`)]);
+  }
   const wantedIds = closure(plan, wanted);
 
   let run: RunRecord;
@@ -165,7 +178,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       try {
         artifacts.set(node.id, await materializeSource(node, { plan, specDir, store, write, inputs: inputsOf(node, artifacts) }));
       } catch (e) {
-        fail(storeError(e, node.name, storeDir) ?? e, 'failed');
+        fail(readError(e, `${node.category} ${node.name}`) ?? storeError(e, node.name, storeDir) ?? e, 'failed');
       }
       continue;
     }
