@@ -22,7 +22,7 @@ export const schema: StageSchema = {
     cliprange: float('Policy ratio clip ε.', 0.2, 0, 10, { minExclusive: true }),
     cliprange_value: float('Value clip.', 0.2, 0, 1000, { minExclusive: true }),
     vf_coef: float('Value-loss coefficient.', 0.1, 0),
-    whiten_rewards: bool('Whiten per-token rewards before GAE.', false),
+    whiten_rewards: bool('Scale per-token rewards by their batch standard deviation (TRL: whitened without shifting the mean) before GAE.', false),
     kl: block('KL penalty and its controller.', 'always', {
       init: float('Initial β.', 0.2, 0),
       adaptive: bool('Adapt β toward `target` (else β stays fixed).', true),
@@ -145,11 +145,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       // 2. Score.
       let scores = await scorer.score(batchPrompts, s.texts);
       const rawMean = rl.maskedMean(scores);
-      if (sc['scaling']) {
-        moments.update(scores);
-        scores = scores.map((x) => x / (moments.std + 1e-8));
-      }
-      if ((sc['clip'] as number) > 0) scores = scores.map((x) => Math.max(-sc['clip'], Math.min(sc['clip'], x)));
+      scores = rl.scaleScores(scores, moments, { scaling: sc['scaling'], clip: sc['clip'] });
       // 3. Old log-probs, reference log-probs and values on prompt + response.
       const rows = s.promptIds.map((q, i) => {
         const r = s.responseIds[i].length ? s.responseIds[i] : [tok.eosId];
@@ -189,12 +185,17 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       // 4. Rewards with the KL penalty, GAE, whitened advantages.
       const beta = ctl.value;
       const rw = rl.computeRewards(scores, lps, refs, masks, beta, kl['penalty']);
-      const per = rw.rewards.map((r, b) => rl.gae(vals[b], p['whiten_rewards'] ? rl.whiten(r) : r, p['gamma'], p['lam']));
-      const flatAdv = rl.whiten(per.flatMap((x) => x.advantages));
+      // TRL: whiten_rewards whitens over the batch's response tokens without shifting the mean.
+      let tokenRewards = rw.rewards;
+      if (p['whiten_rewards']) {
+        const flat = rl.whiten(rw.rewards.flat(), masks.flat(), false);
+        let k = 0;
+        tokenRewards = rw.rewards.map((r) => r.map(() => flat[k++]));
+      }
+      const { advantages, returns } = rl.computeAdvantages(vals, tokenRewards, masks, p['gamma'], p['lam']);
       const adv = new Float32Array(B * T);
       const ret = new Float32Array(B * T);
-      let k = 0;
-      pos.forEach((ps, b) => ps.forEach((i, j) => ((adv[i] = flatAdv[k++]), (ret[i] = per[b].returns[j]))));
+      pos.forEach((ps, b) => ps.forEach((i, j) => ((adv[i] = advantages[b][j]), (ret[i] = returns[b][j]))));
       // 5. PPO epochs over shuffled mini-batches.
       const stats: Record<string, number[]> = { pg_loss: [], vf_loss: [], clipfrac: [], approx_kl: [], entropy: [] };
       const slice = (a: Float32Array | Int32Array, idx: number[]) => {
