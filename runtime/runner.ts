@@ -14,7 +14,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../compiler/plan-types.ts';
 import { UserError, diag, didYouMean } from '../compiler/diagnostics.ts';
-import { ArtifactStore, nodeRecord, specKey, storeDirOf, type RunRecord } from './store.ts';
+import { ArtifactStore, StoreBusy, nodeRecord, specKey, storeDirOf, type RunRecord } from './store.ts';
 
 export { storeDirOf };
 import { Reporter } from './reporter.ts';
@@ -103,11 +103,8 @@ function readError(e: unknown, what: string): UserError | undefined {
 }
 
 export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
-  const specDir = dirname(resolve(opts.specPath));
   const storeDir = storeDirOf(plan, opts.specPath, opts.storeDir);
   const store = new ArtifactStore(storeDir);
-  const say = opts.write ?? ((l: string) => process.stderr.write(l + '\n'));
-  const signal = opts.signal ?? new AbortController().signal;
 
   const stages = plan.nodes.filter((n) => n.category === 'stage');
   const wanted = opts.stage ? stages.filter((s) => s.name === opts.stage) : stages;
@@ -119,6 +116,25 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   }
   const wantedIds = closure(plan, wanted);
 
+  let unlock: () => void;
+  try {
+    unlock = store.lock();
+  } catch (e) {
+    if (e instanceof StoreBusy) throw new UserError([diag('RLHF9005', e.message)]);
+    throw storeError(e, '(start of run)', storeDir) ?? e;
+  }
+  try {
+    return await runLocked(plan, opts, store, wanted, wantedIds, stages);
+  } finally {
+    unlock();
+  }
+}
+
+async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wanted: PlanNode[], wantedIds: Set<string>, stages: PlanNode[]): Promise<RunResult> {
+  const specDir = dirname(resolve(opts.specPath));
+  const storeDir = store.root;
+  const say = opts.write ?? ((l: string) => process.stderr.write(l + '\n'));
+  const signal = opts.signal ?? new AbortController().signal;
   let run: RunRecord;
   try {
     run = store.beginRun({ spec: specKey(opts.specPath, storeDir), backend: opts.backend, seed: plan.seed, argv: opts.argv ?? [] }, plan);

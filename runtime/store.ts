@@ -184,6 +184,11 @@ export class ArtifactStore {
     mkdirSync(join(this.root, 'nodes'), { recursive: true });
     // A stale, unfinished folder under the final name (should not happen) is removed first.
     if (existsSync(dest) && !this.isFinished(rec.hash)) rmSync(dest, { recursive: true, force: true });
+    if (this.isFinished(rec.hash)) {
+      // Finished meanwhile by another process (same hash, same result): keep the first.
+      rmSync(tmpDir, { recursive: true, force: true });
+      return dest;
+    }
     renameSync(tmpDir, dest);
     rmSync(this.checkpointDir(rec.hash), { recursive: true, force: true });
     return dest;
@@ -214,6 +219,41 @@ export class ArtifactStore {
     } catch {
       return undefined;
     }
+  }
+
+  // ---- lock ----------------------------------------------------------------------------------
+
+  /**
+   * Take the store for this process (`<store>/lock` holds its pid), so that two runs never train
+   * the same stage into the same folders at once. A lock whose process is gone (killed) is taken
+   * over. Returns the release function; throws StoreBusy when a live process holds it.
+   */
+  lock(): () => void {
+    mkdirSync(this.root, { recursive: true });
+    const path = join(this.root, 'lock');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+        return () => {
+          try {
+            if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path, { force: true });
+          } catch {
+            // already gone
+          }
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        let holder = NaN;
+        try {
+          holder = Number(readFileSync(path, 'utf8').trim());
+        } catch {
+          continue; // released in between: try again
+        }
+        if (Number.isInteger(holder) && holder !== process.pid && pidAlive(holder)) throw new StoreBusy(this.root, holder);
+        rmSync(path, { force: true }); // a killed run's lock
+      }
+    }
+    throw new StoreBusy(this.root, NaN);
   }
 
   // ---- runs ----------------------------------------------------------------------------------
@@ -341,6 +381,16 @@ export class ArtifactStore {
   /** Remove entries (from `leftovers`/`unreferenced`). */
   remove(entries: GcEntry[]): void {
     for (const e of entries) rmSync(e.path, { recursive: true, force: true });
+  }
+}
+
+/** Another live process holds the store's lock. */
+export class StoreBusy extends Error {
+  constructor(
+    readonly root: string,
+    readonly pid: number,
+  ) {
+    super(`the artifact store ${root} is in use by another rlhfc process${Number.isNaN(pid) ? '' : ` (pid ${pid})`}; wait for it to finish or stop it`);
   }
 }
 

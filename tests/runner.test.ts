@@ -150,6 +150,19 @@ describe('rlhfc run: faults', () => {
     expect(readdirSync(join(dir, '.rlhf', 'tmp'))).toEqual([]);
   }, 120_000);
 
+  it('a store in use by a live run is refused with a clear message; gc leaves it alone too', async () => {
+    const store = join(work, 'busy');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(store, { recursive: true });
+    writeFileSync(join(store, 'lock'), `${process.pid}\n`); // this test process: alive
+    const r = await rlhfc(['run', FIXTURE, '--store', store]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`is in use by another rlhfc process (pid ${process.pid}); wait for it to finish or stop it`);
+    const g = await rlhfc(['gc', FIXTURE, '--store', store]);
+    expect(g.code).toBe(1);
+    rmSync(join(store, 'lock'));
+  }, 60_000);
+
   it('resumes after SIGINT and after SIGKILL and ends with the same weights as an uninterrupted run', async () => {
     const store = join(work, 'killed');
     // 1. Ctrl-C during pretraining, once its first checkpoint exists: it stops at a step boundary,
