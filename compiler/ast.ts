@@ -198,13 +198,12 @@ export interface TemplateDecl {
   span: Span;
 }
 
-/** Top-level `name = expr`, e.g. `seed = 42`, `artifacts = ".rlhf"`. */
-export interface SettingDecl {
+/** Top-level `name = expr` (`seed = 42`, `artifacts = ".rlhf"`) or `name { ... }` (`cluster { gpus: 8 }`). */
+export type SettingDecl = {
   kind: 'setting';
   name: Ident;
-  value: Expr;
   span: Span;
-}
+} & ({ value: Expr; body?: undefined } | { body: Block; value?: undefined });
 
 export interface ImportDecl {
   kind: 'import';

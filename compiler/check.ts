@@ -13,7 +13,7 @@ import { envTrail, type Resolved, type ResolvedStage, type SourceDecl, type Tree
 import { checkUserFunction } from './hooks.ts';
 import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
 import { CORPUS_KINDS, DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, SETTINGS, TOKENIZER_SOURCES, datasetKindOf } from '../runtime/sources.ts';
-import type { ArtifactType, ConstructorSchema, InputFacts, ModelFacts, ParamSpec, ResolvedParams, Value } from '../runtime/stages/schema.ts';
+import { withDefaults, type ArtifactType, type ConstructorSchema, type InputFacts, type ModelFacts, type ParamSpec, type ResolvedParams, type Value } from '../runtime/stages/schema.ts';
 import type { NodeCategory } from './plan-types.ts';
 
 export interface CheckedInput {
@@ -71,13 +71,24 @@ export function check(res: Resolved, mainPath: string): Checked {
       ds.push(diag('RLHF2013', withSuggestion(`unknown setting '${s.name.name}'`, s.name.name, Object.keys(SETTINGS)), s.name.span, { notes: [`settings: ${Object.keys(SETTINGS).join(', ')}`] }));
       continue;
     }
+    if (spec.type === 'block' || s.body) {
+      // A block setting (`cluster { gpus: 8 }`): checked like a stage's nested block.
+      if (spec.type !== 'block') ds.push(diag('RLHF3001', `'${s.name.name}' is not a block: write '${s.name.name} = value'`, s.name.span));
+      else if (!s.body) ds.push(diag('RLHF3001', `'${s.name.name}' is a block: write '${s.name.name} { ... }'`, s.name.span));
+      else settings[s.name.name] = checkTree(spec.fields, blockTree(s.body), `${s.name.name}.`, emptyResult(), s.name.name, s.name.span, s.span.file, `setting '${s.name.name}'`);
+      continue;
+    }
     const v = evaluate(s.value, null, ds);
     if (v) {
       const c = scalar(spec, v, s.name.name, { span: v.span, related: [] });
       if (c !== undefined) settings[s.name.name] = c;
     }
   }
-  for (const [k, spec] of Object.entries(SETTINGS)) if (settings[k] === undefined && 'default' in spec) settings[k] = spec.default as Value;
+  for (const [k, spec] of Object.entries(SETTINGS)) {
+    if (settings[k] !== undefined) continue;
+    if (spec.type === 'block') settings[k] = spec.presence === 'always' ? withDefaults(spec.fields, {}) : null;
+    else if ('default' in spec) settings[k] = spec.default as Value;
+  }
 
   // ---- scalar conversion ------------------------------------------------------------------
   function scalar(spec: ParamSpec, v: RVal, path: string, where: Where): Value | undefined {
@@ -487,6 +498,14 @@ export function check(res: Resolved, mainPath: string): Checked {
         };
       } else if (schema.name === 'load' && ok) {
         node.model = readModelFacts(resolvePath(mainDir, params['path'] as string), given.get('path')?.span ?? span);
+      } else if (schema.name === 'hf' && ok && typeof params['id'] === 'string') {
+        // A local folder is recorded relative to the main spec (like `load`) and hashed; a Hub id is kept as written.
+        const { abs, rel } = localPath(params['id'], file);
+        if (existsSync(join(abs, 'config.json'))) {
+          params['id'] = rel.startsWith('.') ? rel : `./${rel}`;
+          node.contentHash = fileHash(abs);
+          node.model = readModelFacts(abs, given.get('id')?.span ?? span);
+        }
       }
     }
     if (!ok && category !== 'dataset') return undefined;

@@ -33,8 +33,19 @@ function report(io: Io, r: { diagnostics: Diagnostic[]; sources: Map<string, str
   if (text) io.err(text);
 }
 
-function compileOrExit(io: Io, file: string, stage?: string): CompileResult & { plan: NonNullable<CompileResult['plan']> } {
-  const r = compileFile(file, { stage });
+/** `--seed N`: a whole number ≥ 0, else a usage error. */
+function parseSeed(io: Io, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) {
+    io.err(`error: --seed must be a whole number from 0 to 2147483647, got '${v}'\n`);
+    throw new Exit(EXIT.usage);
+  }
+  return n;
+}
+
+function compileOrExit(io: Io, file: string, stage?: string, seed?: number): CompileResult & { plan: NonNullable<CompileResult['plan']> } {
+  const r = compileFile(file, { stage, seed });
   report(io, r);
   if (!r.plan || r.diagnostics.some((d) => d.severity === 'error')) throw new Exit(r.diagnostics.some((d) => d.code === 'RLHF9001' || d.code === 'RLHF4002') ? EXIT.usage : EXIT.spec);
   return r as CompileResult & { plan: NonNullable<CompileResult['plan']> };
@@ -98,8 +109,9 @@ const compileCmd: Register = (program, io) =>
     .option('--nodes <n>', 'with --target trl: machines (overrides cluster { nodes })')
     .option('--strategy <name>', 'with --target trl: ddp, zero2, zero3 or fsdp (overrides cluster { strategy })')
     .option('--mixed-precision <mode>', 'with --target trl: no, fp16 or bf16 (overrides cluster { mixed_precision })')
-    .action(async (file: string, o: { format: string; stage?: string; store?: string } & TrlOptions) => {
-      const r = compileOrExit(io, file, o.stage);
+    .option('--seed <n>', 'override the spec\'s seed')
+    .action(async (file: string, o: { format: string; stage?: string; store?: string; seed?: string } & TrlOptions) => {
+      const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
       if (o.target === 'trl') return exportTrlProject(io, file, r, o);
       if (o.format === 'json') io.out(renderJson(r.plan));
       else if (o.format === 'dot') io.out(renderDot(r.plan));
@@ -121,8 +133,9 @@ const runCmd: Register = (program, io) =>
     .option('--force [names...]', 're-run these stages (all when no name is given) even if finished')
     .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS).default(process.env.RLHFC_BACKEND ?? 'auto'))
     .option('--store <dir>', 'artifact store folder (default: the spec\'s `artifacts` setting, .rlhf)')
-    .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string }) => {
-      const r = compileOrExit(io, file, o.stage);
+    .option('--seed <n>', 'override the spec\'s seed (a different seed is a different cache key)')
+    .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string; seed?: string }) => {
+      const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
       const { initBackend } = await import('../runtime/backend.ts');
       const b = await initBackend(o.backend as 'auto');
       io.err(`${b.banner}\n`);
@@ -148,7 +161,7 @@ const runCmd: Register = (program, io) =>
         writeFileSync(reportPath, buildReport(r.plan, storeDir));
         io.out(`\nreport: ${reportPath}\n`);
       };
-      const resumeHint = `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.store ? ` --store ${o.store}` : ''}`;
+      const resumeHint = `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.store ? ` --store ${o.store}` : ''}`;
       try {
         const res = await runPlan(r.plan, {
           specPath: file,
@@ -170,7 +183,7 @@ const runCmd: Register = (program, io) =>
       } catch (e) {
         const err = e as RunError;
         if (err.reports) {
-          io.out(`\n${formatRunTable({ stages: err.reports })}\n`);
+          if (err.reports.length) io.out(`\n${formatRunTable({ stages: err.reports })}\n`);
           if (err.storeDir) writeReport(err.storeDir);
         }
         if (e instanceof Interrupted) {
@@ -255,6 +268,17 @@ const runsCmd: Register = (program, io) =>
       io.out(`\nlogs and metrics: ${join(store.root, 'runs', '<run>')}/ (log.txt, metrics.jsonl, run.json, plan.json)\n`);
     });
 
+/** Take the store's lock for a cleaning command; a store in use by a run is left alone (exit 1). */
+function lockOrExit(io: Io, store: import('../runtime/store.ts').ArtifactStore): () => void {
+  if (!store.exists()) return () => {};
+  try {
+    return store.lock();
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}\n`);
+    throw new Exit(EXIT.spec);
+  }
+}
+
 function printRemoval(io: Io, entries: import('../runtime/store.ts').GcEntry[], dryRun: boolean, root: string, fmt: (n: number) => string): void {
   for (const e of entries) io.out(`${dryRun ? 'would remove' : 'removed'}  ${fmt(e.bytes).padStart(10)}  ${relative(root, e.path)}  (${e.what})\n`);
   const total = entries.reduce((s, e) => s + e.bytes, 0);
@@ -271,8 +295,10 @@ const cleanCmd: Register = (program, io) =>
     .action(async (file: string | undefined, o: { store?: string; dryRun?: boolean }) => {
       const { ArtifactStore, formatBytes } = await import('../runtime/store.ts');
       const store = new ArtifactStore(storeFor(io, file, o.store));
+      const unlock = lockOrExit(io, store);
       const entries = store.leftovers();
       if (!o.dryRun) store.remove(entries);
+      unlock();
       printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
     });
 
@@ -294,9 +320,11 @@ const gcCmd: Register = (program, io) =>
         io.err(`error: --keep-runs must be a whole number ≥ 0, got '${o.keepRuns}'\n`);
         throw new Exit(EXIT.usage);
       }
+      const unlock = lockOrExit(io, store);
       const seen = new Set<string>();
       const entries = [...store.leftovers(), ...store.unreferenced(keep, keepRuns)].filter((e) => !seen.has(e.path) && seen.add(e.path));
       if (!o.dryRun) store.remove(entries);
+      unlock();
       printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
     });
 
@@ -323,7 +351,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     }
     if (e instanceof UserError) {
       io.err(renderDiagnostics(e.diagnostics, () => undefined));
-      return EXIT.spec;
+      return e.diagnostics.some((d) => d.code === 'RLHF4002') ? EXIT.usage : EXIT.spec;
     }
     io.err(`internal error (a bug in rlhfc; please report it):\n${(e as Error).stack ?? String(e)}\n`);
     return EXIT.internal;

@@ -137,14 +137,16 @@ class Builder {
           if (s) imports.push({ kind: 'import', path: this.string(s), span: this.nodeSpan(node) });
           break;
         }
-        case 'settingDecl':
-          decls.push({
-            kind: 'setting',
-            name: this.ident(this.tok(node, 'Identifier'), this.nodeSpan(node)),
-            value: this.exprOr(this.sub(node, 'expr'), node),
-            span: this.nodeSpan(node),
-          });
+        case 'settingDecl': {
+          const blockNode = this.sub(node, 'block');
+          const name = this.ident(this.tok(node, 'Identifier'), this.nodeSpan(node));
+          decls.push(
+            blockNode
+              ? { kind: 'setting', name, body: this.block(blockNode), span: this.nodeSpan(node) }
+              : { kind: 'setting', name, value: this.exprOr(this.sub(node, 'expr'), node), span: this.nodeSpan(node) },
+          );
           break;
+        }
         case 'sourceDecl':
           decls.push(this.sourceDecl(node));
           break;

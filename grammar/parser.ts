@@ -3,7 +3,7 @@
 //
 //   file      := (import | setting | source | stage | template)*
 //   import    := 'import' STRING
-//   setting   := NAME '=' expr
+//   setting   := NAME '=' expr | NAME block        (`seed = 42`, `cluster { gpus: 8 }`)
 //   source    := ('dataset' | 'tokenizer' | 'model') NAME '=' NAME ['(' args ')'] [block]
 //   stage     := 'stage' NAME ':' NAME ['(' args ')'] block
 //   template  := 'template' NAME '(' [param (',' param)* [',']] ')' ':' NAME ['(' args ')'] block
@@ -88,8 +88,15 @@ class RlhfParser extends CstParser {
 
   settingDecl = this.RULE('settingDecl', () => {
     this.CONSUME(T.Identifier);
-    this.CONSUME(T.Equals);
-    this.SUBRULE(this.expr);
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Equals);
+          this.SUBRULE(this.expr);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.block) },
+    ]);
   });
 
   sourceKeyword = this.RULE('sourceKeyword', () => {

@@ -153,6 +153,13 @@ export const MODEL_SOURCES: Record<string, ConstructorSchema> = {
     params: {},
     produces: 'causal_lm',
   },
+  hf: {
+    name: 'hf',
+    doc: 'A Hugging Face model: a Hub id such as "gpt2" or a local folder. The TRL export loads it with `from_pretrained`; the local runtime accepts only a local GPT-2-architecture folder.',
+    args: [{ name: 'id', spec: path('Hub model id, or a folder relative to the spec file.') }],
+    params: {},
+    produces: 'causal_lm',
+  },
 };
 
 export const JUDGE_SOURCES: Record<string, ConstructorSchema> = {
@@ -193,8 +200,17 @@ export const JUDGE_SOURCES: Record<string, ConstructorSchema> = {
   },
 };
 
-/** Top-level settings: `seed = 42`, `artifacts = ".rlhf"`. */
+/** Accelerate strategies of the TRL export: plain data parallel, DeepSpeed ZeRO stage 2 or 3, or PyTorch FSDP. */
+export const CLUSTER_STRATEGIES = ['ddp', 'zero2', 'zero3', 'fsdp'] as const;
+
+/** Top-level settings: `seed = 42`, `artifacts = ".rlhf"`, `cluster { ... }`. */
 export const SETTINGS: Record<string, ParamSpec> = {
   seed: int('Run seed: initialisation, shuffling, dropout, sampling.', 0, 0),
   artifacts: str('Folder of the artifact store, relative to the spec file.', '.rlhf'),
+  cluster: block('Where the TRL export runs (`rlhfc compile --target trl`); ignored by the local runtime. Command-line flags override it.', 'optional', {
+    gpus: int('GPUs per node.', 1, 1, 1024),
+    nodes: int('Machines.', 1, 1, 4096),
+    strategy: str('How the model is spread over GPUs: data parallel, DeepSpeed ZeRO-2 / ZeRO-3, or FSDP.', 'ddp', CLUSTER_STRATEGIES),
+    mixed_precision: str('Mixed precision of training.', 'bf16', ['no', 'fp16', 'bf16']),
+  }),
 };

@@ -1,0 +1,215 @@
+"""Datasets, models and tokenizers, saving results, and sampling for the exported stage scripts.
+
+A stage's inputs arrive as folders on the command line (run.sh passes each stage's output
+folder to the stages that use it):
+  - a dataset is a folder with train.jsonl and validation.jsonl;
+  - a model is a folder written by `save_pretrained` (full weights, or a PEFT adapter whose
+    adapter_config.json names its base), with its tokenizer;
+  - run.sh marks a finished stage's folder with a `.done` file (its plan hash) and skips it next time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# ---- datasets -------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_split(folder: str | Path):
+    """(train, validation) as `datasets.Dataset`s; validation is None when the split holds nothing out."""
+    from datasets import Dataset
+
+    train = read_jsonl(Path(folder) / "train.jsonl")
+    validation = read_jsonl(Path(folder) / "validation.jsonl")
+    if not train:
+        raise SystemExit(f"{folder}: no training records")
+    return Dataset.from_list(train), (Dataset.from_list(validation) if validation else None)
+
+
+def apply_template(record: dict[str, Any], template: str) -> dict[str, str]:
+    """An SFT pair as prompt/completion: the template split at {response}; the prompt part is context only."""
+    before, after = template.split("{response}", 1)
+    return {
+        "prompt": before.replace("{prompt}", record["prompt"]),
+        "completion": record["response"] + after.replace("{prompt}", record["prompt"]),
+    }
+
+
+def implicit_prompt(record: dict[str, Any]) -> dict[str, Any]:
+    """A preference pair for RewardTrainer, which scores whole texts: the prompt is prepended to both responses."""
+    return {**record, "chosen": record["prompt"] + record["chosen"], "rejected": record["prompt"] + record["rejected"]}
+
+
+def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, validation) as plain lists of records."""
+    return read_jsonl(Path(folder) / "train.jsonl"), read_jsonl(Path(folder) / "validation.jsonl")
+
+
+def pack_text(texts: list[str], tokenizer, block_size: int, remainder: str):
+    """Causal-LM blocks: documents tokenized, joined with end-of-text, cut into `block_size` tokens.
+
+    Consecutive blocks overlap by one token, so every token but the first is predicted exactly
+    once, as in rlhfc (which reads one token past each block; here the block must fit the model's
+    context). Labels are the input ids (the model shifts them); with remainder "pad" the last
+    partial block is padded and its padding masked with -100. DataCollatorForLanguageModeling is
+    not used: it masks every pad-token id, and GPT-2-style tokenizers pad with end-of-text, which
+    would hide the document boundaries from the loss.
+    """
+    from datasets import Dataset
+
+    ids: list[int] = []
+    for text in texts:
+        ids.extend(tokenizer(text)["input_ids"])
+        ids.append(tokenizer.eos_token_id)
+    rows = []
+    for start in range(0, len(ids) - 1, block_size - 1):
+        block = ids[start : start + block_size]
+        if len(block) < block_size:
+            if remainder == "drop" or len(block) < 2:
+                break
+            pad = block_size - len(block)
+            rows.append({"input_ids": block + [tokenizer.pad_token_id] * pad, "attention_mask": [1] * len(block) + [0] * pad, "labels": block + [-100] * pad})
+        else:
+            rows.append({"input_ids": block, "attention_mask": [1] * block_size, "labels": list(block)})
+    return Dataset.from_list(rows)
+
+
+# ---- tokenizers and models ------------------------------------------------------------------
+
+
+def load_tokenizer(name_or_path: str):
+    """A tokenizer from a folder or Hub id; GPT-2-style tokenizers get their end-of-text token as padding."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def is_adapter(path: str) -> bool:
+    return (Path(path) / "adapter_config.json").exists()
+
+
+def load_causal_lm(name_or_path: str):
+    """A causal LM from a Hub id or folder; a LoRA adapter folder is merged into its base."""
+    if is_adapter(name_or_path):
+        from peft import AutoPeftModelForCausalLM
+
+        return AutoPeftModelForCausalLM.from_pretrained(name_or_path).merge_and_unload()
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(name_or_path)
+
+
+def load_scalar_model(name_or_path: str, pad_token_id: int):
+    """A model with a scalar head (reward or value model) from a causal-LM or reward-model folder.
+
+    A causal LM gets a new, randomly initialised head on its body (a value model starts from the
+    policy); a LoRA adapter is merged into its base first.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if not is_adapter(name_or_path):
+        model = AutoModelForSequenceClassification.from_pretrained(name_or_path, num_labels=1)
+    elif json.loads((Path(name_or_path) / "adapter_config.json").read_text()).get("task_type") == "SEQ_CLS":
+        from peft import AutoPeftModelForSequenceClassification
+
+        model = AutoPeftModelForSequenceClassification.from_pretrained(name_or_path, num_labels=1).merge_and_unload()
+    else:
+        with tempfile.TemporaryDirectory() as merged:
+            load_causal_lm(name_or_path).save_pretrained(merged)
+            model = AutoModelForSequenceClassification.from_pretrained(merged, num_labels=1)
+    model.config.pad_token_id = pad_token_id
+    return model
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest `checkpoint-N` folder of an interrupted run, to resume from."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+
+
+def save_result(trainer, tokenizer, out: str, merge_lora: bool = False, scalar_head: bool = False) -> None:
+    """Save the trained model and its tokenizer into `out`.
+
+    With LoRA, `trainer.save_model` writes the adapter (its config names the base folder);
+    `merge_lora` then replaces it with merged full weights, like `lora { merge: true }` locally
+    (`scalar_head`: a reward model, whose score head is saved with the adapter).
+    """
+    trainer.save_model(out)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        if merge_lora and is_adapter(out):
+            merged = load_scalar_model(out, tokenizer.pad_token_id) if scalar_head else load_causal_lm(out)
+            for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+                (Path(out) / name).unlink(missing_ok=True)
+            merged.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+
+
+# ---- sampling -------------------------------------------------------------------------------
+
+
+def device():
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def sequence_logprobs(model, tokenizer, prompts: list[str], responses: list[str], max_prompt_length: int, temperature: float, batch_size: int = 16) -> list[float]:
+    """Σ_t log p(response token t | prompt, earlier tokens) at `temperature`, one number per pair."""
+    import torch
+
+    out: list[float] = []
+    for i in range(0, len(prompts), batch_size):
+        rows = []
+        for prompt, response in zip(prompts[i : i + batch_size], responses[i : i + batch_size]):
+            p = tokenizer(prompt)["input_ids"][-max_prompt_length:]
+            r = tokenizer(response)["input_ids"] or [tokenizer.eos_token_id]
+            rows.append((p, r))
+        width = max(len(p) + len(r) for p, r in rows)
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        target = torch.zeros((len(rows), width), dtype=torch.bool)
+        for k, (p, r) in enumerate(rows):
+            ids[k, : len(p) + len(r)] = torch.tensor(p + r)
+            mask[k, : len(p) + len(r)] = 1
+            target[k, len(p) : len(p) + len(r)] = True
+        ids, mask, target = ids.to(model.device), mask.to(model.device), target.to(model.device)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float() / temperature
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        out.extend((logp * target[:, 1:]).sum(-1).tolist())
+    return out
+
+
+def sample(model, tokenizer, prompts: list[str], max_prompt_length: int, generation, batch_size: int = 32) -> list[str]:
+    """One sampled response per prompt (a `GenerationConfig`); prompts are truncated from the left to `max_prompt_length` tokens."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    tokenizer.truncation_side = "left"
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.eos_token_id = tokenizer.eos_token_id
+    model.eval()
+    out: list[str] = []
+    for i in range(0, len(prompts), batch_size):
+        batch = tokenizer(prompts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_length).to(model.device)
+        with torch.no_grad():
+            ids = model.generate(**batch, generation_config=generation)
+        out.extend(tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True))
+    return out

@@ -1,0 +1,87 @@
+"""Judges: score (prompt, response) pairs, like rlhfc's rule judges and reward models.
+
+    vader()        VADER compound sentiment of the response (vaderSentiment), in [-1, 1]
+    afinn()        AFINN-165 sentiment of the response (afinn) divided by its number of tokens
+    length(target) word count, or -|words - target| when target > 0
+    words(list)    fraction of the response's words that are in the list
+    reward model   the scalar head of a trained reward model, on prompt + response
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Sequence
+
+Judge = Callable[[Sequence[str], Sequence[str]], list[float]]
+
+_WORD = re.compile(r"(?:[^\W_]|')+")
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words (letters, digits, apostrophes), the unit of length() and words()."""
+    return _WORD.findall(text.lower())
+
+
+def vader() -> Judge:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    return lambda prompts, responses: [analyzer.polarity_scores(r)["compound"] for r in responses]
+
+
+def afinn() -> Judge:
+    from afinn import Afinn
+
+    lexicon = Afinn(language="en")
+
+    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        out = []
+        for r in responses:
+            tokens = re.sub(r"[.,/#!?$%^&*;:{}=_`\"~()]", " ", r.lower()).split()
+            out.append(lexicon.score(r) / len(tokens) if tokens else 0.0)
+        return out
+
+    return score
+
+
+def length(target: int = 0) -> Judge:
+    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        counts = [len(words_of(r)) for r in responses]
+        return [float(-abs(c - target)) if target > 0 else float(c) for c in counts]
+
+    return score
+
+
+def words(vocabulary: Sequence[str]) -> Judge:
+    wanted = {w.lower() for w in vocabulary}
+
+    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        out = []
+        for r in responses:
+            ws = words_of(r)
+            out.append(sum(w in wanted for w in ws) / len(ws) if ws else 0.0)
+        return out
+
+    return score
+
+
+def reward_model(folder: str, batch_size: int = 32) -> Judge:
+    """Score prompt + response with a reward model folder written by a reward stage."""
+    import torch
+
+    from .common import device, load_scalar_model, load_tokenizer
+
+    tokenizer = load_tokenizer(folder)
+    model = load_scalar_model(folder, tokenizer.pad_token_id).to(device()).eval()
+    tokenizer.padding_side = "right"
+
+    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        out: list[float] = []
+        texts = [p + r for p, r in zip(prompts, responses)]
+        for i in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True).to(model.device)
+            with torch.no_grad():
+                out.extend(model(**batch).logits[:, 0].float().tolist())
+        return out
+
+    return score
