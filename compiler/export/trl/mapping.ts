@@ -53,7 +53,7 @@ const loop: Row[] = [
   { param: 'max_steps', into: 'config', fields: ['max_steps'], value: (v) => ({ max_steps: (v as number) > 0 ? v : -1 }), note: '0 becomes -1 (run `epochs`)' },
   { param: 'eval_every', into: 'config', fields: ['eval_strategy', 'eval_steps'], value: (v) => ((v as number) > 0 ? { eval_strategy: 'steps', eval_steps: v } : { eval_strategy: 'no' }), note: 'the script also evaluates once after training' },
   { param: 'log_every', into: 'config', fields: ['logging_steps'] },
-  { param: 'checkpoint_every', into: 'config', fields: ['save_strategy', 'save_steps'], value: (v) => ((v as number) > 0 ? { save_strategy: 'steps', save_steps: v } : { save_strategy: 'no' }), note: 'an interrupted stage resumes from its last checkpoint' },
+  { param: 'checkpoint_every', into: 'config', fields: ['save_strategy', 'save_steps'], value: (v) => ((v as number) > 0 ? { save_strategy: 'steps', save_steps: v } : { save_strategy: 'no' }), note: 'N > 0: a checkpoint every N steps, from which an interrupted stage resumes; 0 (locally: every 2 minutes) has no time-based equivalent, so no checkpoints' },
 ];
 
 /** `schedule` and `min_lr_ratio` together choose the scheduler. */
