@@ -1,8 +1,8 @@
 """The reference training step of bench/train.ts in PyTorch, for comparison on the same machine.
 
 Same model (GPT-2 block: pre-LN, GELU tanh, tied head; vocab 512, width 128, 2 layers, 4 heads,
-context 64), batch 8, AdamW, global-norm clipping at 1. Prints the median ms/step as JSON.
-Usage: python3 bench/torch_train.py [steps]
+context 64), batch 8, AdamW, global-norm clipping at 1. Prints the median and minimum ms/step as JSON.
+Usage: python3 bench/torch_train.py [steps] [vocab context width layers heads batch]
 """
 import json
 import math
@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-V, T, C, L, H, B = 512, 64, 128, 2, 4, 8
+V, T, C, L, H, B = (int(a) for a in sys.argv[2:8]) if len(sys.argv) >= 8 else (512, 64, 128, 2, 4, 8)
 
 
 class Block(nn.Module):
@@ -69,7 +69,7 @@ def main():
         opt.step()
         if s >= 3:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({'backend': f'pytorch {torch.__version__} ({torch.get_num_threads()} threads)', 'ms_per_step': statistics.median(times), 'tokens_per_s': B * T / (statistics.median(times) / 1000)}))
+    print(json.dumps({'backend': f'pytorch {torch.__version__} ({torch.get_num_threads()} threads)', 'ms_per_step': statistics.median(times), 'min_ms': min(times), 'tokens_per_s': B * T / (statistics.median(times) / 1000)}))
 
 
 if __name__ == '__main__':

@@ -1,28 +1,48 @@
-// Training-step benchmark on the reference config (vocab 512, width 128, 2 layers, 4 heads, context 64,
-// batch 8, AdamW). Usage: npx tsx bench/train.ts [wasm|cpu ...] [--steps N] [--lora]
-// --lora: LoRA r=8 on every projection (body frozen), as in SFT/DPO/PPO.
+// Training-step benchmark: ms/step and tokens/s per backend and for PyTorch on the same model, with
+// ratios. Configs: `ref` (vocab 512, width 128, 2 layers, 4 heads, context 64, batch 8, AdamW) and
+// `large` (width 256, 4 layers, context 128).
+// Usage: npx tsx bench/train.ts [native|wasm|cpu ...] [--config ref|large|both] [--steps N] [--lora]
+// Default: native and wasm (native skipped with its reason when not built), both configs.
+// --lora: LoRA r=8 on every projection (body frozen), as in SFT/DPO/PPO (no PyTorch comparison).
+// Reports the median over the timed steps (3 warm-up steps first) and the fastest step, as measured.
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../runtime/backend.ts';
-import { GPT } from '../runtime/model/gpt.ts';
+import { GPT, type GPTConfig } from '../runtime/model/gpt.ts';
 import { AdamW, clipByGlobalNorm } from '../runtime/optim.ts';
 import { Rng } from '../runtime/rng.ts';
 import { collate, type Row } from '../runtime/train/examples.ts';
 
 const args = process.argv.slice(2);
-const si = args.indexOf('--steps');
-const steps = si >= 0 ? Number(args[si + 1]) : 20;
-const backends = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--steps');
+const opt = (name: string) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
+const steps = Number(opt('--steps') ?? 20);
+const which = opt('--config') ?? 'both';
 const lora = args.includes('--lora');
-const cfg = { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 };
+const backends = args.filter((a, i) => !a.startsWith('--') && !['--steps', '--config'].includes(args[i - 1]));
+const CONFIGS: Record<string, GPTConfig> = {
+  ref: { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 },
+  large: { vocabSize: 512, context: 128, width: 256, layers: 4, heads: 4, dropout: 0 },
+};
 const B = 8;
-const medians: { name: string; ms: number }[] = [];
+const fmt = (ms: number) => ms.toFixed(1).padStart(7);
 
-for (const name of backends.length ? backends : ['wasm', 'cpu']) {
-  const info = await initBackend(name);
+interface Result {
+  name: string;
+  ms: number;
+}
+
+async function runTfjs(name: string, cfg: GPTConfig): Promise<Result | undefined> {
+  let info;
+  try {
+    info = await initBackend(name);
+  } catch (e) {
+    console.log(`  ${name}: not available (${(e as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
   const model = new GPT(cfg, { seed: 1 });
   if (lora) model.addLora({ r: 8, alpha: 16, targets: ['c_attn', 'c_proj', 'c_fc'] });
   const params = model.trainable();
-  const opt = new AdamW(params, { lr: 3e-4, weightDecay: 0.1 });
+  const adam = new AdamW(params, { lr: 3e-4, weightDecay: 0.1 });
   const rng = new Rng(2);
   const rows: Row[] = Array.from({ length: B }, () => {
     const ids = Array.from({ length: cfg.context + 1 }, () => rng.int(cfg.vocabSize));
@@ -33,37 +53,75 @@ for (const name of backends.length ? backends : ['wasm', 'cpu']) {
   const vars = names.map((n) => params.get(n)!);
   const times: number[] = [];
   const warmup = 3;
+  let live = 0;
   for (let s = 0; s < steps + warmup; s++) {
     const t0 = performance.now();
     const { value, grads } = tf.variableGrads(() => model.lmLoss(batch, { training: true }), vars);
     const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
     clipByGlobalNorm(named, 1);
-    opt.apply(named);
+    adam.apply(named);
     value.dataSync();
     value.dispose();
     for (const g of named.values()) g.dispose();
     if (s >= warmup) times.push(performance.now() - t0);
-    if (process.env.DEBUG_TENSORS) console.log(s, tf.memory().numTensors);
+    if (s === warmup) live = tf.memory().numTensors;
+    else if (s > warmup && tf.memory().numTensors !== live) throw new Error(`tensor leak: ${live} → ${tf.memory().numTensors} live tensors`);
   }
   times.sort((a, b) => a - b);
   const med = times[Math.floor(times.length / 2)];
-  console.log(`${info.banner}${lora ? ', LoRA' : ''}: ${med.toFixed(1)} ms/step (median of ${times.length}; min ${times[0].toFixed(1)}), ${Math.round((B * cfg.context * 1000) / med)} tokens/s, ${tf.memory().numTensors} live tensors (weights + AdamW moments)`);
-  medians.push({ name: info.name, ms: med });
-  opt.dispose();
+  console.log(
+    `  ${info.banner}${lora ? ', LoRA' : ''}: ${fmt(med)} ms/step (median of ${times.length}; fastest ${times[0].toFixed(1)}), ${Math.round((B * cfg.context * 1000) / med)} tokens/s, ${live} live tensors (flat)`,
+  );
+  adam.dispose();
   model.dispose();
+  return { name: info.name, ms: med };
 }
 
 // The same model and step in PyTorch, when python3 with torch is installed (Debian: python3-torch).
-const { spawnSync } = await import('node:child_process');
 const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-if (!py || lora) {
-  console.log(lora ? 'pytorch: not compared for --lora' : 'pytorch: not available (python3 with torch not found; on Debian: apt-get install python3-torch); no comparison');
-} else {
-  const r = spawnSync(py, [new URL('./torch_train.py', import.meta.url).pathname, String(steps)], { encoding: 'utf8' });
-  if (r.status !== 0) console.log(`pytorch: failed: ${r.stderr.trim().split('\n').pop()}`);
-  else {
-    const t = JSON.parse(r.stdout) as { backend: string; ms_per_step: number; tokens_per_s: number };
-    console.log(`${t.backend}: ${t.ms_per_step.toFixed(1)} ms/step, ${Math.round(t.tokens_per_s)} tokens/s`);
-    for (const m of medians) console.log(`ratio ${m.name} / pytorch: ${(m.ms / t.ms_per_step).toFixed(2)}×`);
+
+function runTorch(cfg: GPTConfig, env: NodeJS.ProcessEnv, label: string): Result | undefined {
+  const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B].map(String);
+  const r = spawnSync(py!, [new URL('./torch_train.py', import.meta.url).pathname, String(steps), ...shape], { encoding: 'utf8', env });
+  if (r.status !== 0) {
+    console.log(`  pytorch (${label}): failed: ${r.stderr.trim().split('\n').pop()}`);
+    return undefined;
   }
+  const t = JSON.parse(r.stdout) as { backend: string; ms_per_step: number; min_ms: number; tokens_per_s: number };
+  console.log(`  ${t.backend}, ${label}: ${fmt(t.ms_per_step)} ms/step (median of ${steps}; fastest ${t.min_ms.toFixed(1)}), ${Math.round(t.tokens_per_s)} tokens/s`);
+  return { name: `pytorch (${label})`, ms: t.ms_per_step };
+}
+
+for (const key of which === 'both' ? ['ref', 'large'] : [which]) {
+  const cfg = CONFIGS[key];
+  if (!cfg) throw new Error(`unknown --config ${key}: ref, large or both`);
+  console.log(`${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads, context ${cfg.context}, batch ${B}, AdamW${lora ? ', LoRA r=8' : ''}`);
+  const results: Result[] = [];
+  for (const name of backends.length ? backends : ['native', 'wasm']) {
+    const r = await runTfjs(name, cfg);
+    if (r) results.push(r);
+  }
+  const torch: Result[] = [];
+  if (lora) console.log('  pytorch: not compared for --lora');
+  else if (!py) console.log('  pytorch: not available (python3 with torch not found; on Debian: apt-get install python3-torch); no comparison');
+  else {
+    // PyTorch as the environment runs it, and with the OpenBLAS kernels the native backend picked
+    // (the native backend sets OPENBLAS_CORETYPE for its own load only; see runtime/native/addon.ts).
+    const inherited = process.env.OPENBLAS_CORETYPE;
+    const t1 = runTorch(cfg, process.env, inherited ? `OPENBLAS_CORETYPE=${inherited} (environment)` : 'default OpenBLAS');
+    if (t1) torch.push(t1);
+    const { nativeInfo } = await import('../runtime/native/backend.ts');
+    const core = results.some((r) => r.name === 'native') ? nativeInfo()?.blasCore : undefined;
+    if (core && core !== inherited) {
+      const t2 = runTorch(cfg, { ...process.env, OPENBLAS_CORETYPE: core }, `OPENBLAS_CORETYPE=${core} (as native)`);
+      if (t2) torch.push(t2);
+    }
+  }
+  const best = torch.sort((a, b) => a.ms - b.ms)[0];
+  for (const r of results) {
+    if (best) console.log(`  ratio ${r.name} / fastest pytorch: ${(r.ms / best.ms).toFixed(2)}× (${best.name})`);
+  }
+  const n = results.find((r) => r.name === 'native');
+  const w = results.find((r) => r.name === 'wasm');
+  if (n && w) console.log(`  native is ${(w.ms / n.ms).toFixed(1)}× faster than wasm`);
 }

@@ -1,14 +1,16 @@
-// Tensor backend selection. `auto` prefers native TensorFlow (tfjs-node-gpu, then tfjs-node; both
-// optional and not installed by default), then WebAssembly (XNNPACK, SIMD), then plain JS (cpu).
+// Tensor backend selection. `auto` prefers the native addon (runtime/native: C++ kernels + OpenBLAS on
+// the cpu backend's TypedArrays; built by `npm install` when a compiler and OpenBLAS are there), then
+// TensorFlow (tfjs-node-gpu, then tfjs-node; both optional and not installed by default), then
+// WebAssembly (XNNPACK, SIMD), then plain JS (cpu).
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { UserError, diag } from '../compiler/diagnostics.ts';
 
-export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'auto' | 'native' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
-  /** The backend actually in use: tensorflow, wasm or cpu. */
+  /** The backend actually in use: native, tensorflow, wasm or cpu. */
   name: string;
   threads: number;
   simd: boolean;
@@ -16,7 +18,25 @@ export interface BackendInfo {
   banner: string;
 }
 
-const NAMES: readonly string[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export const BACKEND_NAMES: readonly string[] = ['auto', 'native', 'tensorflow', 'wasm', 'cpu'];
+const NAMES = BACKEND_NAMES;
+
+let warnedNative = false;
+
+/** Register and select the native backend; undefined + reason when the addon is not built/loadable. */
+async function tryNative(): Promise<{ detail?: string; threads?: number; reason?: string }> {
+  const { registerNative, nativeInfo } = await import('./native/backend.ts');
+  const r = registerNative();
+  if (!r.ok) return { reason: r.reason };
+  try {
+    if (!(await tf.setBackend('native'))) return { reason: 'the native backend failed to initialise' };
+  } catch (e) {
+    return { reason: `the native backend failed to initialise: ${(e as Error).message}` };
+  }
+  const i = nativeInfo()!;
+  const threads = i.blasThreads === 1 ? '1 thread' : `1–${i.blasThreads} threads`;
+  return { detail: `${i.simd.replace('k_', '')} kernels, OpenBLAS ${i.blasCore} ${threads}`, threads: i.blasThreads };
+}
 
 async function tryTensorflow(): Promise<string | undefined> {
   // Module names held in variables so TypeScript does not require the optional packages.
@@ -49,7 +69,22 @@ export async function initBackend(name: string = process.env.RLHFC_BACKEND ?? 'a
   }
   let detail = '';
   let ok = false;
-  if (name === 'tensorflow' || name === 'auto') {
+  let nativeThreads = 1;
+  if (name === 'native' || name === 'auto') {
+    const { BUILD_COMMAND } = await import('./native/addon.ts');
+    const n = await tryNative();
+    if (n.detail) {
+      ok = true;
+      detail = n.detail;
+      nativeThreads = n.threads ?? 1;
+    } else if (name === 'native') {
+      throw new UserError([diag('RLHF9001', `backend 'native' is not available: ${n.reason}`, undefined, { notes: [`build it with \`${BUILD_COMMAND}\`, or use --backend wasm`] })]);
+    } else if (!warnedNative) {
+      warnedNative = true;
+      console.warn(`warning: native backend unavailable (${n.reason}); falling back to a slower backend (wasm). For full speed run: ${BUILD_COMMAND}`);
+    }
+  }
+  if (!ok && (name === 'tensorflow' || name === 'auto')) {
     const pkg = await tryTensorflow();
     if (pkg) {
       ok = true;
@@ -70,9 +105,9 @@ export async function initBackend(name: string = process.env.RLHFC_BACKEND ?? 'a
   if (!ok) throw new Error('no TensorFlow.js backend could be initialised');
   await tf.ready();
   const used = tf.getBackend();
-  const simd = used === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : used === 'tensorflow';
-  const threads = used === 'wasm' ? await wasmThreads() : 1;
-  const parts = [used === 'wasm' ? (simd ? 'SIMD' : 'no SIMD') : '', `${threads} thread${threads === 1 ? '' : 's'}`, detail].filter(Boolean);
+  const simd = used === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : used === 'tensorflow' || used === 'native';
+  const threads = used === 'wasm' ? await wasmThreads() : used === 'native' ? nativeThreads : 1;
+  const parts = [used === 'wasm' ? (simd ? 'SIMD' : 'no SIMD') : '', used === 'native' ? '' : `${threads} thread${threads === 1 ? '' : 's'}`, detail].filter(Boolean);
   return { name: used, threads, simd, banner: `backend: ${used} (${parts.join(', ')})` };
 }
 

@@ -2,6 +2,7 @@
 // learning-rate schedules. Variables are addressed by name so decay rules and saved state are readable.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusedOps } from './native/fused.ts';
 
 export interface AdamWOptions {
   lr: number;
@@ -67,6 +68,12 @@ export class AdamW {
       }
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
+      const f = fusedOps(); // native backend: the whole update as one kernel
+      if (f) {
+        const decay = this.decays(name) ? 1 - lr * this.weightDecay : 1;
+        f.adamW(p, m, v, grad, { beta1: this.beta1, beta2: this.beta2, stepSize, bc2sqrt: Math.sqrt(bc2), eps: this.eps, decay });
+        continue;
+      }
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
         const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../runtime/backend.ts';
+import { loadAddon } from '../runtime/native/addon.ts';
 import { generate } from '../runtime/generate.ts';
 import { AdamW } from '../runtime/optim.ts';
 import { lmBatch, tinyModel, tok } from './runtime-helpers.ts';
@@ -67,10 +68,10 @@ describe('wasm backend', () => {
     });
   });
 
-  it('explains a missing tfjs-node for the tensorflow backend; auto falls through to wasm', async () => {
+  it('explains a missing tfjs-node for the tensorflow backend; auto takes native when built, else wasm', async () => {
     await expect(initBackend('tensorflow')).rejects.toThrow(/needs @tensorflow\/tfjs-node/);
-    await expect(initBackend('gpu')).rejects.toThrow(/unknown backend 'gpu'; choose one of auto, tensorflow, wasm, cpu/);
-    expect((await initBackend('auto')).name).toBe('wasm');
+    await expect(initBackend('gpu')).rejects.toThrow(/unknown backend 'gpu'; choose one of auto, native, tensorflow, wasm, cpu/);
+    expect((await initBackend('auto')).name).toBe(loadAddon().addon ? 'native' : 'wasm');
     expect((await initBackend('cpu')).banner).toBe('backend: cpu (1 thread)');
   });
 });

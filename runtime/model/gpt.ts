@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../train/examples.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
-import { dropout, embed, gelu, layerNorm, linear, logSoftmax, pick, weightedMean } from './ops.ts';
+import { dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -302,13 +302,13 @@ export class GPT {
   /** Mean cross-entropy over positions where targetsMask = 1 (pretraining; SFT's completion-only loss). */
   lmLoss(batch: Batch | TensorBatch, o: { training?: boolean } = {}): tf.Scalar {
     const b = asTensors(batch);
-    const lp = logSoftmax(this.logits(b.ids, b.mask, { training: o.training, segments: b.segments }));
-    return tf.neg(weightedMean(pick(lp, b.targets), b.targetsMask));
+    const lp = logProbOf(this.logits(b.ids, b.mask, { training: o.training, segments: b.segments }), b.targets);
+    return tf.neg(weightedMean(lp, b.targetsMask));
   }
 
   /** Log-probability of each target under the model [B,T] (DPO/PPO); mask them yourself. */
   tokenLogProbs(ids: tf.Tensor, mask: tf.Tensor | undefined, targets: tf.Tensor, o: ForwardOptions = {}): tf.Tensor2D {
-    return pick(logSoftmax(this.logits(ids, mask, o)), targets) as tf.Tensor2D;
+    return logProbOf(this.logits(ids, mask, o), targets) as tf.Tensor2D;
   }
 
   /** Log-probs of targets [B,T] and per-position entropy [B,T] from one forward pass. */

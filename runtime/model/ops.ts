@@ -5,8 +5,12 @@
 //   only those (explicit tf.transpose for the gradient products) and flatten [B,T,C] to [B·T,C].
 // - no gather with batchDims: `pick` selects along the last axis with a one-hot multiply.
 // - wasm's OneHot ignores a float32 dtype (writes int32 bits): `oneHot` casts instead.
+// - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU and
+//   log-softmax-at-targets (`logProbOf`), BLAS does the transposed products, and the embedding
+//   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusedOps } from '../native/fused.ts';
 
 /** a [N,K] · b [K,M] → [N,M]; forward and backward only as rank-2 non-transposed products. */
 export const mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -15,6 +19,7 @@ export const mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad
     value: tf.matMul(a, b),
     gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as tf.Tensor2D[];
+      if (fusedOps()) return [tf.matMul(dy, sb, false, true), tf.matMul(sa, dy, true, false)];
       return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)];
     },
   };
@@ -24,7 +29,7 @@ export const mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad
 export function mmFrozen(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const f = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
     save([b]); // kept by the tape: b may be an intermediate (a weight slice) freed after the forward pass
-    return { value: tf.matMul(x, b), gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [tf.matMul(dy, tf.transpose(saved[0] as tf.Tensor2D))] };
+    return { value: tf.matMul(x, b), gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [fusedOps() ? tf.matMul(dy, saved[0] as tf.Tensor2D, false, true) : tf.matMul(dy, tf.transpose(saved[0] as tf.Tensor2D))] };
   }) as never) as (x: tf.Tensor2D) => tf.Tensor2D;
   return f(a);
 }
@@ -66,7 +71,7 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor, frozen = false): tf.Te
       value: tf.gather(t, flat),
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
         const idx = saved[0] as tf.Tensor1D;
-        if (idx.size * V > 2 ** 26 && hasKernel('UnsortedSegmentSum')) return [tf.unsortedSegmentSum(dy, idx, V)];
+        if ((idx.size * V > 2 ** 26 || fusedOps()) && hasKernel('UnsortedSegmentSum')) return [tf.unsortedSegmentSum(dy, idx, V)];
         return [tf.matMul(tf.transpose(oneHot(idx, V)), dy)];
       },
     };
@@ -76,6 +81,8 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor, frozen = false): tf.Te
 
 /** LayerNorm over the last axis (biased variance, like PyTorch). */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  const f = fusedOps();
+  if (f) return f.layerNorm(x, gamma, beta, eps);
   const axis = x.shape.length - 1;
   const mean = tf.mean(x, axis, true);
   const centered = tf.sub(x, mean);
@@ -88,6 +95,8 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
  * computed as x·σ(2z) (the same function, fewer elementwise ops).
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  const f = fusedOps();
+  if (f) return f.gelu(x);
   const c2 = 2 * Math.sqrt(2 / Math.PI);
   const z2 = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), c2);
   return tf.mul(x, tf.sigmoid(z2));
@@ -96,6 +105,12 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 /** Numerically stable log-softmax over the last axis (tf.logSoftmax subtracts the max; its gradient is custom). */
 export function logSoftmax(x: tf.Tensor): tf.Tensor {
   return tf.logSoftmax(x, -1);
+}
+
+/** log softmax(logits)[..., idx] → [...]: each target's log-probability (one kernel on native). */
+export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
+  const f = fusedOps();
+  return f ? f.logProbOf(logits, idx) : pick(logSoftmax(logits), idx);
 }
 
 /** x [..., N] at integer indices idx [...] → [...], via a one-hot multiply (no gather with batchDims). */

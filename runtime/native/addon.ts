@@ -1,0 +1,90 @@
+// Loads the compiled addon (build/Release/rlhfc_native.node, built by `npm install` through
+// runtime/native/install.mjs). Never throws: a missing or broken build yields a reason instead.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+
+/** The functions of src/addon.cc. Arrays are TypedArrays read or written in place. */
+export interface Addon {
+  unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
+  binary(op: number, a: Float32Array, b: Float32Array, y: Float32Array, meta: Int32Array): void;
+  reduce(op: number, x: Float32Array, y: Float32Array, outer: number, mid: number, inner: number): void;
+  softmax(x: Float32Array, y: Float32Array, rows: number, cols: number, log: number): void;
+  addn(xs: Float32Array[], y: Float32Array): void;
+  matmul(a: Float32Array, b: Float32Array, y: Float32Array, meta: Int32Array, bias: Float32Array | null): void;
+  transpose(x: Quad, y: Quad, meta: Int32Array): void;
+  transpose2d(x: Float32Array, y: Float32Array, batch: number, rows: number, cols: number): void;
+  gather(x: Quad, idx: Int32Array, y: Quad, outer: number, axisDim: number, inner: number): number;
+  blocks(src: Quad, dst: Quad, outer: number, chunk: number, srcStride: number, srcOffset: number, dstStride: number, dstOffset: number): void;
+  slice(x: Quad, y: Quad, meta: Int32Array): void;
+  tile(x: Quad, y: Quad, meta: Int32Array): void;
+  oneHot(idx: Int32Array, y: Quad, depth: number, on: number, off: number, isInt: number): void;
+  segmentSum(x: Float32Array, ids: Int32Array, y: Float32Array, numSegments: number, inner: number): void;
+  adam(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, beta1: number, beta2: number, stepSize: number, bc2sqrt: number, eps: number, decay: number): void;
+  cast(x: Float32Array | Int32Array | Uint8Array, y: Float32Array | Int32Array, kind: number): void;
+  layerNorm(x: Float32Array, g: Float32Array, b: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, cols: number, eps: number): void;
+  layerNormGrad(dy: Float32Array, x: Float32Array, g: Float32Array, mean: Float32Array, rstd: Float32Array, dx: Float32Array, dg: Float32Array, db: Float32Array, rows: number, cols: number): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  softmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
+  sigmoidGrad(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  logSoftmaxPick(x: Float32Array, targets: Int32Array, y: Float32Array, lse: Float32Array, cols: number): void;
+  logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
+  /** Most BLAS threads, and the multiply-adds from which a product uses them (smaller ones: one thread). */
+  setThreads(n: number, minWork?: number): void;
+  /** blasThreads: the most threads a large product uses (products under 2^26 multiply-adds use one). */
+  info(): { simd: string; blasCore: string; blasThreads: number };
+}
+
+/** Arrays of 4-byte elements (float32 or int32 tensors). */
+export type Quad = Float32Array | Int32Array;
+
+/** Where `npm install` puts the addon (RLHFC_NATIVE_ADDON overrides, e.g. to test the fallback). */
+export const ADDON_PATH = new URL('./build/Release/rlhfc_native.node', import.meta.url).pathname;
+/** The command that builds the addon (printed in the fallback warning). */
+export const BUILD_COMMAND = 'sudo apt-get install -y g++ make pkg-config libopenblas-dev && npm run build:native';
+
+let cached: { addon?: Addon; reason?: string } | undefined;
+
+function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return new Set();
+  }
+}
+
+/** Load the addon once; `reason` says why it is unavailable. */
+export function loadAddon(): { addon?: Addon; reason?: string } {
+  if (cached) return cached;
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    cached = { reason: `the native backend is built for Linux x86-64 only (this is ${process.platform}-${process.arch})` };
+    return cached;
+  }
+  // OpenBLAS picks its kernels when the library loads, from OPENBLAS_CORETYPE or its own CPU probe. The
+  // Debian 0.3.21 probe maps AVX-512 Zen 4 to Haswell (AVX2), and environments often pin
+  // OPENBLAS_CORETYPE=Haswell globally; the AVX-512 kernels are ~25% faster here. So the addon asks for
+  // the kernels this CPU has (SkylakeX with AVX-512), or RLHFC_OPENBLAS_CORETYPE when set, for this load
+  // only: the variable is restored afterwards, child processes keep the caller's environment.
+  const had = process.env.OPENBLAS_CORETYPE;
+  const f = cpuFlags();
+  const avx512 = ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512cd'].every((x) => f.has(x));
+  const core = process.env.RLHFC_OPENBLAS_CORETYPE ?? (avx512 ? 'SkylakeX' : had);
+  if (core) process.env.OPENBLAS_CORETYPE = core;
+  else delete process.env.OPENBLAS_CORETYPE;
+  try {
+    const addon = createRequire(import.meta.url)(process.env.RLHFC_NATIVE_ADDON ?? ADDON_PATH) as Addon;
+    // BLAS threads for large products (small ones always run on one): RLHFC_NATIVE_THREADS or all cores.
+    addon.setThreads(Number(process.env.RLHFC_NATIVE_THREADS ?? availableParallelism()), Number(process.env.RLHFC_NATIVE_MT_MIN ?? 2 ** 26));
+    cached = { addon };
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    cached = { reason: /Cannot find module|no such file/i.test(msg) ? 'the native addon is not built' : `the native addon failed to load: ${msg}` };
+  } finally {
+    if (had === undefined) delete process.env.OPENBLAS_CORETYPE;
+    else process.env.OPENBLAS_CORETYPE = had;
+  }
+  return cached;
+}

@@ -1,0 +1,753 @@
+// The `native` TensorFlow.js backend: tensors stay in JS TypedArrays exactly as in the cpu backend
+// (it subclasses MathBackendCPU and re-registers every cpu kernel under the name `native`), and the
+// hot kernels run in a C++ N-API addon (src/addon.cc, src/simd.cc, OpenBLAS for products) that reads
+// and writes that memory in place. Outputs of native kernels come from a pool of recycled buffers.
+// See KERNELS.md for which kernels are native and why.
+//
+// MathBackendCPU internals used (pinned @tensorflow/tfjs-backend-cpu 4.22.0; tests/native-backend.test.ts
+// checks they are there): `data` (DataStorage of {values, dtype, refCount}), `write`, `move`,
+// `readSync`, `disposeData`, `makeTensorInfo`, and the `firstUse` flag (silences its "install
+// tfjs-node" notice).
+
+import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { type Addon, type Quad, loadAddon } from './addon.ts';
+
+type TI = tf.TensorInfo;
+type Args = { inputs: Record<string, TI>; backend: NativeBackend; attrs?: tf.NamedAttrMap };
+type KFn = (args: Args) => TI | TI[];
+
+export const NATIVE = 'native';
+/** Pooled (recycled) output buffers: at most the peak bytes in use at once, within these bounds. */
+const POOL_BYTES = 1024 * 2 ** 20;
+const MIN_POOL_BYTES = 32 * 2 ** 20;
+
+const isView = (v: unknown): v is ArrayBufferView => ArrayBuffer.isView(v);
+
+/** Pooled buffers have one of a few sizes per power of two (≤ 25% slack), so growing shapes (KV caches) reuse them. */
+export function sizeClass(bytes: number): number {
+  if (bytes <= 4096) return Math.ceil(bytes / 256) * 256;
+  const step = 2 ** (Math.floor(Math.log2(bytes)) - 2);
+  return Math.ceil(bytes / step) * step;
+}
+
+export class NativeBackend extends MathBackendCPU {
+  readonly addon: Addon;
+  /** Free ArrayBuffers by byte length (a size class), and all of them oldest first (Set order, for eviction). */
+  private readonly pool = new Map<number, ArrayBuffer[]>();
+  private readonly pooled = new Set<ArrayBuffer>();
+  private pooledBytes = 0;
+  /** Bytes of handed-out buffers still in use, and the most ever: the pool never needs to hold more. */
+  private liveBytes = 0;
+  private peakBytes = 0;
+  /**
+   * Buffers handed out by f32/i32 → the one view given out and the number of live data ids holding it.
+   * Never-exposed buffers only: a read (dataSync) or any other view of the buffer removes the entry.
+   */
+  private readonly owned = new WeakMap<ArrayBufferLike, { view: ArrayBufferView; count: number }>();
+  /** Counters for tests and benchmarks. */
+  readonly stats = { allocated: 0, reused: 0, evicted: 0 };
+
+  constructor(addon: Addon) {
+    super();
+    this.addon = addon;
+    // MathBackendCPU prints "install our node backend" on first write; this is the native backend.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  private buffer(n: number): ArrayBuffer {
+    const bytes = sizeClass(n * 4);
+    let buf = this.pool.get(bytes)?.pop();
+    if (buf) {
+      this.pooled.delete(buf);
+      this.pooledBytes -= bytes;
+      this.stats.reused++;
+    } else {
+      this.stats.allocated++;
+      buf = new ArrayBuffer(bytes);
+    }
+    this.liveBytes += bytes;
+    if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
+    return buf;
+  }
+
+  private track(buf: ArrayBuffer, v: ArrayBufferView): void {
+    this.owned.set(buf, { view: v, count: 0 });
+  }
+
+  /** An output buffer of n float32s (recycled when possible; contents undefined). */
+  f32(n: number): Float32Array {
+    if (n === 0) return new Float32Array(0);
+    const buf = this.buffer(n);
+    const v = new Float32Array(buf, 0, n);
+    this.track(buf, v);
+    return v;
+  }
+
+  i32(n: number): Int32Array {
+    if (n === 0) return new Int32Array(0);
+    const buf = this.buffer(n);
+    const v = new Int32Array(buf, 0, n);
+    this.track(buf, v);
+    return v;
+  }
+
+  /** A buffer leaves our control (exposed or aliased): it is no longer live here nor ever pooled. */
+  private retire(buf: ArrayBufferLike): void {
+    if (this.owned.delete(buf)) this.liveBytes -= buf.byteLength;
+  }
+
+  /** A data id now holds `values`: count it when it is one of ours; any other view makes it unpoolable. */
+  private hold(values: unknown): void {
+    if (!isView(values)) return;
+    const e = this.owned.get(values.buffer);
+    if (!e) return;
+    if (e.view === values) e.count++;
+    else this.retire(values.buffer);
+  }
+
+  private release(values: unknown): void {
+    if (!isView(values)) return;
+    const buf = values.buffer as ArrayBuffer;
+    const e = this.owned.get(buf);
+    if (!e || e.view !== values) return;
+    if (--e.count > 0) return;
+    this.retire(buf);
+    const bytes = buf.byteLength;
+    // Keep at most the peak working set (and POOL_BYTES): evict the oldest pooled buffers first.
+    const cap = Math.min(POOL_BYTES, Math.max(MIN_POOL_BYTES, this.peakBytes));
+    if (bytes > cap) return;
+    while (this.pooledBytes + bytes > cap) this.evictOldest();
+    let list = this.pool.get(bytes);
+    if (!list) this.pool.set(bytes, (list = []));
+    list.push(buf);
+    this.pooled.add(buf);
+    this.pooledBytes += bytes;
+  }
+
+  private evictOldest(): void {
+    const b = this.pooled.values().next().value;
+    if (!b) return;
+    this.pooled.delete(b);
+    const list = this.pool.get(b.byteLength)!;
+    list.splice(list.indexOf(b), 1);
+    this.pooledBytes -= b.byteLength;
+    this.stats.evicted++;
+  }
+
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): object {
+    this.hold(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: object, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): void {
+    this.hold(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    const v = super.readSync(dataId);
+    if (!isView(v)) return v;
+    const e = this.owned.get(v.buffer);
+    if (!e) return v;
+    // The caller may keep this array after the tensor is gone: hand out a copy when the view is part of
+    // a larger pooled buffer (so .buffer is exactly the data), else stop recycling the buffer.
+    if (v.byteLength !== v.buffer.byteLength) return (v as Float32Array).slice();
+    this.retire(v.buffer);
+    return v;
+  }
+
+  override disposeData(dataId: object, force = false): boolean {
+    if (!this.data.has(dataId)) return super.disposeData(dataId, force);
+    const values = this.data.get(dataId).values;
+    const freed = super.disposeData(dataId, force);
+    if (freed) this.release(values);
+    return freed;
+  }
+
+  /** Drop every pooled buffer (for tests and after large one-off work). */
+  clearPool(): void {
+    this.pool.clear();
+    this.pooled.clear();
+    this.pooledBytes = 0;
+  }
+
+  get poolBytes(): number {
+    return this.pooledBytes;
+  }
+
+  override dispose(): void {
+    this.clearPool();
+    super.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Kernels
+
+const { util, backend_util } = tf;
+let cpuKernels: Map<string, tf.KernelFunc>;
+const fallback = (name: string, args: Args): TI | TI[] => cpuKernels.get(name)!(args as never) as TI | TI[];
+const vals = (b: NativeBackend, t: TI) => b.data.get(t.dataId).values as Float32Array;
+const quad = (dtype: string) => dtype === 'float32' || dtype === 'int32';
+const meta = new Int32Array(64);
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const out = (b: NativeBackend, shape: number[], dtype: tf.DataType, values: Float32Array | Int32Array): TI => b.makeTensorInfo(shape, dtype, values);
+const alloc = (b: NativeBackend, dtype: string, n: number): Quad => (dtype === 'int32' ? b.i32(n) : b.f32(n));
+
+const UNARY: Record<string, number> = {
+  Neg: 0, Exp: 1, Log: 2, Sqrt: 3, Rsqrt: 4, Square: 5, Sigmoid: 6, Tanh: 7, Relu: 8, Abs: 9, Reciprocal: 10, Log1p: 11, Elu: 12, Softplus: 13, Relu6: 15,
+};
+const BINARY: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7 };
+const REDUCE: Record<string, number> = { Sum: 0, Max: 1, Min: 2, Prod: 3, Mean: 4 };
+
+function unaryKernel(name: string, op: number): KFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (x.dtype !== 'float32') return fallback(name, args);
+    const b = args.backend;
+    const y = b.f32(size(x.shape));
+    b.addon.unary(op, vals(b, x), y, 0);
+    return out(b, x.shape, 'float32', y);
+  };
+}
+
+/** Broadcast plan: output shape and collapsed [rank, shape…, strideA…, strideB…], cached by shapes. */
+const plans = new Map<string, { shape: number[]; meta: Int32Array }>();
+function broadcastPlan(as: number[], bs: number[], bZero = false): { shape: number[]; meta: Int32Array } {
+  const key = `${as}|${bs}|${bZero}`;
+  let p = plans.get(key);
+  if (p) return p;
+  const shape = backend_util.assertAndGetBroadcastShape(as, bs);
+  const r = shape.length;
+  const strides = (s: number[]) => {
+    const full = [...new Array(r - s.length).fill(1), ...s];
+    const st = new Array(r).fill(0);
+    let acc = 1;
+    for (let d = r - 1; d >= 0; d--) {
+      st[d] = full[d] === 1 ? 0 : acc;
+      acc *= full[d];
+    }
+    return st;
+  };
+  const sa = strides(as);
+  const sb = bZero ? new Array(r).fill(0) : strides(bs);
+  const dims: { n: number; a: number; b: number }[] = [];
+  for (let d = 0; d < r; d++) {
+    if (shape[d] === 1) continue;
+    const cur = { n: shape[d], a: sa[d], b: sb[d] };
+    const prev = dims[dims.length - 1];
+    if (prev && prev.a === cur.a * cur.n && prev.b === cur.b * cur.n) prev.n *= cur.n, (prev.a = cur.a), (prev.b = cur.b);
+    else dims.push(cur);
+  }
+  if (dims.length === 0) dims.push({ n: 1, a: 1, b: 1 });
+  const k = dims.length;
+  const m = new Int32Array(1 + 3 * k);
+  m[0] = k;
+  dims.forEach((d, i) => {
+    m[1 + i] = d.n;
+    m[1 + k + i] = d.a;
+    m[1 + 2 * k + i] = d.b;
+  });
+  p = { shape, meta: m };
+  if (plans.size > 4096) plans.clear();
+  plans.set(key, p);
+  return p;
+}
+
+/** BroadcastTo (not a cpu kernel: tf.broadcastTo runs Tile); used by the Sum/Mean gradients below. */
+function broadcastTo(args: Args): TI {
+  const { x } = args.inputs;
+  const { shape } = args.attrs as { shape: number[] };
+  const b = args.backend;
+  if (x.dtype !== 'float32') {
+    const reps = shape.map((d, i) => d / ([...new Array(shape.length - x.shape.length).fill(1), ...x.shape][i] ?? 1));
+    const xr = { ...x, shape: [...new Array(shape.length - x.shape.length).fill(1), ...x.shape] };
+    return tile({ inputs: { x: xr }, backend: b, attrs: { reps } });
+  }
+  const p = broadcastPlan(x.shape, shape, true);
+  const n = size(p.shape);
+  const y = b.f32(n);
+  const xv = vals(b, x);
+  if (n > 0) b.addon.binary(B_FIRST, xv, xv, y, p.meta);
+  return out(b, p.shape, 'float32', y);
+}
+const B_FIRST = 8;
+
+/**
+ * The Sum and Mean gradients of tfjs-core build ones(x.shape) and multiply: a fresh array filled in JS
+ * per call (a tenth of a training step). On this backend they broadcast dy directly instead; other
+ * backends keep the original gradients.
+ */
+function overrideReduceGradients(): void {
+  // Softmax and Sigmoid: one kernel from the saved output instead of 3–4 elementwise ones.
+  for (const [name, input, kernel] of [
+    ['Softmax', 'logits', 'NativeSoftmaxGrad'],
+    ['Sigmoid', 'x', 'NativeSigmoidGrad'],
+  ] as const) {
+    const orig = tf.getGradient(name);
+    if (!orig || (orig as { native?: boolean }).native) continue;
+    tf.registerGradient({
+      kernelName: name,
+      outputsToSave: [true],
+      native: true,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+        const [y] = saved;
+        const last = name === 'Sigmoid' || attrs.dim === -1 || attrs.dim === y.shape.length - 1;
+        if (tf.getBackend() !== NATIVE || y.dtype !== 'float32' || !last) return orig.gradFunc(dy, saved, attrs);
+        return { [input]: () => tf.engine().runKernel(kernel, { y, dy: dy as tf.Tensor }) as tf.Tensor };
+      },
+    } as tf.GradConfig);
+  }
+  for (const name of ['Sum', 'Mean']) {
+    const orig = tf.getGradient(name);
+    if (!orig || (orig as { native?: boolean }).native) continue;
+    const cfg = {
+      kernelName: name,
+      inputsToSave: ['x'],
+      native: true,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+        if (tf.getBackend() !== NATIVE) return orig.gradFunc(dy, saved, attrs);
+        const [x] = saved;
+        const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape);
+        const expanded = x.shape.slice();
+        for (const a of axes) expanded[a] = 1;
+        const reduceSize = size(axes.map((a) => x.shape[a]));
+        return {
+          x: () => {
+            const d = tf.reshape(dy as tf.Tensor, expanded);
+            const s = name === 'Mean' ? tf.div(d, reduceSize) : d;
+            return tf.engine().runKernel('BroadcastTo', { x: s }, { shape: x.shape }) as tf.Tensor;
+          },
+        };
+      },
+    };
+    tf.registerGradient(cfg as tf.GradConfig);
+  }
+}
+
+function binaryKernel(name: string, op: number): KFn {
+  return (args) => {
+    const { a, b: bb } = args.inputs;
+    if (a.dtype !== 'float32' || bb.dtype !== 'float32') return fallback(name, args);
+    const b = args.backend;
+    const p = broadcastPlan(a.shape, bb.shape);
+    const n = size(p.shape);
+    const y = b.f32(n);
+    if (n > 0) b.addon.binary(op, vals(b, a), vals(b, bb), y, p.meta);
+    return out(b, p.shape, 'float32', y);
+  };
+}
+
+function reduceKernel(name: string, op: number): KFn {
+  return (args) => {
+    const { x } = args.inputs;
+    const attrs = args.attrs as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
+    if (x.dtype !== 'float32') return fallback(name, args);
+    const axes = util.parseAxisParam((attrs.axis ?? attrs.reductionIndices)!, x.shape).sort((p, q) => p - q);
+    const b = args.backend;
+    if (axes.length === 0) return fallback(name, args);
+    for (let i = 1; i < axes.length; i++) if (axes[i] !== axes[i - 1] + 1) return fallback(name, args);
+    const first = axes[0];
+    const last = axes[axes.length - 1];
+    const outer = size(x.shape.slice(0, first));
+    const mid = size(x.shape.slice(first, last + 1));
+    const inner = size(x.shape.slice(last + 1));
+    if (mid === 0) return fallback(name, args);
+    const shape = attrs.keepDims ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last);
+    const y = b.f32(outer * inner);
+    if (outer * inner > 0) b.addon.reduce(op, vals(b, x), y, outer, mid, inner);
+    return out(b, shape, 'float32', y);
+  };
+}
+
+function softmax(args: Args): TI {
+  const { logits } = args.inputs;
+  const { dim } = args.attrs as { dim: number };
+  const r = logits.shape.length;
+  if (logits.dtype !== 'float32' || (dim !== -1 && dim !== r - 1)) return fallback('Softmax', args) as TI;
+  const b = args.backend;
+  const cols = logits.shape[r - 1];
+  const n = size(logits.shape);
+  const y = b.f32(n);
+  if (n > 0) b.addon.softmax(vals(b, logits), y, n / cols, cols, 0);
+  return out(b, logits.shape, 'float32', y);
+}
+
+function matmulCore(args: Args, name: string, bias: TI | undefined, relu: boolean): TI {
+  const { a, b: bb } = args.inputs;
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  const b = args.backend;
+  const ra = a.shape.length;
+  const rb = bb.shape.length;
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = bb.shape.slice(0, -2);
+  const batchA = size(batchShapeA);
+  const batchB = size(batchShapeB);
+  if (a.dtype !== 'float32' || bb.dtype !== 'float32' || ra < 2 || rb < 2) return fallback(name, args) as TI;
+  if (!(batchA === batchB || batchA === 1 || batchB === 1)) return fallback(name, args) as TI;
+  const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const K2 = transposeB ? bb.shape[rb - 1] : bb.shape[rb - 2];
+  const N = transposeB ? bb.shape[rb - 2] : bb.shape[rb - 1];
+  if (K !== K2) return fallback(name, args) as TI; // the cpu kernel raises the error message
+  const batchShape = backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+  if (size(batchShape) !== Math.max(batchA, batchB)) return fallback(name, args) as TI;
+  const shape = [...batchShape, M, N];
+  const y = b.f32(size(shape));
+  meta[0] = batchA;
+  meta[1] = batchB;
+  meta[2] = M;
+  meta[3] = N;
+  meta[4] = K;
+  meta[5] = transposeA ? 1 : 0;
+  meta[6] = transposeB ? 1 : 0;
+  meta[7] = relu ? 1 : 0;
+  if (y.length > 0) b.addon.matmul(vals(b, a), vals(b, bb), y, meta, bias ? vals(b, bias) : null);
+  return out(b, shape, 'float32', y);
+}
+
+function fusedMatMul(args: Args): TI {
+  const { bias, preluActivationWeights } = args.inputs;
+  const { activation } = args.attrs as { activation: string };
+  const { a, b: bb } = args.inputs;
+  const N = (args.attrs as { transposeB: boolean }).transposeB ? bb.shape[bb.shape.length - 2] : bb.shape[bb.shape.length - 1];
+  const okBias = !bias || (bias.dtype === 'float32' && size(bias.shape) === N && (bias.shape.length === 1 || bias.shape.slice(0, -1).every((d) => d === 1)));
+  if (preluActivationWeights || !okBias || (activation !== 'linear' && activation !== 'relu') || a.dtype !== 'float32') return fallback('_FusedMatMul', args) as TI;
+  return matmulCore(args, '_FusedMatMul', bias, activation === 'relu');
+}
+
+function transpose(args: Args): TI {
+  const { x } = args.inputs;
+  const { perm } = args.attrs as { perm: number[] };
+  if (!quad(x.dtype) || x.shape.length > 8) return fallback('Transpose', args) as TI;
+  const b = args.backend;
+  const r = x.shape.length;
+  const shape = perm.map((p) => x.shape[p]);
+  const n = size(shape);
+  const y = alloc(b, x.dtype, n);
+  if (n === 0) return out(b, shape, x.dtype, y);
+  // swapping the last two axes of float32 data: OpenBLAS's blocked copy, batched over leading axes
+  if (x.dtype === 'float32' && r >= 2 && perm[r - 2] === r - 1 && perm[r - 1] === r - 2 && perm.slice(0, r - 2).every((p, i) => p === i)) {
+    b.addon.transpose2d(vals(b, x), y as Float32Array, size(x.shape.slice(0, -2)), x.shape[r - 2], x.shape[r - 1]);
+    return out(b, shape, x.dtype, y);
+  }
+  meta[0] = r;
+  for (let d = 0; d < r; d++) {
+    meta[1 + d] = x.shape[d];
+    meta[1 + r + d] = perm[d];
+  }
+  b.addon.transpose(vals(b, x), y, meta);
+  return out(b, shape, x.dtype, y);
+}
+
+function gather(args: Args): TI {
+  const { x, indices } = args.inputs;
+  const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
+  if (!quad(x.dtype) || indices.dtype !== 'int32' || batchDims !== 0) return fallback('GatherV2', args) as TI;
+  const b = args.backend;
+  const ax = util.parseAxisParam(axis, x.shape)[0];
+  const shape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+  const n = size(shape);
+  const y = alloc(b, x.dtype, n);
+  if (n > 0) {
+    const bad = b.addon.gather(vals(b, x), vals(b, indices) as unknown as Int32Array, y, size(x.shape.slice(0, ax)), x.shape[ax], size(x.shape.slice(ax + 1)));
+    if (bad >= 0) {
+      const v = (vals(b, indices) as unknown as Int32Array)[bad];
+      throw new Error(`GatherV2: the index value ${v} is not in [0, ${x.shape[ax] - 1}]`);
+    }
+  }
+  return out(b, shape, x.dtype, y);
+}
+
+function concat(args: Args): TI {
+  const inputs = args.inputs as unknown as TI[];
+  const { axis } = args.attrs as { axis: number };
+  const b = args.backend;
+  if (inputs.length === 0 || !quad(inputs[0].dtype) || inputs.some((t) => t.dtype !== inputs[0].dtype)) return fallback('Concat', args) as TI;
+  const ax = util.parseAxisParam(axis, inputs[0].shape)[0];
+  const live = inputs.filter((t) => size(t.shape) > 0);
+  if (live.length <= 1) return fallback('Concat', args) as TI;
+  backend_util.assertParamsConsistent(live.map((t) => t.shape), ax);
+  const shape = backend_util.computeOutShape(live.map((t) => t.shape), ax);
+  const outer = size(shape.slice(0, ax));
+  const rowLen = size(shape.slice(ax));
+  const y = alloc(b, inputs[0].dtype, size(shape));
+  let off = 0;
+  for (const t of live) {
+    const chunk = size(t.shape.slice(ax));
+    b.addon.blocks(vals(b, t), y, outer, chunk, chunk, 0, rowLen, off);
+    off += chunk;
+  }
+  return out(b, shape, inputs[0].dtype, y);
+}
+
+function splitV(args: Args): TI[] {
+  const { x } = args.inputs;
+  const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+  if (!quad(x.dtype)) return fallback('SplitV', args) as TI[];
+  const b = args.backend;
+  const ax = util.parseAxisParam(axis, x.shape)[0];
+  const sizes = backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+  const outer = size(x.shape.slice(0, ax));
+  const inner = size(x.shape.slice(ax + 1));
+  const rowLen = x.shape[ax] * inner;
+  const src = vals(b, x);
+  let off = 0;
+  return sizes.map((s) => {
+    const shape = x.shape.slice();
+    shape[ax] = s;
+    const y = alloc(b, x.dtype, outer * s * inner);
+    if (y.length > 0) b.addon.blocks(src, y, outer, s * inner, rowLen, off, s * inner, 0);
+    off += s * inner;
+    return out(b, shape, x.dtype, y);
+  });
+}
+
+function slice(args: Args): TI {
+  const { x } = args.inputs;
+  const { begin, size: sz } = args.attrs as { begin: number | number[]; size: number | number[] };
+  if (!quad(x.dtype) || x.shape.length > 8 || x.shape.length === 0) return fallback('Slice', args) as TI;
+  const [bg, sizes] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, sz);
+  tf.slice_util.assertParamsValid(x as tf.Tensor, bg, sizes);
+  const b = args.backend;
+  const r = x.shape.length;
+  const n = size(sizes);
+  const y = alloc(b, x.dtype, n);
+  if (n > 0) {
+    meta[0] = r;
+    for (let d = 0; d < r; d++) {
+      meta[1 + d] = x.shape[d];
+      meta[1 + r + d] = bg[d];
+      meta[1 + 2 * r + d] = sizes[d];
+    }
+    b.addon.slice(vals(b, x), y, meta);
+  }
+  return out(b, sizes, x.dtype, y);
+}
+
+function tile(args: Args): TI {
+  const { x } = args.inputs;
+  const { reps } = args.attrs as { reps: number[] };
+  if (!quad(x.dtype) || x.shape.length === 0 || x.shape.length > 8) return fallback('Tile', args) as TI;
+  const b = args.backend;
+  const r = x.shape.length;
+  const shape = x.shape.map((d, i) => d * reps[i]);
+  const y = alloc(b, x.dtype, size(shape));
+  if (y.length > 0) {
+    meta[0] = r;
+    for (let d = 0; d < r; d++) {
+      meta[1 + d] = x.shape[d];
+      meta[1 + r + d] = reps[d];
+    }
+    b.addon.tile(vals(b, x), y, meta);
+  }
+  return out(b, shape, x.dtype, y);
+}
+
+function oneHot(args: Args): TI {
+  const { indices } = args.inputs;
+  const { depth, onValue, offValue, dtype } = args.attrs as { depth: number; onValue: number; offValue: number; dtype: tf.DataType };
+  if (indices.dtype !== 'int32' || !quad(dtype)) return fallback('OneHot', args) as TI;
+  const b = args.backend;
+  const shape = [...indices.shape, depth];
+  const y = alloc(b, dtype, size(shape));
+  if (y.length > 0) b.addon.oneHot(vals(b, indices) as unknown as Int32Array, y, depth, onValue, offValue, dtype === 'int32' ? 1 : 0);
+  return out(b, shape, dtype, y);
+}
+
+function segmentSum(args: Args): TI {
+  const { x, segmentIds } = args.inputs;
+  const { numSegments } = args.attrs as { numSegments: number };
+  if (x.dtype !== 'float32' || segmentIds.dtype !== 'int32') return fallback('UnsortedSegmentSum', args) as TI;
+  const b = args.backend;
+  const idsRank = segmentIds.shape.length;
+  const innerShape = x.shape.slice(idsRank);
+  const shape = [numSegments, ...innerShape];
+  const y = b.f32(size(shape));
+  if (y.length > 0) b.addon.segmentSum(vals(b, x), vals(b, segmentIds) as unknown as Int32Array, y, numSegments, size(innerShape));
+  return out(b, shape, 'float32', y);
+}
+
+function addN(args: Args): TI {
+  const inputs = args.inputs as unknown as TI[];
+  if (inputs.length === 0 || inputs.some((t) => t.dtype !== 'float32')) return fallback('AddN', args) as TI;
+  const b = args.backend;
+  const y = b.f32(size(inputs[0].shape));
+  if (y.length > 0) b.addon.addn(inputs.map((t) => vals(b, t)), y);
+  return out(b, inputs[0].shape, 'float32', y);
+}
+
+function cast(args: Args): TI {
+  const { x } = args.inputs;
+  const { dtype } = args.attrs as { dtype: tf.DataType };
+  const kind =
+    x.dtype === 'float32' && dtype === 'int32' ? 0 : x.dtype === 'int32' && dtype === 'float32' ? 1 : x.dtype === 'bool' && dtype === 'float32' ? 2 : x.dtype === 'bool' && dtype === 'int32' ? 3 : -1;
+  if (kind < 0) return fallback('Cast', args) as TI;
+  const b = args.backend;
+  const n = size(x.shape);
+  const y = alloc(b, dtype, n);
+  if (n > 0) b.addon.cast(vals(b, x) as Float32Array, y, kind);
+  return out(b, x.shape, dtype, y);
+}
+
+// Fused ops (fused.ts): kernels with names of their own, float32 only, registered for `native` alone.
+function f32Inputs(name: string, ts: TI[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${name}: float32 tensors expected, got ${t.dtype}`);
+}
+
+function layerNormKernel(args: Args): TI[] {
+  const { x, gamma, beta } = args.inputs;
+  const { eps } = args.attrs as { eps: number };
+  f32Inputs('NativeLayerNorm', [x, gamma, beta]);
+  const b = args.backend;
+  const cols = x.shape[x.shape.length - 1];
+  const n = size(x.shape);
+  const rows = n / cols;
+  const y = b.f32(n);
+  const mean = b.f32(rows);
+  const rstd = b.f32(rows);
+  b.addon.layerNorm(vals(b, x), vals(b, gamma), vals(b, beta), y, mean, rstd, rows, cols, eps);
+  return [out(b, x.shape, 'float32', y), out(b, [rows], 'float32', mean), out(b, [rows], 'float32', rstd)];
+}
+
+function layerNormGradKernel(args: Args): TI[] {
+  const { dy, x, gamma, mean, rstd } = args.inputs;
+  const b = args.backend;
+  const cols = x.shape[x.shape.length - 1];
+  const n = size(x.shape);
+  const dx = b.f32(n);
+  const dg = b.f32(cols);
+  const db = b.f32(cols);
+  b.addon.layerNormGrad(vals(b, dy), vals(b, x), vals(b, gamma), vals(b, mean), vals(b, rstd), dx, dg, db, n / cols, cols);
+  return [out(b, x.shape, 'float32', dx), out(b, gamma.shape, 'float32', dg), out(b, gamma.shape, 'float32', db)];
+}
+
+function softmaxGradKernel(args: Args): TI {
+  const { y, dy } = args.inputs;
+  f32Inputs('NativeSoftmaxGrad', [y, dy]);
+  const b = args.backend;
+  const dx = b.f32(size(y.shape));
+  if (dx.length > 0) b.addon.softmaxGrad(vals(b, y), vals(b, dy), dx, y.shape[y.shape.length - 1]);
+  return out(b, y.shape, 'float32', dx);
+}
+
+function sigmoidGradKernel(args: Args): TI {
+  const { y, dy } = args.inputs;
+  f32Inputs('NativeSigmoidGrad', [y, dy]);
+  const b = args.backend;
+  const dx = b.f32(size(y.shape));
+  b.addon.sigmoidGrad(vals(b, y), vals(b, dy), dx);
+  return out(b, y.shape, 'float32', dx);
+}
+
+function geluKernel(args: Args): TI {
+  const { x } = args.inputs;
+  f32Inputs('NativeGelu', [x]);
+  const b = args.backend;
+  const y = b.f32(size(x.shape));
+  b.addon.gelu(vals(b, x), y);
+  return out(b, x.shape, 'float32', y);
+}
+
+function geluGradKernel(args: Args): TI {
+  const { x, dy } = args.inputs;
+  const b = args.backend;
+  const dx = b.f32(size(x.shape));
+  b.addon.geluGrad(vals(b, x), vals(b, dy), dx);
+  return out(b, x.shape, 'float32', dx);
+}
+
+function logSoftmaxPickKernel(args: Args): TI[] {
+  const { x, targets } = args.inputs;
+  f32Inputs('NativeLogSoftmaxPick', [x]);
+  const b = args.backend;
+  const cols = x.shape[x.shape.length - 1];
+  const rows = size(x.shape) / cols;
+  if (targets.dtype !== 'int32' || size(targets.shape) !== rows) throw new Error(`NativeLogSoftmaxPick: int32 targets of shape [${x.shape.slice(0, -1)}] expected`);
+  const y = b.f32(rows);
+  const lse = b.f32(rows);
+  b.addon.logSoftmaxPick(vals(b, x), vals(b, targets) as unknown as Int32Array, y, lse, cols);
+  return [out(b, x.shape.slice(0, -1), 'float32', y), out(b, [rows], 'float32', lse)];
+}
+
+function logSoftmaxPickGradKernel(args: Args): TI {
+  const { x, targets, lse, dy } = args.inputs;
+  const b = args.backend;
+  const dx = b.f32(size(x.shape));
+  b.addon.logSoftmaxPickGrad(vals(b, x), vals(b, targets) as unknown as Int32Array, vals(b, lse), vals(b, dy), dx, x.shape[x.shape.length - 1]);
+  return out(b, x.shape, 'float32', dx);
+}
+
+function adamKernel(args: Args): TI[] {
+  const { p, m, v, g } = args.inputs;
+  const o = args.attrs as { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number };
+  f32Inputs('NativeAdam', [p, m, v, g]);
+  const b = args.backend;
+  const n = size(p.shape);
+  const [p2, m2, v2] = [b.f32(n), b.f32(n), b.f32(n)];
+  p2.set(vals(b, p));
+  m2.set(vals(b, m));
+  v2.set(vals(b, v));
+  b.addon.adam(p2, m2, v2, vals(b, g), o.beta1, o.beta2, o.stepSize, o.bc2sqrt, o.eps, o.decay);
+  return [out(b, p.shape, 'float32', p2), out(b, p.shape, 'float32', m2), out(b, p.shape, 'float32', v2)];
+}
+
+/** Native kernels by kernel name; every other kernel is the cpu backend's. */
+export function nativeKernels(): Map<string, KFn> {
+  const k = new Map<string, KFn>();
+  for (const [n, op] of Object.entries(UNARY)) k.set(n, unaryKernel(n, op));
+  for (const [n, op] of Object.entries(BINARY)) k.set(n, binaryKernel(n, op));
+  for (const [n, op] of Object.entries(REDUCE)) k.set(n, reduceKernel(n, op));
+  k.set('Softmax', softmax);
+  k.set('BatchMatMul', (a) => matmulCore(a, 'BatchMatMul', undefined, false));
+  k.set('_FusedMatMul', fusedMatMul);
+  k.set('Transpose', transpose);
+  k.set('GatherV2', gather);
+  k.set('Concat', concat);
+  k.set('SplitV', splitV);
+  k.set('Slice', slice);
+  k.set('Tile', tile);
+  k.set('OneHot', oneHot);
+  k.set('UnsortedSegmentSum', segmentSum);
+  k.set('AddN', addN);
+  k.set('Cast', cast);
+  k.set('BroadcastTo', broadcastTo);
+  k.set('NativeLayerNorm', layerNormKernel);
+  k.set('NativeLayerNormGrad', layerNormGradKernel);
+  k.set('NativeGelu', geluKernel);
+  k.set('NativeGeluGrad', geluGradKernel);
+  k.set('NativeLogSoftmaxPick', logSoftmaxPickKernel);
+  k.set('NativeLogSoftmaxPickGrad', logSoftmaxPickGradKernel);
+  k.set('NativeAdam', adamKernel);
+  k.set('NativeSoftmaxGrad', softmaxGradKernel);
+  k.set('NativeSigmoidGrad', sigmoidGradKernel);
+  return k;
+}
+
+let registered: { ok: boolean; reason?: string } | undefined;
+
+/**
+ * Register the `native` backend (once). Returns ok=false with the reason when the addon is missing;
+ * nothing is registered then.
+ */
+export function registerNative(): { ok: boolean; reason?: string } {
+  if (registered) return registered;
+  const { addon, reason } = loadAddon();
+  if (!addon) return (registered = { ok: false, reason });
+  const cpu = tf.getKernelsForBackend('cpu');
+  if (cpu.length === 0) return (registered = { ok: false, reason: 'the cpu backend kernels are not registered' });
+  cpuKernels = new Map(cpu.map((c) => [c.kernelName, c.kernelFunc]));
+  const native = nativeKernels();
+  for (const c of cpu) tf.registerKernel({ ...c, backendName: NATIVE, kernelFunc: (native.get(c.kernelName) ?? c.kernelFunc) as tf.KernelFunc });
+  for (const [name, fn] of native) if (!cpuKernels.has(name)) tf.registerKernel({ kernelName: name, backendName: NATIVE, kernelFunc: fn as tf.KernelFunc });
+  // Priority below cpu: the backend is only used when asked for (runtime/backend.ts does that).
+  tf.registerBackend(NATIVE, () => new NativeBackend(addon), 0);
+  overrideReduceGradients();
+  return (registered = { ok: true });
+}
+
+/** Info for the banner: SIMD path and OpenBLAS core/threads. */
+export function nativeInfo(): { simd: string; blasCore: string; blasThreads: number } | undefined {
+  return loadAddon().addon?.info();
+}

@@ -1,0 +1,72 @@
+// Fused ops of the native backend, each one kernel forward and one backward (instead of 10–20 small
+// kernels through the tfjs engine): LayerNorm, GELU (tanh form), and log-softmax read at target ids
+// (the cross-entropy of an LM head). runtime/model/ops.ts opts into them: `fusedOps()` returns them
+// only while the native backend is active, so every other backend keeps the composite ops.
+
+import * as tf from '@tensorflow/tfjs';
+
+export const NATIVE = 'native';
+
+export interface FusedOps {
+  /** LayerNorm over the last axis (biased variance), same formula as ops.ts. */
+  layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor;
+  /** GELU tanh form, x·σ(2·√(2/π)(x + 0.044715x³)). */
+  gelu(x: tf.Tensor): tf.Tensor;
+  /** log softmax(logits)[…, targets] → logits.shape without the last axis; differentiable in logits. */
+  logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor;
+  /**
+   * One AdamW update of p with moments m, v (all assigned): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
+   * p ← p·decay − stepSize · m / (√v / bc2sqrt + eps). decay = 1 − lr·weightDecay (1: Adam).
+   */
+  adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void;
+}
+
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}) => tf.engine().runKernel(name, inputs, attrs);
+
+const geluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: run('NativeGelu', { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run('NativeGeluGrad', { x: saved[0], dy }) as tf.Tensor,
+  };
+}) as never) as (x: tf.Tensor) => tf.Tensor;
+
+function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, mean, rstd] = run('NativeLayerNorm', { x: xx, gamma: g, beta: b }, { eps }) as tf.Tensor[];
+    save([xx, g, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeLayerNormGrad', { dy, x: s[0], gamma: s[1], mean: s[2], rstd: s[3] }) as tf.Tensor[],
+    };
+  }) as never) as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  return f(x, gamma, beta);
+}
+
+function logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
+  const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, lse] = run('NativeLogSoftmaxPick', { x, targets: t }) as tf.Tensor[];
+    save([x, t, lse]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeLogSoftmaxPickGrad', { x: s[0], targets: s[1], lse: s[2], dy }) as tf.Tensor,
+    };
+  }) as never) as (x: tf.Tensor) => tf.Tensor;
+  return f(logits);
+}
+
+function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void {
+  const [p2, m2, v2] = run('NativeAdam', { p, m, v, g }, o) as tf.Tensor[];
+  p.assign(p2);
+  m.assign(m2);
+  v.assign(v2);
+  tf.dispose([p2, m2, v2]);
+}
+
+const OPS: FusedOps = { layerNorm, gelu: geluOp, logProbOf, adamW };
+
+/** The fused ops while the native backend is the active one, else undefined. */
+export function fusedOps(): FusedOps | undefined {
+  return tf.getBackend() === NATIVE ? OPS : undefined;
+}

@@ -1,0 +1,576 @@
+// N-API glue for the native TensorFlow.js backend (runtime/native/backend.ts). Every function works
+// in place on the memory of TypedArrays the backend owns: inputs are read, outputs (preallocated,
+// usually recycled buffers) are written. No allocation, no copies, no JS objects created per call.
+//
+// Matrix products go to OpenBLAS (cblas_sgemm, transposes and batches handled here); elementwise,
+// reductions and softmax come from simd.cc, compiled for three instruction sets and chosen at load.
+#include <node_api.h>
+
+#include <cblas.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+using namespace rlhfc;
+
+namespace {
+
+const Table* T = &k_base::table;
+
+// OpenBLAS threads: one for small products (thread start-up costs more than it saves), up to
+// maxThreads for products of at least MT_MIN multiply-adds (setThreads sets maxThreads).
+int maxThreads = 1;
+int curThreads = -1;
+int64_t MT_MIN = int64_t(1) << 26;
+
+void useThreads(int64_t work) {
+  const int n = work >= MT_MIN ? maxThreads : 1;
+  if (n != curThreads) {
+    openblas_set_num_threads(n);
+    curThreads = n;
+  }
+}
+
+
+
+struct Args {
+  napi_value v[12];
+  size_t n = 12;
+  bool ok = true;
+  Args(napi_env env, napi_callback_info info) { ok = napi_get_cb_info(env, info, &n, v, nullptr, nullptr) == napi_ok; }
+};
+
+// Data pointer of a TypedArray (null for null/undefined); *len = element count.
+void* ta(napi_env env, napi_value v, size_t* len = nullptr) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t != napi_object) {
+    if (len) *len = 0;
+    return nullptr;
+  }
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &n, &data, nullptr, nullptr) != napi_ok) {
+    if (len) *len = 0;
+    return nullptr;
+  }
+  if (len) *len = n;
+  return data;
+}
+
+int64_t i64(napi_env env, napi_value v) {
+  int64_t r = 0;
+  napi_get_value_int64(env, v, &r);
+  return r;
+}
+
+double f64(napi_env env, napi_value v) {
+  double r = 0;
+  napi_get_value_double(env, v, &r);
+  return r;
+}
+
+napi_value num(napi_env env, double x) {
+  napi_value r;
+  napi_create_double(env, x, &r);
+  return r;
+}
+
+// unary(op, x, y, alpha)
+napi_value Unary(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* x = static_cast<const float*>(ta(env, a.v[1], &n));
+  float* y = static_cast<float*>(ta(env, a.v[2]));
+  T->unary(static_cast<int>(i64(env, a.v[0])), x, y, static_cast<int64_t>(n), static_cast<float>(f64(env, a.v[3])));
+  return nullptr;
+}
+
+// binary(op, a, b, y, meta Int32Array [rank, shape…, strideA…, strideB…])
+napi_value Binary(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* x = static_cast<const float*>(ta(env, a.v[1]));
+  const float* w = static_cast<const float*>(ta(env, a.v[2]));
+  float* y = static_cast<float*>(ta(env, a.v[3]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[4]));
+  const int r = m[0];
+  int64_t shape[8], sa[8], sb[8];
+  for (int d = 0; d < r; d++) {
+    shape[d] = m[1 + d];
+    sa[d] = m[1 + r + d];
+    sb[d] = m[1 + 2 * r + d];
+  }
+  T->binary(static_cast<int>(i64(env, a.v[0])), x, w, y, r, shape, sa, sb);
+  return nullptr;
+}
+
+// reduce(op, x, y, outer, mid, inner)
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  T->reduce(static_cast<int>(i64(env, a.v[0])), static_cast<const float*>(ta(env, a.v[1])), static_cast<float*>(ta(env, a.v[2])), i64(env, a.v[3]), i64(env, a.v[4]),
+            i64(env, a.v[5]));
+  return nullptr;
+}
+
+// softmax(x, y, rows, cols, log)
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  T->softmax(static_cast<const float*>(ta(env, a.v[0])), static_cast<float*>(ta(env, a.v[1])), i64(env, a.v[2]), i64(env, a.v[3]), static_cast<int>(i64(env, a.v[4])));
+  return nullptr;
+}
+
+// addn([x…], y)
+napi_value AddN(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  uint32_t count = 0;
+  napi_get_array_length(env, a.v[0], &count);
+  std::vector<const float*> xs(count);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value e;
+    napi_get_element(env, a.v[0], i, &e);
+    xs[i] = static_cast<const float*>(ta(env, e));
+  }
+  size_t n;
+  float* y = static_cast<float*>(ta(env, a.v[1], &n));
+  T->addn(xs.data(), static_cast<int>(count), y, static_cast<int64_t>(n));
+  return nullptr;
+}
+
+// matmul(a, b, y, meta Int32Array [batchA, batchB, M, N, K, transA, transB, relu], bias|null)
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* A = static_cast<const float*>(ta(env, a.v[0]));
+  const float* B = static_cast<const float*>(ta(env, a.v[1]));
+  float* C = static_cast<float*>(ta(env, a.v[2]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[3]));
+  const float* bias = static_cast<const float*>(ta(env, a.v[4]));
+  const int64_t batchA = m[0], batchB = m[1], M = m[2], N = m[3], K = m[4];
+  const bool tA = m[5] != 0, tB = m[6] != 0;
+  const int relu = m[7];
+  const int64_t batch = batchA > batchB ? batchA : batchB;
+  const CBLAS_TRANSPOSE ta_ = tA ? CblasTrans : CblasNoTrans, tb_ = tB ? CblasTrans : CblasNoTrans;
+  const int lda = tA ? M : K, ldb = tB ? K : N;
+  if (K == 0) {
+    std::memset(C, 0, sizeof(float) * batch * M * N);
+  } else if (batchB == 1 && !tA && batch > 1) {
+    // [batch·M, K] · [K, N] as one product
+    useThreads(batch * M * N * K);
+    cblas_sgemm(CblasRowMajor, ta_, tb_, batch * M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+  } else {
+    useThreads(M * N * K);
+    for (int64_t i = 0; i < batch; i++) {
+      const float* Ai = A + (batchA > 1 ? i * M * K : 0);
+      const float* Bi = B + (batchB > 1 ? i * K * N : 0);
+      cblas_sgemm(CblasRowMajor, ta_, tb_, M, N, K, 1.0f, Ai, lda, Bi, ldb, 0.0f, C + i * M * N, N);
+    }
+  }
+  if (bias || relu) T->bias_act(C, bias, batch * M, N, relu);
+  return nullptr;
+}
+
+// transpose(x, y, meta [rank, shape…, perm…]) for 4-byte elements
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const uint32_t* x = static_cast<const uint32_t*>(ta(env, a.v[0]));
+  uint32_t* y = static_cast<uint32_t*>(ta(env, a.v[1]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[2]));
+  const int r = m[0];
+  int64_t istr[8], os[8], ois[8];
+  istr[r - 1] = 1;
+  for (int d = r - 2; d >= 0; d--) istr[d] = istr[d + 1] * m[1 + d + 1];
+  int64_t total = 1;
+  for (int d = 0; d < r; d++) {
+    os[d] = m[1 + m[1 + r + d]];
+    ois[d] = istr[m[1 + r + d]];
+    total *= os[d];
+  }
+  if (total == 0) return nullptr;
+  if (r == 2) {
+    const int64_t R = os[0], Cc = os[1], s0 = ois[0], s1 = ois[1];
+    constexpr int64_t BS = 32;
+    for (int64_t i0 = 0; i0 < R; i0 += BS)
+      for (int64_t j0 = 0; j0 < Cc; j0 += BS) {
+        const int64_t i1 = i0 + BS < R ? i0 + BS : R, j1 = j0 + BS < Cc ? j0 + BS : Cc;
+        for (int64_t i = i0; i < i1; i++)
+          for (int64_t j = j0; j < j1; j++) y[i * Cc + j] = x[i * s0 + j * s1];
+      }
+    return nullptr;
+  }
+  const int64_t n = os[r - 1], s = ois[r - 1];
+  int64_t outer = total / n;
+  int64_t idx[8] = {0};
+  int64_t off = 0;
+  for (int64_t o = 0; o < outer; o++) {
+    uint32_t* yo = y + o * n;
+    if (s == 1) {
+      std::memcpy(yo, x + off, n * 4);
+    } else {
+      for (int64_t i = 0; i < n; i++) yo[i] = x[off + i * s];
+    }
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      off += ois[d];
+      if (idx[d] < os[d]) break;
+      off -= ois[d] * os[d];
+      idx[d] = 0;
+    }
+  }
+  return nullptr;
+}
+
+// transpose2d(x, y, batch, rows, cols): float32 matrices [batch, rows, cols] → [batch, cols, rows]
+// (OpenBLAS somatcopy: ~3× a blocked scalar loop).
+napi_value Transpose2d(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  float* y = static_cast<float*>(ta(env, a.v[1]));
+  const int64_t batch = i64(env, a.v[2]), R = i64(env, a.v[3]), C = i64(env, a.v[4]);
+  for (int64_t b = 0; b < batch; b++) cblas_somatcopy(CblasRowMajor, CblasTrans, R, C, 1.0f, x + b * R * C, C, y + b * R * C, R);
+  return nullptr;
+}
+
+// gather(x, idx Int32Array, y, outer, axisDim, inner) → number of the first bad index position, or -1
+napi_value Gather(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const uint32_t* x = static_cast<const uint32_t*>(ta(env, a.v[0]));
+  size_t nIdx;
+  const int32_t* idx = static_cast<const int32_t*>(ta(env, a.v[1], &nIdx));
+  uint32_t* y = static_cast<uint32_t*>(ta(env, a.v[2]));
+  const int64_t outer = i64(env, a.v[3]), axisDim = i64(env, a.v[4]), inner = i64(env, a.v[5]);
+  for (size_t i = 0; i < nIdx; i++)
+    if (idx[i] < 0 || idx[i] >= axisDim) return num(env, static_cast<double>(i));
+  for (int64_t o = 0; o < outer; o++)
+    for (size_t i = 0; i < nIdx; i++) std::memcpy(y + (o * nIdx + i) * inner, x + (o * axisDim + idx[i]) * inner, inner * 4);
+  return num(env, -1);
+}
+
+// blocks(src, dst, outer, chunk, srcStride, srcOffset, dstStride, dstOffset): 4-byte elements;
+// dst[o·dstStride + dstOffset + i] = src[o·srcStride + srcOffset + i] for i < chunk (concat, split).
+napi_value Blocks(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const uint32_t* s = static_cast<const uint32_t*>(ta(env, a.v[0]));
+  uint32_t* d = static_cast<uint32_t*>(ta(env, a.v[1]));
+  const int64_t outer = i64(env, a.v[2]), chunk = i64(env, a.v[3]), ss = i64(env, a.v[4]), so = i64(env, a.v[5]), ds = i64(env, a.v[6]), dof = i64(env, a.v[7]);
+  for (int64_t o = 0; o < outer; o++) std::memcpy(d + o * ds + dof, s + o * ss + so, chunk * 4);
+  return nullptr;
+}
+
+// slice(x, y, meta [rank, shape…, begin…, size…]) for 4-byte elements
+napi_value Slice(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const uint32_t* x = static_cast<const uint32_t*>(ta(env, a.v[0]));
+  uint32_t* y = static_cast<uint32_t*>(ta(env, a.v[1]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[2]));
+  const int r = m[0];
+  int64_t istr[8];
+  istr[r - 1] = 1;
+  for (int d = r - 2; d >= 0; d--) istr[d] = istr[d + 1] * m[1 + d + 1];
+  int64_t total = 1, base = 0;
+  for (int d = 0; d < r; d++) {
+    total *= m[1 + 2 * r + d];
+    base += m[1 + r + d] * istr[d];
+  }
+  if (total == 0) return nullptr;
+  const int64_t n = m[1 + 3 * r - 1];
+  int64_t idx[8] = {0};
+  int64_t off = base;
+  for (int64_t o = 0; o < total / n; o++) {
+    std::memcpy(y + o * n, x + off, n * 4);
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      off += istr[d];
+      if (idx[d] < m[1 + 2 * r + d]) break;
+      off -= istr[d] * m[1 + 2 * r + d];
+      idx[d] = 0;
+    }
+  }
+  return nullptr;
+}
+
+// tile(x, y, meta [rank, shape…, reps…]) for 4-byte elements
+void tileRec(const uint32_t* x, uint32_t*& y, int d, int r, const int32_t* shape, const int32_t* reps, const int64_t* istr) {
+  if (d == r - 1) {
+    for (int k = 0; k < reps[d]; k++) {
+      std::memcpy(y, x, shape[d] * 4);
+      y += shape[d];
+    }
+    return;
+  }
+  uint32_t* start = y;
+  for (int i = 0; i < shape[d]; i++) tileRec(x + i * istr[d], y, d + 1, r, shape, reps, istr);
+  const int64_t block = y - start;
+  for (int k = 1; k < reps[d]; k++) {
+    std::memcpy(y, start, block * 4);
+    y += block;
+  }
+}
+
+napi_value Tile(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const uint32_t* x = static_cast<const uint32_t*>(ta(env, a.v[0]));
+  uint32_t* y = static_cast<uint32_t*>(ta(env, a.v[1]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[2]));
+  const int r = m[0];
+  int64_t istr[8];
+  istr[r - 1] = 1;
+  for (int d = r - 2; d >= 0; d--) istr[d] = istr[d + 1] * m[1 + d + 1];
+  for (int d = 0; d < r; d++)
+    if (m[1 + d] == 0 || m[1 + r + d] == 0) return nullptr;
+  tileRec(x, y, 0, r, m + 1, m + 1 + r, istr);
+  return nullptr;
+}
+
+// oneHot(idx Int32Array, y (4-byte), depth, on, off, isInt)
+napi_value OneHot(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const int32_t* idx = static_cast<const int32_t*>(ta(env, a.v[0], &n));
+  void* y = ta(env, a.v[1]);
+  const int64_t depth = i64(env, a.v[2]);
+  const double on = f64(env, a.v[3]), off = f64(env, a.v[4]);
+  if (i64(env, a.v[5])) {
+    int32_t* yi = static_cast<int32_t*>(y);
+    for (int64_t i = 0; i < static_cast<int64_t>(n) * depth; i++) yi[i] = static_cast<int32_t>(off);
+    for (size_t i = 0; i < n; i++)
+      if (idx[i] >= 0 && idx[i] < depth) yi[i * depth + idx[i]] = static_cast<int32_t>(on);
+  } else {
+    float* yf = static_cast<float*>(y);
+    for (int64_t i = 0; i < static_cast<int64_t>(n) * depth; i++) yf[i] = static_cast<float>(off);
+    for (size_t i = 0; i < n; i++)
+      if (idx[i] >= 0 && idx[i] < depth) yf[i * depth + idx[i]] = static_cast<float>(on);
+  }
+  return nullptr;
+}
+
+// segmentSum(x, ids Int32Array, y, numSegments, inner): y[ids[i], :] += x[i, :]
+napi_value SegmentSum(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  size_t n;
+  const int32_t* ids = static_cast<const int32_t*>(ta(env, a.v[1], &n));
+  float* y = static_cast<float*>(ta(env, a.v[2]));
+  const int64_t segs = i64(env, a.v[3]), inner = i64(env, a.v[4]);
+  std::memset(y, 0, sizeof(float) * segs * inner);
+  const float* one = nullptr;
+  (void)one;
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= segs) continue;
+    float* yr = y + ids[i] * inner;
+    const float* xr = x + i * inner;
+    for (int64_t j = 0; j < inner; j++) yr[j] += xr[j];
+  }
+  return nullptr;
+}
+
+// adam(p, m, v, g, beta1, beta2, stepSize, sqrt(bc2), eps, decay)
+napi_value Adam(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  float* p = static_cast<float*>(ta(env, a.v[0], &n));
+  T->adam(p, static_cast<float*>(ta(env, a.v[1])), static_cast<float*>(ta(env, a.v[2])), static_cast<const float*>(ta(env, a.v[3])), static_cast<int64_t>(n),
+          static_cast<float>(f64(env, a.v[4])), static_cast<float>(f64(env, a.v[5])), static_cast<float>(f64(env, a.v[6])), static_cast<float>(f64(env, a.v[7])),
+          static_cast<float>(f64(env, a.v[8])), static_cast<float>(f64(env, a.v[9])));
+  return nullptr;
+}
+
+// cast(x, y, kind): 0 float32→int32 (truncate), 1 int32→float32, 2 uint8(bool)→float32, 3 uint8→int32
+napi_value Cast(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const void* x = ta(env, a.v[0], &n);
+  void* y = ta(env, a.v[1]);
+  switch (i64(env, a.v[2])) {
+    case 0:
+      // JavaScript's ToInt32 (what the cpu backend's Int32Array.from does): truncate, NaN/±inf → 0, wrap mod 2^32
+      for (size_t i = 0; i < n; i++) {
+        const float v = static_cast<const float*>(x)[i];
+        int32_t r;
+        if (v > -2147483648.0f && v < 2147483648.0f) {
+          r = static_cast<int32_t>(v);
+        } else if (!std::isfinite(v)) {
+          r = 0;
+        } else {
+          double d = std::fmod(std::trunc(static_cast<double>(v)), 4294967296.0);
+          if (d < 0) d += 4294967296.0;
+          r = static_cast<int32_t>(static_cast<uint32_t>(d));
+        }
+        static_cast<int32_t*>(y)[i] = r;
+      }
+      break;
+    case 1:
+      for (size_t i = 0; i < n; i++) static_cast<float*>(y)[i] = static_cast<float>(static_cast<const int32_t*>(x)[i]);
+      break;
+    case 2:
+      for (size_t i = 0; i < n; i++) static_cast<float*>(y)[i] = static_cast<const uint8_t*>(x)[i];
+      break;
+    case 3:
+      for (size_t i = 0; i < n; i++) static_cast<int32_t*>(y)[i] = static_cast<const uint8_t*>(x)[i];
+      break;
+  }
+  return nullptr;
+}
+
+// layerNorm(x, g, b, y, mean, rstd, rows, cols, eps)
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  T->layernorm(static_cast<const float*>(ta(env, a.v[0])), static_cast<const float*>(ta(env, a.v[1])), static_cast<const float*>(ta(env, a.v[2])),
+               static_cast<float*>(ta(env, a.v[3])), static_cast<float*>(ta(env, a.v[4])), static_cast<float*>(ta(env, a.v[5])), i64(env, a.v[6]), i64(env, a.v[7]),
+               static_cast<float>(f64(env, a.v[8])));
+  return nullptr;
+}
+
+// layerNormGrad(dy, x, g, mean, rstd, dx, dg, db, rows, cols)
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  T->layernorm_grad(static_cast<const float*>(ta(env, a.v[0])), static_cast<const float*>(ta(env, a.v[1])), static_cast<const float*>(ta(env, a.v[2])),
+                    static_cast<const float*>(ta(env, a.v[3])), static_cast<const float*>(ta(env, a.v[4])), static_cast<float*>(ta(env, a.v[5])),
+                    static_cast<float*>(ta(env, a.v[6])), static_cast<float*>(ta(env, a.v[7])), i64(env, a.v[8]), i64(env, a.v[9]));
+  return nullptr;
+}
+
+// gelu(x, y) / geluGrad(x, dy, dx)
+napi_value Gelu(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* x = static_cast<const float*>(ta(env, a.v[0], &n));
+  T->gelu(x, static_cast<float*>(ta(env, a.v[1])), static_cast<int64_t>(n));
+  return nullptr;
+}
+
+napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* x = static_cast<const float*>(ta(env, a.v[0], &n));
+  T->gelu_grad(x, static_cast<const float*>(ta(env, a.v[1])), static_cast<float*>(ta(env, a.v[2])), static_cast<int64_t>(n));
+  return nullptr;
+}
+
+// softmaxGrad(y, dy, dx, cols) / sigmoidGrad(y, dy, dx)
+napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* y = static_cast<const float*>(ta(env, a.v[0], &n));
+  const int64_t cols = i64(env, a.v[3]);
+  T->softmax_grad(y, static_cast<const float*>(ta(env, a.v[1])), static_cast<float*>(ta(env, a.v[2])), cols ? static_cast<int64_t>(n) / cols : 0, cols);
+  return nullptr;
+}
+
+napi_value SigmoidGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* y = static_cast<const float*>(ta(env, a.v[0], &n));
+  T->sigmoid_grad(y, static_cast<const float*>(ta(env, a.v[1])), static_cast<float*>(ta(env, a.v[2])), static_cast<int64_t>(n));
+  return nullptr;
+}
+
+// logSoftmaxPick(x [rows, cols], t Int32Array [rows], y [rows], lse [rows]): y = x[t] − logsumexp(x)
+napi_value LogSoftmaxPick(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t rows;
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  const int32_t* t = static_cast<const int32_t*>(ta(env, a.v[1], &rows));
+  float* y = static_cast<float*>(ta(env, a.v[2]));
+  float* lse = static_cast<float*>(ta(env, a.v[3]));
+  const int64_t cols = i64(env, a.v[4]);
+  // log-softmax of each row into a scratch row via the vectorised kernel, then pick
+  std::vector<float> row(cols);
+  for (size_t r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    T->softmax(xr, row.data(), 1, cols, 1);
+    lse[r] = xr[0] - row[0];
+    y[r] = (t[r] >= 0 && t[r] < cols) ? row[t[r]] : 0.0f;
+  }
+  return nullptr;
+}
+
+// logSoftmaxPickGrad(x, t, lse, dy [rows], dx): dx = dy·(onehot(t) − softmax(x))
+napi_value LogSoftmaxPickGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t rows;
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  const int32_t* t = static_cast<const int32_t*>(ta(env, a.v[1], &rows));
+  const float* lse = static_cast<const float*>(ta(env, a.v[2]));
+  const float* dy = static_cast<const float*>(ta(env, a.v[3]));
+  float* dx = static_cast<float*>(ta(env, a.v[4]));
+  const int64_t cols = i64(env, a.v[5]);
+  std::vector<float> sh(cols);
+  for (size_t r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    float* dr = dx + r * cols;
+    // dr = exp(x − lse) through the vectorised unary kernel, then scale
+    for (int64_t c = 0; c < cols; c++) sh[c] = xr[c] - lse[r];
+    T->unary(U_EXP, sh.data(), dr, cols, 0);
+    const float d = dy[r];
+    for (int64_t c = 0; c < cols; c++) dr[c] *= -d;
+    if (t[r] >= 0 && t[r] < cols) dr[t[r]] += d;
+  }
+  return nullptr;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  maxThreads = static_cast<int>(i64(env, a.v[0]));
+  if (maxThreads < 1) maxThreads = 1;
+  if (a.n > 1) {
+    napi_valuetype t;
+    napi_typeof(env, a.v[1], &t);
+    if (t == napi_number) MT_MIN = i64(env, a.v[1]);
+  }
+  curThreads = -1;
+  useThreads(0);
+  return nullptr;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value o, s;
+  napi_create_object(env, &o);
+  napi_create_string_utf8(env, T->name, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, o, "simd", s);
+  napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, o, "blasCore", s);
+  napi_set_named_property(env, o, "blasThreads", num(env, maxThreads));
+  return o;
+}
+
+const Table* pick() {
+  const char* force = std::getenv("RLHFC_NATIVE_SIMD");
+  __builtin_cpu_init();
+  const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (force) {
+    std::string f(force);
+    if (f == "base") return &k_base::table;
+    if (f == "avx2" && has2) return &k_avx2::table;
+    if (f == "avx512" && has512) return &k_avx512::table;
+  }
+  if (has512) return &k_avx512::table;
+  if (has2) return &k_avx2::table;
+  return &k_base::table;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  T = pick();
+  const struct {
+    const char* name;
+    napi_callback fn;
+  } fns[] = {{"unary", Unary},       {"binary", Binary},   {"reduce", Reduce}, {"softmax", Softmax}, {"addn", AddN},         {"matmul", MatMul},
+             {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
+             {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
+             {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
+             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}};
+  for (const auto& f : fns) {
+    napi_value v;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);
+    napi_set_named_property(env, exports, f.name, v);
+  }
+  return exports;
+}
