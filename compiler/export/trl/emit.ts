@@ -440,6 +440,19 @@ class StageWriter {
     this.use('rlhf_export', 'common');
     const lora = p['lora'] as ResolvedParams | null;
     const merge = Boolean(lora?.['merge']);
+    /** `trainer = Cls(kw=…)`, train (resuming from the last checkpoint), evaluate, save the result. */
+    const trainer = (pkg: string, trainerCls: string, kwargs: string[], o: { evaluate?: string[] | false; resume?: boolean; save?: string } = {}) => {
+      this.use(pkg, trainerCls);
+      const kwarg = (k: string) => {
+        const [code, comment] = k.split('  # ');
+        return `    ${code},${comment ? `  # ${comment}` : ''}`;
+      };
+      add(`trainer = ${trainerCls}(`, ...kwargs.map(kwarg), ')');
+      add(o.resume === false ? 'trainer.train()' : 'trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
+      if (o.evaluate !== false) add(...(o.evaluate ?? ['if validation is not None:', '    trainer.log_metrics("eval", trainer.evaluate())']));
+      add(`common.save_result(trainer, tokenizer, args.out${o.save ?? (merge ? ', merge_lora=True' : '')})`);
+    };
+    const standard = ['args=config', 'train_dataset=train', 'eval_dataset=validation', 'processing_class=tokenizer'];
     const cls = STAGE_CLASSES[n.kind];
 
     switch (n.kind) {
@@ -453,21 +466,21 @@ class StageWriter {
         add(`train = common.pack_text(train["text"], tokenizer, block_size=${pyLit(p['block_size'])}, remainder=${pyLit(p['remainder'])})`);
         add(`if validation is not None:`, `    validation = common.pack_text(validation["text"], tokenizer, block_size=${pyLit(p['block_size'])}, remainder=${pyLit(p['remainder'])})`);
         add(`config = ${this.configCall()}`);
-        this.use('transformers', 'Trainer', 'default_data_collator');
-        add(
-          'trainer = Trainer(',
-          '    model=model,',
-          '    args=config,',
-          '    train_dataset=train,',
-          '    eval_dataset=validation,',
-          '    data_collator=default_data_collator,  # causal-LM batches: labels are the input ids (see common.pack_text)',
-          '    processing_class=tokenizer,',
-          ')',
-        );
-        add('trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
-        add('if validation is not None:', '    metrics = trainer.evaluate()', '    metrics["eval_perplexity"] = math.exp(metrics["eval_loss"])', '    trainer.log_metrics("eval", metrics)');
+        this.use('transformers', 'default_data_collator');
         this.use('math');
-        add('common.save_result(trainer, tokenizer, args.out)');
+        trainer(
+          'transformers',
+          'Trainer',
+          [
+            'model=model',
+            'args=config',
+            'train_dataset=train',
+            'eval_dataset=validation',
+            'data_collator=default_data_collator  # causal-LM batches: labels are the input ids (see common.pack_text)',
+            'processing_class=tokenizer',
+          ],
+          { evaluate: ['if validation is not None:', '    metrics = trainer.evaluate()', '    metrics["eval_perplexity"] = math.exp(metrics["eval_loss"])', '    trainer.log_metrics("eval", metrics)'], save: '' },
+        );
         break;
       }
       case 'sft': {
@@ -482,20 +495,7 @@ class StageWriter {
         add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_template(r, TEMPLATE), remove_columns=validation.column_names)');
         add(`config = ${this.configCall()}`);
         add(`peft_config = ${this.loraCall('CAUSAL_LM')}`);
-        this.use('trl', 'SFTTrainer');
-        add(
-          'trainer = SFTTrainer(',
-          '    model=model,',
-          '    args=config,',
-          '    train_dataset=train,',
-          '    eval_dataset=validation,',
-          '    processing_class=tokenizer,',
-          '    peft_config=peft_config,',
-          ')',
-        );
-        add('trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
-        add('if validation is not None:', '    trainer.log_metrics("eval", trainer.evaluate())');
-        add(`common.save_result(trainer, tokenizer, args.out${merge ? ', merge_lora=True' : ''})`);
+        trainer('trl', 'SFTTrainer', ['model=model', ...standard, 'peft_config=peft_config']);
         break;
       }
       case 'reward': {
@@ -509,20 +509,7 @@ class StageWriter {
         if (!p['use_margin']) add('# use_margin: false — the margin column is not used', 'train = train.remove_columns([c for c in ["margin"] if c in train.column_names])', 'if validation is not None:', '    validation = validation.remove_columns([c for c in ["margin"] if c in validation.column_names])');
         add(`config = ${this.configCall()}`);
         add(`peft_config = ${this.loraCall('SEQ_CLS')}`);
-        this.use('trl', 'RewardTrainer');
-        add(
-          'trainer = RewardTrainer(',
-          '    model=model,',
-          '    args=config,',
-          '    train_dataset=train,',
-          '    eval_dataset=validation,',
-          '    processing_class=tokenizer,',
-          '    peft_config=peft_config,',
-          ')',
-        );
-        add('trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
-        add('if validation is not None:', '    trainer.log_metrics("eval", trainer.evaluate())');
-        add(`common.save_result(trainer, tokenizer, args.out${merge ? ', merge_lora=True, scalar_head=True' : ''})`);
+        trainer('trl', 'RewardTrainer', ['model=model', ...standard, 'peft_config=peft_config'], { save: merge ? ', merge_lora=True, scalar_head=True' : '' });
         break;
       }
       case 'dpo': {
@@ -535,21 +522,7 @@ class StageWriter {
         add('train, validation = common.load_split(args.data)');
         add(`config = ${this.configCall()}`);
         add(`peft_config = ${this.loraCall('CAUSAL_LM')}`);
-        this.use('trl', 'DPOTrainer');
-        add(
-          'trainer = DPOTrainer(',
-          '    model=model,',
-          '    ref_model=ref_model,',
-          '    args=config,',
-          '    train_dataset=train,',
-          '    eval_dataset=validation,',
-          '    processing_class=tokenizer,',
-          '    peft_config=peft_config,',
-          ')',
-        );
-        add('trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
-        add('if validation is not None:', '    trainer.log_metrics("eval", trainer.evaluate())');
-        add(`common.save_result(trainer, tokenizer, args.out${merge ? ', merge_lora=True' : ''})`);
+        trainer('trl', 'DPOTrainer', ['model=model', 'ref_model=ref_model', ...standard, 'peft_config=peft_config']);
         break;
       }
       case 'ppo': {
@@ -575,22 +548,12 @@ class StageWriter {
           { name: 'stop_token', value: 'eos', comment: 'a response ends at end-of-text' },
         ])}`);
         add(`peft_config = ${this.loraCall('CAUSAL_LM')}`);
-        this.use('trl', 'PPOTrainer');
-        add(
-          'trainer = PPOTrainer(',
-          '    args=config,',
-          '    processing_class=tokenizer,',
-          '    model=policy,',
-          '    ref_model=ref_policy,',
-          '    reward_model=reward_model,',
-          '    train_dataset=train,',
-          '    value_model=value_model,',
-          '    eval_dataset=validation,',
-          '    peft_config=peft_config,',
-          ')',
+        trainer(
+          'trl',
+          'PPOTrainer',
+          ['args=config', 'processing_class=tokenizer', 'model=policy', 'ref_model=ref_policy', 'reward_model=reward_model', 'train_dataset=train', 'value_model=value_model', 'eval_dataset=validation', 'peft_config=peft_config'],
+          { evaluate: false, resume: false },
         );
-        add('trainer.train()');
-        add(`common.save_result(trainer, tokenizer, args.out${merge ? ', merge_lora=True' : ''})`);
         break;
       }
       case 'judge':
