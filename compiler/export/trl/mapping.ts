@@ -194,6 +194,21 @@ export const STAGE_MAPPING: Record<string, Row[]> = {
 /** Row groups several stage kinds share (the README documents each once). */
 export const SHARED_ROWS: Record<string, Row[]> = { 'training loop (pretrain, sft, reward, dpo)': loop, 'optimizer (pretrain, sft, reward, dpo, ppo)': optimizer, 'lora (sft, reward, dpo, ppo)': lora };
 
+/** What every dataset source maps to: limit and split, done by prepare_data.py as the runtime does. */
+const DATASET_COMMON = [
+  { param: 'limit', script: 'prepare_data.py keeps the first N records' },
+  { param: 'split.validation', script: 'prepare_data.py: same held-out records (a port of the runtime\'s seeded shuffle)' },
+  { param: 'split.seed', script: 'prepare_data.py: split seed' },
+];
+
+/** `jsonl(path)` and `json(path)`: the file is copied and its fields mapped. */
+const DATASET_FILE = [
+  { param: 'path', script: 'copied to data/sources/' },
+  { param: 'kind', script: 'prepare_data.py builds records of this kind' },
+  { param: 'fields.*', script: 'prepare_data.py applies the same field mapping (dotted paths)' },
+  ...DATASET_COMMON,
+];
+
 /** Sources: dataset and tokenizer constructors are implemented by prepare_data.py and train_tokenizers.py; models by the stage scripts. */
 export const SOURCE_MAPPING: Record<string, Row[]> = {
   'model gpt': [
@@ -212,34 +227,16 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
     { param: 'name', script: 'the corpus is written out as JSONL under data/sources/' },
     { param: 'kind', script: 'records of this kind (the corpus is written in it)' },
     { param: 'prompt_words', script: 'applied when the corpus is written out' },
-    { param: 'limit', script: 'prepare_data.py keeps the first N records' },
-    { param: 'split.validation', script: 'prepare_data.py: same held-out records (a port of the runtime\'s seeded shuffle)' },
-    { param: 'split.seed', script: 'prepare_data.py: split seed' },
+    ...DATASET_COMMON,
   ],
   'dataset text': [
     { param: 'path', script: 'copied to data/sources/' },
     { param: 'kind', script: 'prepare_data.py derives records of this kind' },
     { param: 'separator', script: 'prepare_data.py splits documents the same way' },
-    { param: 'limit', script: 'prepare_data.py keeps the first N records' },
-    { param: 'split.validation', script: 'prepare_data.py: same held-out records' },
-    { param: 'split.seed', script: 'prepare_data.py: split seed' },
+    ...DATASET_COMMON,
   ],
-  'dataset jsonl': [
-    { param: 'path', script: 'copied to data/sources/' },
-    { param: 'kind', script: 'prepare_data.py builds records of this kind' },
-    { param: 'fields.*', script: 'prepare_data.py applies the same field mapping (dotted paths)' },
-    { param: 'limit', script: 'prepare_data.py keeps the first N records' },
-    { param: 'split.validation', script: 'prepare_data.py: same held-out records' },
-    { param: 'split.seed', script: 'prepare_data.py: split seed' },
-  ],
-  'dataset json': [
-    { param: 'path', script: 'copied to data/sources/' },
-    { param: 'kind', script: 'prepare_data.py builds records of this kind' },
-    { param: 'fields.*', script: 'prepare_data.py applies the same field mapping (dotted paths)' },
-    { param: 'limit', script: 'prepare_data.py keeps the first N records' },
-    { param: 'split.validation', script: 'prepare_data.py: same held-out records' },
-    { param: 'split.seed', script: 'prepare_data.py: split seed' },
-  ],
+  'dataset jsonl': DATASET_FILE,
+  'dataset json': DATASET_FILE,
   'judge vader': [],
   'judge afinn': [],
   'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
