@@ -58,6 +58,7 @@ interface TrlOptions {
   nodes?: string;
   strategy?: string;
   mixedPrecision?: string;
+  strict?: boolean;
 }
 
 /** `compile --target trl --out DIR`: write the TRL + Accelerate project (compiler/export/trl). */
@@ -74,6 +75,8 @@ async function exportTrlProject(io: Io, file: string, r: CompileResult & { plan:
     throw new Exit(EXIT.usage);
   }
   const result = trl.buildTrlProject(r.plan, { specPath: file, outDir: o.out!, sources: r.sources, cluster: c.cluster });
+  // --strict: a parameter the target cannot express is an error, and nothing is written.
+  if (o.strict) for (const d of result.diagnostics) if (d.code === 'RLHF5001') d.severity = 'error';
   report(io, { diagnostics: result.diagnostics, sources: r.sources });
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Exit(EXIT.spec);
   trl.writeTrlProject(result, o.out!);
@@ -109,6 +112,7 @@ const compileCmd: Register = (program, io) =>
     .option('--nodes <n>', 'with --target trl: machines (overrides cluster { nodes })')
     .option('--strategy <name>', 'with --target trl: ddp, zero2, zero3 or fsdp (overrides cluster { strategy })')
     .option('--mixed-precision <mode>', 'with --target trl: no, fp16 or bf16 (overrides cluster { mixed_precision })')
+    .option('--strict', 'with --target trl: a parameter with no TRL equivalent (RLHF5001) is an error instead of a warning')
     .option('--seed <n>', 'override the spec\'s seed')
     .action(async (file: string, o: { format: string; stage?: string; store?: string; seed?: string } & TrlOptions) => {
       const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));

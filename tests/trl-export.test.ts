@@ -354,3 +354,29 @@ describe('trl export: cluster and models', () => {
     expect(run).toMatch(/^step report .* python stages\/report\.py --judge|--models outputs\/chat outputs\/rl outputs\/aligned/m);
   });
 });
+
+describe('trl export: the command', () => {
+  const run = async (argv: string[]) => {
+    const { main } = await import('../compiler/cli.ts');
+    let out = '';
+    let err = '';
+    const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+    return { code, out, err };
+  };
+
+  it('writes the project and reports parameters without an equivalent as warnings', async () => {
+    const dir = join(tmp, 'cmd-seed');
+    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', dir]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning RLHF5001: stage 'rl' \(ppo\): kl\.adaptive = true has no equivalent/);
+    expect(existsSync(join(dir, 'run.sh'))).toBe(true);
+  });
+
+  it('--strict makes them errors and writes nothing', async () => {
+    const dir = join(tmp, 'cmd-strict');
+    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', dir, '--strict']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error RLHF5001: stage 'rl' \(ppo\): kl\.adaptive = true/);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
