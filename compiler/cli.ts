@@ -202,11 +202,10 @@ const runCmd: Register = (program, io) =>
     });
 
 /** The store a store-level command works on: `--store`, else the first spec's, else ./.rlhf. */
-function storeFor(io: Io, file: string | undefined, store: string | undefined): string {
-  if (store) return resolve(store);
-  if (!file) return resolve('.rlhf');
-  const plan = compileOrExit(io, file).plan;
-  return resolve(dirname(resolve(file)), String(plan.settings['artifacts'] ?? '.rlhf'));
+async function storeFor(io: Io, file: string | undefined, store: string | undefined): Promise<string> {
+  if (!file) return resolve(store ?? '.rlhf');
+  const { storeDirOf } = await import('../runtime/store.ts');
+  return storeDirOf(compileOrExit(io, file).plan, file, store);
 }
 
 const reportCmd: Register = (program, io) =>
@@ -252,7 +251,7 @@ const runsCmd: Register = (program, io) =>
     .option('-n, --limit <n>', 'show at most n runs', '20')
     .action(async (file: string | undefined, o: { store?: string; limit: string }) => {
       const { ArtifactStore } = await import('../runtime/store.ts');
-      const store = new ArtifactStore(storeFor(io, file, o.store));
+      const store = new ArtifactStore(await storeFor(io, file, o.store));
       const runs = store.runs().slice(0, Math.max(1, Number(o.limit) || 20));
       if (!runs.length) {
         io.out(`no runs in ${store.root}\n`);
@@ -298,7 +297,7 @@ const cleanCmd: Register = (program, io) =>
     .option('--dry-run', 'only list what would be removed')
     .action(async (file: string | undefined, o: { store?: string; dryRun?: boolean }) => {
       const { ArtifactStore, formatBytes } = await import('../runtime/store.ts');
-      const store = new ArtifactStore(storeFor(io, file, o.store));
+      const store = new ArtifactStore(await storeFor(io, file, o.store));
       const unlock = lockOrExit(io, store);
       const entries = store.leftovers();
       if (!o.dryRun) store.remove(entries);
@@ -316,7 +315,7 @@ const gcCmd: Register = (program, io) =>
     .option('--dry-run', 'only list what would be removed')
     .action(async (files: string[], o: { store?: string; keepRuns: string; dryRun?: boolean }) => {
       const { ArtifactStore, formatBytes } = await import('../runtime/store.ts');
-      const store = new ArtifactStore(storeFor(io, files[0], o.store));
+      const store = new ArtifactStore(await storeFor(io, files[0], o.store));
       const keep = new Set<string>();
       for (const f of files) for (const n of compileOrExit(io, f).plan.nodes) keep.add(n.hash);
       const keepRuns = Number(o.keepRuns);

@@ -75,7 +75,6 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
   const rl = await import('../rl/advantages.ts');
   const { ppoLoss } = await import('../rl/losses.ts');
   const { shuffle } = await import('../data/split.ts');
-  const { Interrupted } = await import('../train/checkpoints.ts');
 
   const p = ctx.params as Record<string, never>;
   const kl = p['kl'] as Record<string, never>;
@@ -134,9 +133,8 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     if (start > 0) ctx.reporter.tick(start, { score: last['score'], kl: last['kl'] });
     for (let step = start; step < steps; step++) {
       if (ctx.signal.aborted) {
-        if (checkpoints.enabled && step > start) await checkpoints.save({ step, extra: saveState() });
         ctx.reporter.stop();
-        throw new Interrupted(step, steps, checkpoints.enabled && step > 0 ? checkpoints.path : undefined);
+        throw await checkpoints.interrupted({ step, extra: saveState() }, steps, start);
       }
       const t0 = performance.now();
       const batchPrompts = nextPrompts();

@@ -82,6 +82,15 @@ export class Checkpoints {
     return (performance.now() - this.lastSave) / 1000 >= AUTO_CHECKPOINT_SECONDS;
   }
 
+  /**
+   * A stop requested at a step boundary: save (unless the state at `state.step` is already the
+   * checkpoint the loop resumed from) and return the Interrupted error for the caller to throw.
+   */
+  async interrupted(state: TrainState, total: number, resumedFrom: number): Promise<Interrupted> {
+    if (this.enabled && state.step > resumedFrom) await this.save(state);
+    return new Interrupted(state.step, total, this.enabled && state.step > 0 ? this.path : undefined);
+  }
+
   async save(state: TrainState): Promise<void> {
     const target = this.path;
     if (!target) return;

@@ -75,9 +75,8 @@ export async function trainLoop<B>(o: LoopOptions<B>): Promise<LoopResult> {
   if (step > 0) o.reporter.tick(step, { loss: st.trainLoss });
   for (; step < o.totalSteps; step++) {
     if (o.signal.aborted) {
-      if (o.checkpoints?.enabled && step > resumedFrom) await o.checkpoints.save({ step, extra: st });
       o.reporter.stop();
-      throw new Interrupted(step, o.totalSteps, o.checkpoints?.enabled && step > 0 ? o.checkpoints.path : undefined);
+      throw o.checkpoints ? await o.checkpoints.interrupted({ step, extra: st }, o.totalSteps, resumedFrom) : new Interrupted(step, o.totalSteps, undefined);
     }
     const lr = o.lrAt(step);
     const batches = Array.from({ length: o.gradAccum }, () => o.nextBatch());
