@@ -198,7 +198,7 @@ export interface TemplateDecl {
   span: Span;
 }
 
-/** Top-level `name = expr` (`seed = 42`, `artifacts = ".rlhf"`) or `name { ... }` (`cluster { gpus: 8 }`). */
+/** Top-level `name = expr` (`seed = 42`, `artifacts = ".rlhfc"`) or `name { ... }` (`cluster { gpus: 8 }`). */
 export type SettingDecl = {
   kind: 'setting';
   name: Ident;

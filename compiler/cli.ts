@@ -105,7 +105,7 @@ const compileCmd: Register = (program, io) =>
     .argument('<file>', '.rlhf spec')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'dot']).default('text'))
     .option('-s, --stage <name>', 'only this stage and what it needs')
-    .option('--store <dir>', 'artifact store to compare against (default: the spec\'s `artifacts` setting, .rlhf)')
+    .option('--store <dir>', 'artifact store to compare against (default: the spec\'s `artifacts` setting, .rlhfc)')
     .addOption(new Option('-t, --target <target>', 'instead of printing the plan, write a project for this engine').choices(['trl']))
     .option('-o, --out <dir>', 'with --target trl: folder to write the project to')
     .option('--gpus <n>', 'with --target trl: GPUs per node (overrides cluster { gpus })')
@@ -136,7 +136,7 @@ const runCmd: Register = (program, io) =>
     .option('-s, --stage <name>', 'only this stage and what it needs')
     .option('--force [names...]', 're-run these stages (all when no name is given) even if finished')
     .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS).default(process.env.RLHFC_BACKEND ?? 'auto'))
-    .option('--store <dir>', 'artifact store folder (default: the spec\'s `artifacts` setting, .rlhf)')
+    .option('--store <dir>', 'artifact store folder (default: the spec\'s `artifacts` setting, .rlhfc)')
     .option('--seed <n>', 'override the spec\'s seed (a different seed is a different cache key)')
     .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string; seed?: string }) => {
       const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
@@ -201,10 +201,10 @@ const runCmd: Register = (program, io) =>
       }
     });
 
-/** The store a store-level command works on: `--store`, else the first spec's, else ./.rlhf. */
+/** The store a store-level command works on: `--store`, else the first spec's, else ./.rlhfc (or an old ./.rlhf). */
 async function storeFor(io: Io, file: string | undefined, store: string | undefined): Promise<string> {
-  if (!file) return resolve(store ?? '.rlhf');
-  const { storeDirOf } = await import('../runtime/store.ts');
+  const { defaultStoreIn, storeDirOf } = await import('../runtime/store.ts');
+  if (!file) return store ? resolve(store) : defaultStoreIn(process.cwd());
   return storeDirOf(compileOrExit(io, file).plan, file, store);
 }
 
@@ -214,20 +214,20 @@ const reportCmd: Register = (program, io) =>
     .description('write the HTML report (plan graph, curves, samples) of a spec, or of a past run by its id (see `rlhfc runs`)')
     .argument('<spec-or-run>', '.rlhf spec, or a run id')
     .option('-o, --out <path>', 'where to write the page (default: <store>/report.html, or <store>/runs/<id>/report.html)')
-    .option('--store <dir>', 'artifact store folder (default: the spec\'s, or ./.rlhf for a run id)')
+    .option('--store <dir>', 'artifact store folder (default: the spec\'s, or ./.rlhfc for a run id)')
     .action(async (what: string, o: { out?: string; store?: string }) => {
       const { buildReport } = await import('../runtime/report.ts');
       let plan: import('./plan-types.ts').Plan;
       let storeDir: string;
       let out: string;
-      if (existsSync(what) || what.endsWith('.rlhf')) {
+      if (what.endsWith('.rlhf') || existsSync(what)) {
         plan = compileOrExit(io, what).plan;
         const { storeDirOf } = await import('../runtime/store.ts');
         storeDir = storeDirOf(plan, what, o.store);
         out = o.out ?? join(storeDir, 'report.html');
       } else {
-        const { ArtifactStore } = await import('../runtime/store.ts');
-        storeDir = resolve(o.store ?? '.rlhf');
+        const { ArtifactStore, defaultStoreIn } = await import('../runtime/store.ts');
+        storeDir = o.store ? resolve(o.store) : defaultStoreIn(process.cwd());
         const store = new ArtifactStore(storeDir);
         const run = store.runs().find((r) => r.id === what || r.id.startsWith(what));
         if (!run) {

@@ -2,7 +2,7 @@
 // Import paths are relative to the importing file. Cycles (RLHF2002) and missing files (RLHF2001)
 // are reported at the import's span.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import type { ImportDecl, SourceFile } from './ast.ts';
 import { diag, type Diagnostic } from './diagnostics.ts';
@@ -38,9 +38,13 @@ export function loadProgram(mainPath: string): Loaded {
     }
     if (done.has(key)) return;
     const shown = displayPath(key);
-    if (!existsSync(key) || !statSync(key).isFile()) {
-      if (via) diagnostics.push(diag('RLHF2001', `imported file '${via.path.value}' not found (looked for ${shown})`, via.path.span));
-      else diagnostics.push(diag('RLHF9001', `cannot read '${shown}': no such file`));
+    const st = statOf(key);
+    if (!st || !st.isFile()) {
+      const what = !st ? 'no such file' : st.isDirectory() ? 'it is a folder, not a spec file' : 'it is not a regular file';
+      const inside = st?.isDirectory() ? specFilesIn(key).map(displayPath) : [];
+      const extra = inside.length ? { notes: [`did you mean ${inside.slice(0, 3).map((f) => `'${f}'`).join(' or ')}?`] } : {};
+      if (via) diagnostics.push(diag('RLHF2001', `imported file '${via.path.value}' not found (looked for ${shown}${st ? `: ${what}` : ''})`, via.path.span, extra));
+      else diagnostics.push(diag('RLHF9001', `cannot read '${shown}': ${what}`, undefined, extra));
       return;
     }
     let text: string;
@@ -62,4 +66,33 @@ export function loadProgram(mainPath: string): Loaded {
 
   visit(mainPath);
   return { files, sources, diagnostics };
+}
+
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The spec files in a folder and its subfolders: regular files named `*.rlhf`, sorted. Folders whose
+ * name starts with a dot (artifact stores such as `.rlhfc/` or an old `.rlhf/`), `node_modules` and
+ * `lib/` folders (imported files, not specs of their own) are not searched.
+ */
+export function specFilesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+  return names.flatMap((f) => {
+    const p = join(dir, f);
+    const st = statOf(p);
+    if (!st) return [];
+    if (st.isDirectory()) return f.startsWith('.') || f === 'node_modules' || f === 'lib' ? [] : specFilesIn(p);
+    return st.isFile() && f.endsWith('.rlhf') ? [p] : [];
+  });
 }

@@ -51,7 +51,7 @@ export interface Plan {
   compiler: string; // compiler version
   spec: string; // main spec path relative to cwd, forward slashes
   seed: number;
-  /** Top-level settings (`seed = 42`, `artifacts = ".rlhf"`), resolved with defaults. */
+  /** Top-level settings (`seed = 42`, `artifacts = ".rlhfc"`), resolved with defaults. */
   settings: Record<string, Value>;
   /** All nodes in a deterministic topological order (dependencies first, then source order). */
   nodes: PlanNode[];

@@ -203,10 +203,10 @@ export const JUDGE_SOURCES: Record<string, ConstructorSchema> = {
 /** Accelerate strategies of the TRL export: plain data parallel, DeepSpeed ZeRO stage 2 or 3, or PyTorch FSDP. */
 export const CLUSTER_STRATEGIES = ['ddp', 'zero2', 'zero3', 'fsdp'] as const;
 
-/** Top-level settings: `seed = 42`, `artifacts = ".rlhf"`, `cluster { ... }`. */
+/** Top-level settings: `seed = 42`, `artifacts = ".rlhfc"`, `cluster { ... }`. */
 export const SETTINGS: Record<string, ParamSpec> = {
   seed: int('Run seed: initialisation, shuffling, dropout, sampling.', 0, 0),
-  artifacts: str('Folder of the artifact store, relative to the spec file.', '.rlhf'),
+  artifacts: str('Folder of the artifact store, relative to the spec file (an existing store under the old default name `.rlhf` is used while no `.rlhfc` exists).', '.rlhfc'),
   cluster: block('Where the TRL export runs (`rlhfc compile --target trl`); ignored by the local runtime. Command-line flags override it.', 'optional', {
     gpus: int('GPUs per node.', 1, 1, 1024),
     nodes: int('Machines.', 1, 1, 4096),

@@ -1,4 +1,5 @@
-// The artifact store: a content-addressed folder (default `.rlhf/` beside the spec).
+// The artifact store: a content-addressed folder (default `.rlhfc/` beside the spec; a store left
+// under the old name `.rlhf/` is still used when no `.rlhfc/` exists).
 //
 //   <store>/nodes/<hash>/                 a finished node's outputs (renamed into place when complete)
 //   <store>/nodes/<hash>/node.json        what produced it (spec, id, kind, params, input hashes, metrics)
@@ -57,9 +58,36 @@ export interface RunRecord {
   error?: string;
 }
 
+/** The store's folder name when a spec does not set `artifacts`: named after the tool, as `.terraform/` sits beside `*.tf`. */
+export const DEFAULT_STORE = '.rlhfc';
+/** The store's name before 0.2 (the file extension, so a folder that looked like a spec); still used when found and no new one exists. */
+export const LEGACY_STORE = '.rlhf';
+
+/**
+ * The store folder in `parent` when none is named: `.rlhfc/`, or an existing store under the old
+ * name `.rlhf/` when there is no `.rlhfc/` yet (so its cached results are kept).
+ */
+export function defaultStoreIn(parent: string): string {
+  const dir = resolve(parent, DEFAULT_STORE);
+  const legacy = resolve(parent, LEGACY_STORE);
+  if (!existsSync(dir) && isDirectory(legacy) && ['nodes', 'runs', 'checkpoints'].some((d) => existsSync(join(legacy, d)))) return legacy;
+  return dir;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The store folder of a spec: `--store` (relative to the working folder), else its `artifacts` setting (relative to the spec). */
 export function storeDirOf(plan: Plan, specPath: string, override?: string): string {
-  return override ? resolve(override) : resolve(dirname(resolve(specPath)), String(plan.settings['artifacts'] ?? '.rlhf'));
+  if (override) return resolve(override);
+  const specDir = dirname(resolve(specPath));
+  const named = String(plan.settings['artifacts'] ?? DEFAULT_STORE);
+  return named === DEFAULT_STORE ? defaultStoreIn(specDir) : resolve(specDir, named);
 }
 
 /** What node.json records about a node: enough for `rlhfc compile` to say why it would rerun. */

@@ -1,20 +1,12 @@
-// Every example compiles without diagnostics (files under a lib/ folder are imported, not compiled alone).
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// Every example compiles without diagnostics (files under a lib/ folder are imported, not compiled alone;
+// stores a run left in examples/ are not specs).
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.ts';
 import { renderDiagnostics } from '../compiler/diagnostics.ts';
-
-function specs(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    if (statSync(p).isDirectory()) return f === 'lib' ? [] : specs(p);
-    return f.endsWith('.rlhf') ? [p] : [];
-  });
-}
+import { specFilesIn } from '../compiler/load.ts';
 
 describe('examples', () => {
-  const all = specs('examples');
+  const all = specFilesIn('examples');
   it('there are examples', () => expect(all.length).toBeGreaterThanOrEqual(4));
   for (const f of all) {
     it(`${f} compiles`, () => {

@@ -2,7 +2,7 @@
 // NAME.errors.txt (rendered diagnostics). UPDATE_GOLDEN=1 rewrites the expected files
 // (`npm run test:update`). A first line `# args: --stage NAME` passes options to the compiler;
 // `# args: --target trl [--gpus N ...]` also runs the TRL export in memory and adds its diagnostics.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.ts';
@@ -13,7 +13,7 @@ import { buildTrlProject, clusterOptions } from '../compiler/export/trl/index.ts
 const dir = 'tests/cases';
 const update = process.env.UPDATE_GOLDEN === '1';
 const cases = readdirSync(dir)
-  .filter((f) => f.endsWith('.rlhf'))
+  .filter((f) => f.endsWith('.rlhf') && statSync(join(dir, f)).isFile())
   .sort();
 
 function run(file: string): { kind: 'plan' | 'errors'; text: string } {

@@ -24,7 +24,7 @@ interface Done {
 /** Run the CLI in a child process; `until` may kill it (returns true once it has). */
 function rlhfc(args: string[], opts: { cwd?: string; until?: (kill: (s: NodeJS.Signals) => void) => boolean } = {}): Promise<Done> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, RLHFC_BACKEND: 'wasm', CI: '1' } });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, RLHFC_BACKEND: 'auto', CI: '1' } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -110,12 +110,12 @@ describe('rlhfc run: cache', () => {
     expect(lines[0]).toMatch(/ok\s+1 cached, 2 ran/);
     expect(lines[1]).toMatch(/ok\s+\d ran/);
     const runId = lines[0].split(' ')[0];
-    const runDir = join(dir, '.rlhf', 'runs', runId);
+    const runDir = join(dir, '.rlhfc', 'runs', runId);
     expect(readFileSync(join(runDir, 'log.txt'), 'utf8')).toContain('chat: done in');
     const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stage: string });
     expect(new Set(metrics.map((m) => m.stage))).toEqual(new Set(['chat', 'tune']));
     // gc drops the superseded SFT and PPO results (the edited spec no longer uses them), keeps the rest.
-    const store = new ArtifactStore(join(dir, '.rlhf'));
+    const store = new ArtifactStore(join(dir, '.rlhfc'));
     const before = store.records().length;
     const gc = await rlhfc(['gc', spec]);
     expect(gc.code, gc.err).toBe(0);
@@ -136,7 +136,7 @@ describe('rlhfc run: faults', () => {
     copyFileSync(FIXTURE, spec);
     const first = await rlhfc(['run', spec, '--stage', 'chat']);
     expect(first.code, first.err).toBe(0);
-    const before = modelFiles(join(dir, '.rlhf'));
+    const before = modelFiles(join(dir, '.rlhfc'));
     writeFileSync(join(dir, 'judges.ts'), 'export function broken(prompt: string, response: string): number {\n  throw new Error(`judge exploded on ${JSON.stringify(prompt)}`);\n}\n');
     writeFileSync(spec, readFileSync(spec, 'utf8').replace('reward: vader()', 'reward: fn("judges.ts#broken")'));
     const r = await rlhfc(['run', spec]);
@@ -145,9 +145,9 @@ describe('rlhfc run: faults', () => {
     expect(r.err).toContain('judge exploded');
     expect(r.err).not.toMatch(/^\s+at /m); // no stack trace for a user error
     expect(r.out).toMatch(/tune\s+ppo\s+failed/);
-    expect(modelFiles(join(dir, '.rlhf'))).toEqual(before);
-    expect(existsSync(join(dir, '.rlhf', 'nodes', hashOf('tune')))).toBe(false);
-    expect(readdirSync(join(dir, '.rlhf', 'tmp'))).toEqual([]);
+    expect(modelFiles(join(dir, '.rlhfc'))).toEqual(before);
+    expect(existsSync(join(dir, '.rlhfc', 'nodes', hashOf('tune')))).toBe(false);
+    expect(readdirSync(join(dir, '.rlhfc', 'tmp'))).toEqual([]);
   }, 120_000);
 
   it('a store in use by a live run is refused with a clear message; gc leaves it alone too', async () => {

@@ -27,7 +27,7 @@ async function run(stage: string): Promise<{ res: RunResult; metrics: Record<str
 }
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend('auto');
 });
 
 describe('pretrain', () => {

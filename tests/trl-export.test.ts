@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.ts';
+import { specFilesIn } from '../compiler/load.ts';
 import { renderDiagnostics } from '../compiler/diagnostics.ts';
 import { buildTrlProject, clusterOptions, writeTrlProject, type ExportResult } from '../compiler/export/trl/index.ts';
 import { FIELDS, fieldsOf } from '../compiler/export/trl/fields.ts';
@@ -20,9 +21,8 @@ import type { ParamSpec } from '../runtime/stages/schema.ts';
 import type { Plan } from '../compiler/plan-types.ts';
 
 const update = process.env.UPDATE_GOLDEN === '1';
-const examples = readdirSync('examples')
-  .filter((f) => f.endsWith('.rlhf'))
-  .sort();
+// Spec files only (regular files): a store a user's run left in examples/ is not a spec.
+const examples = specFilesIn('examples').map((p) => relative('examples', p));
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-trl-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -81,10 +81,11 @@ export interface ExportResult {
 
 const PY_HELPERS = fileURLToPath(new URL('./py/rlhf_export/', import.meta.url));
 
-/** A short hash of the plan: node hashes, seed and settings. */
+/** A short hash of the plan: node hashes, seed and settings (but where the local store lives, which the export never reads). */
 export function planHash(plan: Plan): string {
+  const { artifacts: _store, ...settings } = plan.settings;
   return createHash('sha256')
-    .update(canonicalJson({ nodes: plan.nodes.map((n) => n.hash), seed: plan.seed, settings: plan.settings }))
+    .update(canonicalJson({ nodes: plan.nodes.map((n) => n.hash), seed: plan.seed, settings }))
     .digest('hex')
     .slice(0, 16);
 }
