@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.ts';
-import { renderDiagnostics } from '../compiler/diagnostics.ts';
+import { renderDiagnostics } from '../core/diagnostics.ts';
 
 function specs(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {

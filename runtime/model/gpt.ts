@@ -1,5 +1,5 @@
 // A GPT-2 in TensorFlow.js, nanoGPT style. Weights are tf.Variables keyed by the exact Hugging Face
-// GPT-2 names and layouts (Conv1D: y = x·W + b with W [in,out]), so runtime/checkpoint.ts saves and
+// GPT-2 names and layouts (Conv1D: y = x·W + b with W [in,out]), so runtime/hf-checkpoint.ts saves and
 // loads them directly. Pre-LN blocks, causal self-attention, GELU (tanh), LM head tied to wte.
 //
 // Shapes: B batch, T positions, C width, V vocabulary, H heads, D = C/H, L = past + T keys.

@@ -1,7 +1,7 @@
 // Parameter groups shared by several stage kinds: the optimizer, the training loop, LoRA, generation.
 // Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in README.
 
-import { block, bool, float, int, list, str, type ParamSpec, type ResolvedParams, type RuleContext, type RuleViolation } from './schema.ts';
+import { block, bool, float, int, list, str, type ParamSpec, type ResolvedParams, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 
 export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
 

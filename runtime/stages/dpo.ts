@@ -1,8 +1,8 @@
 // Stage `dpo`: Direct Preference Optimization against a frozen reference (TRL's DPOTrainer losses).
 
-import { float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
+import { float, input, int, str, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { loop, lora, maxPromptLength, maxSeqLength, modelRules, optimizer } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'dpo',

@@ -1,9 +1,9 @@
 // Stage `eval`: score several models' generations on held-out prompts with a judge and measure
 // their KL to a reference model; writes a report.
 
-import { input, inputs, int, withDefaults, type StageSchema } from './schema.ts';
+import { input, inputs, int, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
-import type { DatasetArtifact, ModelArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ModelArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'eval',

@@ -1,8 +1,8 @@
 // Stage `generate`: sample responses to prompts and write them as a pairs dataset.
 
-import { input, int, withDefaults, type StageSchema } from './schema.ts';
+import { input, int, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'generate',

@@ -1,9 +1,9 @@
 // Stage `judge` (RLAIF): sample several responses per prompt, score them with a judge, and write a
 // preference dataset (chosen = highest score, rejected = lowest) for `reward` or `dpo`.
 
-import { input, int, str, withDefaults, type StageSchema } from './schema.ts';
+import { input, int, str, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
-import type { DatasetArtifact, DataRecord, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, DataRecord, StageContext, StageOutcome } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'judge',
@@ -49,7 +49,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     for (let k = 0; k < n; k++) {
       if (ctx.signal.aborted) {
         // Partial labels must never be committed as the stage's result: stop without output.
-        const { Interrupted } = await import('../train/checkpoints.ts');
+        const { Interrupted } = await import('../train/resume.ts');
         ctx.reporter.stop();
         throw new Interrupted(k, n, undefined);
       }

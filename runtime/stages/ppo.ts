@@ -1,9 +1,9 @@
 // Stage `ppo`: RLHF with PPO, following TRL's classic PPOTrainer: generate → score → per-token KL
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
-import { block, bool, float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
+import { block, bool, float, input, int, str, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { generation, lora, maxPromptLength, optimizer, samplingRules } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'ppo',

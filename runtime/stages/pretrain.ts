@@ -2,9 +2,9 @@
 // Tokenize, concatenate documents with end-of-text, cut into block_size chunks, train, report
 // validation loss and perplexity.
 
-import { input, str, withDefaults, type StageSchema } from './schema.ts';
+import { input, str, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
-import type { StageContext, StageOutcome, DatasetArtifact } from './context.ts';
+import type { StageContext, StageOutcome, DatasetArtifact } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'pretrain',

@@ -1,9 +1,9 @@
 // Stage `reward`: a reward model — a causal-LM body with a scalar head read at the last non-padding
 // token — trained on (prompt, chosen, rejected) with the pairwise loss −log σ(r_c − r_r − margin).
 
-import { bool, float, input, withDefaults, type StageSchema } from './schema.ts';
+import { bool, float, input, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 import type { Row } from '../train/examples.ts';
 
 export const schema: StageSchema = {

@@ -1,9 +1,9 @@
 // Stage `sft`: supervised fine-tuning on prompt/response pairs, loss on the response only by
 // default, optionally with LoRA adapters.
 
-import { bool, input, str, withDefaults, type StageSchema } from './schema.ts';
+import { bool, input, str, withDefaults, type StageSchema } from '../../core/schema.ts';
 import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 
 export const schema: StageSchema = {
   kind: 'sft',
