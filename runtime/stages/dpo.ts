@@ -44,7 +44,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
   const { encodePreference, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
-  const { toTensors } = await import('../model/gpt.ts');
+  const { toTensors } = await import('../model/batch.ts');
   const p = ctx.params as Record<string, never>;
   const lm = await openLM(ctx, { lora: p['lora'] });
   try {

@@ -38,7 +38,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
   const { openScorer } = await import('../train/scorer.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
-  const { toTensors } = await import('../model/gpt.ts');
+  const { toTensors } = await import('../model/batch.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
   const p = ctx.params as Record<string, never>;
   const gen = p['generation'] as Record<string, number>;

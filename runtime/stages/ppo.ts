@@ -70,7 +70,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
   const { openScorer } = await import('../train/scorer.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
-  const { toTensors } = await import('../model/gpt.ts');
+  const { toTensors } = await import('../model/batch.ts');
   const { accumulateGrads, clipByGlobalNorm } = await import('../optim.ts');
   const rl = await import('../rl/advantages.ts');
   const { ppoLoss } = await import('../rl/losses.ts');

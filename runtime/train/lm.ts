@@ -6,14 +6,15 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError, diag } from '../../core/diagnostics.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
-import { GPT, toTensors } from '../model/gpt.ts';
+import { GPT } from '../model/gpt.ts';
 import type { LoraTarget } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stage-context.ts';
 import type { ResolvedParams, Value } from '../../core/schema.ts';
-import { collate, type Batch, type Row } from './examples.ts';
+import { collate, type Row } from './examples.ts';
+import { toTensors, type Batch } from '../model/batch.ts';
 import { lrSchedule } from './loop.ts';
 import { Checkpoints } from './resume.ts';
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { entropy, toTensors } from '../../../runtime/model/gpt.ts';
+import { entropy } from '../../../runtime/model/gpt.ts';
+import { toTensors } from '../../../runtime/model/batch.ts';
 import { AdamW } from '../../../runtime/optim.ts';
 import { collate } from '../../../runtime/train/examples.ts';
 import { lmBatch, maxAbsDiff, tinyModel, tok, useCpu } from '../helpers.ts';
