@@ -122,7 +122,7 @@ export interface StageSchema {
   /** Which input's model facts flow to which output (e.g. sft: model → model). */
   carries?: Record<string, string>;
   /** Cross-field rules, checked at compile time on fully resolved params (defaults filled). */
-  rules?: (p: ResolvedParams, ctx: RuleContext) => RuleViolation[];
+  rules?(p: ResolvedParams, ctx: RuleContext): RuleViolation[];
 }
 
 /** A source constructor such as `corpus("sotu")`, `bpe(speeches)`, `gpt`, `load("dir")`, `vader()`. */
@@ -150,16 +150,77 @@ export const float = (doc: string, def?: number, min?: number, max?: number, o: 
   ...o,
 });
 export const bool = (doc: string, def?: boolean): BoolSpec => ({ type: 'bool', doc, default: def });
-export const str = (doc: string, def?: string, en?: readonly string[]): StringSpec => ({ type: 'string', doc, default: def, enum: en });
-export const list = (doc: string, of: ListSpec['of'], def?: Value[], en?: readonly string[]): ListSpec => ({ type: 'list', doc, of, default: def, enum: en });
-export const block = (doc: string, presence: BlockSpec['presence'], fields: Record<string, ParamSpec>): BlockSpec => ({
-  type: 'block',
+export const str = <const E extends readonly string[] = readonly string[]>(doc: string, def?: E[number], en?: E): StringSpec & { enum?: E } => ({
+  type: 'string',
   doc,
-  presence,
-  fields,
+  default: def,
+  enum: en,
 });
-export const input = (doc: string, accepts: readonly ArtifactType[], required = true): InputSpec => ({ type: 'input', doc, accepts, required });
-export const inputs = (doc: string, accepts: readonly ArtifactType[], required = true): InputSpec => ({ type: 'input', doc, accepts, required, many: true });
+export const list = <const O extends ListSpec['of']>(doc: string, of: O, def?: Value[], en?: readonly string[]): ListSpec & { of: O } => ({
+  type: 'list',
+  doc,
+  of,
+  default: def,
+  enum: en,
+});
+export const block = <const P extends BlockSpec['presence'], F extends Record<string, ParamSpec>>(
+  doc: string,
+  presence: P,
+  fields: F,
+): BlockSpec & { presence: P; fields: F } => ({ type: 'block', doc, presence, fields });
+export function input<const A extends readonly ArtifactType[]>(doc: string, accepts: A): InputSpec & { accepts: A; required: true };
+export function input<const A extends readonly ArtifactType[]>(doc: string, accepts: A, required: false): InputSpec & { accepts: A; required: false };
+export function input(doc: string, accepts: readonly ArtifactType[], required = true): InputSpec {
+  return { type: 'input', doc, accepts, required };
+}
+export const inputs = <const A extends readonly ArtifactType[]>(doc: string, accepts: A, required = true): InputSpec & { accepts: A; many: true } => ({
+  type: 'input',
+  doc,
+  accepts,
+  required,
+  many: true,
+});
+
+// ---- the TypeScript types of resolved params, derived from a schema ------------------------
+
+/** The resolved value of one parameter: what the checker hands on after filling defaults. */
+export type ValueOf<S> = S extends IntSpec | FloatSpec
+  ? number
+  : S extends BoolSpec
+    ? boolean
+    : S extends StringSpec & { enum?: infer E }
+      ? E extends readonly string[]
+        ? string extends E[number]
+          ? string
+          : E[number]
+        : string
+      : S extends ListSpec & { of: infer O }
+        ? O extends 'string'
+          ? string[]
+          : number[]
+        : S extends BlockSpec & { presence: infer P; fields: infer F }
+          ? F extends Record<string, ParamSpec>
+            ? P extends 'optional'
+              ? ParamsOf<F> | null
+              : ParamsOf<F>
+            : never
+          : never;
+
+/** Resolved params of a schema's `params` (inputs left out: they arrive as artifacts). */
+export type ParamsOf<P extends Record<string, ParamSpec>> = {
+  -readonly [K in keyof P as P[K] extends InputSpec ? never : K]: ValueOf<P[K]>;
+};
+
+/** A stage kind's schema with its params' types kept (see `stageSchema`). */
+export interface TypedStageSchema<P extends Record<string, ParamSpec>> extends Omit<StageSchema, 'params' | 'rules'> {
+  params: P;
+  rules?(p: ParamsOf<P>, ctx: RuleContext): RuleViolation[];
+}
+
+/** Declare a stage kind's schema so that its `rules` and `run()` see typed params. */
+export function stageSchema<const P extends Record<string, ParamSpec>>(s: TypedStageSchema<P>): TypedStageSchema<P> {
+  return s;
+}
 
 /** Fill defaults of a (possibly partial) param object from a schema: used by the checker and by tests. */
 export function withDefaults(params: Record<string, ParamSpec>, given: Record<string, Value | undefined>): ResolvedParams {

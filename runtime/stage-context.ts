@@ -2,7 +2,7 @@
 
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import type { Reporter } from './reporter.ts';
-import type { DatasetKind, ResolvedParams } from '../core/schema.ts';
+import type { ArtifactType, DatasetKind, InputSpec, ParamSpec, ParamsOf, ResolvedParams } from '../core/schema.ts';
 
 /** A dataset record of any kind (fields depend on the kind). */
 export interface DataRecord {
@@ -83,6 +83,35 @@ export interface StageContext {
   /** Where the stage keeps its resumable checkpoint (absent: no checkpoints). */
   checkpointDir?: string;
 }
+
+/** The artifact an input receives, by the artifact types it accepts. */
+export type ArtifactOf<T extends ArtifactType> = T extends DatasetKind
+  ? DatasetArtifact
+  : T extends 'tokenizer'
+    ? TokenizerArtifact
+    : T extends 'causal_lm' | 'reward_model'
+      ? ModelArtifact
+      : T extends 'judge'
+        ? JudgeArtifact
+        : ReportArtifact;
+
+/** The bound inputs of a schema's `params` (single inputs; a list input arrives as `name[0]`, `name[1]`, ...). */
+export type InputsOf<P extends Record<string, ParamSpec>> = {
+  -readonly [K in keyof P as P[K] extends InputSpec & { many: true } ? never : P[K] extends InputSpec ? K : never]: P[K] extends {
+    accepts: readonly (infer T extends ArtifactType)[];
+    required: infer R;
+  }
+    ? R extends false
+      ? ArtifactOf<T> | undefined
+      : ArtifactOf<T>
+    : never;
+};
+
+/** A stage's context with its params and inputs typed from its schema (`ContextOf<typeof schema.params>`). */
+export type ContextOf<P extends Record<string, ParamSpec>> = Omit<StageContext, 'params' | 'inputs'> & {
+  params: ParamsOf<P>;
+  inputs: InputsOf<P> & Record<string, Artifact>;
+};
 
 export interface StageOutcome {
   /** Final metrics (also kept in node.json); `headline` is shown in the run's summary table. */
