@@ -3,8 +3,8 @@
 // timed after one identical warm-up run.
 // Usage: npx tsx bench/generate.ts [native|wasm|cpu ...] (default: native and wasm)
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../runtime/backend.ts';
-import { generate } from '../runtime/generate.ts';
+import { initBackend } from '../runtime/tensor-backend.ts';
+import { generate } from '../runtime/model/decode.ts';
 import { GPT } from '../runtime/model/gpt.ts';
 import { Rng } from '../runtime/rng.ts';
 

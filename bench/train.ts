@@ -7,7 +7,7 @@
 // Reports the median over the timed steps (3 warm-up steps first) and the fastest step, as measured.
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../runtime/backend.ts';
+import { initBackend } from '../runtime/tensor-backend.ts';
 import { GPT, type GPTConfig } from '../runtime/model/gpt.ts';
 import { AdamW, clipByGlobalNorm } from '../runtime/optim.ts';
 import { Rng } from '../runtime/rng.ts';

@@ -5,8 +5,8 @@ import { loadProgram } from './load.ts';
 import { resolve } from './resolve.ts';
 import { check } from './check.ts';
 import { buildPlan } from './plan.ts';
-import { compareDiagnostics, type Diagnostic } from './diagnostics.ts';
-import type { Plan } from './plan-types.ts';
+import { compareDiagnostics, type Diagnostic } from '../core/diagnostics.ts';
+import type { Plan } from '../core/plan-types.ts';
 
 export interface CompileOptions {
   stage?: string;

@@ -4,8 +4,8 @@
 
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
-import type { ImportDecl, SourceFile } from './ast.ts';
-import { diag, type Diagnostic } from './diagnostics.ts';
+import type { ImportDecl, SourceFile } from '../grammar/ast.ts';
+import { diag, type Diagnostic } from '../core/diagnostics.ts';
 import { parse } from '../grammar/parse.ts';
 
 export interface Loaded {

@@ -1,4 +1,4 @@
-// Plan phase: typed nodes → the Plan IR (compiler/plan-types.ts): a deterministic topological
+// Plan phase: typed nodes → the Plan IR (core/plan-types.ts): a deterministic topological
 // order (dependencies first, then declaration order), locations relative to the main spec's
 // folder, and a content hash per node — the cache key of `rlhfc run`.
 
@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { dirname, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { CheckedNode } from './check.ts';
-import { diag, withSuggestion, type Diagnostic } from './diagnostics.ts';
-import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanNode } from './plan-types.ts';
-import type { Value } from '../runtime/stages/schema.ts';
+import { diag, withSuggestion, type Diagnostic } from '../core/diagnostics.ts';
+import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanNode } from '../core/plan-types.ts';
+import type { Value } from '../core/schema.ts';
 import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
 
 /** A stage's params without those that cannot change its results (`notInHash`, e.g. checkpoint_every). */

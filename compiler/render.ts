@@ -1,7 +1,7 @@
 // Rendering a plan: text for people (like a terraform plan), JSON for tools, dot for Graphviz.
 
-import type { Plan, PlanNode } from './plan-types.ts';
-import type { Value } from '../runtime/stages/schema.ts';
+import type { Plan, PlanNode } from '../core/plan-types.ts';
+import type { Value } from '../core/schema.ts';
 
 function fmt(v: Value): string {
   if (v === null) return '—';

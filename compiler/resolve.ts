@@ -2,8 +2,8 @@
 // instantiated into parameter trees whose expressions remember the environment (template
 // parameters) they must be evaluated in, and where they came from for diagnostics.
 
-import type * as A from './ast.ts';
-import { diag, withSuggestion, type Diagnostic, type Related } from './diagnostics.ts';
+import type * as A from '../grammar/ast.ts';
+import { diag, withSuggestion, type Diagnostic, type Related } from '../core/diagnostics.ts';
 import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
 
 /** Template parameters in scope: name → the argument expression and the scope it evaluates in. */

@@ -1,12 +1,12 @@
-// parse(): text → AST (compiler/ast.ts) + syntax diagnostics (RLHF1xxx).
+// parse(): text → AST (grammar/ast.ts) + syntax diagnostics (RLHF1xxx).
 // Lexing and parsing recover from errors, so one run reports several; the AST is best-effort
 // where there were errors (later phases only run on files without syntax errors).
 
 import type { CstNode, ILexingError, IRecognitionException, IToken } from 'chevrotain';
-import type * as A from '../compiler/ast.ts';
-import { diag, type Diagnostic } from '../compiler/diagnostics.ts';
+import type * as A from './ast.ts';
+import { diag, type Diagnostic } from '../core/diagnostics.ts';
 import { rlhfLexer } from './lexer.ts';
-import { parser } from './parser.ts';
+import { parser } from './cst-parser.ts';
 
 type Children = Record<string, (CstNode | IToken)[] | undefined>;
 

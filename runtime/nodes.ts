@@ -3,13 +3,13 @@
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Plan, PlanNode } from '../compiler/plan-types.ts';
-import { UserError, diag } from '../compiler/diagnostics.ts';
+import type { Plan, PlanNode } from '../core/plan-types.ts';
+import { UserError, diag } from '../core/diagnostics.ts';
 import { loadDataset, splitDataset } from './data/index.ts';
 import { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, type Tokenizer } from './tokenizers/index.ts';
 import { nodeRecord, type ArtifactStore } from './store.ts';
-import type { Artifact, DataRecord, DatasetArtifact, GptInit } from './stages/context.ts';
-import type { DatasetKind, ResolvedParams, Value } from './stages/schema.ts';
+import type { Artifact, DataRecord, DatasetArtifact, GptInit } from './stage-context.ts';
+import type { DatasetKind, ResolvedParams, Value } from '../core/schema.ts';
 
 export interface MaterializeEnv {
   plan: Plan;

@@ -12,15 +12,15 @@
 // Every run is recorded under <store>/runs/<id>/ (run.json, plan.json, log.txt, metrics.jsonl).
 
 import { dirname, resolve } from 'node:path';
-import type { Plan, PlanNode } from '../compiler/plan-types.ts';
-import { UserError, diag, didYouMean } from '../compiler/diagnostics.ts';
+import type { Plan, PlanNode } from '../core/plan-types.ts';
+import { UserError, diag, didYouMean } from '../core/diagnostics.ts';
 import { ArtifactStore, StoreBusy, nodeRecord, specKey, storeDirOf, type RunRecord } from './store.ts';
 
 export { storeDirOf };
 import { Reporter } from './reporter.ts';
 import { materializeSource, loadStageOutputs } from './nodes.ts';
-import type { Artifact, StageOutcome, StageRun } from './stages/context.ts';
-import { Interrupted } from './train/checkpoints.ts';
+import type { Artifact, StageOutcome, StageRun } from './stage-context.ts';
+import { Interrupted } from './train/resume.ts';
 
 export interface RunOptions {
   /** Path of the main spec (for resolving relative paths and the default store). */

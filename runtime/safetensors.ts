@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { UserError, diag } from '../compiler/diagnostics.ts';
+import { UserError, diag } from '../core/diagnostics.ts';
 
 export type StoredDtype = 'F32' | 'I32' | 'I64';
 export type TensorArray = Float32Array | Int32Array | BigInt64Array;

@@ -7,8 +7,8 @@
 //           which parameter, input, seed or file changed
 //   run     never ran: it runs
 
-import type { Plan, PlanNode } from '../compiler/plan-types.ts';
-import type { Value } from './stages/schema.ts';
+import type { Plan, PlanNode } from '../core/plan-types.ts';
+import type { Value } from '../core/schema.ts';
 import { ArtifactStore, specKey, type NodeRecord } from './store.ts';
 
 export type NodeState = 'cached' | 'resume' | 'stale' | 'run';

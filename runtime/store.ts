@@ -13,7 +13,7 @@
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import type { Plan, PlanNode } from '../compiler/plan-types.ts';
+import type { Plan, PlanNode } from '../core/plan-types.ts';
 
 export const CHECKPOINT_FORMAT = 'rlhfc-checkpoint';
 

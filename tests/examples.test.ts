@@ -2,7 +2,7 @@
 // stores a run left in examples/ are not specs).
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.ts';
-import { renderDiagnostics } from '../compiler/diagnostics.ts';
+import { renderDiagnostics } from '../core/diagnostics.ts';
 import { specFilesIn } from '../compiler/load.ts';
 
 describe('examples', () => {

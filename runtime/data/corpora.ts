@@ -11,7 +11,7 @@
 // i.e. an unconditional "write a positive review sentence" preference.
 
 import { createRequire } from 'node:module';
-import type { DatasetKind } from '../stages/schema.ts';
+import type { DatasetKind } from '../../core/schema.ts';
 import { deriveRecords, sentences } from './derive.ts';
 import { dataError, type DataRecord, type PreferenceRecord } from './records.ts';
 import { shuffle } from './split.ts';

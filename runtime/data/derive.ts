@@ -1,7 +1,7 @@
 // Turning plain texts into prompts or (prompt, response) pairs: the first `prompt_words` words of a text
 // are the prompt, the rest (with its leading space) the response, so prompt + response === text.
 
-import type { DatasetKind } from '../stages/schema.ts';
+import type { DatasetKind } from '../../core/schema.ts';
 import { dataError, type DataRecord } from './records.ts';
 
 export const DEFAULT_PROMPT_WORDS = 4;

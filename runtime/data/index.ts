@@ -11,11 +11,11 @@
 // Every source also reads `limit` (keep the first N records; 0 = all). `kind` and `split` are read by the caller.
 
 import { isAbsolute, resolve } from 'node:path';
-import type { DatasetKind, Value } from '../stages/schema.ts';
+import type { DatasetKind, Value } from '../../core/schema.ts';
 import { loadCorpus } from './corpora.ts';
 import { DEFAULT_PROMPT_WORDS } from './derive.ts';
 import { dataError, fieldsParam, type DataRecord } from './records.ts';
-import { loadJson, loadJsonl, loadTextFile } from './sources.ts';
+import { loadJson, loadJsonl, loadTextFile } from './file-sources.ts';
 
 export * from './records.ts';
 export { shuffle, splitDataset, type SplitOptions } from './split.ts';

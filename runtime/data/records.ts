@@ -1,7 +1,7 @@
 // Dataset record types and the checks that turn raw JSON objects into them.
 
-import { UserError, diag } from '../../compiler/diagnostics.ts';
-import type { DatasetKind, Value } from '../stages/schema.ts';
+import { UserError, diag } from '../../core/diagnostics.ts';
+import type { DatasetKind, Value } from '../../core/schema.ts';
 
 export interface TextRecord {
   text: string;

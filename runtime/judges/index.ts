@@ -1,7 +1,7 @@
 // Judges score (prompt, response) pairs: built-in rule judges (./rules.ts), users' TypeScript
 // functions (./user.ts), and, in the stages, reward models (runtime/train/scorer.ts).
 
-import type { ResolvedParams } from '../stages/schema.ts';
+import type { ResolvedParams } from '../../core/schema.ts';
 import { afinnJudge, lengthJudge, vaderJudge, wordsJudge, type Judge } from './rules.ts';
 import { userJudge } from './user.ts';
 
@@ -9,7 +9,7 @@ export { afinnJudge, lengthJudge, vaderJudge, wordsJudge, wordsOf, type Judge } 
 export { loadUserJudge, userJudge } from './user.ts';
 export { JUDGE_SCHEMAS, type JudgeArgSchema, type JudgeSchema } from './schemas.ts';
 
-/** Build a rule or user judge from its constructor name and resolved args (see runtime/sources.ts JUDGE_SOURCES). */
+/** Build a rule or user judge from its constructor name and resolved args (see runtime/sources/index.ts JUDGE_SOURCES). */
 export async function makeJudge(constructor: string, args: ResolvedParams, baseDir: string): Promise<Judge> {
   switch (constructor) {
     case 'vader':

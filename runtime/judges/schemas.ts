@@ -1,8 +1,8 @@
 // The judges' argument schemas in plain data, derived from the compiler's source constructors
-// (runtime/sources.ts JUDGE_SOURCES, the single source of truth) for docs and tools.
+// (runtime/sources/index.ts JUDGE_SOURCES, the single source of truth) for docs and tools.
 
-import { JUDGE_SOURCES } from '../sources.ts';
-import type { ParamSpec, Value } from '../stages/schema.ts';
+import { JUDGE_SOURCES } from '../sources/index.ts';
+import type { ParamSpec, Value } from '../../core/schema.ts';
 
 export interface JudgeArgSchema {
   name: string;

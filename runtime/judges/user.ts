@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UserError, diag, didYouMean, type Code } from '../../compiler/diagnostics.ts';
+import { UserError, diag, didYouMean, type Code } from '../../core/diagnostics.ts';
 import type { Judge } from './rules.ts';
 
 type UserFn = (prompt: string, response: string) => unknown;

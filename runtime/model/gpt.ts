@@ -1,5 +1,5 @@
 // A GPT-2 in TensorFlow.js, nanoGPT style. Weights are tf.Variables keyed by the exact Hugging Face
-// GPT-2 names and layouts (Conv1D: y = x·W + b with W [in,out]), so runtime/checkpoint.ts saves and
+// GPT-2 names and layouts (Conv1D: y = x·W + b with W [in,out]), so runtime/hf-checkpoint.ts saves and
 // loads them directly. Pre-LN blocks, causal self-attention, GELU (tanh), LM head tied to wte.
 //
 // Shapes: B batch, T positions, C width, V vocabulary, H heads, D = C/H, L = past + T keys.
@@ -7,7 +7,7 @@
 // int32 [B,L] (packed rows: attention within one segment, positions restart per segment).
 
 import * as tf from '@tensorflow/tfjs';
-import type { Batch } from '../train/examples.ts';
+import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
 import { dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
@@ -49,31 +49,6 @@ export interface ForwardOptions {
   /** Also return the keys/values of all L positions (for generation). */
   returnCache?: boolean;
 }
-
-/** A batch as tensors (what `toTensors` makes from runtime/train/examples.ts's `Batch`). */
-export interface TensorBatch {
-  ids: tf.Tensor2D;
-  mask: tf.Tensor2D;
-  targets: tf.Tensor2D;
-  targetsMask: tf.Tensor2D;
-  segments?: tf.Tensor2D;
-  lastIndex?: tf.Tensor1D;
-}
-
-/** Tensors for a collated batch (create inside tf.tidy / variableGrads so they are freed). */
-export function toTensors(b: Batch): TensorBatch {
-  const s: [number, number] = [b.B, b.T];
-  return {
-    ids: tf.tensor2d(b.ids, s, 'int32'),
-    mask: tf.tensor2d(b.mask, s, 'float32'),
-    targets: tf.tensor2d(b.targets, s, 'int32'),
-    targetsMask: tf.tensor2d(b.targetsMask, s, 'float32'),
-    segments: b.segments.some((x) => x !== 0) ? tf.tensor2d(b.segments, s, 'int32') : undefined,
-    lastIndex: tf.tensor1d(b.lastIndex, 'int32'),
-  };
-}
-
-const asTensors = (b: Batch | TensorBatch): TensorBatch => (b.ids instanceof tf.Tensor ? (b as TensorBatch) : toTensors(b as Batch));
 
 /** Per-position entropy of the distributions given by logits [..., V] → [...]. */
 export function entropy(logits: tf.Tensor): tf.Tensor {

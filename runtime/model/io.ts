@@ -1,8 +1,8 @@
-// GPT ⇄ checkpoint folders (runtime/checkpoint.ts): full models in HF GPT-2 layout, LoRA adapters in PEFT layout.
+// GPT ⇄ checkpoint folders (runtime/hf-checkpoint.ts): full models in HF GPT-2 layout, LoRA adapters in PEFT layout.
 
 import { relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type Gpt2Config, gpt2Config, loadCheckpoint, loraConfig, saveAdapter, saveModel } from '../checkpoint.ts';
+import { type Gpt2Config, gpt2Config, loadCheckpoint, loraConfig, saveAdapter, saveModel } from '../hf-checkpoint.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { GPT, type GPTConfig, type GPTOptions } from './gpt.ts';
 import type { LoraTarget } from './lora.ts';

@@ -4,7 +4,7 @@
 // and writes that memory in place. Outputs of native kernels come from a pool of recycled buffers.
 // See KERNELS.md for which kernels are native and why.
 //
-// MathBackendCPU internals used (pinned @tensorflow/tfjs-backend-cpu 4.22.0; tests/native-backend.test.ts
+// MathBackendCPU internals used (pinned @tensorflow/tfjs-backend-cpu 4.22.0; tests/runtime/native.test.ts
 // checks they are there): `data` (DataStorage of {values, dtype, refCount}), `write`, `move`,
 // `readSync`, `disposeData`, `makeTensorInfo`, and the `firstUse` flag (silences its "install
 // tfjs-node" notice).
@@ -741,7 +741,7 @@ export function registerNative(): { ok: boolean; reason?: string } {
   const native = nativeKernels();
   for (const c of cpu) tf.registerKernel({ ...c, backendName: NATIVE, kernelFunc: (native.get(c.kernelName) ?? c.kernelFunc) as tf.KernelFunc });
   for (const [name, fn] of native) if (!cpuKernels.has(name)) tf.registerKernel({ kernelName: name, backendName: NATIVE, kernelFunc: fn as tf.KernelFunc });
-  // Priority below cpu: the backend is only used when asked for (runtime/backend.ts does that).
+  // Priority below cpu: the backend is only used when asked for (runtime/tensor-backend.ts does that).
   tf.registerBackend(NATIVE, () => new NativeBackend(addon), 0);
   overrideReduceGradients();
   return (registered = { ok: true });

@@ -1,6 +1,6 @@
 // Differentiable losses of the preference and RL stages, as functions of tensors. Each mirrors a
 // reference implementation, named in its comment, and is tested against hand-computed values and
-// finite differences (tests/rl-math.test.ts). Every function runs in tf.tidy: only the returned
+// finite differences (tests/runtime/rl.test.ts). Every function runs in tf.tidy: only the returned
 // tensors survive, and the caller disposes them.
 
 import * as tf from '@tensorflow/tfjs';

@@ -1,7 +1,7 @@
 // Parameter groups shared by several stage kinds: the optimizer, the training loop, LoRA, generation.
 // Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in README.
 
-import { block, bool, float, int, list, str, type ParamSpec, type ResolvedParams, type RuleContext, type RuleViolation } from './schema.ts';
+import { block, bool, float, int, list, str, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 
 export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
 
@@ -17,7 +17,7 @@ export const optimizer = block('AdamW optimizer and learning-rate schedule.', 'a
 });
 
 /** The training loop: batch size, accumulation, length, evaluation and logging cadence. */
-export const loop = (defaults: { batch_size: number; epochs: number; eval_every: number }): Record<string, ParamSpec> => ({
+export const loop = (defaults: { batch_size: number; epochs: number; eval_every: number }) => ({
   batch_size: int('Examples per micro-batch.', defaults.batch_size, 1),
   grad_accum: int('Micro-batches accumulated per optimizer step.', 1, 1),
   epochs: int('Passes over the training data (ignored when max_steps > 0).', defaults.epochs, 1),
@@ -44,14 +44,14 @@ export const generation = (d: { max_new_tokens: number; temperature: number }) =
     top_p: float('Nucleus sampling mass (1: off).', 1.0, 0, 1, { minExclusive: true }),
   });
 
-export const maxSeqLength = (def: number, doc = 'Longest tokenized example; longer ones are truncated.'): ParamSpec => ({
+export const maxSeqLength = (def: number, doc = 'Longest tokenized example; longer ones are truncated.'): IntSpec => ({
   ...int(`${doc} Default: ${def}, or the model's context if smaller.`, def, 2),
   capDefaultAtContextOf: 'model',
 });
 
 /** Rules shared by stages that take a model: a fresh `gpt` needs a tokenizer; lengths fit the context. */
 export function modelRules(
-  p: ResolvedParams,
+  p: { optimizer?: { betas: number[] } },
   ctx: RuleContext,
   modelParam: string,
   lengths: { path: string; value: number }[],
@@ -66,8 +66,7 @@ export function modelRules(
       if (l.value > m.context) out.push({ path: l.path, message: `${l.path} is ${l.value} but the model's context is ${m.context}` });
     }
   }
-  const opt = p['optimizer'] as ResolvedParams | null;
-  const betas = opt?.['betas'] as number[] | undefined;
+  const betas = p.optimizer?.betas;
   if (betas && (betas.length !== 2 || betas.some((b) => !(b >= 0 && b < 1)))) {
     out.push({ path: 'optimizer.betas', message: 'betas must be two numbers in [0, 1)' });
   }
@@ -78,20 +77,24 @@ export const tokenizerDoc = 'Tokenizer to use when the model has none yet (a fre
 export { bool };
 
 /** Sampling stages: prompt + generated tokens must fit the context of the model bound to `modelParam`. */
-export function samplingRules(p: ResolvedParams, ctx: RuleContext, modelParam: string): RuleViolation[] {
-  const gen = p['generation'] as Record<string, number>;
-  const total = (p['max_prompt_length'] as number) + gen['max_new_tokens'];
+export function samplingRules(
+  p: { max_prompt_length: number; generation: { max_new_tokens: number; min_new_tokens: number }; optimizer?: { betas: number[] } },
+  ctx: RuleContext,
+  modelParam: string,
+): RuleViolation[] {
+  const gen = p.generation;
+  const total = p.max_prompt_length + gen.max_new_tokens;
   const out = modelRules(p, ctx, modelParam, []);
   const m = ctx.inputs[modelParam]?.model;
   if (m && total > m.context) {
     out.push({ path: 'max_prompt_length', message: `max_prompt_length + generation.max_new_tokens is ${total} but the ${modelParam === 'policy' ? "policy's" : "model's"} context is ${m.context}` });
   }
-  if (gen['min_new_tokens'] > gen['max_new_tokens']) out.push({ path: 'generation.min_new_tokens', message: 'min_new_tokens exceeds max_new_tokens' });
+  if (gen.min_new_tokens > gen.max_new_tokens) out.push({ path: 'generation.min_new_tokens', message: 'min_new_tokens exceeds max_new_tokens' });
   return out;
 }
 
 /** `max_prompt_length`: by default at most half the model's context, leaving room for the response. */
-export const maxPromptLength = (def: number, modelParam = 'model'): ParamSpec => ({
+export const maxPromptLength = (def: number, modelParam = 'model'): IntSpec => ({
   ...int(`Prompts are truncated (from the left) to this many tokens. Default: ${def}, or half the model's context if smaller.`, def, 1),
   capDefaultAtContextOf: modelParam,
   capFraction: 0.5,

@@ -1,10 +1,10 @@
 // Stage `dpo`: Direct Preference Optimization against a frozen reference (TRL's DPOTrainer losses).
 
-import { float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
+import { float, input, int, str, stageSchema } from '../../core/schema.ts';
 import { loop, lora, maxPromptLength, maxSeqLength, modelRules, optimizer } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'dpo',
   doc: 'Direct preference optimisation on preference triples.',
   params: {
@@ -23,34 +23,34 @@ export const schema: StageSchema = {
   outputs: { model: 'causal_lm' },
   carries: { model: 'model' },
   rules: (p, ctx) => {
-    const out = modelRules(p, ctx, 'model', [{ path: 'max_seq_length', value: p['max_seq_length'] as number }]);
-    if ((p['max_prompt_length'] as number) >= (p['max_seq_length'] as number)) {
+    const out = modelRules(p, ctx, 'model', [{ path: 'max_seq_length', value: p.max_seq_length }]);
+    if (p.max_prompt_length >= p.max_seq_length) {
       out.push({ path: 'max_prompt_length', message: 'max_prompt_length must be smaller than max_seq_length' });
     }
-    if ((p['label_smoothing'] as number) > 0 && p['loss'] !== 'sigmoid') {
-      out.push({ path: 'label_smoothing', message: `label_smoothing applies to the sigmoid loss only, not '${p['loss']}'` });
+    if (p.label_smoothing > 0 && p.loss !== 'sigmoid') {
+      out.push({ path: 'label_smoothing', message: `label_smoothing applies to the sigmoid loss only, not '${p.loss}'` });
     }
     return out;
   },
-};
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');
   const { openLM, plannedSteps, cycle, loopSettings } = await import('../train/lm.ts');
   const { encodePreference, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
-  const { toTensors } = await import('../model/gpt.ts');
-  const p = ctx.params as Record<string, never>;
-  const lm = await openLM(ctx, { lora: p['lora'] });
+  const { toTensors } = await import('../model/batch.ts');
+  const p = ctx.params;
+  const lm = await openLM(ctx, { lora: p.lora });
   try {
-    const data = ctx.inputs['data'] as DatasetArtifact;
-    const maxLen = p['max_seq_length'] as number;
-    const enc = (recs: typeof data.train) => recs.map((r) => encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen, p['max_prompt_length']));
+    const data = ctx.inputs.data;
+    const maxLen = p.max_seq_length;
+    const enc = (recs: typeof data.train) => recs.map((r) => encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen, p.max_prompt_length));
     const train = enc(data.train);
     const val = enc(data.validation);
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
@@ -94,10 +94,10 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       if (lm.model.lora) lm.model.lora.enabled = true;
       refNote = 'reference: the starting weights';
     }
-    const beta = p['beta'] as number;
-    const lossType = p['loss'] as 'sigmoid' | 'ipo' | 'hinge';
-    const smoothing = p['label_smoothing'] as number;
-    const bs = p['batch_size'] as number;
+    const beta = p.beta;
+    const lossType = p.loss;
+    const smoothing = p.label_smoothing;
+    const bs = p.batch_size;
     const total = plannedSteps(ctx.params, trainPairs.length);
     const next = cycle(trainPairs, bs, ctx.seed, ctx.node.id);
     const lossOf = (b: Pair[]) =>
@@ -140,7 +140,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     };
     ctx.reporter.note(`${trainPairs.length} pairs, ${valPairs.length} held out; ${total} steps; ${lm.describeTrainable()}; ${refNote}`);
     const res = await trainLoop({
-      ...lm.loopParts(p['optimizer'], total),
+      ...lm.loopParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: next,
       loss: (b) => lossOf(b).loss,

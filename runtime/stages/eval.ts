@@ -1,11 +1,11 @@
 // Stage `eval`: score several models' generations on held-out prompts with a judge and measure
 // their KL to a reference model; writes a report.
 
-import { input, inputs, int, withDefaults, type StageSchema } from './schema.ts';
+import { input, inputs, int, stageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
-import type { DatasetArtifact, ModelArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ModelArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'eval',
   doc: 'Compare models: mean judge score and KL to a reference on held-out prompts.',
   params: {
@@ -23,28 +23,28 @@ export const schema: StageSchema = {
     Object.keys(ctx.inputs)
       .filter((k) => k.startsWith('models['))
       .flatMap((k) => samplingRules(p, ctx, k).map((v) => ({ ...v, message: `${k}: ${v.message}` }))),
-};
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 // For each model: sample responses to the held-out prompts (the validation split), score them with
 // the judge, and estimate KL(π ‖ ref) = E_{y~π}[Σ_t log π(y_t) − log ref(y_t)] on those samples,
 // with both distributions at the sampling temperature.
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');
   const { openLM } = await import('../train/lm.ts');
   const { openScorer } = await import('../train/scorer.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
-  const { toTensors } = await import('../model/gpt.ts');
+  const { toTensors } = await import('../model/batch.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
-  const p = ctx.params as Record<string, never>;
-  const gen = p['generation'] as Record<string, number>;
-  const src = ctx.inputs['prompts'] as DatasetArtifact;
+  const p = ctx.params;
+  const gen = p.generation;
+  const src = ctx.inputs.prompts;
   let prompts = (src.validation.length ? src.validation : src.train).map((r) => r.prompt ?? '');
-  if ((p['max_prompts'] as number) > 0) prompts = prompts.slice(0, p['max_prompts']);
+  if (p.max_prompts > 0) prompts = prompts.slice(0, p.max_prompts);
   if (prompts.length === 0) throw new Error('no prompts to evaluate on');
   const heldOut = src.validation.length > 0;
   const scorer = await openScorer(ctx, 'judge');
@@ -78,7 +78,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     for (const [i, key] of modelKeys.entries()) {
       const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
       try {
-        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p['max_prompt_length'], ctx.seed);
+        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
         const scores = await scorer.score(prompts, s.texts);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
         const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(scores.length - 1, 1));
@@ -95,7 +95,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
           stderr: sd / Math.sqrt(scores.length),
           kl,
           mean_tokens: s.responseIds.reduce((acc, r) => acc + r.length, 0) / s.responseIds.length,
-          samples: prompts.slice(0, p['samples'] as number).map((q, j) => ({ prompt: q, response: s.texts[j], score: scores[j] })),
+          samples: prompts.slice(0, p.samples).map((q, j) => ({ prompt: q, response: s.texts[j], score: scores[j] })),
         });
         const r = results[results.length - 1];
         ctx.reporter.log({ step: i, model: r.model, mean_score: r.mean_score, stderr: r.stderr, ...(kl !== undefined ? { kl } : {}), ...Object.fromEntries(r.samples.map((x, j) => [`sample_${j}`, `[${r.model}] ${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`])) });

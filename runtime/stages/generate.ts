@@ -1,10 +1,10 @@
 // Stage `generate`: sample responses to prompts and write them as a pairs dataset.
 
-import { input, int, withDefaults, type StageSchema } from './schema.ts';
+import { input, int, stageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'generate',
   doc: 'Sample a response per prompt; writes prompt/response pairs.',
   params: {
@@ -16,26 +16,26 @@ export const schema: StageSchema = {
   },
   outputs: { data: 'pairs' },
   rules: (p, ctx) => samplingRules(p, ctx, 'model'),
-};
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM } = await import('../train/lm.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
-  const p = ctx.params as Record<string, never>;
+  const p = ctx.params;
   const lm = await openLM(ctx);
   try {
-    const src = ctx.inputs['prompts'] as DatasetArtifact;
+    const src = ctx.inputs.prompts;
     const write = (name: string, prompts: string[]) => {
-      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p['generation'], p['max_prompt_length'], ctx.seed + name.length);
+      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed + name.length);
       writeFileSync(`${ctx.outDir}/data/${name}.jsonl`, prompts.map((q, i) => JSON.stringify({ prompt: q, response: s.texts[i] })).join('\n') + (prompts.length ? '\n' : ''));
       return s;
     };
-    const cap = (xs: string[]) => ((p['max_prompts'] as number) > 0 ? xs.slice(0, p['max_prompts']) : xs);
+    const cap = (xs: string[]) => (p.max_prompts > 0 ? xs.slice(0, p.max_prompts) : xs);
     mkdirSync(`${ctx.outDir}/data`, { recursive: true });
     const train = cap(src.train.map((r) => r.prompt ?? ''));
     const s = write('train', train);

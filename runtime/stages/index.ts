@@ -1,7 +1,7 @@
 // Registry of stage kinds: kind → parameter schema. The compiler loads only schemas (no tfjs);
 // the runner loads a stage's `run()` lazily.
 
-import type { StageSchema } from './schema.ts';
+import type { StageSchema } from '../../core/schema.ts';
 import { schema as pretrain } from './pretrain.ts';
 import { schema as sft } from './sft.ts';
 import { schema as reward } from './reward.ts';

@@ -1,11 +1,11 @@
 // Stage `judge` (RLAIF): sample several responses per prompt, score them with a judge, and write a
 // preference dataset (chosen = highest score, rejected = lowest) for `reward` or `dpo`.
 
-import { input, int, str, withDefaults, type StageSchema } from './schema.ts';
+import { input, int, str, stageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
-import type { DatasetArtifact, DataRecord, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, DataRecord, ContextOf, StageOutcome } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'judge',
   doc: 'Label preference pairs with an AI or rule judge (RLAIF).',
   params: {
@@ -20,27 +20,27 @@ export const schema: StageSchema = {
   },
   outputs: { data: 'preferences' },
   rules: (p, ctx) => samplingRules(p, ctx, 'model'),
-};
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM } = await import('../train/lm.ts');
   const { openScorer } = await import('../train/scorer.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { shuffle, splitDataset } = await import('../data/split.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
-  const p = ctx.params as Record<string, never>;
+  const p = ctx.params;
   const lm = await openLM(ctx);
   const scorer = await openScorer(ctx, 'judge');
   try {
-    const src = ctx.inputs['prompts'] as DatasetArtifact;
+    const src = ctx.inputs.prompts;
     let prompts = src.train.map((r) => r.prompt ?? '');
-    if ((p['max_prompts'] as number) > 0) prompts = prompts.slice(0, p['max_prompts']);
+    if (p.max_prompts > 0) prompts = prompts.slice(0, p.max_prompts);
     if (prompts.length === 0) throw lm.dataError(`dataset ${src.origin} has no prompts`);
-    const n = p['samples_per_prompt'] as number;
+    const n = p.samples_per_prompt;
     ctx.reporter.note(`${prompts.length} prompts × ${n} samples, judged by ${scorer.name}`);
     ctx.reporter.start(n, 'round');
     // Round k samples one response for every prompt (different seeds per round).
@@ -49,11 +49,11 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     for (let k = 0; k < n; k++) {
       if (ctx.signal.aborted) {
         // Partial labels must never be committed as the stage's result: stop without output.
-        const { Interrupted } = await import('../train/checkpoints.ts');
+        const { Interrupted } = await import('../train/resume.ts');
         ctx.reporter.stop();
         throw new Interrupted(k, n, undefined);
       }
-      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p['generation'], p['max_prompt_length'], ctx.seed * 131 + k);
+      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed * 131 + k);
       const sc = await scorer.score(prompts, s.texts);
       s.texts.forEach((t, i) => (responses[i].push(t), scores[i].push(sc[i])));
       ctx.reporter.tick(k + 1, { mean: sc.reduce((a, b) => a + b, 0) / sc.length });
@@ -71,7 +71,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       });
       if (sc[best] === sc[worst]) {
         ties++;
-        if (p['ties'] === 'drop') return;
+        if (p.ties === 'drop') return;
         // Ties broken by the seed: a seeded choice of two distinct samples.
         const [a, b] = shuffle([...sc.keys()], `${ctx.seed}:${i}`);
         best = a;
@@ -90,7 +90,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const all = scores.flat();
     const metrics = { pairs: records.length, ties, mean_score: all.reduce((a, b) => a + b, 0) / all.length, mean_margin: meanMargin };
     for (const [i, r] of records.slice(0, 3).entries()) ctx.reporter.log({ step: i, sample: `${JSON.stringify(r.prompt)}: chosen ${JSON.stringify(r.chosen)} over ${JSON.stringify(r.rejected)}` });
-    return { metrics, headline: `${records.length} preference pairs (${ties} ties ${p['ties'] === 'drop' ? 'dropped' : 'broken'}), mean margin ${meanMargin.toFixed(3)}` };
+    return { metrics, headline: `${records.length} preference pairs (${ties} ties ${p.ties === 'drop' ? 'dropped' : 'broken'}), mean margin ${meanMargin.toFixed(3)}` };
   } finally {
     scorer.dispose();
     lm.dispose();

@@ -1,11 +1,11 @@
 // Stage `ppo`: RLHF with PPO, following TRL's classic PPOTrainer: generate → score → per-token KL
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
-import { block, bool, float, input, int, str, withDefaults, type StageSchema } from './schema.ts';
+import { block, bool, float, input, int, str, stageSchema } from '../../core/schema.ts';
 import { generation, lora, maxPromptLength, optimizer, samplingRules } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'ppo',
   doc: 'RLHF with PPO against a reward model or a judge, with a KL penalty to the reference.',
   params: {
@@ -46,8 +46,8 @@ export const schema: StageSchema = {
   carries: { model: 'policy' },
   rules: (p, ctx) => {
     const out = samplingRules(p, ctx, 'policy');
-    const b = p['batch_size'] as number;
-    const mb = p['mini_batch_size'] as number;
+    const b = p.batch_size;
+    const mb = p.mini_batch_size;
     if (b % mb !== 0) out.push({ path: 'mini_batch_size', message: `mini_batch_size ${mb} does not divide batch_size ${b}` });
     const rm = ctx.inputs['reward']?.model;
     const pol = ctx.inputs['policy']?.model;
@@ -56,45 +56,45 @@ export const schema: StageSchema = {
     }
     return out;
   },
-};
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 // One PPO step: sample prompts → generate → score → per-token KL penalty and rewards → GAE →
 // ppo_epochs passes of shuffled mini-batches with the clipped losses → KL controller update.
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const tf = await import('@tensorflow/tfjs');
   const { openLM } = await import('../train/lm.ts');
   const { openScorer } = await import('../train/scorer.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
-  const { toTensors } = await import('../model/gpt.ts');
+  const { toTensors } = await import('../model/batch.ts');
   const { accumulateGrads, clipByGlobalNorm } = await import('../optim.ts');
   const rl = await import('../rl/advantages.ts');
   const { ppoLoss } = await import('../rl/losses.ts');
   const { shuffle } = await import('../data/split.ts');
 
-  const p = ctx.params as Record<string, never>;
-  const kl = p['kl'] as Record<string, never>;
-  const sc = p['score'] as Record<string, never>;
-  const gen = p['generation'] as Record<string, never>;
-  const opt = p['optimizer'] as Record<string, never>;
-  const policy = await openLM(ctx, { modelInput: 'policy', lora: p['lora'], head: 'value' });
+  const p = ctx.params;
+  const kl = p.kl;
+  const sc = p.score;
+  const gen = p.generation;
+  const opt = p.optimizer;
+  const policy = await openLM(ctx, { modelInput: 'policy', lora: p.lora, head: 'value' });
   // Frozen reference: with LoRA the same weights with adapters disabled; otherwise a second copy.
   const refCopy = policy.model.lora ? undefined : await openLM({ ...ctx, inputs: { model: ctx.inputs['policy'] } });
   const scorer = await openScorer(ctx, 'reward');
   try {
-    const prompts = (ctx.inputs['prompts'] as DatasetArtifact).train.map((r) => r.prompt ?? '');
+    const prompts = ctx.inputs.prompts.train.map((r) => r.prompt ?? '');
     if (prompts.length === 0) throw policy.dataError('the prompts dataset is empty');
     const tok = policy.tokenizer;
-    const B = p['batch_size'] as number;
-    const mb = p['mini_batch_size'] as number;
-    const steps = p['steps'] as number;
+    const B = p.batch_size;
+    const mb = p.mini_batch_size;
+    const steps = p.steps;
     const params = policy.model.trainable();
     const optimizer = policy.adamW(opt);
-    let ctl: import('../rl/advantages.ts').KlController = kl['adaptive'] ? new rl.AdaptiveKl(kl['init'], kl['target'], kl['horizon']) : new rl.FixedKl(kl['init']);
+    let ctl: import('../rl/advantages.ts').KlController = kl.adaptive ? new rl.AdaptiveKl(kl.init, kl.target, kl.horizon) : new rl.FixedKl(kl.init);
     const moments = new rl.RunningMoments();
     let order: string[] = [];
     let at = 0;
@@ -139,11 +139,11 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       const t0 = performance.now();
       const batchPrompts = nextPrompts();
       // 1. Generate with the current policy.
-      const s = sampleResponses(policy.model, tok, batchPrompts, gen, p['max_prompt_length'], ctx.seed * 1000003 + step);
+      const s = sampleResponses(policy.model, tok, batchPrompts, gen, p.max_prompt_length, ctx.seed * 1000003 + step);
       // 2. Score.
       let scores = await scorer.score(batchPrompts, s.texts);
       const rawMean = rl.maskedMean(scores);
-      scores = rl.scaleScores(scores, moments, { scaling: sc['scaling'], clip: sc['clip'] });
+      scores = rl.scaleScores(scores, moments, { scaling: sc.scaling, clip: sc.clip });
       // 3. Old log-probs, reference log-probs and values on prompt + response.
       const rows = s.promptIds.map((q, i) => {
         const r = s.responseIds[i].length ? s.responseIds[i] : [tok.eosId];
@@ -182,15 +182,15 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       const masks = pos.map((ps) => ps.map(() => 1));
       // 4. Rewards with the KL penalty, GAE, whitened advantages.
       const beta = ctl.value;
-      const rw = rl.computeRewards(scores, lps, refs, masks, beta, kl['penalty']);
+      const rw = rl.computeRewards(scores, lps, refs, masks, beta, kl.penalty);
       // TRL: whiten_rewards whitens over the batch's response tokens without shifting the mean.
       let tokenRewards = rw.rewards;
-      if (p['whiten_rewards']) {
+      if (p.whiten_rewards) {
         const flat = rl.whiten(rw.rewards.flat(), masks.flat(), false);
         let k = 0;
         tokenRewards = rw.rewards.map((r) => r.map(() => flat[k++]));
       }
-      const { advantages, returns } = rl.computeAdvantages(vals, tokenRewards, masks, p['gamma'], p['lam']);
+      const { advantages, returns } = rl.computeAdvantages(vals, tokenRewards, masks, p.gamma, p.lam);
       const adv = new Float32Array(B * T);
       const ret = new Float32Array(B * T);
       pos.forEach((ps, b) => ps.forEach((i, j) => ((adv[i] = advantages[b][j]), (ret[i] = returns[b][j]))));
@@ -202,7 +202,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
         return out;
       };
       let stopped = false;
-      for (let e = 0; e < (p['ppo_epochs'] as number) && !stopped; e++) {
+      for (let e = 0; e < p.ppo_epochs && !stopped; e++) {
         const perm = shuffle([...Array(B).keys()], `${ctx.seed}:${step}:${e}`);
         for (let m0 = 0; m0 < B; m0 += mb) {
           const idx = perm.slice(m0, m0 + mb);
@@ -229,9 +229,9 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
               advantages: tf.tensor2d(slice(adv, idx), [n, T]),
               returns: tf.tensor2d(slice(ret, idx), [n, T]),
               mask: t.rmask,
-              cliprange: p['cliprange'],
-              cliprangeValue: p['cliprange_value'],
-              vfCoef: p['vf_coef'],
+              cliprange: p.cliprange,
+              cliprangeValue: p.cliprange_value,
+              vfCoef: p.vf_coef,
             });
             const entMean = tf.div(tf.sum(tf.mul(ent, t.rmask)), tf.maximum(tf.sum(t.rmask), 1));
             out = {
@@ -243,11 +243,11 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
             };
             return r.loss;
           });
-          clipByGlobalNorm(grads, (opt['grad_clip'] as number) > 0 ? opt['grad_clip'] : Infinity);
-          optimizer.apply(grads, opt['lr']);
+          clipByGlobalNorm(grads, opt.grad_clip > 0 ? opt.grad_clip : Infinity);
+          optimizer.apply(grads, opt.lr);
           tf.dispose([...grads.values()]);
           for (const [key, v] of Object.entries(out)) stats[key].push(v);
-          if ((kl['stop_at'] as number) > 0 && out['approx_kl'] > kl['stop_at']) stopped = true;
+          if (kl.stop_at > 0 && out['approx_kl'] > kl.stop_at) stopped = true;
         }
       }
       // 6. KL controller and logging.
@@ -270,9 +270,9 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
       };
       first ??= last;
       const samples = Object.fromEntries(
-        s.texts.slice(0, p['samples'] as number).map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i])} → ${JSON.stringify(t)} (score ${scores[i].toFixed(3)})`]),
+        s.texts.slice(0, p.samples).map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i])} → ${JSON.stringify(t)} (score ${scores[i].toFixed(3)})`]),
       );
-      if ((step + 1) % (p['log_every'] as number) === 0 || step + 1 === steps) ctx.reporter.log({ ...last, ...samples });
+      if ((step + 1) % p.log_every === 0 || step + 1 === steps) ctx.reporter.log({ ...last, ...samples });
       ctx.reporter.tick(step + 1, { score: last['score'], kl: last['kl'] });
       if (checkpoints.due(step + 1, steps)) await checkpoints.save({ step: step + 1, extra: saveState() });
     }

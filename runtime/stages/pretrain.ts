@@ -2,11 +2,11 @@
 // Tokenize, concatenate documents with end-of-text, cut into block_size chunks, train, report
 // validation loss and perplexity.
 
-import { input, str, withDefaults, type StageSchema } from './schema.ts';
+import { input, str, stageSchema } from '../../core/schema.ts';
 import { loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
-import type { StageContext, StageOutcome, DatasetArtifact } from './context.ts';
+import type { ContextOf, StageOutcome, DatasetArtifact } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'pretrain',
   doc: 'Causal-LM training on raw text; reports validation perplexity.',
   params: {
@@ -20,10 +20,10 @@ export const schema: StageSchema = {
   },
   outputs: { model: 'causal_lm' },
   carries: { model: 'model' },
-  rules: (p, ctx) => modelRules(p, ctx, 'model', [{ path: 'block_size', value: p['block_size'] as number }]),
-};
+  rules: (p, ctx) => modelRules(p, ctx, 'model', [{ path: 'block_size', value: p.block_size }]),
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 
@@ -38,27 +38,27 @@ export function unigramPerplexity(train: number[][], ids: number[][], vocab: num
   return Math.exp(nll / Math.max(n, 1));
 }
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM, evalLoss, batchIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
   const { packText } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
-  const p = ctx.params as typeof defaults & { optimizer: Record<string, number | string | number[]> };
+  const p = ctx.params;
   const lm = await openLM(ctx, { tokenizerInput: 'tokenizer' });
   try {
-    const data = ctx.inputs['data'] as DatasetArtifact;
-    const blockSize = p.block_size as number;
+    const data = ctx.inputs.data;
+    const blockSize = p.block_size;
     const enc = (recs: { text?: string }[]) => recs.map((r) => lm.tokenizer.encode(r.text ?? ''));
     const trainDocs = enc(data.train);
     const valDocs = enc(data.validation);
-    const remainder = p.remainder as 'drop' | 'pad';
+    const remainder = p.remainder;
     const trainRows = packText(trainDocs, blockSize, lm.tokenizer.eosId, remainder);
     const valRows = packText(valDocs, blockSize, lm.tokenizer.eosId, remainder);
     if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has fewer than ${blockSize + 1} tokens: nothing to train on`);
-    const batches = batchIterator(trainRows, p.batch_size as number, lm.tokenizer.padId, ctx.seed, ctx.node.id);
+    const batches = batchIterator(trainRows, p.batch_size, lm.tokenizer.padId, ctx.seed, ctx.node.id);
     const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
-          const loss = await evalLoss(lm, valRows, p.batch_size as number, 64);
+          const loss = await evalLoss(lm, valRows, p.batch_size, 64);
           return { val_loss: loss, val_ppl: Math.exp(loss) };
         }
       : undefined;

@@ -1,12 +1,12 @@
 // Stage `reward`: a reward model — a causal-LM body with a scalar head read at the last non-padding
 // token — trained on (prompt, chosen, rejected) with the pairwise loss −log σ(r_c − r_r − margin).
 
-import { bool, float, input, withDefaults, type StageSchema } from './schema.ts';
+import { bool, float, input, stageSchema } from '../../core/schema.ts';
 import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 import type { Row } from '../train/examples.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'reward',
   doc: 'Reward model on preference pairs; reports held-out accuracy.',
   params: {
@@ -22,31 +22,31 @@ export const schema: StageSchema = {
   },
   outputs: { model: 'reward_model' },
   carries: { model: 'model' },
-  rules: (p, ctx) => modelRules(p, ctx, 'model', [{ path: 'max_seq_length', value: p['max_seq_length'] as number }]),
-};
+  rules: (p, ctx) => modelRules(p, ctx, 'model', [{ path: 'max_seq_length', value: p.max_seq_length }]),
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM, pairIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
   const { encodePreference } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
-  const p = ctx.params as Record<string, never>;
-  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p['lora'], head: 'reward' });
+  const p = ctx.params;
+  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p.lora, head: 'reward' });
   try {
-    const data = ctx.inputs['data'] as DatasetArtifact;
-    const maxLen = p['max_seq_length'] as number;
+    const data = ctx.inputs.data;
+    const maxLen = p.max_seq_length;
     type Pair = { chosen: Row; rejected: Row; margin: number };
     const encode = (recs: typeof data.train): Pair[] =>
-      recs.map((r) => ({ ...encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen), margin: p['use_margin'] ? (r.margin ?? 0) : 0 }));
+      recs.map((r) => ({ ...encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen), margin: p.use_margin ? (r.margin ?? 0) : 0 }));
     const train = encode(data.train);
     const val = encode(data.validation);
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
-    const bs = p['batch_size'] as number;
+    const bs = p.batch_size;
     const total = plannedSteps(ctx.params, train.length);
-    const centering = p['center_rewards'] as number;
+    const centering = p.center_rewards;
     const evalSet = val.length ? val : train.slice(0, 256);
     const evaluate = async () => {
       const m = await lm.pairAccuracy(evalSet, bs);
@@ -55,7 +55,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     ctx.reporter.note(`${train.length} pairs, ${val.length} held out; ${total} steps; ${lm.describeTrainable()}`);
     const before = await lm.pairAccuracy(evalSet, bs);
     const res = await trainLoop({
-      ...lm.loopParts(p['optimizer'], total),
+      ...lm.loopParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.id, lm.tokenizer.padId),
       loss: (b) => lm.pairLoss(b, centering),

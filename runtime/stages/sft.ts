@@ -1,11 +1,11 @@
 // Stage `sft`: supervised fine-tuning on prompt/response pairs, loss on the response only by
 // default, optionally with LoRA adapters.
 
-import { bool, input, str, withDefaults, type StageSchema } from './schema.ts';
+import { bool, input, str, stageSchema } from '../../core/schema.ts';
 import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
-import type { DatasetArtifact, StageContext, StageOutcome } from './context.ts';
+import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
-export const schema: StageSchema = {
+export const schema = stageSchema({
   kind: 'sft',
   doc: 'Supervised fine-tuning on prompt/response pairs (LoRA or full).',
   params: {
@@ -23,8 +23,8 @@ export const schema: StageSchema = {
   outputs: { model: 'causal_lm' },
   carries: { model: 'model' },
   rules: (p, ctx) => {
-    const out = modelRules(p, ctx, 'model', [{ path: 'max_seq_length', value: p['max_seq_length'] as number }]);
-    const t = p['template'] as string;
+    const out = modelRules(p, ctx, 'model', [{ path: 'max_seq_length', value: p.max_seq_length }]);
+    const t = p.template;
     for (const f of ['{prompt}', '{response}']) {
       if (!t.includes(f)) out.push({ path: 'template', message: `template must contain ${f}` });
     }
@@ -34,28 +34,28 @@ export const schema: StageSchema = {
     }
     return out;
   },
-};
+});
 
-export const defaults = withDefaults(schema.params, {});
+type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
 
-export async function run(ctx: StageContext): Promise<StageOutcome> {
+export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM, evalLoss, batchIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
   const { encodeSft, packRows } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
-  const p = ctx.params as Record<string, never>;
-  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p['lora'] });
+  const p = ctx.params;
+  const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p.lora });
   try {
-    const data = ctx.inputs['data'] as DatasetArtifact;
-    const maxLen = p['max_seq_length'] as number;
+    const data = ctx.inputs.data;
+    const maxLen = p.max_seq_length;
     const encode = (recs: typeof data.train) =>
-      recs.map((r) => encodeSft(lm.tokenizer, p['template'] as string, r.prompt ?? '', r.response ?? '', maxLen, p['completion_only'] as boolean));
+      recs.map((r) => encodeSft(lm.tokenizer, p.template, r.prompt ?? '', r.response ?? '', maxLen, p.completion_only));
     let trainRows = encode(data.train);
     const valRows = encode(data.validation);
-    if (p['packing']) trainRows = packRows(trainRows, maxLen);
+    if (p.packing) trainRows = packRows(trainRows, maxLen);
     if (trainRows.length === 0) throw lm.dataError(`dataset ${data.origin} has no training records`);
-    const bs = p['batch_size'] as number;
+    const bs = p.batch_size;
     const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
@@ -64,10 +64,10 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
         }
       : undefined;
     ctx.reporter.note(
-      `${data.train.length} pairs${p['packing'] ? ` packed into ${trainRows.length} rows` : ''}, ${valRows.length} held out; ${total} steps; ${lm.describeTrainable()}`,
+      `${data.train.length} pairs${p.packing ? ` packed into ${trainRows.length} rows` : ''}, ${valRows.length} held out; ${total} steps; ${lm.describeTrainable()}`,
     );
     const res = await trainLoop({
-      ...lm.loopParts(p['optimizer'], total),
+      ...lm.loopParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: batchIterator(trainRows, bs, lm.tokenizer.padId, ctx.seed, ctx.node.id),
       loss: (b) => lm.lmLoss(b, true),

@@ -1,9 +1,9 @@
 // Tokenizers: the common interface, the three kinds, and loading a saved tokenizer folder.
 
 import { join } from 'node:path';
-import { UserError, diag } from '../../compiler/diagnostics.ts';
+import { UserError, diag } from '../../core/diagnostics.ts';
 import { BpeTokenizer } from './bpe.ts';
-import { CharTokenizer } from './char.ts';
+import { CharTokenizer } from './chars.ts';
 import { Gpt2Tokenizer } from './gpt2.ts';
 import { MANIFEST_FILE, TOKENIZER_FILE, readJsonIfExists } from './files.ts';
 import type { Tokenizer, TokenizerManifest } from './types.ts';

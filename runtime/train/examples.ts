@@ -8,6 +8,7 @@
 //   is exact (no BPE merge across it) and generation encodes prompts the same way.
 // - End-of-text ends every response.
 
+import type { Batch } from '../model/batch.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
 export interface Row {
@@ -113,23 +114,6 @@ export function packRows(rows: Row[], maxLen: number): Row[] {
     seg++;
   }
   return out;
-}
-
-/** A batch as flat typed arrays, ready for tf.tensor2d. */
-export interface Batch {
-  B: number;
-  T: number;
-  ids: Int32Array; // [B*T] model inputs
-  /** 1 for real tokens, 0 for padding. */
-  mask: Float32Array;
-  /** With shift: targets[t] = the row's next token after input t (pad where none). */
-  targets: Int32Array;
-  /** With shift: 1 where targets[t] counts in the loss. */
-  targetsMask: Float32Array;
-  /** Segment ids for packed rows (else all 0). */
-  segments: Int32Array;
-  /** Per row: index of the last real input token. */
-  lastIndex: Int32Array;
 }
 
 export interface CollateOptions {

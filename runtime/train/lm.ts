@@ -3,19 +3,20 @@
 // optimizer, compute the stage losses on collated batches, evaluate, and save the result.
 
 import * as tf from '@tensorflow/tfjs';
-import { UserError, diag } from '../../compiler/diagnostics.ts';
+import { UserError, diag } from '../../core/diagnostics.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
-import { GPT, toTensors } from '../model/gpt.ts';
+import { GPT } from '../model/gpt.ts';
 import type { LoraTarget } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
-import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stages/context.ts';
-import type { ResolvedParams, Value } from '../stages/schema.ts';
-import { collate, type Batch, type Row } from './examples.ts';
+import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stage-context.ts';
+import type { ResolvedParams, Value } from '../../core/schema.ts';
+import { collate, type Row } from './examples.ts';
+import { toTensors, type Batch } from '../model/batch.ts';
 import { lrSchedule } from './loop.ts';
-import { Checkpoints } from './checkpoints.ts';
+import { Checkpoints } from './resume.ts';
 
 export interface OpenOptions {
   /** Input holding the model (default 'model'). */

@@ -6,8 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { accumulateGrads, clipByGlobalNorm, learningRate, type AdamW } from '../optim.ts';
 import type { Reporter } from '../reporter.ts';
-import { UserError, diag } from '../../compiler/diagnostics.ts';
-import { Interrupted, type Checkpoints } from './checkpoints.ts';
+import { UserError, diag } from '../../core/diagnostics.ts';
+import { Interrupted, type Checkpoints } from './resume.ts';
 
 export interface LoopOptions<B> {
   /** Trainable variables by name (the optimizer's keys). */

@@ -4,8 +4,8 @@
 
 import type { Tokenizer } from '../tokenizers/index.ts';
 import type { GPT } from '../model/gpt.ts';
-import { generate } from '../generate.ts';
-import type { ResolvedParams } from '../stages/schema.ts';
+import { generate } from '../model/decode.ts';
+import type { ResolvedParams } from '../../core/schema.ts';
 
 export interface Sampled {
   promptIds: number[][];

@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { makeJudge } from '../judges/index.ts';
-import type { Artifact, JudgeArtifact, ModelArtifact, StageContext } from '../stages/context.ts';
+import type { Artifact, JudgeArtifact, ModelArtifact, StageContext } from '../stage-context.ts';
 import { collate, joinTruncated } from './examples.ts';
 import { openLM, type LM } from './lm.ts';
 

@@ -10,19 +10,19 @@
 //   rlhf_export/         helpers shared by the scripts (copied from ./py)
 //   data/sources/        the spec's data files (copied) and built-in corpora (written as JSONL)
 //
-// It reads only the Plan (compiler/plan-types.ts) and the mapping table (mapping.ts).
+// It reads only the Plan (core/plan-types.ts) and the mapping table (mapping.ts).
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plan, PlanNode, InputBinding } from '../../plan-types.ts';
+import type { Plan, PlanNode, InputBinding } from '../../../core/plan-types.ts';
 import { canonicalJson } from '../../plan.ts';
-import { diag, type Diagnostic } from '../../diagnostics.ts';
-import type { Span } from '../../ast.ts';
-import type { ParamSpec, ResolvedParams } from '../../../runtime/stages/schema.ts';
+import { diag, type Diagnostic } from '../../../core/diagnostics.ts';
+import type { Span } from '../../../grammar/ast.ts';
+import type { ParamSpec, ResolvedParams } from '../../../core/schema.ts';
 import { STAGE_SCHEMAS } from '../../../runtime/stages/index.ts';
-import { MODEL_SOURCES } from '../../../runtime/sources.ts';
+import { MODEL_SOURCES } from '../../../runtime/sources/index.ts';
 import {
   SOURCE_MAPPING,
   STAGE_CLASSES,

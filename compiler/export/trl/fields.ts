@@ -1,5 +1,5 @@
 // Fields of the Python configuration classes the exported code instantiates, in the pinned
-// versions (versions.ts). Data, not code: tests/trl-export.test.ts checks that every keyword the
+// versions (versions.ts). Data, not code: tests/compiler/export/trl.test.ts checks that every keyword the
 // emitted scripts pass to one of these classes is listed here. Each list records where it was
 // taken from; the class's own fields come first, then what it inherits.
 

@@ -5,14 +5,14 @@
 
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Plan, PlanNode } from '../../plan-types.ts';
-import { diag, type Diagnostic } from '../../diagnostics.ts';
-import type { Span } from '../../ast.ts';
+import type { Plan, PlanNode } from '../../../core/plan-types.ts';
+import { diag, type Diagnostic } from '../../../core/diagnostics.ts';
+import type { Span } from '../../../grammar/ast.ts';
 import { displayPath } from '../../load.ts';
 import { loadCorpus } from '../../../runtime/data/corpora.ts';
 import { DEFAULT_PROMPT_WORDS } from '../../../runtime/data/derive.ts';
-import type { DatasetKind, ResolvedParams } from '../../../runtime/stages/schema.ts';
-import { CLUSTER_STRATEGIES, SETTINGS } from '../../../runtime/sources.ts';
+import type { DatasetKind, ResolvedParams } from '../../../core/schema.ts';
+import { CLUSTER_STRATEGIES, SETTINGS } from '../../../runtime/sources/index.ts';
 import { exportTrl, type ClusterOptions, type ExportResult } from './emit.ts';
 
 export { exportTrl, planHash, type ClusterOptions, type ExportResult } from './emit.ts';

@@ -4,7 +4,7 @@
 // themselves), the README's "Scaling out" table is generated from it, and tests check that it
 // covers every schema parameter and that every field it names exists in the pinned classes.
 
-import type { ResolvedParams, Value } from '../../../runtime/stages/schema.ts';
+import type { ResolvedParams, Value } from '../../../core/schema.ts';
 
 /** A Python value in emitted code: JSON-like data, or a Python expression written as is. */
 export type Py = Value | { expr: string };

@@ -1,0 +1,362 @@
+// The `rlhfc` command line. Exit codes: 0 success, 1 errors in the spec (or a stage failed on
+// bad data), 2 usage errors, 3 internal errors (a bug: reported with a stack trace), 130 interrupted.
+
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { compileFile, type CompileResult } from '../compiler/compile.ts';
+import { diag, renderDiagnostics, UserError, type Diagnostic } from '../core/diagnostics.ts';
+import { renderDot, renderJson, renderText } from '../compiler/render.ts';
+import { COMPILER_VERSION } from '../compiler/plan.ts';
+
+export const EXIT = { ok: 0, spec: 1, usage: 2, internal: 3, interrupted: 130 } as const;
+
+const BACKENDS = ['auto', 'native', 'tensorflow', 'wasm', 'cpu'];
+
+type RunError = Error & { reports?: import('../runtime/runner.ts').StageReport[]; storeDir?: string };
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+class Exit extends Error {
+  constructor(public readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+function report(io: Io, r: { diagnostics: Diagnostic[]; sources: Map<string, string> }): void {
+  const text = renderDiagnostics(r.diagnostics, (p) => r.sources.get(p));
+  if (text) io.err(text);
+}
+
+/** `--seed N`: a whole number ≥ 0, else a usage error. */
+function parseSeed(io: Io, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) {
+    io.err(`error: --seed must be a whole number from 0 to 2147483647, got '${v}'\n`);
+    throw new Exit(EXIT.usage);
+  }
+  return n;
+}
+
+function compileOrExit(io: Io, file: string, stage?: string, seed?: number): CompileResult & { plan: NonNullable<CompileResult['plan']> } {
+  const r = compileFile(file, { stage, seed });
+  report(io, r);
+  if (!r.plan || r.diagnostics.some((d) => d.severity === 'error')) throw new Exit(r.diagnostics.some((d) => d.code === 'RLHF9001' || d.code === 'RLHF4002') ? EXIT.usage : EXIT.spec);
+  return r as CompileResult & { plan: NonNullable<CompileResult['plan']> };
+}
+
+interface TrlOptions {
+  target?: 'trl';
+  out?: string;
+  gpus?: string;
+  nodes?: string;
+  strategy?: string;
+  mixedPrecision?: string;
+  strict?: boolean;
+}
+
+/** `compile --target trl --out DIR`: write the TRL + Accelerate project (compiler/export/trl). */
+async function exportTrlProject(io: Io, file: string, r: CompileResult & { plan: NonNullable<CompileResult['plan']> }, o: TrlOptions): Promise<void> {
+  const trl = await import('../compiler/export/trl/index.ts');
+  const usage = (message: string) => {
+    report(io, { diagnostics: [diag('RLHF5003', message)], sources: r.sources });
+    throw new Exit(EXIT.usage);
+  };
+  if (!o.out) usage('--target trl needs --out DIR, the folder to write the project to');
+  const c = trl.clusterOptions(r.plan, o);
+  if (!c.cluster) {
+    report(io, { diagnostics: c.diagnostics, sources: r.sources });
+    throw new Exit(EXIT.usage);
+  }
+  const result = trl.buildTrlProject(r.plan, { specPath: file, outDir: o.out!, sources: r.sources, cluster: c.cluster });
+  // --strict: a parameter the target cannot express is an error, and nothing is written.
+  if (o.strict) for (const d of result.diagnostics) if (d.code === 'RLHF5001') d.severity = 'error';
+  report(io, { diagnostics: result.diagnostics, sources: r.sources });
+  if (result.diagnostics.some((d) => d.severity === 'error')) throw new Exit(EXIT.spec);
+  trl.writeTrlProject(result, o.out!);
+  const stages = r.plan.nodes.filter((n) => n.category === 'stage').length;
+  io.out(`${o.out}: TRL project for ${stages} stage${stages === 1 ? '' : 's'} (plan ${trl.planHash(r.plan)}); run it with ${join(o.out!, 'run.sh')}\n`);
+}
+
+/** Each command registers itself here; adding a command is one function. */
+type Register = (program: Command, io: Io) => void;
+
+const checkCmd: Register = (program, io) =>
+  program
+    .command('check')
+    .description('parse, resolve and type-check a spec; print diagnostics only')
+    .argument('<file>', '.rlhf spec')
+    .action((file: string) => {
+      const r = compileOrExit(io, file);
+      const stages = r.plan.nodes.filter((n) => n.category === 'stage').length;
+      io.out(`${file}: ok (${stages} stage${stages === 1 ? '' : 's'})\n`);
+    });
+
+const compileCmd: Register = (program, io) =>
+  program
+    .command('compile')
+    .description('print the execution plan: stages in dependency order with resolved parameters')
+    .argument('<file>', '.rlhf spec')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'dot']).default('text'))
+    .option('-s, --stage <name>', 'only this stage and what it needs')
+    .option('--store <dir>', 'artifact store to compare against (default: the spec\'s `artifacts` setting, .rlhfc)')
+    .addOption(new Option('-t, --target <target>', 'instead of printing the plan, write a project for this engine').choices(['trl']))
+    .option('-o, --out <dir>', 'with --target trl: folder to write the project to')
+    .option('--gpus <n>', 'with --target trl: GPUs per node (overrides cluster { gpus })')
+    .option('--nodes <n>', 'with --target trl: machines (overrides cluster { nodes })')
+    .option('--strategy <name>', 'with --target trl: ddp, zero2, zero3 or fsdp (overrides cluster { strategy })')
+    .option('--mixed-precision <mode>', 'with --target trl: no, fp16 or bf16 (overrides cluster { mixed_precision })')
+    .option('--strict', 'with --target trl: a parameter with no TRL equivalent (RLHF5001) is an error instead of a warning')
+    .option('--seed <n>', 'override the spec\'s seed')
+    .action(async (file: string, o: { format: string; stage?: string; store?: string; seed?: string } & TrlOptions) => {
+      const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
+      if (o.target === 'trl') return exportTrlProject(io, file, r, o);
+      if (o.format === 'json') io.out(renderJson(r.plan));
+      else if (o.format === 'dot') io.out(renderDot(r.plan));
+      else {
+        // Mark each stage cached / resume / stale (with the reason) / run, from the artifact store.
+        const { planStatus, statusSummary } = await import('../runtime/status.ts');
+        const { storeDirOf } = await import('../runtime/store.ts');
+        const nodes = planStatus(r.plan, storeDirOf(r.plan, file, o.store));
+        io.out(renderText(r.plan, { nodes, summary: statusSummary(r.plan, nodes) }));
+      }
+    });
+
+const runCmd: Register = (program, io) =>
+  program
+    .command('run')
+    .description('run the plan: stages in dependency order, reusing finished ones from the artifact store and resuming interrupted ones')
+    .argument('<file>', '.rlhf spec')
+    .option('-s, --stage <name>', 'only this stage and what it needs')
+    .option('--force [names...]', 're-run these stages (all when no name is given) even if finished')
+    .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS).default(process.env.RLHFC_BACKEND ?? 'auto'))
+    .option('--store <dir>', 'artifact store folder (default: the spec\'s `artifacts` setting, .rlhfc)')
+    .option('--seed <n>', 'override the spec\'s seed (a different seed is a different cache key)')
+    .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string; seed?: string }) => {
+      const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
+      const { initBackend } = await import('../runtime/tensor-backend.ts');
+      const b = await initBackend(o.backend as 'auto');
+      io.err(`${b.banner}\n`);
+      const { runPlan, formatRunTable } = await import('../runtime/runner.ts');
+      const { Interrupted } = await import('../runtime/train/resume.ts');
+      const { buildReport } = await import('../runtime/html-report.ts');
+      const ac = new AbortController();
+      const onSig = (sig: string) => {
+        if (ac.signal.aborted) {
+          io.err(`\n${sig} again: quitting now; the last checkpoint is kept\n`);
+          process.exit(EXIT.interrupted);
+        }
+        io.err(`\n${sig}: stopping at the next step boundary and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit at once)\n`);
+        ac.abort();
+      };
+      const onInt = () => onSig('SIGINT');
+      const onTerm = () => onSig('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      const writeReport = (storeDir: string) => {
+        const reportPath = join(storeDir, 'report.html');
+        mkdirSync(dirname(reportPath), { recursive: true });
+        writeFileSync(reportPath, buildReport(r.plan, storeDir));
+        io.out(`\nreport: ${reportPath}\n`);
+      };
+      const resumeHint = `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.store ? ` --store ${o.store}` : ''}`;
+      try {
+        const res = await runPlan(r.plan, {
+          specPath: file,
+          stage: o.stage,
+          force: o.force,
+          storeDir: o.store,
+          signal: ac.signal,
+          backend: b.name,
+          argv: process.argv.slice(2),
+          write: (l) => io.err(l + '\n'),
+        });
+        io.out(`\n${formatRunTable(res)}\n`);
+        writeReport(res.storeDir);
+        io.out(`run: ${res.runId}\n`);
+        if (ac.signal.aborted) {
+          io.err(`interrupted; finished stages are kept. ${resumeHint}\n`);
+          throw new Exit(EXIT.interrupted);
+        }
+      } catch (e) {
+        const err = e as RunError;
+        if (err.reports) {
+          if (err.reports.length) io.out(`\n${formatRunTable({ stages: err.reports })}\n`);
+          if (err.storeDir) writeReport(err.storeDir);
+        }
+        if (e instanceof Interrupted) {
+          io.err(`interrupted at step ${e.step}/${e.total} of the running stage; ${e.checkpoint ? `checkpoint saved in ${e.checkpoint}` : 'it had no checkpoint yet and restarts from its beginning'}; finished stages are kept.\n${resumeHint}\n`);
+          throw new Exit(EXIT.interrupted);
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+      }
+    });
+
+/** The store a store-level command works on: `--store`, else the first spec's, else ./.rlhfc (or an old ./.rlhf). */
+async function storeFor(io: Io, file: string | undefined, store: string | undefined): Promise<string> {
+  const { defaultStoreIn, storeDirOf } = await import('../runtime/store.ts');
+  if (!file) return store ? resolve(store) : defaultStoreIn(process.cwd());
+  return storeDirOf(compileOrExit(io, file).plan, file, store);
+}
+
+const reportCmd: Register = (program, io) =>
+  program
+    .command('report')
+    .description('write the HTML report (plan graph, curves, samples) of a spec, or of a past run by its id (see `rlhfc runs`)')
+    .argument('<spec-or-run>', '.rlhf spec, or a run id')
+    .option('-o, --out <path>', 'where to write the page (default: <store>/report.html, or <store>/runs/<id>/report.html)')
+    .option('--store <dir>', 'artifact store folder (default: the spec\'s, or ./.rlhfc for a run id)')
+    .action(async (what: string, o: { out?: string; store?: string }) => {
+      const { buildReport } = await import('../runtime/html-report.ts');
+      let plan: import('../core/plan-types.ts').Plan;
+      let storeDir: string;
+      let out: string;
+      if (what.endsWith('.rlhf') || existsSync(what)) {
+        plan = compileOrExit(io, what).plan;
+        const { storeDirOf } = await import('../runtime/store.ts');
+        storeDir = storeDirOf(plan, what, o.store);
+        out = o.out ?? join(storeDir, 'report.html');
+      } else {
+        const { ArtifactStore, defaultStoreIn } = await import('../runtime/store.ts');
+        storeDir = o.store ? resolve(o.store) : defaultStoreIn(process.cwd());
+        const store = new ArtifactStore(storeDir);
+        const run = store.runs().find((r) => r.id === what || r.id.startsWith(what));
+        if (!run) {
+          io.err(`error: no run '${what}' in ${storeDir} (\`rlhfc runs\` lists them; pass --store for another store)\n`);
+          throw new Exit(EXIT.usage);
+        }
+        plan = store.runPlan(run.id) as typeof plan;
+        out = o.out ?? join(store.runDir(run.id), 'report.html');
+      }
+      mkdirSync(dirname(resolve(out)), { recursive: true });
+      writeFileSync(out, buildReport(plan, storeDir));
+      io.out(`report: ${out}\n`);
+    });
+
+const runsCmd: Register = (program, io) =>
+  program
+    .command('runs')
+    .description('list past runs of a store, newest first, with their status and where their logs are')
+    .argument('[file]', '.rlhf spec whose store to read (default: ./.rlhf)')
+    .option('--store <dir>', 'artifact store folder')
+    .option('-n, --limit <n>', 'show at most n runs', '20')
+    .action(async (file: string | undefined, o: { store?: string; limit: string }) => {
+      const { ArtifactStore } = await import('../runtime/store.ts');
+      const store = new ArtifactStore(await storeFor(io, file, o.store));
+      const runs = store.runs().slice(0, Math.max(1, Number(o.limit) || 20));
+      if (!runs.length) {
+        io.out(`no runs in ${store.root}\n`);
+        return;
+      }
+      const secs = (r: (typeof runs)[number]) => (r.ended ? (Date.parse(r.ended) - Date.parse(r.started)) / 1000 : NaN);
+      const count = (r: (typeof runs)[number]) => {
+        const c = new Map<string, number>();
+        for (const s of r.stages) c.set(s.status, (c.get(s.status) ?? 0) + 1);
+        return [...c].map(([k, v]) => `${v} ${k}`).join(', ') || '—';
+      };
+      const rows = runs.map((r) => [r.id, r.started.slice(0, 19).replace('T', ' '), Number.isNaN(secs(r)) ? '—' : `${secs(r).toFixed(1)} s`, r.shownStatus, count(r), r.spec, r.backend ?? '']);
+      const head = ['run', 'started (UTC)', 'time', 'status', 'stages', 'spec', 'backend'];
+      const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+      const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
+      io.out([line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n') + '\n');
+      io.out(`\nlogs and metrics: ${join(store.root, 'runs', '<run>')}/ (log.txt, metrics.jsonl, run.json, plan.json)\n`);
+    });
+
+/** Take the store's lock for a cleaning command; a store in use by a run is left alone (exit 1). */
+function lockOrExit(io: Io, store: import('../runtime/store.ts').ArtifactStore): () => void {
+  if (!store.exists()) return () => {};
+  try {
+    return store.lock();
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}\n`);
+    throw new Exit(EXIT.spec);
+  }
+}
+
+function printRemoval(io: Io, entries: import('../runtime/store.ts').GcEntry[], dryRun: boolean, root: string, fmt: (n: number) => string): void {
+  for (const e of entries) io.out(`${dryRun ? 'would remove' : 'removed'}  ${fmt(e.bytes).padStart(10)}  ${relative(root, e.path)}  (${e.what})\n`);
+  const total = entries.reduce((s, e) => s + e.bytes, 0);
+  io.out(`${entries.length ? '' : 'nothing to remove; '}${dryRun ? 'would free' : 'freed'} ${fmt(total)} in ${root}\n`);
+}
+
+const cleanCmd: Register = (program, io) =>
+  program
+    .command('clean')
+    .description('remove leftovers of interrupted work: temp folders of stopped processes and superseded checkpoints (never finished results or resumable checkpoints)')
+    .argument('[file]', '.rlhf spec whose store to clean (default: ./.rlhf)')
+    .option('--store <dir>', 'artifact store folder')
+    .option('--dry-run', 'only list what would be removed')
+    .action(async (file: string | undefined, o: { store?: string; dryRun?: boolean }) => {
+      const { ArtifactStore, formatBytes } = await import('../runtime/store.ts');
+      const store = new ArtifactStore(await storeFor(io, file, o.store));
+      const unlock = lockOrExit(io, store);
+      const entries = store.leftovers();
+      if (!o.dryRun) store.remove(entries);
+      unlock();
+      printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
+    });
+
+const gcCmd: Register = (program, io) =>
+  program
+    .command('gc')
+    .description('remove stored results and checkpoints that neither the given specs\' current plans nor the latest runs use (plus what `clean` removes)')
+    .argument('[files...]', '.rlhf specs whose current plans are kept')
+    .option('--store <dir>', 'artifact store folder (default: the first spec\'s)')
+    .option('--keep-runs <n>', 'also keep what the n newest runs of each spec used', '1')
+    .option('--dry-run', 'only list what would be removed')
+    .action(async (files: string[], o: { store?: string; keepRuns: string; dryRun?: boolean }) => {
+      const { ArtifactStore, formatBytes } = await import('../runtime/store.ts');
+      const store = new ArtifactStore(await storeFor(io, files[0], o.store));
+      const keep = new Set<string>();
+      for (const f of files) for (const n of compileOrExit(io, f).plan.nodes) keep.add(n.hash);
+      const keepRuns = Number(o.keepRuns);
+      if (!Number.isInteger(keepRuns) || keepRuns < 0) {
+        io.err(`error: --keep-runs must be a whole number ≥ 0, got '${o.keepRuns}'\n`);
+        throw new Exit(EXIT.usage);
+      }
+      const unlock = lockOrExit(io, store);
+      const seen = new Set<string>();
+      const entries = [...store.leftovers(), ...store.unreferenced(keep, keepRuns)].filter((e) => !seen.has(e.path) && seen.add(e.path));
+      if (!o.dryRun) store.remove(entries);
+      unlock();
+      printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
+    });
+
+export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd];
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const program = new Command('rlhfc')
+    .description('Compile and run declarative RLHF pipelines (.rlhf)')
+    .version(COMPILER_VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showSuggestionAfterError(true);
+  for (const register of COMMANDS) register(program, io);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof Exit) return e.code;
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      if (e.code === 'commander.executeSubCommandAsync') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (e instanceof UserError) {
+      io.err(renderDiagnostics(e.diagnostics, () => undefined));
+      return e.diagnostics.some((d) => d.code === 'RLHF4002') ? EXIT.usage : EXIT.spec;
+    }
+    io.err(`internal error (a bug in rlhfc; please report it):\n${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.internal;
+  }
+}

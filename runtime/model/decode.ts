@@ -1,0 +1,168 @@
+// Batched sampling with a KV cache. Prompts are left-padded so every row's next token sits at the
+// same position; finished rows (eos seen) emit padding with mask 0. Sampling happens on the JS side
+// with a seeded Rng, so results are reproducible on every backend.
+
+import * as tf from '@tensorflow/tfjs';
+import type { GPT, KVCache } from './gpt.ts';
+import { Rng } from '../rng.ts';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** eos is suppressed until this many tokens were generated (default 0). */
+  minNewTokens?: number;
+  /** 0 = greedy (default 1). */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = off). */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set with probability ≥ topP (1 = off). */
+  topP?: number;
+  eosId: number;
+  padId: number;
+  seed?: number;
+  /** Use the KV cache (default true); false recomputes the whole sequence every step. */
+  useCache?: boolean;
+}
+
+export interface Generation {
+  /** Generated ids per row, without padding (ends with eos when the row finished). */
+  tokens: number[][];
+  /** Whether each row produced eos. */
+  finished: boolean[];
+  /** Full sequences [B, L] row-major: left-padded prompt (P positions) + generated tokens. */
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding, [B, L]. */
+  mask: Float32Array;
+  B: number;
+  L: number;
+  /** Prompt positions (after left padding); generated tokens start here. */
+  promptLength: number;
+}
+
+/** Pick a token from one row of logits. Exported for tests. */
+export function sampleToken(logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): number {
+  const V = logits.length;
+  if (o.temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let idx = Array.from({ length: V }, (_, i) => i).filter((i) => logits[i] > -Infinity);
+  idx.sort((a, b) => logits[b] - logits[a]);
+  if (o.topK > 0 && o.topK < idx.length) idx = idx.slice(0, o.topK);
+  const max = logits[idx[0]];
+  let probs = idx.map((i) => Math.exp((logits[i] - max) / o.temperature));
+  let total = probs.reduce((a, b) => a + b, 0);
+  if (o.topP < 1) {
+    let cum = 0;
+    let keep = idx.length;
+    for (let j = 0; j < idx.length; j++) {
+      cum += probs[j] / total;
+      if (cum >= o.topP) {
+        keep = j + 1;
+        break;
+      }
+    }
+    idx = idx.slice(0, keep);
+    probs = probs.slice(0, keep);
+    total = probs.reduce((a, b) => a + b, 0);
+  }
+  let u = rng.next() * total;
+  for (let j = 0; j < idx.length; j++) {
+    u -= probs[j];
+    if (u <= 0) return idx[j];
+  }
+  return idx[idx.length - 1];
+}
+
+/** Sample continuations of `prompts` (token id lists, at least one token each). */
+export function generate(model: GPT, prompts: number[][], o: GenerateOptions): Generation {
+  const B = prompts.length;
+  if (B === 0) throw new Error('generate: no prompts');
+  if (prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
+  const P = Math.max(...prompts.map((p) => p.length));
+  const room = model.config.context - P;
+  if (room <= 0) throw new Error(`generate: prompts of ${P} tokens leave no room in the model's context of ${model.config.context}`);
+  const maxNew = Math.min(o.maxNewTokens, room);
+  const L = P + maxNew;
+  const V = model.config.vocabSize;
+  const rng = new Rng(o.seed ?? 0);
+  const sampling = { temperature: o.temperature ?? 1, topK: o.topK ?? 0, topP: o.topP ?? 1 };
+  const minNew = o.minNewTokens ?? 0;
+  const ids = new Int32Array(B * L).fill(o.padId);
+  const mask = new Float32Array(B * L);
+  prompts.forEach((p, b) => {
+    const off = P - p.length;
+    for (let i = 0; i < p.length; i++) {
+      ids[b * L + off + i] = p[i];
+      mask[b * L + off + i] = 1;
+    }
+  });
+  const tokens: number[][] = prompts.map(() => []);
+  const finished = prompts.map(() => false);
+  const useCache = o.useCache ?? true;
+  let cache: KVCache | undefined;
+
+  /** Logits [B,V] at position `len − 1` given the first `len` positions. */
+  const nextLogits = (len: number): Float32Array => {
+    const cols = (a: Int32Array | Float32Array, from: number, to: number, dtype: 'int32' | 'float32') => {
+      const out = dtype === 'int32' ? new Int32Array(B * (to - from)) : new Float32Array(B * (to - from));
+      for (let b = 0; b < B; b++) out.set(a.subarray(b * L + from, b * L + to), b * (to - from));
+      return tf.tensor2d(out, [B, to - from], dtype);
+    };
+    // Tidy returns [logits, ...keys, ...values] so the cache survives it.
+    const out = tf.tidy((): tf.Tensor[] => {
+      const maskT = cols(mask, 0, len, 'float32');
+      if (!useCache) {
+        const h = model.hidden(cols(ids, 0, len, 'int32'), maskT);
+        return [model.head(tf.reshape(tf.slice(h, [0, len - 1, 0], [B, 1, -1]), [B, -1]))];
+      }
+      const from = cache ? len - 1 : 0;
+      const r = model.forward(cols(ids, from, len, 'int32'), maskT, { past: cache, returnCache: true });
+      const last = tf.reshape(tf.slice(r.hidden, [0, len - from - 1, 0], [B, 1, -1]), [B, -1]);
+      return [model.head(last), ...r.cache!.k, ...r.cache!.v];
+    });
+    const [logits, ...kv] = out;
+    if (kv.length) {
+      if (cache) tf.dispose([...cache.k, ...cache.v]);
+      const n = kv.length / 2;
+      cache = { k: kv.slice(0, n) as tf.Tensor4D[], v: kv.slice(n) as tf.Tensor4D[] };
+    }
+    const data = logits.dataSync() as Float32Array;
+    logits.dispose();
+    return data;
+  };
+
+  try {
+    for (let s = 0; s < maxNew; s++) {
+      const logits = nextLogits(P + s);
+      for (let b = 0; b < B; b++) {
+        const pos = b * L + P + s;
+        if (finished[b]) continue; // stays pad, mask 0
+        const row = logits.slice(b * V, (b + 1) * V);
+        if (s < minNew && o.eosId < V) row[o.eosId] = -Infinity;
+        const t = sampleToken(row, sampling, rng);
+        ids[pos] = t;
+        mask[pos] = 1;
+        tokens[b].push(t);
+        if (t === o.eosId) finished[b] = true;
+      }
+      if (finished.every(Boolean)) {
+        return trim(P + s + 1);
+      }
+    }
+    return trim(L);
+  } finally {
+    if (cache) tf.dispose([...cache.k, ...cache.v]);
+  }
+
+  function trim(len: number): Generation {
+    if (len === L) return { tokens, finished, ids, mask, B, L, promptLength: P };
+    const ids2 = new Int32Array(B * len);
+    const mask2 = new Float32Array(B * len);
+    for (let b = 0; b < B; b++) {
+      ids2.set(ids.subarray(b * L, b * L + len), b * len);
+      mask2.set(mask.subarray(b * L, b * L + len), b * len);
+    }
+    return { tokens, finished, ids: ids2, mask: mask2, B, L: len, promptLength: P };
+  }
+}

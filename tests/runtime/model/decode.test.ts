@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generate, sampleToken } from '../../../runtime/model/decode.ts';
+import { Rng } from '../../../runtime/rng.ts';
+import { tinyModel, tok, useCpu } from '../helpers.ts';
+
+beforeAll(useCpu);
+
+const prompts = [tok.encode('Four score'), tok.encode('and dedicated to the'), tok.encode('N')];
+const opts = { maxNewTokens: 8, eosId: tok.eosId, padId: tok.padId };
+
+describe('generate', () => {
+  it('greedy with the KV cache equals full recomputation; tensor count stays flat', () => {
+    const m = tinyModel({}, 3);
+    const before = tf.memory().numTensors;
+    const a = generate(m, prompts, { ...opts, temperature: 0 });
+    expect(tf.memory().numTensors).toBe(before);
+    const b = generate(m, prompts, { ...opts, temperature: 0, useCache: false });
+    expect(a.tokens).toEqual(b.tokens);
+    expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
+    expect(a.tokens.every((t) => t.length === 8)).toBe(true);
+    // full sequences: left-padded prompts, then the generated tokens
+    expect(a.promptLength).toBe(20);
+    expect(a.L).toBe(28);
+    const row2 = Array.from(a.ids.slice(2 * a.L, 3 * a.L));
+    expect(row2.slice(19, 20)).toEqual(prompts[2]);
+    expect(row2.slice(20)).toEqual(a.tokens[2]);
+    expect(Array.from(a.mask.slice(2 * a.L, 2 * a.L + 19)).every((x) => x === 0)).toBe(true);
+    // greedy: each token is the argmax of the model's next-token logits on the unpadded row
+    const seq = [...prompts[0], ...a.tokens[0].slice(0, 3)];
+    const next = tf.tidy(() => m.logits(tf.tensor2d([seq], undefined, 'int32')).argMax(-1).dataSync()[seq.length - 1]);
+    expect(next).toBe(a.tokens[0][3]);
+    m.dispose();
+  });
+
+  it('sampling is seeded and reproducible; top-k 1 is greedy', () => {
+    const m = tinyModel({}, 4);
+    const s1 = generate(m, prompts, { ...opts, temperature: 1, seed: 11 });
+    const s2 = generate(m, prompts, { ...opts, temperature: 1, seed: 11 });
+    const s3 = generate(m, prompts, { ...opts, temperature: 1, seed: 12 });
+    expect(s1.tokens).toEqual(s2.tokens);
+    expect(s1.tokens).not.toEqual(s3.tokens);
+    const g = generate(m, prompts, { ...opts, temperature: 0 });
+    expect(generate(m, prompts, { ...opts, temperature: 1.5, topK: 1, seed: 5 }).tokens).toEqual(g.tokens);
+    m.dispose();
+  });
+
+  it('stops rows at eos (then pad with mask 0) and suppresses eos before min_new_tokens', () => {
+    const m = tinyModel({}, 5);
+    // make eos overwhelmingly likely: push its output embedding along the hidden states
+    tf.tidy(() => {
+      const wte = m.w('transformer.wte.weight');
+      const boost = tf.oneHot([tok.eosId], tok.vocabSize).reshape([tok.vocabSize, 1]);
+      const h = m.hidden(tf.tensor2d([prompts[1]], undefined, 'int32')).mean([0, 1]).reshape([1, -1]);
+      wte.assign(tf.add(wte, tf.mul(tf.matMul(boost, h), 500)));
+    });
+    const r = generate(m, prompts, { ...opts, temperature: 0 });
+    expect(r.finished.every(Boolean)).toBe(true);
+    expect(r.tokens.every((t) => t.length === 1 && t[0] === tok.eosId)).toBe(true);
+    expect(r.L).toBe(r.promptLength + 1);
+    const withMin = generate(m, prompts, { ...opts, temperature: 0, minNewTokens: 3 });
+    for (const t of withMin.tokens) {
+      expect(t.slice(0, 3)).not.toContain(tok.eosId);
+      expect(t[t.length - 1]).toBe(tok.eosId);
+    }
+    m.dispose();
+  });
+
+  it('top-p keeps the smallest nucleus; temperature 0 is argmax', () => {
+    const logits = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05)]);
+    const rng = new Rng(1);
+    const seen = new Set<number>();
+    for (let i = 0; i < 300; i++) seen.add(sampleToken(logits, { temperature: 1, topK: 0, topP: 0.75 }, rng));
+    expect([...seen].sort()).toEqual([0, 1]);
+    const all = new Set<number>();
+    for (let i = 0; i < 500; i++) all.add(sampleToken(logits, { temperature: 1, topK: 3, topP: 1 }, rng));
+    expect([...all].sort()).toEqual([0, 1, 2]);
+    expect(sampleToken(logits, { temperature: 0, topK: 0, topP: 1 }, rng)).toBe(0);
+  });
+
+  it('rejects prompts that fill the context', () => {
+    const m = tinyModel({ context: 8 });
+    expect(() => generate(m, [tok.encode('Four score')], opts)).toThrow(/no room in the model's context of 8/);
+    m.dispose();
+  });
+});

@@ -1,0 +1,414 @@
+// The native backend (runtime/native): kernel-by-kernel agreement with the cpu backend, gradients,
+// a 20-step training trajectory, flat memory, buffer-recycling safety, the MathBackendCPU internals
+// it relies on, and the fallback when the addon is missing. Skipped when the addon is not built,
+// unless RLHFC_REQUIRE_NATIVE=1 (CI), where a missing addon fails.
+import { spawnSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU, version_cpu } from '@tensorflow/tfjs-backend-cpu';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../../runtime/tensor-backend.ts';
+import { loadAddon } from '../../runtime/native/addon.ts';
+import { NativeBackend, registerNative } from '../../runtime/native/backend.ts';
+import { fusedOps } from '../../runtime/native/fused.ts';
+import { gelu, layerNorm, logSoftmax, pick } from '../../runtime/model/ops.ts';
+import { generate } from '../../runtime/model/decode.ts';
+import { GPT } from '../../runtime/model/gpt.ts';
+import { AdamW, clipByGlobalNorm } from '../../runtime/optim.ts';
+import { Rng } from '../../runtime/rng.ts';
+import { lmBatch, tinyModel, tok } from './helpers.ts';
+
+const available = loadAddon().addon !== undefined;
+const required = process.env.RLHFC_REQUIRE_NATIVE === '1';
+
+describe('native backend prerequisites', () => {
+  it('is built when RLHFC_REQUIRE_NATIVE=1', () => {
+    if (required) expect(loadAddon().reason ?? 'loaded').toBe('loaded');
+  });
+
+  it('finds the MathBackendCPU internals it relies on (tfjs-backend-cpu pinned to 4.22.0)', () => {
+    expect(version_cpu).toBe('4.22.0');
+    for (const m of ['write', 'move', 'readSync', 'disposeData', 'makeTensorInfo', 'incRef', 'decRef', 'refCount', 'numDataIds']) {
+      expect(typeof (MathBackendCPU.prototype as unknown as Record<string, unknown>)[m]).toBe('function');
+    }
+    const b = new MathBackendCPU() as unknown as { data: Record<string, unknown>; firstUse: unknown };
+    for (const m of ['has', 'get', 'set', 'delete', 'numDataIds']) expect(typeof b.data[m]).toBe('function');
+    expect(b.firstUse).toBe(true);
+    const id = (b as unknown as MathBackendCPU).write(new Float32Array([1, 2]), [2], 'float32');
+    const d = (b as unknown as MathBackendCPU).data.get(id);
+    expect(d.values).toBeInstanceOf(Float32Array);
+    expect(d.refCount).toBe(1);
+    expect((b as unknown as MathBackendCPU).disposeData(id)).toBe(true);
+    expect((b as unknown as MathBackendCPU).data.has(id)).toBe(false);
+    // every cpu kernel is re-registered under `native`
+    expect(tf.getKernelsForBackend('cpu').length).toBeGreaterThan(100);
+  });
+
+  it('falls back to wasm with one warning naming the build command when the addon is missing', () => {
+    const script = [
+      "import { initBackend } from './runtime/tensor-backend.ts';",
+      "const a = await initBackend('auto');",
+      "const b = await initBackend('auto');",
+      'console.log(JSON.stringify([a.name, b.name]));',
+      "try { await initBackend('native'); } catch (e) { console.log('ERR ' + e.message); }",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      encoding: 'utf8',
+      env: { ...process.env, RLHFC_NATIVE_ADDON: '/nonexistent/rlhfc_native.node' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('["wasm","wasm"]');
+    expect(r.stdout).toMatch(/ERR backend 'native' is not available: the native addon is not built/);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('native backend unavailable'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('npm run build:native');
+  });
+});
+
+const rnd = (shape: number[], seed: number, lo = -2, hi = 2) => {
+  const r = new Rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { shape, data: Float32Array.from({ length: n }, () => lo + (hi - lo) * r.next()) };
+};
+type Spec = { shape: number[]; data: Float32Array | Int32Array; dtype?: 'float32' | 'int32' };
+
+/** Run `f` on both backends with the same inputs; returns [cpu, native] outputs as plain arrays. */
+async function both(inputs: Spec[], f: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[]) {
+  const res: { shape: number[]; dtype: string; data: number[] }[][] = [];
+  for (const name of ['cpu', 'native']) {
+    await tf.setBackend(name);
+    const outs = tf.tidy(() => {
+      const ts = inputs.map((s) => tf.tensor(s.data, s.shape, s.dtype ?? (s.data instanceof Int32Array ? 'int32' : 'float32')));
+      const o = f(...ts);
+      return Array.isArray(o) ? o : [o];
+    });
+    res.push(outs.map((o) => ({ shape: o.shape, dtype: o.dtype, data: Array.from(o.dataSync()) })));
+    tf.dispose(outs);
+  }
+  return res as [(typeof res)[0], (typeof res)[0]];
+}
+
+async function agree(inputs: Spec[], f: (...t: tf.Tensor[]) => tf.Tensor | tf.Tensor[], tol = 1e-5) {
+  const [c, n] = await both(inputs, f);
+  expect(n.length).toBe(c.length);
+  c.forEach((co, i) => {
+    expect(n[i].shape).toEqual(co.shape);
+    expect(n[i].dtype).toBe(co.dtype);
+    co.data.forEach((x, j) => {
+      const y = n[i].data[j];
+      if (Number.isNaN(x)) expect(y).toBeNaN();
+      else if (!Number.isFinite(x)) expect(y).toBe(x);
+      else expect(Math.abs(x - y), `output ${i} element ${j}: cpu ${x} native ${y}`).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(x)));
+    });
+  });
+}
+
+describe.skipIf(!available && !required)('native backend', () => {
+  it('registers, initialises and names itself in the banner', async () => {
+    expect(registerNative().ok).toBe(true);
+    const info = await initBackend('native');
+    expect(info.name).toBe('native');
+    expect(info.banner).toMatch(/^backend: native \((avx512|avx2|base) kernels, OpenBLAS \w+ (1 thread|1–\d+ threads)\)$/);
+    expect((await initBackend('auto')).name).toBe('native');
+    expect(tf.getKernelsForBackend('native').length).toBeGreaterThanOrEqual(tf.getKernelsForBackend('cpu').length);
+  });
+
+  it('unary kernels agree with cpu', async () => {
+    const x = rnd([3, 5, 7], 1, -4, 4);
+    const pos = rnd([3, 5, 7], 2, 0.05, 5);
+    const wide = rnd([4, 300], 3, -60, 60);
+    for (const f of [tf.neg, tf.exp, tf.sigmoid, tf.tanh, tf.relu, tf.abs, tf.square, tf.elu, tf.relu6]) await agree([x], f as never, 2e-6);
+    for (const f of [tf.exp, tf.sigmoid, tf.tanh, tf.softplus]) await agree([wide], f as never, 2e-6);
+    for (const f of [tf.log, tf.sqrt, tf.rsqrt, tf.reciprocal, tf.log1p]) await agree([pos], f as never, 2e-6);
+    await agree([{ shape: [4], data: Float32Array.of(NaN, Infinity, -Infinity, 0) }], (t) => [tf.relu(t), tf.exp(t), tf.neg(t)]);
+    await agree([{ shape: [5], data: Float32Array.of(1e-7, -3e-5, 1e-3, 0.06, 0.07) }], tf.tanh as never, 1e-6);
+  });
+
+  it('binary kernels with broadcasting agree with cpu', async () => {
+    const shapes: [number[], number[]][] = [
+      [[2, 3, 4], [2, 3, 4]],
+      [[2, 3, 4], [4]],
+      [[4], [2, 3, 4]],
+      [[2, 1, 4], [1, 3, 1]],
+      [[3, 1], [1, 4]],
+      [[2, 3, 4], []],
+      [[], [5]],
+      [[8, 1, 6, 6], [8, 4, 6, 6]],
+      [[2, 3, 1, 5], [3, 4, 1]],
+    ];
+    for (const [i, [sa, sb]] of shapes.entries()) {
+      const a = rnd(sa, 10 + i);
+      const b = rnd(sb, 20 + i, 0.5, 3);
+      for (const f of [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.minimum, tf.squaredDifference, tf.pow]) await agree([a, b], f as never, 5e-6);
+    }
+    await agree([{ shape: [3], data: Float32Array.of(NaN, 1, 2) }, { shape: [3], data: Float32Array.of(1, NaN, 1) }], (a, b) => [tf.maximum(a, b), tf.minimum(a, b)]);
+    // int32 goes to the cpu kernels
+    await agree([{ shape: [3], data: Int32Array.of(1, 2, 3) }, { shape: [3], data: Int32Array.of(4, 5, -6) }], (a, b) => [tf.add(a, b), tf.mul(a, b), tf.sub(a, b)]);
+  });
+
+  it('reductions, softmax and addN agree with cpu', async () => {
+    const x = rnd([3, 4, 5, 6], 30);
+    for (const axis of [0, 1, 2, 3, -1, [1, 2], [0, 1], [2, 3], [0, 1, 2, 3], [0, 2]]) {
+      for (const keepDims of [false, true]) {
+        await agree([x], (t) => [tf.sum(t, axis, keepDims), tf.mean(t, axis, keepDims), tf.max(t, axis, keepDims), tf.min(t, axis, keepDims), tf.prod(tf.div(t, 2), axis, keepDims)], 1e-5);
+      }
+    }
+    await agree([x], (t) => [tf.sum(t), tf.mean(t), tf.max(t)], 1e-5);
+    await agree([rnd([7, 33], 31, -30, 30)], (t) => [tf.softmax(t), tf.logSoftmax(t)], 1e-5);
+    await agree([rnd([2, 3, 512], 32, -30, 30)], (t) => tf.softmax(t), 1e-5);
+    await agree([rnd([3, 4], 33), rnd([3, 4], 34), rnd([3, 4], 35)], (a, b, c) => tf.addN([a, b, c]));
+  });
+
+  it('matrix products (transposes, batches, broadcast batch, fused bias/relu) agree with cpu', async () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[5, 7], [7, 3], false, false],
+      [[7, 5], [7, 3], true, false],
+      [[5, 7], [3, 7], false, true],
+      [[7, 5], [3, 7], true, true],
+      [[4, 5, 7], [4, 7, 3], false, false],
+      [[2, 4, 5, 7], [2, 4, 3, 7], false, true],
+      [[4, 5, 7], [7, 3], false, false],
+      [[4, 7, 5], [7, 3], true, false],
+      [[5, 7], [4, 7, 3], false, false],
+      [[1, 5, 7], [4, 3, 7], false, true],
+      [[3, 0], [0, 4], false, false],
+    ];
+    for (const [i, [sa, sb, ta, tb]] of cases.entries()) {
+      await agree([rnd(sa, 40 + i), rnd(sb, 60 + i)], (a, b) => tf.matMul(a, b, ta, tb), 1e-5);
+    }
+    const bias = rnd([3], 80);
+    for (const activation of ['linear', 'relu', 'elu'] as const) {
+      await agree([rnd([4, 5, 7], 81), rnd([7, 3], 82), bias], (a, b, c) => tf.fused.matMul({ a, b, bias: c, activation }), 1e-5);
+    }
+    await agree([rnd([5, 7], 83), rnd([3, 7], 84)], (a, b) => tf.fused.matMul({ a, b, transposeB: true, activation: 'relu' }), 1e-5);
+  });
+
+  it('layout kernels (transpose, gather, concat, split, slice, tile, oneHot, segment sum, cast) agree with cpu', async () => {
+    const x = rnd([2, 3, 4, 5], 90);
+    const xi: Spec = { shape: [2, 3, 4], data: Int32Array.from({ length: 24 }, (_, i) => i * 7 - 30) };
+    for (const perm of [[0, 2, 1, 3], [3, 2, 1, 0], [1, 0, 2, 3], [0, 1, 3, 2], [2, 3, 0, 1]]) await agree([x], (t) => tf.transpose(t, perm));
+    await agree([rnd([37, 70], 91)], (t) => tf.transpose(t));
+    await agree([xi], (t) => tf.transpose(t, [2, 0, 1]));
+    const idx: Spec = { shape: [2, 3], data: Int32Array.of(0, 2, 1, 1, 0, 2) };
+    for (const axis of [0, 1, 2]) await agree([rnd([3, 3, 3], 92), idx], (t, i) => tf.gather(t, i, axis));
+    await agree([xi, { shape: [2], data: Int32Array.of(1, 0) }], (t, i) => tf.gather(t, i, 0));
+    for (const axis of [0, 1, 2, -1]) {
+      await agree([x, x], (a, b) => tf.concat([a, tf.mul(b, 2), a], axis));
+      await agree([x], (t) => tf.split(t, [1, t.shape[axis < 0 ? 3 : axis]! - 1], axis));
+    }
+    await agree([xi, xi], (a, b) => tf.concat([a, b], 1));
+    await agree([x], (t) => tf.split(t, 3, 1));
+    await agree([x], (t) => [tf.slice(t, [1, 0, 1, 2], [1, 3, 2, 3]), tf.slice(t, [0, 1, 0, 0], [-1, 1, -1, -1]), tf.slice(t, [1], [1])]);
+    await agree([xi], (t) => tf.slice(t, [0, 1, 1], [2, 2, 3]));
+    await agree([rnd([2, 3], 93)], (t) => [tf.tile(t, [2, 3]), tf.tile(t, [1, 1]), tf.tile(tf.reshape(t, [6]), [3])]);
+    await agree([idx], (i) => [tf.oneHot(i, 4), tf.oneHot(tf.reshape(i, [6]) as tf.Tensor1D, 3, 5, -1)]);
+    await agree([rnd([6, 4], 94), { shape: [6], data: Int32Array.of(0, 2, 0, 4, 2, 2) }], (t, i) => tf.unsortedSegmentSum(t, i as tf.Tensor1D, 5));
+    await agree([{ shape: [7], data: Float32Array.of(NaN, Infinity, -Infinity, 3e9, -3e9, -2.7, 2.7) }], (t) => tf.cast(t, 'int32'));
+    await agree([rnd([6], 95, -5, 5)], (t) => [tf.cast(t, 'int32'), tf.cast(tf.cast(t, 'int32'), 'float32'), tf.cast(tf.greater(t, 0), 'float32'), tf.cast(tf.greater(t, 0), 'int32')]);
+  });
+
+  it('fused ops (LayerNorm, GELU, log-softmax at targets, AdamW) match the composite ops with their gradients', async () => {
+    await tf.setBackend('cpu');
+    expect(fusedOps()).toBeUndefined();
+    const x = rnd([3, 5, 16], 100, -3, 3);
+    const g = rnd([16], 101, 0.5, 1.5);
+    const bt = rnd([16], 102);
+    const w = rnd([3, 5, 16], 103); // dy weights, so gradients are not trivially uniform
+    const logits = rnd([6, 40], 104, -8, 8);
+    const tgt: Spec = { shape: [6], data: Int32Array.of(0, 39, 7, 7, 20, 3) };
+    const lw = rnd([6], 105);
+    const results: number[][][] = [];
+    for (const name of ['cpu', 'native']) {
+      await tf.setBackend(name);
+      const f = fusedOps();
+      expect(f === undefined).toBe(name === 'cpu');
+      const mk = (s: Spec) => tf.tensor(s.data, s.shape, s.data instanceof Int32Array ? 'int32' : 'float32');
+      const r = tf.tidy(() => {
+        const [tx, tg, tb, tw, tl, tt, tlw] = [x, g, bt, w, logits, tgt, lw].map(mk);
+        const ln = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => (f ? f.layerNorm(a, b as tf.Tensor1D, c as tf.Tensor1D, 1e-5) : layerNorm(a, b as tf.Tensor1D, c as tf.Tensor1D));
+        const ge = (a: tf.Tensor) => (f ? f.gelu(a) : gelu(a));
+        const lp = (a: tf.Tensor) => (f ? f.logProbOf(a, tt) : pick(logSoftmax(a), tt));
+        const outs = [ln(tx, tg, tb), ge(tx), lp(tl)];
+        const gl = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(ln(a, b, c), tw)))([tx, tg, tb]);
+        const gg = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(ge(a), tw)))(tx);
+        const gp = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(lp(a), tlw)))(tl);
+        return [...outs, ...gl, gg, gp];
+      });
+      results.push(r.map((t) => Array.from(t.dataSync())));
+      tf.dispose(r);
+    }
+    const [c, n] = results;
+    c.forEach((arr, i) => arr.forEach((v, j) => expect(Math.abs(v - n[i][j]), `output ${i}[${j}]`).toBeLessThan(2e-5 * Math.max(1, Math.abs(v)))));
+    // AdamW: the fused update against runtime/optim.ts's composite one
+    const adam = async (name: string) => {
+      await tf.setBackend(name);
+      const p = tf.variable(tf.tensor(x.data, x.shape));
+      const params = new Map([['transformer.h.0.mlp.c_fc.weight', p]]);
+      const opt = new AdamW(params, { lr: 1e-2, weightDecay: 0.1 });
+      const gr = tf.tensor(w.data, w.shape);
+      const f = fusedOps();
+      let m: tf.Variable | undefined;
+      let v: tf.Variable | undefined;
+      for (let s = 1; s <= 3; s++) {
+        if (!f) opt.apply(new Map([['transformer.h.0.mlp.c_fc.weight', gr]]));
+        else {
+          m ??= tf.variable(tf.zerosLike(p), false);
+          v ??= tf.variable(tf.zerosLike(p), false);
+          f.adamW(p, m, v, gr, { beta1: 0.9, beta2: 0.999, stepSize: 1e-2 / (1 - 0.9 ** s), bc2sqrt: Math.sqrt(1 - 0.999 ** s), eps: 1e-8, decay: 1 - 1e-2 * 0.1 });
+        }
+      }
+      const r = Array.from(p.dataSync());
+      tf.dispose([p, gr, ...(m ? [m] : []), ...(v ? [v] : [])]);
+      opt.dispose();
+      return r;
+    };
+    const ca = await adam('cpu');
+    const na = await adam('native');
+    ca.forEach((v, j) => expect(Math.abs(v - na[j])).toBeLessThan(1e-6));
+  });
+
+  it('gradients replaced on this backend (Sum, Mean, Softmax, Sigmoid) agree with the cpu backend', async () => {
+    const x = rnd([2, 3, 6], 110, -3, 3);
+    const w = rnd([2, 3, 6], 111);
+    await agree([x, w], (a, b) => {
+      const f = (t: tf.Tensor) =>
+        tf.addN([
+          tf.sum(tf.mul(tf.softmax(t), b)),
+          tf.sum(tf.mul(tf.sigmoid(t), b)),
+          tf.sum(tf.mul(tf.mean(t, 1, true), tf.sum(b, [0, 2], true))),
+          tf.sum(tf.mul(tf.sum(tf.mul(t, b), -1), 0.5)),
+          tf.mean(tf.mul(t, t)),
+        ]) as tf.Scalar;
+      return [f(a), tf.grad(f)(a)];
+    }, 2e-5);
+  });
+
+  it('raises the cpu backend errors for bad indices', async () => {
+    await tf.setBackend('native');
+    expect(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 5], 'int32')))).toThrow(/index value 5/);
+  });
+
+  it('gives the same loss and gradients as the cpu backend on a GPT', async () => {
+    const run = async (name: string) => {
+      await tf.setBackend(name);
+      const m = tinyModel({}, 2, ['reward']);
+      const b = lmBatch(2, 12);
+      const vars = [...m.weights.values()];
+      const { value, grads } = tf.variableGrads(() => m.lmLoss(b, { training: true }), vars);
+      const r = { loss: value.dataSync()[0], grads: vars.map((v) => Array.from(grads[v.name]?.dataSync() ?? [])) };
+      value.dispose();
+      tf.dispose(grads);
+      m.dispose();
+      return r;
+    };
+    const cpu = await run('cpu');
+    const nat = await run('native');
+    expect(nat.loss).toBeCloseTo(cpu.loss, 5);
+    cpu.grads.forEach((g, i) => {
+      const scale = Math.max(1e-6, ...g.map(Math.abs));
+      const diff = Math.max(0, ...g.map((x, j) => Math.abs(x - nat.grads[i][j])));
+      expect(diff / scale).toBeLessThan(1e-4);
+    });
+  });
+
+  it('follows the cpu backend over a 20-step training run, with flat memory', async () => {
+    const cfg = { vocabSize: 96, context: 24, width: 32, layers: 2, heads: 4, dropout: 0 };
+    const traj = async (name: string) => {
+      await tf.setBackend(name);
+      const m = new GPT(cfg, { seed: 5 });
+      const params = m.trainable();
+      const names = [...params.keys()];
+      const vars = names.map((n) => params.get(n)!);
+      const opt = new AdamW(params, { lr: 3e-3, weightDecay: 0.1 });
+      const r = new Rng(6);
+      const batch = lmBatchFrom(r, 4, cfg.context, cfg.vocabSize);
+      const losses: number[] = [];
+      const counts: number[] = [];
+      for (let s = 0; s < 20; s++) {
+        const { value, grads } = tf.variableGrads(() => m.lmLoss(batch, { training: true }), vars);
+        const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
+        clipByGlobalNorm(named, 1);
+        opt.apply(named);
+        losses.push(value.dataSync()[0]);
+        value.dispose();
+        for (const g of named.values()) g.dispose();
+        counts.push(tf.memory().numTensors);
+      }
+      opt.dispose();
+      m.dispose();
+      tf.dispose(Object.values(batch));
+      return { losses, counts };
+    };
+    const cpu = await traj('cpu');
+    const nat = await traj('native');
+    expect(nat.losses[19]).toBeLessThan(nat.losses[0] - 0.5);
+    nat.losses.forEach((l, i) => expect(Math.abs(l - cpu.losses[i]), `step ${i}: cpu ${cpu.losses[i]} native ${l}`).toBeLessThan(2e-3));
+    // flat: the same live tensors after every step (weights + AdamW moments), and the backend's data ids too
+    expect(new Set(nat.counts.slice(1)).size).toBe(1);
+    const backend = tf.backend() as NativeBackend;
+    expect(backend).toBeInstanceOf(NativeBackend);
+    expect(backend.stats.reused).toBeGreaterThan(backend.stats.allocated);
+  });
+
+  it('keeps memory flat over a long run and recycles buffers', async () => {
+    await tf.setBackend('native');
+    const backend = tf.backend() as NativeBackend;
+    const m = tinyModel({}, 3);
+    const params = m.trainable();
+    const vars = [...params.values()];
+    const opt = new AdamW(params, { lr: 1e-3 });
+    const b = lmBatch(2, 16);
+    const counts: number[] = [];
+    const ids: number[] = [];
+    const pool: number[] = [];
+    for (let s = 0; s < 60; s++) {
+      const { value, grads } = tf.variableGrads(() => m.lmLoss(b, { training: true }), vars);
+      opt.apply(new Map([...params].map(([n, v]) => [n, grads[v.name]])));
+      value.dispose();
+      tf.dispose(grads);
+      counts.push(tf.memory().numTensors);
+      ids.push(backend.numDataIds());
+      pool.push(backend.poolBytes);
+    }
+    expect(counts[59]).toBe(counts[4]);
+    expect(ids[59]).toBe(ids[4]);
+    expect(pool[59]).toBe(pool[9]);
+    const before = tf.memory().numTensors;
+    const g = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
+    const h = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
+    expect(g.tokens).toEqual(h.tokens);
+    expect(tf.memory().numTensors).toBe(before);
+    opt.dispose();
+    m.dispose();
+  });
+
+  it('never recycles an array a caller has read (dataSync) or a view of it', async () => {
+    await tf.setBackend('native');
+    const x = tf.tensor1d([1, 2, 3, 4]);
+    const y = tf.exp(x);
+    const seen = y.dataSync();
+    const copy = Array.from(seen);
+    expect((await y.bytes()).length).toBe(16); // the data exactly, even from a larger pooled buffer
+    y.dispose();
+    const z = tf.tidy(() => tf.mul(tf.exp(x), 100)); // same size: would reuse y's buffer if it were pooled
+    expect(Array.from(seen)).toEqual(copy);
+    // a slice that is a view of a native output keeps that output's buffer out of the pool
+    const big = tf.exp(x);
+    const part = tf.tidy(() => tf.reshape(big, [2, 2]));
+    big.dispose();
+    const w = tf.mul(x, 3);
+    expect(Array.from(part.dataSync())).toEqual(copy);
+    tf.dispose([x, z, part, w]);
+  });
+});
+
+function lmBatchFrom(r: Rng, B: number, T: number, V: number) {
+  const ids = Array.from({ length: B * T }, () => r.int(V));
+  const targets = Array.from({ length: B * T }, () => r.int(V));
+  return {
+    ids: tf.tensor2d(ids, [B, T], 'int32'),
+    mask: tf.ones([B, T]) as tf.Tensor2D,
+    targets: tf.tensor2d(targets, [B, T], 'int32'),
+    targetsMask: tf.ones([B, T]) as tf.Tensor2D,
+  };
+}

@@ -1,0 +1,136 @@
+// The supervised stages train for real, on real data, through the same path as `rlhfc run`.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileFile } from '../../compiler/compile.ts';
+import { initBackend } from '../../runtime/tensor-backend.ts';
+import { runPlan, type RunResult } from '../../runtime/runner.ts';
+import { ArtifactStore } from '../../runtime/store.ts';
+import { loadCheckpoint } from '../../runtime/hf-checkpoint.ts';
+import { loadTokenizer } from '../../runtime/tokenizers/index.ts';
+import { GPT } from '../../runtime/model/gpt.ts';
+import { generate } from '../../runtime/model/decode.ts';
+import { loadDataset, splitDataset } from '../../runtime/data/index.ts';
+import { readSafetensors } from '../../runtime/safetensors.ts';
+
+const SPEC = 'tests/fixtures/stages.rlhf';
+const store = mkdtempSync(join(tmpdir(), 'rlhfc-stages-'));
+const plan = compileFile(SPEC).plan!;
+
+async function run(stage: string): Promise<{ res: RunResult; metrics: Record<string, number>; dir: string }> {
+  const res = await runPlan(plan, { specPath: SPEC, stage, storeDir: store, write: () => {}, tty: false });
+  const node = plan.nodes.find((n) => n.id === `stage:${stage}`)!;
+  const rec = new ArtifactStore(store).record(node.hash)!;
+  return { res, metrics: rec.metrics as Record<string, number>, dir: new ArtifactStore(store).nodeDir(node.hash) };
+}
+
+beforeAll(async () => {
+  await initBackend('auto');
+});
+
+describe('pretrain', () => {
+  it('loss falls and validation perplexity drops below the unigram baseline', async () => {
+    const { metrics, dir } = await run('base');
+    expect(metrics['train_loss']).toBeLessThan(metrics['first_loss'] - 0.5);
+    expect(metrics['val_ppl']).toBeLessThan(metrics['unigram_ppl'] * 0.85);
+    // metrics.jsonl has the eval lines; the model folder loads
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => 'val_ppl' in l).length).toBeGreaterThanOrEqual(3);
+    expect(existsSync(join(dir, 'model', 'model.safetensors'))).toBe(true);
+    expect(existsSync(join(dir, 'model', 'tokenizer.json'))).toBe(true);
+  });
+});
+
+describe('sft', () => {
+  it('makes a model reproduce the trained answers', async () => {
+    const { metrics, dir } = await run('memo');
+    expect(metrics['train_loss']).toBeLessThan(0.3);
+    const ck = await loadCheckpoint(join(dir, 'model'));
+    const tok = await loadTokenizer(join(dir, 'model'));
+    const c = ck.config;
+    const model = GPT.fromWeights({ vocabSize: c.vocab_size, context: c.n_positions, width: c.n_embd, layers: c.n_layer, heads: c.n_head, dropout: 0 }, ck.weights);
+    const node = plan.nodes.find((n) => n.id === 'dataset:few')!;
+    const recs = splitDataset((await loadDataset({ source: 'corpus', args: ['sentiment'], params: node.params, kind: 'pairs' }, '.')) as { prompt: string; response: string }[], { validation: 0, seed: 0 }).train;
+    let exact = 0;
+    for (const r of recs) {
+      const want = tok.encode(r.response ?? '').slice(0, 4);
+      const g = generate(model, [tok.encode(r.prompt ?? '')], { maxNewTokens: 4, temperature: 0, eosId: tok.eosId, padId: tok.padId });
+      if (g.tokens[0].join() === want.join()) exact++;
+    }
+    model.dispose();
+    expect(exact).toBeGreaterThanOrEqual(5); // of 6
+  });
+
+  it('with LoRA saves only the adapter and leaves the base weights bit-identical', async () => {
+    await run('base');
+    const baseNode = plan.nodes.find((n) => n.id === 'stage:base')!;
+    const baseFile = join(new ArtifactStore(store).nodeDir(baseNode.hash), 'model', 'model.safetensors');
+    const before = readFileSync(baseFile);
+    const { dir } = await run('adapt');
+    expect(existsSync(join(dir, 'model', 'adapter_model.safetensors'))).toBe(true);
+    expect(existsSync(join(dir, 'model', 'model.safetensors'))).toBe(false);
+    expect(readFileSync(baseFile).equals(before)).toBe(true);
+    const ck = await loadCheckpoint(join(dir, 'model'));
+    expect(ck.baseDir).toBe(join(new ArtifactStore(store).nodeDir(baseNode.hash), 'model'));
+    const names = [...(await readSafetensors(join(dir, 'model', 'adapter_model.safetensors'))).tensors.keys()];
+    expect(names.every((n) => /lora_[AB]\.weight$/.test(n))).toBe(true);
+    // the trained adapter is not zero
+    const bs = [...ck.adapter!.weights].filter(([n]) => n.includes('lora_B'));
+    expect(bs.some(([, w]) => w.data.some((x) => x !== 0))).toBe(true);
+  });
+
+  it('with lora { merge: true } saves full weights instead', async () => {
+    const spec = join(store, 'merge.rlhf');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(spec, readFileSync(SPEC, 'utf8').replace('lora { r: 4  alpha: 8  targets: ["c_attn", "c_fc"] }', 'lora { r: 4  alpha: 8  targets: ["c_attn", "c_fc"]  merge: true }').replaceAll('"judges.ts', '"' + join(process.cwd(), 'tests/fixtures/judges.ts')));
+    const p2 = compileFile(spec).plan!;
+    await runPlan(p2, { specPath: spec, stage: 'adapt', storeDir: store, write: () => {}, tty: false });
+    const node = p2.nodes.find((n) => n.id === 'stage:adapt')!;
+    const dir = join(new ArtifactStore(store).nodeDir(node.hash), 'model');
+    expect(existsSync(join(dir, 'model.safetensors'))).toBe(true);
+    expect(existsSync(join(dir, 'adapter_config.json'))).toBe(false);
+  });
+});
+
+describe('reward', () => {
+  it('reaches clearly-above-chance held-out accuracy on human-labelled sentiment pairs', async () => {
+    const { metrics } = await run('rm');
+    expect(metrics['eval_accuracy']).toBeGreaterThan(0.65);
+    expect(metrics['train_loss']).toBeLessThan(metrics['first_loss']);
+  });
+});
+
+describe('alignment', () => {
+  it('PPO against a rule reward raises the mean reward while KL stays finite', async () => {
+    const { metrics, dir } = await run('rl');
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(8);
+    const first = (lines[0].score + lines[1].score) / 2;
+    const last = (lines[6].score + lines[7].score) / 2;
+    expect(last).toBeGreaterThan(first + 0.1);
+    for (const l of lines) {
+      expect(Number.isFinite(l.kl)).toBe(true);
+      for (const k of ['pg_loss', 'vf_loss', 'clipfrac', 'approx_kl', 'entropy', 'beta', 'non_score_reward']) expect(Number.isFinite(l[k])).toBe(true);
+      expect(typeof l.sample_0).toBe('string');
+    }
+    expect(metrics['score']).toBe(lines[7].score);
+  });
+
+  it('DPO raises held-out preference accuracy above chance', async () => {
+    const { metrics } = await run('pref');
+    expect(metrics['reward_accuracy']).toBeGreaterThan(0.6);
+    expect(metrics['reward_margin']).toBeGreaterThan(0);
+    expect(metrics['rewards/chosen']).toBeGreaterThan(metrics['rewards/rejected']);
+  });
+});
+
+describe('memory', () => {
+  it('stages leave no tensors behind', async () => {
+    const before = tf.memory().numTensors;
+    // re-running finished stages is a cache hit; force one small stage to really run
+    await runPlan(plan, { specPath: SPEC, stage: 'rm', force: ['rm'], storeDir: store, write: () => {}, tty: false });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
