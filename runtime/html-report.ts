@@ -82,7 +82,46 @@ h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd
 .ax{stroke:#999}.p{stroke:#2563eb;fill:none;stroke-width:1.6}circle.p{fill:#2563eb}
 .e{stroke:#999;fill:none}.n{fill:#f8fafc;stroke:#64748b}.n.stage{fill:#dbeafe;stroke:#2563eb}.nn{font-size:12px;font-weight:600}.nk{font-size:10px;fill:#555}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}
-pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;font-size:12px}.muted{color:#777}`;
+pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;font-size:12px}.muted{color:#777}
+.flag{color:#b91c1c;font-weight:600}.flagged{border-left:3px solid #b91c1c;padding-left:8px}`;
+
+interface EvalResult {
+  model: string;
+  mean_score: number;
+  stderr: number;
+  kl?: number;
+  degeneration?: { words: { mean: number; p10: number; p50: number; p90: number }; tokens?: { mean: number }; empty_rate: number; distinct_1: number; distinct_2: number; repetition_2: number };
+  flags?: string[];
+  samples: { prompt: string; response: string; score: number }[];
+}
+
+/**
+ * An eval stage's comparison: score, KL and the degeneration statistics of each model, and for a
+ * model that moved too far from its reference (diversity down, length changed), the reasons and its
+ * sample generations beside them.
+ */
+export function evalTable(dir: string): string {
+  const p = join(dir, 'report', 'report.json');
+  if (!existsSync(p)) return '';
+  const report = JSON.parse(readFileSync(p, 'utf8')) as { judge: string; results: EvalResult[] };
+  const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
+  const head = '<tr><th>model</th><th>score</th><th>KL</th><th>words: mean (p10 / p50 / p90)</th><th>tokens</th><th>empty</th><th>distinct-1</th><th>distinct-2</th><th>repetition</th><th></th></tr>';
+  const rows = report.results.map((r) => {
+    const d = r.degeneration;
+    const flag = r.flags?.length ? '<td class="flag">possible reward hacking</td>' : '<td></td>';
+    const cells = d
+      ? `<td>${f(d.words.mean, 1)} (${f(d.words.p10, 0)} / ${f(d.words.p50, 0)} / ${f(d.words.p90, 0)})</td><td>${f(d.tokens?.mean, 1)}</td><td>${f(d.empty_rate * 100, 0)}%</td><td>${f(d.distinct_1)}</td><td>${f(d.distinct_2)}</td><td>${f(d.repetition_2)}</td>`
+      : '<td colspan="6"></td>';
+    return `<tr><td>${esc(r.model)}</td><td>${f(r.mean_score, 3)} ± ${f(r.stderr, 3)}</td><td>${f(r.kl)}</td>${cells}${flag}</tr>`;
+  });
+  const flagged = report.results
+    .filter((r) => r.flags?.length)
+    .map(
+      (r) =>
+        `<div class="flagged"><p><b>${esc(r.model)}: possible reward hacking</b> — ${esc(r.flags!.join('; '))}</p><pre>${esc(r.samples.map((x) => `${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`).join('\n'))}</pre></div>`,
+    );
+  return `<h3>Models compared (judge: ${esc(report.judge)})</h3><table class="eval">${head}${rows.join('')}</table>${flagged.join('')}`;
+}
 
 /** Build the report page for the plan's stages from the store. */
 export function buildReport(plan: Plan, storeDir: string): string {
@@ -124,6 +163,7 @@ export function buildReport(plan: Plan, storeDir: string): string {
     parts.push(`<h2>${esc(node.name)} <span class="muted">(${esc(node.kind)}, ${rec.seconds.toFixed(1)} s)</span></h2>`);
     parts.push(`<p>${esc(String(rec.metrics['headline'] ?? ''))}</p>`);
     if (finals.length) parts.push(`<table>${finals.join('')}</table>`);
+    if (node.kind === 'eval') parts.push(evalTable(dir));
     parts.push(charts.join(''));
     if (samples.length) parts.push(`<h3>Sample generations</h3><pre>${esc(samples.join('\n'))}</pre>`);
     summary.push(

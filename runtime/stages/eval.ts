@@ -1,5 +1,6 @@
-// Stage `eval`: score several models' generations on held-out prompts with a judge and measure
-// their KL to a reference model; writes a report.
+// Stage `eval`: score several models' generations on held-out prompts with a judge, measure their
+// KL to a reference model and how degenerate their answers are (length, diversity, repetition,
+// next to the reference's); writes a report.
 
 import { input, inputs, int, stageSchema } from '../../core/schema.ts';
 import { generation, maxPromptLength, samplingRules } from './common.ts';
@@ -40,6 +41,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { collate } = await import('../train/examples.ts');
   const { toTensors } = await import('../model/batch.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { degenerationStats, hackingFlags } = await import('../text-stats.ts');
   const p = ctx.params;
   const gen = p.generation;
   const src = ctx.inputs.prompts;
@@ -72,7 +74,8 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     return out;
   };
   const rowsOf = (q: number[][], r: number[][]) => q.map((x, i) => ({ ids: [...x, ...r[i]], loss: [...x.map(() => 0), ...r[i].map(() => 1)] }));
-  const results: { model: string; mean_score: number; stderr: number; kl?: number; mean_tokens: number; samples: { prompt: string; response: string; score: number }[] }[] = [];
+  type Stats = import('../text-stats.ts').DegenerationStats;
+  const results: { model: string; mean_score: number; stderr: number; kl?: number; mean_tokens: number; degeneration: Stats; flags?: string[]; samples: { prompt: string; response: string; score: number }[] }[] = [];
   ctx.reporter.start(modelKeys.length, 'model');
   try {
     for (const [i, key] of modelKeys.entries()) {
@@ -95,14 +98,26 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
           stderr: sd / Math.sqrt(scores.length),
           kl,
           mean_tokens: s.responseIds.reduce((acc, r) => acc + r.length, 0) / s.responseIds.length,
+          degeneration: degenerationStats(s.texts, s.responseIds.map((r) => r.length)),
           samples: prompts.slice(0, p.samples).map((q, j) => ({ prompt: q, response: s.texts[j], score: scores[j] })),
         });
         const r = results[results.length - 1];
-        ctx.reporter.log({ step: i, model: r.model, mean_score: r.mean_score, stderr: r.stderr, ...(kl !== undefined ? { kl } : {}), ...Object.fromEntries(r.samples.map((x, j) => [`sample_${j}`, `[${r.model}] ${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`])) });
+        const d = r.degeneration;
+        ctx.reporter.log({ step: i, model: r.model, mean_score: r.mean_score, stderr: r.stderr, ...(kl !== undefined ? { kl } : {}), mean_words: d.words.mean, empty_rate: d.empty_rate, distinct_1: d.distinct_1, distinct_2: d.distinct_2, repetition_2: d.repetition_2, ...Object.fromEntries(r.samples.map((x, j) => [`sample_${j}`, `[${r.model}] ${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`])) });
         ctx.reporter.tick(i + 1, { score: mean });
       } finally {
         lm.dispose();
       }
+    }
+    // Degeneration is judged against the reference's own answers: those of the evaluated model that
+    // is the reference, else the reference sampled on the same prompts.
+    if (ref) {
+      const refBinding = ctx.node.inputs['reference'];
+      const same = modelKeys.findIndex((k) => ctx.node.inputs[k].node === refBinding.node && ctx.node.inputs[k].output === refBinding.output);
+      const refStats = same >= 0 ? results[same].degeneration : degenerationStats(sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed).texts);
+      results.forEach((r, j) => {
+        if (j !== same) r.flags = hackingFlags(r.degeneration, refStats);
+      });
     }
   } finally {
     ctx.reporter.stop();
@@ -117,6 +132,10 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   for (const r of results) {
     metrics[`score/${r.model}`] = r.mean_score;
     if (r.kl !== undefined) metrics[`kl/${r.model}`] = r.kl;
+    metrics[`mean_words/${r.model}`] = r.degeneration.words.mean;
+    metrics[`distinct_2/${r.model}`] = r.degeneration.distinct_2;
   }
-  return { metrics, headline: `${scorer.name} on ${prompts.length} ${heldOut ? 'held-out ' : ''}prompts — ${table}` };
+  const flagged = results.filter((r) => r.flags?.length).map((r) => r.model);
+  const warning = flagged.length ? ` — possible reward hacking: ${flagged.join(', ')}` : '';
+  return { metrics, headline: `${scorer.name} on ${prompts.length} ${heldOut ? 'held-out ' : ''}prompts — ${table}${warning}` };
 }

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../../compiler/compile.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { runPlan, type RunResult } from '../../runtime/runner.ts';
+import { buildReport } from '../../runtime/html-report.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
 import { loadCheckpoint } from '../../runtime/hf-checkpoint.ts';
 import { loadTokenizer } from '../../runtime/tokenizers/index.ts';
@@ -123,6 +124,39 @@ describe('alignment', () => {
     expect(metrics['reward_accuracy']).toBeGreaterThan(0.6);
     expect(metrics['reward_margin']).toBeGreaterThan(0);
     expect(metrics['rewards/chosen']).toBeGreaterThan(metrics['rewards/rejected']);
+  });
+});
+
+describe('eval', () => {
+  it('reports score, KL and degeneration statistics per model, and flags drift from the reference', async () => {
+    const { metrics, dir } = await run('cmp');
+    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8'));
+    expect(report.results.map((r: { model: string }) => r.model)).toEqual(['memo.model', 'rl.model', 'pref.model']);
+    for (const r of report.results) {
+      const d = r.degeneration;
+      expect(d.responses).toBe(16);
+      for (const k of ['empty_rate', 'distinct_1', 'distinct_2', 'repetition_2']) {
+        expect(d[k]).toBeGreaterThanOrEqual(0);
+        expect(d[k]).toBeLessThanOrEqual(1);
+      }
+      expect(d.words.p10).toBeLessThanOrEqual(d.words.p90);
+      expect(d.tokens.mean).toBeCloseTo(r.mean_tokens, 10);
+      expect(metrics[`distinct_2/${r.model}`]).toBe(d.distinct_2);
+    }
+    // the reference is not judged against itself; the others are, by the documented thresholds
+    expect(report.results[0].flags).toBeUndefined();
+    const ref = report.results[0].degeneration;
+    for (const r of report.results.slice(1)) {
+      const expected = ref.distinct_2 - r.degeneration.distinct_2 > 0.1 || Math.abs(r.degeneration.words.mean / ref.words.mean - 1) > 0.3;
+      expect(r.flags.length > 0, `${r.model}: ${r.flags.join('; ')}`).toBe(expected);
+    }
+    const flagged = report.results.filter((r: { flags?: string[] }) => r.flags?.length).map((r: { model: string }) => r.model);
+    const headline = String((metrics as Record<string, unknown>)['headline']);
+    if (flagged.length) expect(headline).toContain(`possible reward hacking: ${flagged.join(', ')}`);
+    else expect(headline).not.toContain('reward hacking');
+    const html = buildReport(plan, store);
+    expect(html).toContain('<table class="eval">');
+    expect(html).toContain('distinct-2');
   });
 });
 
