@@ -138,8 +138,10 @@ const runCmd: Register = (program, io) =>
     .addOption(new Option('--backend <name>', 'tensor backend').choices(BACKENDS).default(process.env.RLHFC_BACKEND ?? 'auto'))
     .option('--store <dir>', 'artifact store folder (default: the spec\'s `artifacts` setting, .rlhfc)')
     .option('--seed <n>', 'override the spec\'s seed (a different seed is a different cache key)')
-    .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string; seed?: string }) => {
-      const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
+    .option('--seeds <n>', 'run the plan under N seeds (the spec\'s or --seed\'s, and the N − 1 after it) and compare its eval stages across them: mean ± standard deviation')
+    .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string; seed?: string; seeds?: string }) => {
+      const first = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
+      const seeds = parseSeedCount(io, o.seeds, first.plan.seed);
       const { initBackend } = await import('../runtime/tensor-backend.ts');
       const b = await initBackend(o.backend as 'auto');
       io.err(`${b.banner}\n`);
@@ -159,37 +161,60 @@ const runCmd: Register = (program, io) =>
       const onTerm = () => onSig('SIGTERM');
       process.on('SIGINT', onInt);
       process.on('SIGTERM', onTerm);
-      const writeReport = (storeDir: string) => {
+      const writeReport = (plan: typeof first.plan, storeDir: string) => {
         const reportPath = join(storeDir, 'report.html');
         mkdirSync(dirname(reportPath), { recursive: true });
-        writeFileSync(reportPath, buildReport(r.plan, storeDir));
+        writeFileSync(reportPath, buildReport(plan, storeDir));
         io.out(`\nreport: ${reportPath}\n`);
       };
-      const resumeHint = `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.store ? ` --store ${o.store}` : ''}`;
+      // The same command resumes: with --seeds, the seeds already finished are cached.
+      const resumeHint = `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.seeds ? ` --seeds ${o.seeds}` : ''}${o.store ? ` --store ${o.store}` : ''}`;
+      const evals: import('../runtime/seeds.ts').SeedEval[] = [];
+      let storeDir = '';
       try {
-        const res = await runPlan(r.plan, {
-          specPath: file,
-          stage: o.stage,
-          force: o.force,
-          storeDir: o.store,
-          signal: ac.signal,
-          backend: b.name,
-          argv: process.argv.slice(2),
-          write: (l) => io.err(l + '\n'),
-        });
-        io.out(`\n${formatRunTable(res)}\n`);
-        writeReport(res.storeDir);
-        io.out(`run: ${res.runId}\n`);
-        if (ac.signal.aborted) {
-          io.err(`interrupted; finished stages are kept. ${resumeHint}\n`);
-          throw new Exit(EXIT.interrupted);
+        for (const [i, seed] of seeds.entries()) {
+          const r = i === 0 ? first : compileOrExit(io, file, o.stage, seed);
+          if (seeds.length > 1) io.err(`\n== seed ${seed} (${i + 1} of ${seeds.length})\n`);
+          try {
+            const res = await runPlan(r.plan, {
+              specPath: file,
+              stage: o.stage,
+              force: o.force,
+              storeDir: o.store,
+              signal: ac.signal,
+              backend: b.name,
+              argv: process.argv.slice(2),
+              write: (l) => io.err(l + '\n'),
+            });
+            storeDir = res.storeDir;
+            io.out(`\n${seeds.length > 1 ? `seed ${seed}\n` : ''}${formatRunTable(res)}\n`);
+            writeReport(r.plan, res.storeDir);
+            io.out(`run: ${res.runId}\n`);
+          } catch (e) {
+            const err = e as RunError;
+            if (err.reports) {
+              if (err.reports.length) io.out(`\n${formatRunTable({ stages: err.reports })}\n`);
+              if (err.storeDir) writeReport(r.plan, err.storeDir);
+            }
+            throw e;
+          }
+          if (ac.signal.aborted) {
+            io.err(`interrupted; finished stages are kept. ${resumeHint}\n`);
+            throw new Exit(EXIT.interrupted);
+          }
+          if (seeds.length > 1) {
+            const { evalReportsOf } = await import('../runtime/seeds.ts');
+            evals.push(...evalReportsOf(r.plan, storeDir));
+          }
+        }
+        if (seeds.length > 1) {
+          const { formatSeedSummary, summarizeSeeds } = await import('../runtime/seeds.ts');
+          const rows = summarizeSeeds(evals);
+          const out = join(storeDir, `seeds-${seeds[0]}-${seeds[seeds.length - 1]}.json`);
+          writeFileSync(out, JSON.stringify({ spec: first.plan.spec, seeds, rows }, null, 2) + '\n');
+          io.out(`\neval across ${seeds.length} seeds (${seeds.join(', ')}):\n${formatSeedSummary(rows)}\nsaved: ${out}\n`);
         }
       } catch (e) {
-        const err = e as RunError;
-        if (err.reports) {
-          if (err.reports.length) io.out(`\n${formatRunTable({ stages: err.reports })}\n`);
-          if (err.storeDir) writeReport(err.storeDir);
-        }
         if (e instanceof Interrupted) {
           io.err(`interrupted at step ${e.step}/${e.total} of the running stage; ${e.checkpoint ? `checkpoint saved in ${e.checkpoint}` : 'it had no checkpoint yet and restarts from its beginning'}; finished stages are kept.\n${resumeHint}\n`);
           throw new Exit(EXIT.interrupted);
@@ -200,6 +225,17 @@ const runCmd: Register = (program, io) =>
         process.off('SIGTERM', onTerm);
       }
     });
+
+/** `--seeds N`: the seeds to run, from the plan's; none given is the plan's seed alone. */
+function parseSeedCount(io: Io, v: string | undefined, base: number): number[] {
+  if (v === undefined) return [base];
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100 || base + n - 1 > 2 ** 31 - 1) {
+    io.err(`error: --seeds must be a whole number from 1 to 100 (seeds ${base}, ${base + 1}, …), got '${v}'\n`);
+    throw new Exit(EXIT.usage);
+  }
+  return Array.from({ length: n }, (_, i) => base + i);
+}
 
 /** The store a store-level command works on: `--store`, else the first spec's, else ./.rlhfc (or an old ./.rlhf). */
 async function storeFor(io: Io, file: string | undefined, store: string | undefined): Promise<string> {
