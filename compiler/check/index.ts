@@ -6,15 +6,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
-import type * as A from '../grammar/ast.ts';
-import { diag, withSuggestion, type Diagnostic, type Related } from '../core/diagnostics.ts';
-import { describeRVal, evaluate, type RVal } from './expressions.ts';
-import { envTrail, type Resolved, type ResolvedStage, type SourceDecl, type Tree, type TreeItem } from './resolve.ts';
-import { checkUserFunction } from './hooks.ts';
-import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
-import { CORPUS_KINDS, DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, SETTINGS, TOKENIZER_SOURCES, datasetKindOf } from '../runtime/sources/index.ts';
-import { withDefaults, type ArtifactType, type ConstructorSchema, type InputFacts, type ModelFacts, type ParamSpec, type ResolvedParams, type Value } from '../core/schema.ts';
-import type { NodeCategory } from '../core/plan-types.ts';
+import type * as A from '../../grammar/ast.ts';
+import { diag, withSuggestion, type Diagnostic, type Related } from '../../core/diagnostics.ts';
+import { describeRVal, evaluate, type RVal } from '../expressions.ts';
+import { envTrail, type Resolved, type ResolvedStage, type SourceDecl, type Tree, type TreeItem } from '../resolve.ts';
+import { checkUserFunction } from '../hooks.ts';
+import { STAGE_SCHEMAS } from '../../runtime/stages/index.ts';
+import { CORPUS_KINDS, DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, SETTINGS, TOKENIZER_SOURCES, datasetKindOf } from '../../runtime/sources/index.ts';
+import { withDefaults, type ArtifactType, type ConstructorSchema, type InputFacts, type ModelFacts, type ParamSpec, type ResolvedParams, type Value } from '../../core/schema.ts';
+import type { NodeCategory } from '../../core/plan-types.ts';
 
 export interface CheckedInput {
   node: string;
