@@ -1,6 +1,6 @@
-// Generates the README's parameter reference from the schemas, so the documentation cannot drift
-// from what the compiler checks. `npm run docs` rewrites the README between the markers;
-// tests/docs.test.ts fails when the README is out of date.
+// Generates the parameter reference (docs/reference.md) from the schemas, so the documentation
+// cannot drift from what the compiler checks. `npm run docs` rewrites the page between the markers;
+// tests/docs.test.ts fails when it is out of date.
 
 import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
 import { DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, SETTINGS, TOKENIZER_SOURCES } from '../runtime/sources/index.ts';
@@ -96,6 +96,6 @@ export function generateReference(): string {
 export function spliceReference(readme: string): string {
   const a = readme.indexOf(BEGIN);
   const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error('README.md lacks the reference markers');
+  if (a < 0 || b < a) throw new Error('the page lacks the reference markers');
   return readme.slice(0, a) + generateReference() + readme.slice(b + END.length);
 }

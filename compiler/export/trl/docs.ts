@@ -1,5 +1,5 @@
-// The README's TRL mapping table, generated from mapping.ts (`npm run docs`), so the documented
-// mapping is the one the emitter uses. tests/docs.test.ts fails when the README is stale.
+// The TRL mapping table of docs/trl-export.md, generated from mapping.ts (`npm run docs`), so the
+// documented mapping is the one the emitter uses. tests/docs.test.ts fails when the page is stale.
 
 import { FIELDS } from './fields.ts';
 import { SHARED_ROWS, SOURCE_MAPPING, STAGE_CLASSES, STAGE_MAPPING, type Row } from './mapping.ts';
