@@ -85,14 +85,17 @@ export interface CheckContext {
   readonly sourceDone: Map<SourceDecl, CheckedNode | undefined>;
   stage(s: ResolvedStage): CheckedNode | undefined;
   source(d: SourceDecl): CheckedNode | undefined;
-  construct(
-    category: ConstructorCategory,
-    name: string,
-    schema: ConstructorSchema,
-    args: CallArg[],
-    body: Tree | undefined,
-    span: A.Span,
-    related: Related[],
-    file: string,
-  ): CheckedNode | undefined;
+  construct(...call: ConstructorCall): CheckedNode | undefined;
 }
+
+/** A constructor to check: category, node name, schema, call arguments, body, span, template trail, file. */
+export type ConstructorCall = [
+  category: ConstructorCategory,
+  name: string,
+  schema: ConstructorSchema,
+  args: CallArg[],
+  body: Tree | undefined,
+  span: A.Span,
+  related: Related[],
+  file: string,
+];

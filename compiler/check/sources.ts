@@ -6,13 +6,13 @@
 import { existsSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
-import { diag, withSuggestion, type Related } from '../../core/diagnostics.ts';
+import { diag, withSuggestion } from '../../core/diagnostics.ts';
 import type { ArtifactType, ConstructorSchema, ResolvedParams, Value } from '../../core/schema.ts';
 import { evaluate, type RVal } from '../expressions.ts';
 import type { SourceDecl, Tree } from '../resolve.ts';
 import { CORPUS_KINDS, DATASET_SOURCES, MODEL_SOURCES, TOKENIZER_SOURCES, datasetKindOf } from '../../runtime/sources/index.ts';
 import { bindInput } from './bind.ts';
-import { emptyResult, OUTPUT_OF_SOURCE, type CallArg, type CheckContext, type CheckedNode, type ConstructorCategory } from './context.ts';
+import { emptyResult, OUTPUT_OF_SOURCE, type CallArg, type CheckContext, type CheckedNode, type ConstructorCall } from './context.ts';
 import { checkLocalFile, fileHash, localPath, readModelFacts } from './files.ts';
 import { reportRules } from './rules.ts';
 import { blockTree, checkTree } from './tree.ts';
@@ -20,14 +20,7 @@ import { scalar } from './values.ts';
 
 export function checkConstructor(
   ctx: CheckContext,
-  category: ConstructorCategory,
-  name: string,
-  schema: ConstructorSchema,
-  args: CallArg[],
-  body: Tree | undefined,
-  span: A.Span,
-  related: Related[],
-  file: string,
+  ...[category, name, schema, args, body, span, related, file]: ConstructorCall
 ): CheckedNode | undefined {
   const { ds } = ctx;
   const id = `${category}:${name}`;
