@@ -3,7 +3,7 @@
 
 import { loadProgram } from './load.ts';
 import { resolve } from './resolve.ts';
-import { check } from './check.ts';
+import { check } from './check/index.ts';
 import { buildPlan } from './plan.ts';
 import { compareDiagnostics, type Diagnostic } from '../core/diagnostics.ts';
 import type { Plan } from '../core/plan-types.ts';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import type { CheckedNode } from './check.ts';
+import type { CheckedNode } from './check/index.ts';
 import { diag, withSuggestion, type Diagnostic } from '../core/diagnostics.ts';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanNode } from '../core/plan-types.ts';
 import type { Value } from '../core/schema.ts';

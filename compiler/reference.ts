@@ -1,6 +1,6 @@
-// Generates the README's parameter reference from the schemas, so the documentation cannot drift
-// from what the compiler checks. `npm run docs` rewrites the README between the markers;
-// tests/docs.test.ts fails when the README is out of date.
+// Generates the parameter reference (docs/reference.md) from the schemas, so the documentation
+// cannot drift from what the compiler checks. `npm run docs` rewrites the page between the markers;
+// tests/docs.test.ts fails when it is out of date.
 
 import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
 import { DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, SETTINGS, TOKENIZER_SOURCES } from '../runtime/sources/index.ts';
@@ -92,10 +92,15 @@ export function generateReference(): string {
   return out.join('\n');
 }
 
-/** Replace the section between the markers in `readme` (which must contain both markers). */
-export function spliceReference(readme: string): string {
-  const a = readme.indexOf(BEGIN);
-  const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error('README.md lacks the reference markers');
-  return readme.slice(0, a) + generateReference() + readme.slice(b + END.length);
+/** `text` with what stands between `begin` and `end` (markers included) replaced by `section`. */
+export function spliceBetween(text: string, begin: string, end: string, section: string): string {
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`the page lacks the markers ${begin} … ${end}`);
+  return text.slice(0, a) + section + text.slice(b + end.length);
+}
+
+/** Replace the reference between its markers in a page (which must contain both markers). */
+export function spliceReference(page: string): string {
+  return spliceBetween(page, BEGIN, END, generateReference());
 }

@@ -210,53 +210,61 @@ export class GPT {
    */
   forward(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): { hidden: tf.Tensor3D; cache?: KVCache } {
     const [B, T] = ids.shape as [number, number];
-    const { width: C, heads: H, layers } = this.config;
-    const D = C / H;
     const past = o.past?.k[0]?.shape[2] ?? 0;
-    const L = past + T;
+    this.checkInputs(B, past + T, mask, o.segments);
+    const training = o.training ?? false;
+    const { positions, bias } = attentionLayout(B, T, past, mask, o.segments);
+    const cache: KVCache | undefined = o.returnCache ? { k: [], v: [] } : undefined;
+    let x = tf.add(this.embedding('transformer.wte', ids), this.embedding('transformer.wpe', positions));
+    x = this.drop(x, training);
+    for (let i = 0; i < this.config.layers; i++) x = this.block(i, x, bias, training, o.past, cache);
+    const hidden = this.norm('transformer.ln_f', x) as tf.Tensor3D;
+    return cache ? { hidden, cache } : { hidden };
+  }
+
+  /** One pre-LN transformer block: x + attention(ln_1(x)), then x + mlp(ln_2(x)). */
+  private block(i: number, x: tf.Tensor, bias: tf.Tensor, training: boolean, past?: KVCache, cache?: KVCache): tf.Tensor {
+    const p = `transformer.h.${i}.`;
+    x = tf.add(x, this.drop(this.attention(i, this.norm(p + 'ln_1', x), bias, training, past, cache), training));
+    return tf.add(x, this.drop(this.mlp(i, this.norm(p + 'ln_2', x), training), training));
+  }
+
+  /** Causal self-attention of layer i: queries of the new positions over cached + new keys. */
+  private attention(i: number, x: tf.Tensor, bias: tf.Tensor, training: boolean, past?: KVCache, cache?: KVCache): tf.Tensor {
+    const [B, T, C] = x.shape as [number, number, number];
+    const H = this.config.heads;
+    const D = C / H;
+    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const [q, k0, v0] = this.qkv(i, x, training).map(heads);
+    const k = past ? (tf.concat([past.k[i], k0], 2) as tf.Tensor4D) : k0;
+    const v = past ? (tf.concat([past.v[i], v0], 2) as tf.Tensor4D) : v0;
+    cache?.k.push(k);
+    cache?.v.push(v);
+    const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(D)), k, false, true), bias);
+    const att = this.drop(tf.softmax(scores, -1), training);
+    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]);
+    return this.proj(i, 'attn.c_proj', y, training);
+  }
+
+  /** The MLP of layer i: c_proj(gelu(c_fc(x))). */
+  private mlp(i: number, x: tf.Tensor, training: boolean): tf.Tensor {
+    return this.proj(i, 'mlp.c_proj', gelu(this.proj(i, 'mlp.c_fc', x, training)), training);
+  }
+
+  /** LayerNorm with the weights under `prefix` (`transformer.h.0.ln_1`, `transformer.ln_f`). */
+  private norm(prefix: string, x: tf.Tensor): tf.Tensor {
+    return layerNorm(x, this.w(`${prefix}.weight`) as tf.Tensor1D, this.w(`${prefix}.bias`) as tf.Tensor1D);
+  }
+
+  /** Rows of the token (`transformer.wte`) or position (`transformer.wpe`) table. */
+  private embedding(table: string, ids: tf.Tensor): tf.Tensor {
+    return embed(this.w(`${table}.weight`) as tf.Tensor2D, ids, this.frozen);
+  }
+
+  private checkInputs(B: number, L: number, mask?: tf.Tensor, segments?: tf.Tensor): void {
     if (L > this.config.context) throw new Error(`sequence of ${L} positions exceeds the model's context of ${this.config.context}`);
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== L)) throw new Error(`mask must be [${B}, ${L}] (batch, cached + new positions), got [${mask.shape}]`);
-    if (o.segments && (o.segments.shape[0] !== B || o.segments.shape[1] !== L)) throw new Error(`segments must be [${B}, ${L}], got [${o.segments.shape}]`);
-    const training = o.training ?? false;
-    const cache: KVCache = { k: [], v: [] };
-    // allowed[b,q,k] = 1 when query q (absolute past+q) may attend key k.
-    const causal = new Float32Array(T * L);
-    for (let q = 0; q < T; q++) for (let k = 0; k <= past + q; k++) causal[q * L + k] = 1;
-    const keyMask = mask ? tf.cast(mask, 'float32') : tf.ones([B, L]);
-    let allowed: tf.Tensor = tf.mul(tf.tensor3d(causal, [1, T, L]), tf.reshape(keyMask, [B, 1, L]));
-    if (o.segments) {
-      const seg = tf.cast(o.segments, 'int32');
-      const segQ = tf.reshape(tf.slice(seg, [0, past], [B, T]), [B, T, 1]);
-      allowed = tf.mul(allowed, tf.cast(tf.equal(segQ, tf.reshape(seg, [B, 1, L])), 'float32'));
-    }
-    // Positions as HF computes them (cumsum of the mask − 1, clipped at 0), restarting per segment.
-    const positions = tf.cast(tf.maximum(tf.sub(tf.sum(allowed, -1), 1), 0), 'int32');
-    const bias = tf.reshape(tf.mul(tf.sub(1, allowed), -1e9), [B, 1, T, L]);
-
-    const wte = this.w('transformer.wte.weight') as tf.Tensor2D;
-    let x = tf.add(embed(wte, ids, this.frozen), embed(this.w('transformer.wpe.weight') as tf.Tensor2D, positions, this.frozen));
-    x = this.drop(x, training);
-    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
-    for (let i = 0; i < layers; i++) {
-      const p = `transformer.h.${i}.`;
-      const a = layerNorm(x, this.w(p + 'ln_1.weight') as tf.Tensor1D, this.w(p + 'ln_1.bias') as tf.Tensor1D);
-      const [q, k0, v0] = this.qkv(i, a, training).map(heads);
-      const k = o.past ? (tf.concat([o.past.k[i], k0], 2) as tf.Tensor4D) : k0;
-      const v = o.past ? (tf.concat([o.past.v[i], v0], 2) as tf.Tensor4D) : v0;
-      if (o.returnCache) {
-        cache.k.push(k);
-        cache.v.push(v);
-      }
-      const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(D)), k, false, true), bias);
-      const att = this.drop(tf.softmax(scores, -1), training);
-      const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]);
-      x = tf.add(x, this.drop(this.proj(i, 'attn.c_proj', y, training), training));
-      const m = layerNorm(x, this.w(p + 'ln_2.weight') as tf.Tensor1D, this.w(p + 'ln_2.bias') as tf.Tensor1D);
-      const f = this.proj(i, 'mlp.c_proj', gelu(this.proj(i, 'mlp.c_fc', m, training)), training);
-      x = tf.add(x, this.drop(f, training));
-    }
-    const hidden = layerNorm(x, this.w('transformer.ln_f.weight') as tf.Tensor1D, this.w('transformer.ln_f.bias') as tf.Tensor1D) as tf.Tensor3D;
-    return o.returnCache ? { hidden, cache } : { hidden };
+    if (segments && (segments.shape[0] !== B || segments.shape[1] !== L)) throw new Error(`segments must be [${B}, ${L}], got [${segments.shape}]`);
   }
 
   /** Final hidden states [B,T,C]. */
@@ -281,15 +289,31 @@ export class GPT {
     return tf.neg(weightedMean(lp, b.targetsMask));
   }
 
-  /** Log-probability of each target under the model [B,T] (DPO/PPO); mask them yourself. */
-  tokenLogProbs(ids: tf.Tensor, mask: tf.Tensor | undefined, targets: tf.Tensor, o: ForwardOptions = {}): tf.Tensor2D {
-    return logProbOf(this.logits(ids, mask, o), targets) as tf.Tensor2D;
+  /**
+   * Log-probability of each target [B,T] given hidden states: the one token log-prob of rlhfc (ppo,
+   * dpo and eval all come here). `temperature` divides the logits first (eval's KL at the sampling
+   * temperature). Mask the positions yourself.
+   */
+  logProbsFrom(hidden: tf.Tensor, targets: tf.Tensor, temperature = 1): tf.Tensor2D {
+    const logits = this.head(hidden);
+    return logProbOf(temperature === 1 ? logits : tf.div(logits, temperature), targets) as tf.Tensor2D;
   }
 
-  /** Log-probs of targets [B,T] and per-position entropy [B,T] from one forward pass. */
-  tokenLogProbsAndEntropy(ids: tf.Tensor, mask: tf.Tensor | undefined, targets: tf.Tensor, o: ForwardOptions = {}): { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } {
-    const lp = logSoftmax(this.logits(ids, mask, o));
+  /** Log-probs of targets [B,T] and the entropy of each position's distribution [B,T], from hidden states. */
+  logProbsAndEntropyFrom(hidden: tf.Tensor, targets: tf.Tensor): { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } {
+    const lp = logSoftmax(this.head(hidden));
     return { logProbs: pick(lp, targets) as tf.Tensor2D, entropy: tf.neg(tf.sum(tf.mul(tf.exp(lp), lp), -1)) as tf.Tensor2D };
+  }
+
+  /** Log-probability of each target under the model [B,T]; mask them yourself. */
+  tokenLogProbs(ids: tf.Tensor, mask: tf.Tensor | undefined, targets: tf.Tensor, o: ForwardOptions & { temperature?: number } = {}): tf.Tensor2D {
+    return this.logProbsFrom(this.hidden(ids, mask, o), targets, o.temperature);
+  }
+
+  /** Per row [B]: the sum of its targets' log-probs where targetsMask = 1 (dpo's sequence log-probs, eval's KL). */
+  sequenceLogProbs(batch: Batch | TensorBatch, o: { temperature?: number } = {}): tf.Tensor1D {
+    const b = asTensors(batch);
+    return tf.sum(tf.mul(this.tokenLogProbs(b.ids, b.mask, b.targets, o), b.targetsMask), -1) as tf.Tensor1D;
   }
 
   /** Value head per position [B,T] on given hidden states. */
@@ -339,3 +363,25 @@ export class GPT {
   }
 }
 
+/**
+ * Which keys each query may attend and where each position sits, for B rows of T new positions
+ * after `past` cached ones: bias [B,1,T,L] (0 allowed, −1e9 not: causal, padding, other segments)
+ * and positions int32 [B,T] as HF computes them (cumsum of the mask − 1, clipped at 0), restarting
+ * per segment.
+ */
+function attentionLayout(B: number, T: number, past: number, mask?: tf.Tensor, segments?: tf.Tensor): { positions: tf.Tensor; bias: tf.Tensor } {
+  const L = past + T;
+  // allowed[b,q,k] = 1 when query q (absolute past+q) may attend key k.
+  const causal = new Float32Array(T * L);
+  for (let q = 0; q < T; q++) for (let k = 0; k <= past + q; k++) causal[q * L + k] = 1;
+  const keyMask = mask ? tf.cast(mask, 'float32') : tf.ones([B, L]);
+  let allowed: tf.Tensor = tf.mul(tf.tensor3d(causal, [1, T, L]), tf.reshape(keyMask, [B, 1, L]));
+  if (segments) {
+    const seg = tf.cast(segments, 'int32');
+    const segQ = tf.reshape(tf.slice(seg, [0, past], [B, T]), [B, T, 1]);
+    allowed = tf.mul(allowed, tf.cast(tf.equal(segQ, tf.reshape(seg, [B, 1, L])), 'float32'));
+  }
+  const positions = tf.cast(tf.maximum(tf.sub(tf.sum(allowed, -1), 1), 0), 'int32');
+  const bias = tf.reshape(tf.mul(tf.sub(1, allowed), -1e9), [B, 1, T, L]);
+  return { positions, bias };
+}

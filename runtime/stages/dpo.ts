@@ -44,7 +44,6 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { encodePreference, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
-  const { toTensors } = await import('../model/batch.ts');
   const p = ctx.params;
   const lm = await openLM(ctx, { lora: p.lora });
   try {
@@ -56,11 +55,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
     const pad = lm.tokenizer.padId;
     type Pair = (typeof train)[number] & { refC: number; refR: number };
-    const seqLogProbs = (model: typeof lm.model, rows: typeof train[number]['chosen'][]) => {
-      const t = toTensors(collate(rows, pad));
-      const lp = model.tokenLogProbs(t.ids, t.mask, t.targets);
-      return tf.sum(tf.mul(lp, t.targetsMask), -1) as import('@tensorflow/tfjs').Tensor1D;
-    };
+    const seqLogProbs = (model: typeof lm.model, rows: (typeof train)[number]['chosen'][]) => model.sequenceLogProbs(collate(rows, pad));
     // Reference log-probs, computed once before training (the reference never changes).
     const withRef = async (pairs: typeof train, model: typeof lm.model): Promise<Pair[]> => {
       const out: Pair[] = [];
@@ -140,7 +135,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     };
     ctx.reporter.note(`${trainPairs.length} pairs, ${valPairs.length} held out; ${total} steps; ${lm.describeTrainable()}; ${refNote}`);
     const res = await trainLoop({
-      ...lm.loopParts(p.optimizer, total),
+      ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: next,
       loss: (b) => lossOf(b).loss,

@@ -39,7 +39,6 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openScorer } = await import('../train/scorer.ts');
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
-  const { toTensors } = await import('../model/batch.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
   const { degenerationStats, hackingFlags } = await import('../text-stats.ts');
   const p = ctx.params;
@@ -62,12 +61,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const out: number[] = [];
     for (let i = 0; i < rows.length; i += 32) {
       const b = collate(rows.slice(i, i + 32), 0); // padding is masked out
-      const r = tf.tidy(() => {
-        const t = toTensors(b);
-        const logits = tf.div(m.logits(t.ids, t.mask), gen['temperature']);
-        const lp = tf.sum(tf.mul(tf.oneHot(t.targets, m.config.vocabSize), tf.logSoftmax(logits)), -1);
-        return tf.sum(tf.mul(lp, t.targetsMask), -1);
-      });
+      const r = tf.tidy(() => m.sequenceLogProbs(b, { temperature: gen.temperature }));
       out.push(...(await r.data()));
       r.dispose();
     }
@@ -125,7 +119,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     ref?.dispose();
   }
   mkdirSync(`${ctx.outDir}/report`, { recursive: true });
-  const report = { judge: scorer.name, prompts: prompts.length, held_out: heldOut, temperature: gen['temperature'], results };
+  const report = { judge: scorer.name, prompts: prompts.length, held_out: heldOut, temperature: gen.temperature, results };
   writeFileSync(`${ctx.outDir}/report/report.json`, JSON.stringify(report, null, 2) + '\n');
   const table = results.map((r) => `${r.model}: score ${r.mean_score.toFixed(3)} ± ${r.stderr.toFixed(3)}${r.kl !== undefined ? `, KL ${r.kl.toFixed(2)}` : ''}`).join('; ');
   const metrics: Record<string, number> = {};

@@ -64,7 +64,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       : undefined;
     ctx.reporter.note(`${trainRows.length} blocks of ${blockSize} tokens (${valRows.length} held out), ${total} steps`);
     const res = await trainLoop({
-      ...lm.loopParts(p.optimizer, total),
+      ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: batches,
       loss: (b) => lm.lmLoss(b, true),

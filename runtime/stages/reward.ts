@@ -55,7 +55,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     ctx.reporter.note(`${train.length} pairs, ${val.length} held out; ${total} steps; ${lm.describeTrainable()}`);
     const before = await lm.pairAccuracy(evalSet, bs);
     const res = await trainLoop({
-      ...lm.loopParts(p.optimizer, total),
+      ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.id, lm.tokenizer.padId),
       loss: (b) => lm.pairLoss(b, centering),

@@ -67,7 +67,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       `${data.train.length} pairs${p.packing ? ` packed into ${trainRows.length} rows` : ''}, ${valRows.length} held out; ${total} steps; ${lm.describeTrainable()}`,
     );
     const res = await trainLoop({
-      ...lm.loopParts(p.optimizer, total),
+      ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: batchIterator(trainRows, bs, lm.tokenizer.padId, ctx.seed, ctx.node.id),
       loss: (b) => lm.lmLoss(b, true),

@@ -15,7 +15,7 @@ import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stage-co
 import type { ResolvedParams, Value } from '../../core/schema.ts';
 import { collate, type Row } from './examples.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
-import { lrSchedule } from './loop.ts';
+import { lrSchedule, type OptimizerParams, type OptimizerParts } from './loop.ts';
 import { Checkpoints } from './resume.ts';
 
 export interface OpenOptions {
@@ -60,14 +60,13 @@ export class LM {
     return `${what}: ${n.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} weights trainable`;
   }
 
-  /** Trainable params, AdamW and the schedule for an `optimizer { ... }` block. */
-  loopParts(opt: Value, totalSteps: number) {
-    const o = opt as ResolvedParams;
+  /** Trainable params, AdamW, the schedule and the clipping norm of an `optimizer { ... }` block. */
+  optimizerParts(o: OptimizerParams, totalSteps: number): OptimizerParts {
     const params = this.model.trainable();
-    const [beta1, beta2] = o['betas'] as number[];
-    const optimizer = new AdamW(params, { lr: o['lr'] as number, beta1, beta2, eps: o['eps'] as number, weightDecay: o['weight_decay'] as number });
+    const [beta1, beta2] = o.betas;
+    const optimizer = new AdamW(params, { lr: o.lr, beta1, beta2, eps: o.eps, weightDecay: o.weight_decay });
     this.optimizers.push(optimizer);
-    return { params, optimizer, lrAt: lrSchedule(o, totalSteps), gradClip: o['grad_clip'] as number };
+    return { params, optimizer, lrAt: lrSchedule(o, totalSteps), gradClip: o.grad_clip };
   }
 
   lmLoss(b: Batch, training: boolean): tf.Scalar {
@@ -118,11 +117,6 @@ export class LM {
     if (this.model.lora && this.baseDir && this.kind === 'causal_lm' && !this.saveMerged) {
       await toAdapterCheckpoint(dir, this.model, { baseDir: this.baseDir, tokenizer: this.tokenizer });
     } else await toCheckpoint(dir, this.model, { tokenizer: this.tokenizer, kind: this.kind });
-  }
-
-  /** An AdamW over the trainable weights, disposed with the model. */
-  adamW(opt: Value): AdamW {
-    return this.loopParts(opt, 1).optimizer;
   }
 
   /** Resumable checkpoints of this model and its optimizers, in the runner's folder for the stage. */

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { compileFile } from '../../compiler/compile.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { runPlan, type RunResult } from '../../runtime/runner.ts';
@@ -15,6 +15,7 @@ import { GPT } from '../../runtime/model/gpt.ts';
 import { generate } from '../../runtime/model/decode.ts';
 import { loadDataset, splitDataset } from '../../runtime/data/index.ts';
 import { readSafetensors } from '../../runtime/safetensors.ts';
+import { AdamW, learningRate } from '../../runtime/optim.ts';
 
 const SPEC = 'tests/fixtures/stages.rlhf';
 const store = mkdtempSync(join(tmpdir(), 'rlhfc-stages-'));
@@ -117,6 +118,23 @@ describe('alignment', () => {
       expect(typeof l.sample_0).toBe('string');
     }
     expect(metrics['score']).toBe(lines[7].score);
+  });
+
+  it('PPO follows optimizer.schedule, warmup_steps and min_lr_ratio like every other stage', async () => {
+    await run('memo'); // the policy (cached when the sft test ran)
+    const apply = vi.spyOn(AdamW.prototype, 'apply');
+    try {
+      const { dir } = await run('sched');
+      // Every update of PPO step i (here 2 mini-batches) uses the schedule's rate at step i, over 5 steps.
+      const want = [0, 1, 2, 3, 4].map((i) => learningRate(i, { kind: 'linear', lr: 3e-3, warmupSteps: 2, minLrRatio: 0.1, totalSteps: 5 }));
+      expect(want[0]).toBeCloseTo(1.5e-3, 12); // warmup
+      expect(want[4]).toBeCloseTo(3e-4 + 2.7e-3 / 3, 12); // decay toward the floor
+      expect(apply.mock.calls.map((c) => c[1])).toEqual(want.flatMap((lr) => [lr, lr]));
+      const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.lr)).toEqual(want);
+    } finally {
+      apply.mockRestore();
+    }
   });
 
   it('DPO raises held-out preference accuracy above chance', async () => {

@@ -1,6 +1,7 @@
-// The README's TRL mapping table, generated from mapping.ts (`npm run docs`), so the documented
-// mapping is the one the emitter uses. tests/docs.test.ts fails when the README is stale.
+// The TRL mapping table of docs/trl-export.md, generated from mapping.ts (`npm run docs`), so the
+// documented mapping is the one the emitter uses. tests/docs.test.ts fails when the page is stale.
 
+import { spliceBetween } from '../../reference.ts';
 import { FIELDS } from './fields.ts';
 import { SHARED_ROWS, SOURCE_MAPPING, STAGE_CLASSES, STAGE_MAPPING, type Row } from './mapping.ts';
 import { PINNED } from './versions.ts';
@@ -60,10 +61,7 @@ export function generateTrlMapping(): string {
   return out.join('\n');
 }
 
-/** Replace the section between the markers in `readme` (which must contain both markers). */
-export function spliceTrlMapping(readme: string): string {
-  const a = readme.indexOf(BEGIN);
-  const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error('README.md lacks the trl-mapping markers');
-  return readme.slice(0, a) + generateTrlMapping() + readme.slice(b + END.length);
+/** Replace the mapping between its markers in a page (which must contain both markers). */
+export function spliceTrlMapping(page: string): string {
+  return spliceBetween(page, BEGIN, END, generateTrlMapping());
 }
