@@ -75,6 +75,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { accumulateGrads } = await import('../optim.ts');
   const rl = await import('../rl/advantages.ts');
   const { ppoLoss } = await import('../rl/losses.ts');
+  const { degenerationStats } = await import('../text-stats.ts');
   const { shuffle } = await import('../data/split.ts');
 
   const p = ctx.params;
@@ -248,6 +249,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
           approx_kl: avg(stats['approx_kl']),
           entropy: avg(stats['entropy']),
           response_len: avg(s.responseIds.map((r) => r.length)),
+          ...rolloutStats(degenerationStats(s.texts)),
           lr: opt.lrAt(step),
           seconds: (performance.now() - t0) / 1000,
         };
@@ -269,4 +271,9 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     refCopy?.dispose();
     policy.dispose();
   }
+}
+
+/** What a rollout's responses look like (the eval stage's degeneration statistics), for the log: a policy gaming its reward shrinks, stretches or repeats them. */
+function rolloutStats(d: import('../text-stats.ts').DegenerationStats): Record<string, number> {
+  return { mean_words: d.words.mean, empty_rate: d.empty_rate, distinct_1: d.distinct_1, distinct_2: d.distinct_2, repetition_2: d.repetition_2 };
 }

@@ -116,6 +116,10 @@ describe('alignment', () => {
       expect(Number.isFinite(l.kl)).toBe(true);
       for (const k of ['pg_loss', 'vf_loss', 'clipfrac', 'approx_kl', 'entropy', 'beta', 'non_score_reward']) expect(Number.isFinite(l[k])).toBe(true);
       expect(typeof l.sample_0).toBe('string');
+      // the rollouts' degeneration statistics, as the eval stage measures them
+      expect(l.mean_words).toBeGreaterThanOrEqual(0);
+      expect(l.mean_words).toBeLessThanOrEqual(8); // at most max_new_tokens words
+      for (const k of ['empty_rate', 'distinct_1', 'distinct_2', 'repetition_2']) expect(l[k] >= 0 && l[k] <= 1, `${k} = ${l[k]}`).toBe(true);
     }
     expect(metrics['score']).toBe(lines[7].score);
   });
