@@ -76,6 +76,7 @@ export const CATALOG = {
   RLHF5001: 'parameter has no equivalent in the target',
   RLHF5002: 'input the target cannot use (user TypeScript judge, rule judge as PPO reward)',
   RLHF5003: 'invalid export options (--gpus, --nodes, --strategy, --out)',
+  RLHF5004: 'stage kind the target cannot export',
 
   // --- usage / environment ---
   RLHF9001: 'cannot read file',

@@ -68,6 +68,8 @@ export function bindInput(
   where: Where,
   owner: string,
   ownerFile: string,
+  /** Name of the node an inline judge call makes (default `owner.path`; list entries pass their index). */
+  inlineName = `${owner}.${path}`,
 ): { b: CheckedInput; node: CheckedNode } | undefined {
   const { ds } = ctx;
   let target: { node: CheckedNode; output: string } | undefined;
@@ -83,7 +85,7 @@ export function bindInput(
       );
       return undefined;
     }
-    const node = ctx.construct('judge', `${owner}.${path}`, JUDGE_SOURCES[v.callee.name], v.args, undefined, v.span, where.related, ownerFile);
+    const node = ctx.construct('judge', inlineName, JUDGE_SOURCES[v.callee.name], v.args, undefined, v.span, where.related, ownerFile);
     if (!node) return undefined;
     target = { node, output: 'judge' };
   } else {

@@ -72,7 +72,8 @@ export function checkTree(
       if (spec.many) {
         const items = v.k === 'list' ? v.items : [v];
         items.forEach((it, i) => {
-          const b = bindInput(ctx, spec, it, path, { span: it.span, related: where.related }, owner, ownerFile);
+          // each inline judge of a list is its own node: `g.rewards[0]`, `g.rewards[1]`
+          const b = bindInput(ctx, spec, it, path, { span: it.span, related: where.related }, owner, ownerFile, `${owner}.${path}[${i}]`);
           if (b) {
             out.inputs[`${path}[${i}]`] = b.b;
             out.inputNodes[`${path}[${i}]`] = b.node;

@@ -143,7 +143,10 @@ export interface GrpoOptions {
   lossType: GrpoLossType;
   /** The completion length cap, for `dr_grpo`'s constant normaliser. */
   maxCompletionLength: number;
-  /** For `dapo`: the number of completion tokens of the whole generation batch this micro-batch is a part of (default: this one's). */
+  /**
+   * For `dapo`: the normaliser, TRL's completion tokens of the whole generation batch divided by the
+   * optimizer updates it is split into (default: this micro-batch's tokens).
+   */
   tokensInBatch?: number;
 }
 
@@ -154,7 +157,7 @@ export interface GrpoOptions {
  *   grpo:    mean over sequences of (Σ_t loss·mask / Σ_t mask)
  *   bnpo:    Σ loss·mask / Σ mask   (over the batch)
  *   dr_grpo: Σ loss·mask / (B · max_completion_length)
- *   dapo:    Σ loss·mask / tokens in the generation batch.
+ *   dapo:    Σ loss·mask / (tokens in the generation batch / its updates).
  * Also returns the masked mean KL and the clipped fractions, as TRL logs them.
  */
 export function grpoLoss(x: GrpoInputs, o: GrpoOptions) {

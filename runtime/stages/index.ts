@@ -7,6 +7,7 @@ import { schema as sft } from './sft.ts';
 import { schema as reward } from './reward.ts';
 import { schema as ppo } from './ppo.ts';
 import { schema as dpo } from './dpo.ts';
+import { schema as grpo } from './grpo.ts';
 import { schema as judge } from './judge.ts';
 import { schema as generate } from './generate.ts';
 import { schema as evalStage } from './eval.ts';
@@ -17,6 +18,7 @@ export const STAGE_SCHEMAS: Record<string, StageSchema> = {
   reward,
   ppo,
   dpo,
+  grpo,
   judge,
   generate,
   eval: evalStage,

@@ -149,6 +149,40 @@ describe('alignment', () => {
   });
 });
 
+describe('grpo', () => {
+  it('raises a rule reward with group-relative advantages and logs groups, advantages, KL and the answers', async () => {
+    const { metrics, dir } = await run('gr');
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(10);
+    const first = (lines[0].reward + lines[1].reward) / 2;
+    const last = (lines[8].reward + lines[9].reward) / 2;
+    expect(last, lines.map((l) => l.reward.toFixed(3)).join(' ')).toBeGreaterThan(first + 0.3);
+    for (const l of lines) {
+      for (const k of ['reward_std', 'rewards/0', 'frac_reward_zero_std', 'advantage_mean', 'advantage_std', 'loss', 'kl', 'clip_ratio', 'completion_len', 'distinct_2', 'lr'])
+        expect(Number.isFinite(l[k]), `${k} = ${l[k]}`).toBe(true);
+      expect(Math.abs(l.advantage_mean)).toBeLessThan(1e-6); // advantages are centred in every group
+      expect(l.kl).toBeGreaterThanOrEqual(0); // k3 is never negative
+      expect(l.sample_0).toMatch(/\(reward -?\d\.\d{3}, advantage -?\d+\.\d{2}\)$/);
+    }
+    expect(metrics['reward']).toBe(lines[9].reward);
+    expect(existsSync(join(dir, 'model', 'model.safetensors'))).toBe(true);
+  });
+
+  it('resumes bit-identically after an interruption', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'rlhfc-grpo-resume-'));
+    const ac = new AbortController();
+    const write = (l: string) => {
+      if (/^gr: step=4 /.test(l)) ac.abort();
+    };
+    await expect(runPlan(plan, { specPath: SPEC, stage: 'gr', storeDir: other, write, tty: false, signal: ac.signal })).rejects.toThrow(/interrupted/i);
+    await runPlan(plan, { specPath: SPEC, stage: 'gr', storeDir: other, write: () => {}, tty: false });
+    const node = plan.nodes.find((n) => n.id === 'stage:gr')!;
+    const a = readFileSync(join(new ArtifactStore(store).nodeDir(node.hash), 'model', 'model.safetensors'));
+    const b = readFileSync(join(new ArtifactStore(other).nodeDir(node.hash), 'model', 'model.safetensors'));
+    expect(b.equals(a)).toBe(true);
+  });
+});
+
 describe('eval', () => {
   it('reports score, KL and degeneration statistics per model, and flags drift from the reference', async () => {
     const { metrics, dir } = await run('cmp');

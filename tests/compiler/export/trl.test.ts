@@ -197,11 +197,13 @@ describe('trl export: the mapping table', () => {
   const leaves = (params: Record<string, ParamSpec>, prefix = ''): string[] =>
     Object.entries(params).flatMap(([k, s]) => (s.type === 'input' ? [] : s.type === 'block' ? leaves(s.fields, `${prefix}${k}.`) : [`${prefix}${k}`]));
 
-  it('has exactly one row for every parameter of every stage kind', () => {
-    for (const [kind, schema] of Object.entries(STAGE_SCHEMAS)) {
-      const rows = (STAGE_MAPPING[kind] ?? []).map((r) => r.param);
-      expect([...rows].sort(), kind).toEqual(leaves(schema.params).sort());
+  it('has exactly one row for every parameter of every stage kind it exports', () => {
+    for (const [kind, rows] of Object.entries(STAGE_MAPPING)) {
+      expect(STAGE_SCHEMAS[kind], kind).toBeDefined();
+      expect(rows.map((r) => r.param).sort(), kind).toEqual(leaves(STAGE_SCHEMAS[kind].params).sort());
     }
+    // the kinds it does not export yet are refused by name (tests/cases/export_unsupported_kind.rlhf)
+    expect(Object.keys(STAGE_SCHEMAS).filter((k) => !STAGE_MAPPING[k])).toEqual(['grpo']);
   });
 
   it('has a row for every argument and parameter of every source constructor and setting', () => {

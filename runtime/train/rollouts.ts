@@ -1,0 +1,84 @@
+// Group rollouts for the value-free RL stages (grpo, rloo): each prompt of a step is answered
+// `k` times by the current policy, every answer is scored by each reward source, and the batch is
+// laid out for the token-level losses (prompt + response rows, response-token masks, per-token
+// log-probs under any model). The stages turn rewards into advantages their own way.
+
+import * as tf from '@tensorflow/tfjs';
+import type { GPT } from '../model/gpt.ts';
+import { toTensors, type Batch } from '../model/batch.ts';
+import type { Tokenizer } from '../tokenizers/index.ts';
+import type { ResolvedParams } from '../../core/schema.ts';
+import { weightedRewards } from '../rl/group.ts';
+import { collate } from './examples.ts';
+import { sampleResponses } from './sampling.ts';
+import type { Scorer } from './scorer.ts';
+
+export interface GroupRollout {
+  /** The prompts as answered: each prompt of the step `k` times in a row. */
+  prompts: string[];
+  texts: string[];
+  responseIds: number[][];
+  /** Rows that hit max_new_tokens without end-of-text. */
+  truncated: boolean[];
+  /** rewards per source [source][completion], and their weighted sum per completion. */
+  perSource: number[][];
+  rewards: number[];
+  /** Prompt + response rows; targetsMask marks response tokens (with truncated rows zeroed when masked). */
+  batch: Batch;
+  /** Response tokens per row that count in the loss. */
+  tokens: number[];
+}
+
+/** Sample `k` answers per prompt, score them with every source, and collate the batch. */
+export async function groupRollout(
+  model: GPT,
+  tok: Tokenizer,
+  stepPrompts: string[],
+  k: number,
+  o: { gen: ResolvedParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
+): Promise<GroupRollout> {
+  const prompts = stepPrompts.flatMap((p) => Array.from({ length: k }, () => p));
+  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
+  const perSource: number[][] = [];
+  for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts));
+  const rewards = weightedRewards(perSource, o.weights);
+  const truncated = s.responseIds.map((r) => r[r.length - 1] !== tok.eosId);
+  const rows = s.promptIds.map((q, i) => {
+    const r = s.responseIds[i].length ? s.responseIds[i] : [tok.eosId];
+    const counts = !(o.maskTruncated && truncated[i]);
+    return { ids: [...q, ...r], loss: [...q.map(() => 0), ...r.map(() => (counts ? 1 : 0))] };
+  });
+  const batch = collate(rows, tok.padId);
+  const tokens = rows.map((_, b) => {
+    let n = 0;
+    for (let t = 0; t < batch.T; t++) n += batch.targetsMask[b * batch.T + t];
+    return n;
+  });
+  return { prompts, texts: s.texts, responseIds: s.responseIds, truncated, perSource, rewards, batch, tokens };
+}
+
+/** Per-token log-probs [B, T] of the batch's targets under `m` (no gradient), as a flat array. */
+export async function tokenLogProbs(m: GPT, batch: Batch): Promise<Float32Array> {
+  const lp = tf.tidy(() => {
+    const t = toTensors(batch);
+    return m.logProbsFrom(m.hidden(t.ids, t.mask), t.targets);
+  });
+  const out = (await lp.data()) as Float32Array;
+  lp.dispose();
+  return out;
+}
+
+/** Rows `idx` of a [B, T] row-major array. */
+export function rowsOf<A extends Float32Array | Int32Array>(a: A, idx: number[], T: number): A {
+  const out = new (a.constructor as new (n: number) => A)(idx.length * T);
+  idx.forEach((b, r) => out.set(a.subarray(b * T, (b + 1) * T), r * T));
+  return out;
+}
+
+/** Mean, standard deviation, min and max of numbers, for the log. */
+export function summary(xs: number[]): { mean: number; std: number; min: number; max: number } {
+  const n = xs.length;
+  const mean = n ? xs.reduce((a, b) => a + b, 0) / n : Number.NaN;
+  const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, std, min: n ? Math.min(...xs) : Number.NaN, max: n ? Math.max(...xs) : Number.NaN };
+}
