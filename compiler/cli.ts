@@ -331,7 +331,19 @@ const gcCmd: Register = (program, io) =>
       printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
     });
 
-export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd];
+const fmtCmd: Register = (program, io) =>
+  program
+    .command('fmt')
+    .description('rewrite specs in the canonical layout (tools/format.ts); with --check only list the files that would change')
+    .argument('[paths...]', '.rlhf files, or folders to search for them (default: .)')
+    .option('--check', 'change nothing; list the files that are not formatted and exit 1 if there are any')
+    .action(async (paths: string[], o: { check?: boolean }) => {
+      const { runFmt } = await import('../tools/format.ts');
+      const code = runFmt(paths, o, io);
+      if (code) throw new Exit(code);
+    });
+
+export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, fmtCmd];
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const program = new Command('rlhfc')
