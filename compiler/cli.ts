@@ -343,7 +343,19 @@ const fmtCmd: Register = (program, io) =>
       if (code) throw new Exit(code);
     });
 
-export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, fmtCmd];
+const lspCmd: Register = (program) =>
+  program
+    .command('lsp')
+    .description('run the language server (Language Server Protocol over stdin/stdout) for editors: diagnostics, hover, completion, definition, rename, symbols, formatting')
+    .option('--stdio', 'talk over stdin/stdout (the default; accepted because editors pass it)')
+    .action(async () => {
+      const { startServer } = await import('../tools/lsp/server.ts');
+      startServer();
+      // The server ends the process when the editor sends `exit` or closes stdin.
+      await new Promise(() => {});
+    });
+
+export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, fmtCmd, lspCmd];
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const program = new Command('rlhfc')

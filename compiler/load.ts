@@ -22,7 +22,11 @@ export function displayPath(path: string): string {
   return rel.split('\\').join('/');
 }
 
-export function loadProgram(mainPath: string): Loaded {
+/**
+ * `read` lets a caller supply a file's text instead of the disk (the language server's unsaved
+ * editor buffers); it returns undefined for files it does not hold.
+ */
+export function loadProgram(mainPath: string, read?: (path: string) => string | undefined): Loaded {
   const files: SourceFile[] = [];
   const sources = new Map<string, string>();
   const diagnostics: Diagnostic[] = [];
@@ -38,14 +42,15 @@ export function loadProgram(mainPath: string): Loaded {
     }
     if (done.has(key)) return;
     const shown = displayPath(key);
-    if (!existsSync(key) || !statSync(key).isFile()) {
+    const held = read?.(key);
+    if (held === undefined && (!existsSync(key) || !statSync(key).isFile())) {
       if (via) diagnostics.push(diag('RLHF2001', `imported file '${via.path.value}' not found (looked for ${shown})`, via.path.span));
       else diagnostics.push(diag('RLHF9001', `cannot read '${shown}': no such file`));
       return;
     }
     let text: string;
     try {
-      text = readFileSync(key, 'utf8');
+      text = held ?? readFileSync(key, 'utf8');
     } catch (e) {
       diagnostics.push(diag('RLHF9001', `cannot read '${shown}': ${(e as Error).message}`, via?.span));
       return;
