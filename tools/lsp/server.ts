@@ -172,9 +172,11 @@ export function startServer(input: NodeJS.ReadableStream = process.stdin, output
   });
 
   // ---- requests ----------------------------------------------------------------------------------
+  // Files without a path (untitled editors) are read as if they were in the working folder.
   const program = (uri: string) => {
-    const path = toPath(uri);
-    return { path, p: loadFor(path, read) };
+    const path = uri.startsWith('file:') ? toPath(uri) : resolve('untitled.rlhf');
+    const text = documents.get(uri)?.getText();
+    return { path, p: loadFor(path, (q) => (q === path && text !== undefined ? text : read(q))) };
   };
   const offsetOf = (uri: string, pos: { line: number; character: number }) => documents.get(uri)?.offsetAt(pos) ?? 0;
 
@@ -291,13 +293,13 @@ export function startServer(input: NodeJS.ReadableStream = process.stdin, output
       selectionRange: { start: doc.positionAt(s.nameStart), end: doc.positionAt(s.nameEnd) },
       children: s.children.map(conv),
     });
-    return symbols(doc.getText(), toPath(textDocument.uri)).map(conv);
+    return symbols(doc.getText(), textDocument.uri).map(conv);
   });
 
   connection.onDocumentFormatting(({ textDocument }) => {
     const doc = documents.get(textDocument.uri);
     if (!doc) return [];
-    const r = formatText(doc.getText(), toPath(textDocument.uri));
+    const r = formatText(doc.getText(), textDocument.uri);
     if (!r.ok || !r.changed) return [];
     return [{ range: { start: { line: 0, character: 0 }, end: doc.positionAt(doc.getText().length) }, newText: r.text }];
   });
