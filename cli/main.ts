@@ -367,7 +367,31 @@ const gcCmd: Register = (program, io) =>
       printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
     });
 
-export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd];
+const fmtCmd: Register = (program, io) =>
+  program
+    .command('fmt')
+    .description('rewrite specs in the canonical layout (tools/format.ts); with --check only list the files that would change')
+    .argument('[paths...]', '.rlhf files, or folders to search for them (default: .)')
+    .option('--check', 'change nothing; list the files that are not formatted and exit 1 if there are any')
+    .action(async (paths: string[], o: { check?: boolean }) => {
+      const { runFmt } = await import('../tools/format.ts');
+      const code = runFmt(paths, o, io);
+      if (code) throw new Exit(code);
+    });
+
+const lspCmd: Register = (program) =>
+  program
+    .command('lsp')
+    .description('run the language server (Language Server Protocol over stdin/stdout) for editors: diagnostics, hover, completion, definition, rename, symbols, formatting')
+    .option('--stdio', 'talk over stdin/stdout (the default; accepted because editors pass it)')
+    .action(async () => {
+      const { startServer } = await import('../tools/lsp/server.ts');
+      startServer();
+      // The server ends the process when the editor sends `exit` or closes stdin.
+      await new Promise(() => {});
+    });
+
+export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, fmtCmd, lspCmd];
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const program = new Command('rlhfc')

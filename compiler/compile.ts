@@ -12,6 +12,8 @@ export interface CompileOptions {
   stage?: string;
   /** Overrides the spec's `seed = N` setting (`--seed`); part of every node's hash. */
   seed?: number;
+  /** File texts that replace the disk's (see loadProgram): the language server's open editors. */
+  read?: (path: string) => string | undefined;
 }
 
 export interface CompileResult {
@@ -24,7 +26,7 @@ export interface CompileResult {
 const hasErrors = (ds: Diagnostic[]) => ds.some((d) => d.severity === 'error');
 
 export function compileFile(path: string, opts: CompileOptions = {}): CompileResult {
-  const loaded = loadProgram(path);
+  const loaded = loadProgram(path, opts.read);
   const done = (diagnostics: Diagnostic[], plan?: Plan): CompileResult => ({ plan, diagnostics: diagnostics.sort(compareDiagnostics), sources: loaded.sources });
   if (hasErrors(loaded.diagnostics)) return done(loaded.diagnostics);
   const resolved = resolve(loaded.files);

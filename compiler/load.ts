@@ -22,7 +22,11 @@ export function displayPath(path: string): string {
   return rel.split('\\').join('/');
 }
 
-export function loadProgram(mainPath: string): Loaded {
+/**
+ * `read` lets a caller supply a file's text instead of the disk (the language server's unsaved
+ * editor buffers); it returns undefined for files it does not hold.
+ */
+export function loadProgram(mainPath: string, read?: (path: string) => string | undefined): Loaded {
   const files: SourceFile[] = [];
   const sources = new Map<string, string>();
   const diagnostics: Diagnostic[] = [];
@@ -38,8 +42,9 @@ export function loadProgram(mainPath: string): Loaded {
     }
     if (done.has(key)) return;
     const shown = displayPath(key);
-    const st = statOf(key);
-    if (!st || !st.isFile()) {
+    const held = read?.(key);
+    const st = held === undefined ? statOf(key) : undefined;
+    if (held === undefined && (!st || !st.isFile())) {
       const what = !st ? 'no such file' : st.isDirectory() ? 'it is a folder, not a spec file' : 'it is not a regular file';
       const inside = st?.isDirectory() ? specFilesIn(key).map(displayPath) : [];
       const extra = inside.length ? { notes: [`did you mean ${inside.slice(0, 3).map((f) => `'${f}'`).join(' or ')}?`] } : {};
@@ -49,7 +54,7 @@ export function loadProgram(mainPath: string): Loaded {
     }
     let text: string;
     try {
-      text = readFileSync(key, 'utf8');
+      text = held ?? readFileSync(key, 'utf8');
     } catch (e) {
       diagnostics.push(diag('RLHF9001', `cannot read '${shown}': ${(e as Error).message}`, via?.span));
       return;
@@ -78,10 +83,10 @@ function statOf(path: string): Stats | undefined {
 
 /**
  * The spec files in a folder and its subfolders: regular files named `*.rlhf`, sorted. Folders whose
- * name starts with a dot (artifact stores such as `.rlhfc/` or an old `.rlhf/`), `node_modules` and
- * `lib/` folders (imported files, not specs of their own) are not searched.
+ * name starts with a dot (artifact stores such as `.rlhfc/` or an old `.rlhf/`), `node_modules` and,
+ * unless `libraries` is set, `lib/` folders (imported files, not specs of their own) are not searched.
  */
-export function specFilesIn(dir: string): string[] {
+export function specFilesIn(dir: string, o: { libraries?: boolean } = {}): string[] {
   let names: string[];
   try {
     names = readdirSync(dir).sort();
@@ -92,7 +97,7 @@ export function specFilesIn(dir: string): string[] {
     const p = join(dir, f);
     const st = statOf(p);
     if (!st) return [];
-    if (st.isDirectory()) return f.startsWith('.') || f === 'node_modules' || f === 'lib' ? [] : specFilesIn(p);
+    if (st.isDirectory()) return f.startsWith('.') || f === 'node_modules' || (f === 'lib' && !o.libraries) ? [] : specFilesIn(p, o);
     return st.isFile() && f.endsWith('.rlhf') ? [p] : [];
   });
 }

@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import dagre from '@dagrejs/dagre';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { ArtifactStore } from './store.ts';
 
@@ -20,67 +21,113 @@ function readMetrics(dir: string): Row[] {
     .map((l) => JSON.parse(l) as Row);
 }
 
-/** A small line chart of one metric against `step`. */
+/** A number for a label: short, and exact enough to read the value. */
+function fmtNum(v: number, digits = 4): string {
+  if (v === 0) return '0';
+  if (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-2) return v.toExponential(Math.max(1, digits - 2)).replace(/\.?0+e/, 'e');
+  return String(Number(v.toPrecision(digits)));
+}
+
+/** Labels for the two ends of an axis: as short as possible while still different. */
+function axisLabels(lo: number, hi: number): [string, string] {
+  for (let digits = 3; digits < 9; digits++) if (fmtNum(lo, digits) !== fmtNum(hi, digits)) return [fmtNum(lo, digits), fmtNum(hi, digits)];
+  return [fmtNum(lo, 9), fmtNum(hi, 9)];
+}
+
+/**
+ * A small line chart of one metric against `step`. A constant series (a fixed learning rate, a
+ * score that did not move) is drawn mid-height and its value is written in the title.
+ */
 export function lineChart(title: string, points: [number, number][], w = 320, h = 160): string {
-  const pad = 34;
+  const pad = 48;
   if (points.length === 0) return '';
   const xs = points.map((p) => p[0]);
   const ys = points.map((p) => p[1]);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
-  const sx = (x: number) => pad + ((x - x0) / Math.max(x1 - x0, 1e-12)) * (w - pad - 8);
+  const constant = y0 === y1;
+  if (constant) {
+    const m = Math.abs(y0) / 2 || 1;
+    [y0, y1] = [y0 - m, y1 + m];
+  }
+  // One point, or several at one step: spread them over the middle of the axis.
+  const sx = (x: number) => (x1 === x0 ? (pad + w - 8) / 2 : pad + ((x - x0) / (x1 - x0)) * (w - pad - 8));
   const sy = (y: number) => h - 20 - ((y - y0) / (y1 - y0)) * (h - 40);
   const d = points.map((p, i) => `${i ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join('');
-  const fmt = (v: number) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(1) : v.toFixed(2));
-  return `<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">
-<text x="${pad}" y="12" class="t">${esc(title)}</text>
+  const shown = constant ? `${title} = ${fmtNum(ys[0])}${points.length > 1 ? ' (constant)' : ''}` : title;
+  return `<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(shown)}" data-metric="${esc(title)}">
+<text x="${pad}" y="12" class="t">${esc(shown)}</text>
 <line x1="${pad}" y1="${h - 20}" x2="${w - 8}" y2="${h - 20}" class="ax"/><line x1="${pad}" y1="20" x2="${pad}" y2="${h - 20}" class="ax"/>
-<text x="2" y="24" class="l">${fmt(y1)}</text><text x="2" y="${h - 22}" class="l">${fmt(y0)}</text>
-<text x="${pad}" y="${h - 6}" class="l">${x0}</text><text x="${w - 8}" y="${h - 6}" class="l" text-anchor="end">step ${x1}</text>
-<path d="${d}" class="p"/>${points.length === 1 ? `<circle cx="${sx(points[0][0])}" cy="${sy(points[0][1])}" r="3" class="p"/>` : ''}
+<text x="${pad - 4}" y="24" class="l y1" text-anchor="end">${axisLabels(y0, y1)[1]}</text><text x="${pad - 4}" y="${h - 22}" class="l y0" text-anchor="end">${axisLabels(y0, y1)[0]}</text>
+<text x="${pad}" y="${h - 6}" class="l">${x0 === x1 ? '' : `step ${x0}`}</text><text x="${w - 8}" y="${h - 6}" class="l" text-anchor="end">step ${x1}</text>
+${points.length > 1 ? `<path d="${d}" class="p"/>` : ''}${points.map((p) => (points.length <= 2 ? `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="3" class="p"/>` : '')).join('')}
 </svg>`;
 }
 
-/** Layered drawing of the plan's DAG (stages and their sources). */
-export function planGraph(plan: Plan): string {
-  const level = new Map<string, number>();
-  for (const n of plan.nodes) {
-    const deps = Object.values(n.inputs).map((b) => level.get(b.node) ?? 0);
-    level.set(n.id, deps.length ? Math.max(...deps) + 1 : 0);
-  }
-  const cols = new Map<number, PlanNode[]>();
-  for (const n of plan.nodes) {
-    const l = level.get(n.id)!;
-    cols.set(l, [...(cols.get(l) ?? []), n]);
-  }
-  const bw = 150;
-  const bh = 34;
-  const gx = 50;
-  const gy = 14;
-  const pos = new Map<string, [number, number]>();
-  for (const [l, ns] of cols) ns.forEach((n, i) => pos.set(n.id, [10 + l * (bw + gx), 10 + i * (bh + gy)]));
-  const W = 20 + cols.size * (bw + gx);
-  const H = 20 + Math.max(...[...cols.values()].map((c) => c.length)) * (bh + gy);
-  const edges = plan.nodes.flatMap((n) =>
-    Object.values(n.inputs).map((b) => {
-      const [x1, y1] = pos.get(b.node)!;
-      const [x2, y2] = pos.get(n.id)!;
-      return `<path d="M${x1 + bw},${y1 + bh / 2} C${x1 + bw + gx / 2},${y1 + bh / 2} ${x2 - gx / 2},${y2 + bh / 2} ${x2},${y2 + bh / 2}" class="e"/>`;
-    }),
-  );
-  const boxes = plan.nodes.map((n) => {
-    const [x, y] = pos.get(n.id)!;
-    return `<g><rect x="${x}" y="${y}" width="${bw}" height="${bh}" rx="5" class="n ${n.category}"/><text x="${x + 8}" y="${y + 14}" class="nn">${esc(n.name)}</text><text x="${x + 8}" y="${y + 27}" class="nk">${esc(n.category === 'stage' ? n.kind : `${n.category} ${n.kind}`)}</text></g>`;
+/** A small bar chart of one metric per model (an evaluation compares models, not steps). */
+export function barChart(title: string, bars: [string, number][], w = 320, h = 160): string {
+  if (bars.length === 0) return '';
+  const pad = 48;
+  const vals = bars.map((b) => b[1]);
+  const lo = Math.min(0, ...vals);
+  let hi = Math.max(0, ...vals);
+  if (hi === lo) hi = lo + 1;
+  const sy = (y: number) => h - 20 - ((y - lo) / (hi - lo)) * (h - 40);
+  const slot = (w - pad - 8) / bars.length;
+  const rects = bars.map(([label, v], i) => {
+    const x = pad + i * slot + slot * 0.15;
+    const top = Math.min(sy(v), sy(0));
+    const height = Math.max(Math.abs(sy(v) - sy(0)), 1);
+    return `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(slot * 0.7).toFixed(1)}" height="${height.toFixed(1)}" class="b"/><text x="${(x + slot * 0.35).toFixed(1)}" y="${(top - 3).toFixed(1)}" class="l" text-anchor="middle">${fmtNum(v)}</text><text x="${(x + slot * 0.35).toFixed(1)}" y="${h - 6}" class="l" text-anchor="middle">${esc(label)}</text>`;
   });
-  return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="plan graph">${edges.join('')}${boxes.join('')}</svg>`;
+  return `<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}" data-metric="${esc(title)}">
+<text x="${pad}" y="12" class="t">${esc(title)}</text>
+<line x1="${pad}" y1="${sy(0).toFixed(1)}" x2="${w - 8}" y2="${sy(0).toFixed(1)}" class="ax"/><line x1="${pad}" y1="20" x2="${pad}" y2="${h - 20}" class="ax"/>
+<text x="${pad - 4}" y="24" class="l y1" text-anchor="end">${axisLabels(lo, hi)[1]}</text><text x="${pad - 4}" y="${h - 22}" class="l y0" text-anchor="end">${axisLabels(lo, hi)[0]}</text>
+${rects.join('')}
+</svg>`;
+}
+
+/** Layered drawing of the plan's DAG (stages and their sources), laid out by dagre so edges go around boxes. */
+export function planGraph(plan: Plan): string {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: 'LR', nodesep: 12, ranksep: 46, marginx: 8, marginy: 8 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const bh = 34;
+  // Box width from the longer of its two lines (12px bold name, 10px kind).
+  const label = (n: PlanNode) => (n.category === 'stage' ? n.kind : `${n.category} ${n.kind}`);
+  for (const n of plan.nodes) g.setNode(n.id, { width: Math.max(110, 16 + Math.max(n.name.length * 7.6, label(n).length * 6)), height: bh });
+  for (const n of plan.nodes) for (const b of Object.values(n.inputs)) if (g.hasNode(b.node)) g.setEdge(b.node, n.id);
+  dagre.layout(g);
+  const W = Math.ceil(g.graph().width ?? 0);
+  const H = Math.ceil(g.graph().height ?? 0);
+  const edges = g.edges().map((e: { v: string; w: string }) => {
+    const pts = g.edge(e).points ?? [];
+    // A smooth path through dagre's points: straight to the first midpoint, then quadratic curves.
+    let d = `M${pts[0].x.toFixed(1)},${pts[0].y.toFixed(1)}`;
+    for (let i = 1; i < pts.length - 1; i++) {
+      const mx = (pts[i].x + pts[i + 1].x) / 2;
+      const my = (pts[i].y + pts[i + 1].y) / 2;
+      d += ` Q${pts[i].x.toFixed(1)},${pts[i].y.toFixed(1)} ${mx.toFixed(1)},${my.toFixed(1)}`;
+    }
+    const last = pts[pts.length - 1];
+    d += ` L${last.x.toFixed(1)},${last.y.toFixed(1)}`;
+    return `<path d="${d}" class="e" marker-end="url(#arrow)" data-from="${esc(e.v)}" data-to="${esc(e.w)}"/>`;
+  });
+  const boxes = plan.nodes.map((n) => {
+    const { x, y, width } = g.node(n.id);
+    const [left, top] = [x - width / 2, y - bh / 2];
+    return `<g class="node" data-id="${esc(n.id)}"><rect x="${left.toFixed(1)}" y="${top.toFixed(1)}" width="${width.toFixed(1)}" height="${bh}" rx="5" class="n ${n.category}"/><text x="${(left + 8).toFixed(1)}" y="${(top + 14).toFixed(1)}" class="nn">${esc(n.name)}</text><text x="${(left + 8).toFixed(1)}" y="${(top + 27).toFixed(1)}" class="nk">${esc(label(n))}</text></g>`;
+  });
+  const marker = '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" class="a"/></marker></defs>';
+  return `<svg class="plan" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="plan graph">${marker}${edges.join('')}${boxes.join('')}</svg>`;
 }
 
 const CSS = `body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 .chart{margin:4px 8px 4px 0;border:1px solid #eee}.t{font-size:12px;font-weight:600}.l{font-size:10px;fill:#666}
 .ax{stroke:#999}.p{stroke:#2563eb;fill:none;stroke-width:1.6}circle.p{fill:#2563eb}
-.e{stroke:#999;fill:none}.n{fill:#f8fafc;stroke:#64748b}.n.stage{fill:#dbeafe;stroke:#2563eb}.nn{font-size:12px;font-weight:600}.nk{font-size:10px;fill:#555}
+.e{stroke:#94a3b8;fill:none;stroke-width:1.2}.a{fill:#94a3b8}.b{fill:#93c5fd;stroke:#2563eb}.n{fill:#f8fafc;stroke:#64748b}.n.stage{fill:#dbeafe;stroke:#2563eb}.nn{font-size:12px;font-weight:600}.nk{font-size:10px;fill:#555}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}
 pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;font-size:12px}.muted{color:#777}
 .flag{color:#b91c1c;font-weight:600}.flagged{border-left:3px solid #b91c1c;padding-left:8px}`;
@@ -136,7 +183,7 @@ export function buildReport(plan: Plan, storeDir: string): string {
     if (!rec) {
       const ck = store.checkpointInfo(node.hash);
       const state = ck ? `interrupted: checkpoint at step ${ck.step}, resumed by the next \`rlhfc run\`` : 'not run yet';
-      parts.push(`<h2>${esc(node.name)} <span class="muted">(${esc(node.kind)})</span></h2><p class="muted">${esc(state)} (hash ${node.hash.slice(0, 12)})</p>`);
+      parts.push(`<section class="stage" data-stage="${esc(node.name)}"><h2>${esc(node.name)} <span class="muted">(${esc(node.kind)})</span></h2><p class="muted">${esc(state)} (hash ${node.hash.slice(0, 12)})</p></section>`);
       summary.push(`<tr><td>${esc(node.name)}</td><td>${esc(node.kind)}</td><td>${ck ? 'interrupted' : 'not run'}</td><td></td><td></td></tr>`);
       continue;
     }
@@ -144,12 +191,15 @@ export function buildReport(plan: Plan, storeDir: string): string {
     const rows = readMetrics(dir);
     const numericKeys = new Set<string>();
     for (const r of rows) for (const [k, v] of Object.entries(r)) if (typeof v === 'number' && k !== 'step') numericKeys.add(k);
-    const charts = [...numericKeys].map((k) =>
-      lineChart(
+    const charts = [...numericKeys].map((k) => {
+      const withK = rows.filter((r) => typeof r[k] === 'number');
+      // Rows naming a model (an evaluation) compare models: bars, not a curve over steps.
+      if (withK.length && withK.every((r) => typeof r['model'] === 'string')) return barChart(k, withK.map((r) => [r['model'] as string, r[k] as number]));
+      return lineChart(
         k,
-        rows.filter((r) => typeof r[k] === 'number' && typeof r['step'] === 'number').map((r) => [r['step'] as number, r[k] as number]),
-      ),
-    );
+        withK.filter((r) => typeof r['step'] === 'number').map((r) => [r['step'] as number, r[k] as number]),
+      );
+    });
     // Samples at the first and the last logged step: the policy before and after alignment.
     const withSamples = rows.filter((r) => Object.keys(r).some((k) => k.startsWith('sample')));
     const ends = withSamples.length > 1 ? [withSamples[0], withSamples[withSamples.length - 1]] : withSamples;
@@ -160,12 +210,13 @@ export function buildReport(plan: Plan, storeDir: string): string {
     const finals = Object.entries(rec.metrics)
       .filter(([k]) => k !== 'headline')
       .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : String(v))}</td></tr>`);
-    parts.push(`<h2>${esc(node.name)} <span class="muted">(${esc(node.kind)}, ${rec.seconds.toFixed(1)} s)</span></h2>`);
-    parts.push(`<p>${esc(String(rec.metrics['headline'] ?? ''))}</p>`);
-    if (finals.length) parts.push(`<table>${finals.join('')}</table>`);
-    if (node.kind === 'eval') parts.push(evalTable(dir));
-    parts.push(charts.join(''));
-    if (samples.length) parts.push(`<h3>Sample generations</h3><pre>${esc(samples.join('\n'))}</pre>`);
+    const section = [`<section class="stage" data-stage="${esc(node.name)}"><h2>${esc(node.name)} <span class="muted">(${esc(node.kind)}, ${rec.seconds.toFixed(1)} s)</span></h2>`];
+    section.push(`<p>${esc(String(rec.metrics['headline'] ?? ''))}</p>`);
+    if (finals.length) section.push(`<table>${finals.join('')}</table>`);
+    if (node.kind === 'eval') section.push(evalTable(dir));
+    section.push(`<div class="charts">${charts.join('')}</div>`);
+    if (samples.length) section.push(`<h3>Sample generations</h3><pre class="samples">${esc(samples.join('\n'))}</pre>`);
+    parts.push(section.join('\n') + '</section>');
     summary.push(
       `<tr><td>${esc(node.name)}</td><td>${esc(node.kind)}</td><td>done</td><td>${rec.seconds.toFixed(1)} s</td><td>${esc(String(rec.metrics['headline'] ?? ''))}</td></tr>`,
     );
