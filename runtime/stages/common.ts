@@ -1,7 +1,7 @@
 // Parameter groups shared by several stage kinds: the optimizer, the training loop, LoRA, generation.
 // Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in README.
 
-import { block, bool, float, int, list, str, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
+import { block, bool, float, inputs, int, list, str, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 
 export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
 
@@ -99,3 +99,20 @@ export const maxPromptLength = (def: number, modelParam = 'model'): IntSpec => (
   capDefaultAtContextOf: modelParam,
   capFraction: 0.5,
 });
+
+/** The reward sources of the group-RL stages (grpo, rloo): several, summed with weights. */
+export const rewardSources = {
+  rewards: inputs('Reward sources, summed with `reward_weights`: judges (rules, user functions) and reward models.', ['judge', 'reward_model']),
+  reward_weights: list('Weight of each reward source, in the order of `rewards` (default: all 1).', 'float', []),
+} as const;
+
+/** Group-RL stages: whole groups per batch, mini-batches that divide it, one weight per reward source. */
+export function groupRules(p: { batch_size: number; num_generations: number; mini_batch_size: number; reward_weights: number[] }, ctx: RuleContext): RuleViolation[] {
+  const out: RuleViolation[] = [];
+  if (p.batch_size % p.num_generations !== 0) out.push({ path: 'batch_size', message: `batch_size ${p.batch_size} is not a whole number of groups of num_generations ${p.num_generations}` });
+  if (p.batch_size % p.mini_batch_size !== 0) out.push({ path: 'mini_batch_size', message: `mini_batch_size ${p.mini_batch_size} does not divide batch_size ${p.batch_size}` });
+  const n = Object.keys(ctx.inputs).filter((k) => k.startsWith('rewards[')).length;
+  const w = p.reward_weights.length;
+  if (w && n && w !== n) out.push({ path: 'reward_weights', message: `${w} weight${w === 1 ? '' : 's'} for ${n} reward sources` });
+  return out;
+}

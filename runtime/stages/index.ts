@@ -8,6 +8,7 @@ import { schema as reward } from './reward.ts';
 import { schema as ppo } from './ppo.ts';
 import { schema as dpo } from './dpo.ts';
 import { schema as grpo } from './grpo.ts';
+import { schema as rloo } from './rloo.ts';
 import { schema as judge } from './judge.ts';
 import { schema as generate } from './generate.ts';
 import { schema as evalStage } from './eval.ts';
@@ -19,6 +20,7 @@ export const STAGE_SCHEMAS: Record<string, StageSchema> = {
   ppo,
   dpo,
   grpo,
+  rloo,
   judge,
   generate,
   eval: evalStage,

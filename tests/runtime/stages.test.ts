@@ -183,6 +183,21 @@ describe('grpo', () => {
   });
 });
 
+describe('rloo', () => {
+  it('raises a rule reward with leave-one-out baselines; the KL to the start is logged', async () => {
+    const { dir } = await run('loo');
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(10);
+    const first = (lines[0].reward + lines[1].reward) / 2;
+    const last = (lines[8].reward + lines[9].reward) / 2;
+    expect(last, lines.map((l) => l.reward.toFixed(3)).join(' ')).toBeGreaterThan(first + 0.3);
+    for (const l of lines) {
+      for (const k of ['reward_std', 'advantage_mean', 'loss', 'kl', 'clip_ratio', 'distinct_2']) expect(Number.isFinite(l[k]), `${k} = ${l[k]}`).toBe(true);
+      expect(Math.abs(l.advantage_mean)).toBeLessThan(1e-5); // leave-one-out advantages sum to 0 in every group
+    }
+  });
+});
+
 describe('eval', () => {
   it('reports score, KL and degeneration statistics per model, and flags drift from the reference', async () => {
     const { metrics, dir } = await run('cmp');
