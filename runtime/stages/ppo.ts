@@ -2,7 +2,8 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { block, bool, float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { generation, lora, maxPromptLength, optimizer, samplingRules } from './common.ts';
+import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { lora, optimizer } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({
