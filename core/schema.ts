@@ -136,6 +136,8 @@ export interface ConstructorSchema {
   /** What the declaration produces (datasets: computed from `kind`, see `datasetKind`). */
   produces: ArtifactType;
   rules?: (p: ResolvedParams) => RuleViolation[];
+  /** What the checker knows about the result at compile time: a tokenizer's vocabulary, a fresh model's architecture. */
+  facts?: (p: ResolvedParams) => { vocab?: number; model?: ModelFacts };
 }
 
 // ---- small helpers for writing schemas -------------------------------------------------------

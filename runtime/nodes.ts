@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { UserError, diag } from '../core/diagnostics.ts';
 import { loadDataset, splitDataset } from './data/index.ts';
+import { DATASET_SOURCES } from './sources/index.ts';
 import { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, type Tokenizer } from './tokenizers/index.ts';
 import { nodeRecord, type ArtifactStore } from './store.ts';
 import type { Artifact, DataRecord, DatasetArtifact, GptInit } from './stage-context.ts';
@@ -49,8 +50,7 @@ async function materializeDataset(node: PlanNode, env: MaterializeEnv): Promise<
 
 /** Constructor arguments, in schema order, from the node's params (args are stored by name). */
 function argsOf(node: PlanNode): Value[] {
-  const order: Record<string, string[]> = { corpus: ['name'], text: ['path'], jsonl: ['path'], json: ['path'] };
-  return (order[node.kind] ?? []).map((k) => node.params[k]);
+  return (DATASET_SOURCES[node.kind]?.args ?? []).map((a) => node.params[a.name]);
 }
 
 async function materializeTokenizer(node: PlanNode, env: MaterializeEnv): Promise<Artifact> {

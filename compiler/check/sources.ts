@@ -106,18 +106,12 @@ export function checkConstructor(
     }
     node.datasetKind = kind;
     node.outputs = { data: (kind ?? 'text') as ArtifactType };
-  } else if (category === 'tokenizer') {
-    node.vocab = schema.name === 'gpt2' ? 50257 : schema.name === 'bpe' ? (params['vocab_size'] as number) : undefined;
-  } else if (category === 'model') {
-    if (schema.name === 'gpt') {
-      node.model = {
-        tokenized: false,
-        context: params['context'] as number,
-        layers: params['layers'] as number,
-        heads: params['heads'] as number,
-        width: params['width'] as number,
-      };
-    } else if (schema.name === 'load' && ok) {
+  } else {
+    // The constructor's own compile-time facts (a tokenizer's vocabulary, a fresh model's architecture).
+    const f = schema.facts?.(params);
+    if (category === 'tokenizer') node.vocab = f?.vocab;
+    if (f?.model) node.model = f.model;
+    else if (schema.name === 'load' && ok) {
       node.model = readModelFacts(ctx, resolvePath(ctx.mainDir, params['path'] as string), given.get('path')?.span ?? span);
     } else if (schema.name === 'hf' && ok && typeof params['id'] === 'string') {
       // A local folder is recorded relative to the main spec (like `load`) and hashed; a Hub id is kept as written.

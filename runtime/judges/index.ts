@@ -7,7 +7,6 @@ import { userJudge } from './user.ts';
 
 export { afinnJudge, lengthJudge, vaderJudge, wordsJudge, wordsOf, type Judge } from './rules.ts';
 export { loadUserJudge, userJudge } from './user.ts';
-export { JUDGE_SCHEMAS, type JudgeArgSchema, type JudgeSchema } from './schemas.ts';
 
 /** Build a rule or user judge from its constructor name and resolved args (see runtime/sources/index.ts JUDGE_SOURCES). */
 export async function makeJudge(constructor: string, args: ResolvedParams, baseDir: string): Promise<Judge> {

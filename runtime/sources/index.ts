@@ -103,6 +103,9 @@ export function datasetKindOf(constructor: string, args: Value[], params: Resolv
   return undefined;
 }
 
+/** GPT-2's vocabulary (r50k_base): 50,256 merges and bytes, plus <|endoftext|>. */
+export const GPT2_VOCAB_SIZE = 50257;
+
 export const TOKENIZER_SOURCES: Record<string, ConstructorSchema> = {
   gpt2: {
     name: 'gpt2',
@@ -110,6 +113,7 @@ export const TOKENIZER_SOURCES: Record<string, ConstructorSchema> = {
     args: [],
     params: {},
     produces: 'tokenizer',
+    facts: () => ({ vocab: GPT2_VOCAB_SIZE }),
   },
   bpe: {
     name: 'bpe',
@@ -117,6 +121,7 @@ export const TOKENIZER_SOURCES: Record<string, ConstructorSchema> = {
     args: [{ name: 'data', spec: input('Text dataset to train on.', ['text']) }],
     params: { vocab_size: int('Vocabulary size, including the 256 byte tokens and end-of-text.', 512, 258, 65536) },
     produces: 'tokenizer',
+    facts: (p) => ({ vocab: p['vocab_size'] as number }),
   },
   chars: {
     name: 'chars',
@@ -140,6 +145,10 @@ export const MODEL_SOURCES: Record<string, ConstructorSchema> = {
       dropout: float('Dropout on embeddings, attention and residuals.', 0.0, 0, 1, { maxExclusive: true }),
     },
     produces: 'causal_lm',
+    // A fresh model has no tokenizer until a stage binds one; its vocabulary comes from that tokenizer.
+    facts: (p) => ({
+      model: { tokenized: false, context: p['context'] as number, layers: p['layers'] as number, heads: p['heads'] as number, width: p['width'] as number },
+    }),
     rules: (p) => {
       const w = p['width'] as number;
       const h = p['heads'] as number;

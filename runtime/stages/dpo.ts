@@ -1,7 +1,8 @@
 // Stage `dpo`: Direct Preference Optimization against a frozen reference (TRL's DPOTrainer losses).
 
 import { float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { loop, lora, maxPromptLength, maxSeqLength, modelRules, optimizer } from './common.ts';
+import { maxPromptLength, maxSeqLength, modelRules } from './common.ts';
+import { loop, lora, optimizer } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({

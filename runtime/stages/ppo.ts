@@ -2,8 +2,16 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { block, bool, float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { generation, lora, maxPromptLength, optimizer, samplingRules } from './common.ts';
-import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
+import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { lora, optimizer } from '../train/params.ts';
+import type { ContextOf, StageOutcome } from '../stage-context.ts';
+import type { Batch } from '../model/batch.ts';
+import type { GPT } from '../model/gpt.ts';
+import type { KlController, RunningMoments } from '../rl/advantages.ts';
+import type { OptimizerParts } from '../train/loop.ts';
+import type { Sampled } from '../train/sampling.ts';
+import type { Scorer } from '../train/scorer.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
 
 export const schema = stageSchema({
   kind: 'ppo',
@@ -61,59 +69,56 @@ export const schema = stageSchema({
 type Params = typeof schema.params;
 
 // ---- run ----------------------------------------------------------------------------------
-// One PPO step: sample prompts → generate → score → per-token KL penalty and rewards → GAE →
-// ppo_epochs passes of shuffled mini-batches with the clipped losses → KL controller update.
+// One PPO step: sample prompts → rollout (generate, score, old/reference log-probs and values) →
+// rewards with the per-token KL penalty → GAE → ppo_epochs passes of shuffled mini-batches with the
+// clipped losses → KL controller update. The step driver (resume, checkpoints, interruption) and
+// each optimizer update (clipping, the schedule's rate) are the training loop's (train/loop.ts).
+
+/** The tensor code PPO runs, loaded when the stage runs (the compiler reads only the schema). */
+async function loadLib() {
+  return {
+    tf: await import('@tensorflow/tfjs'),
+    ...(await import('../train/lm.ts')),
+    ...(await import('../train/loop.ts')),
+    ...(await import('../train/scorer.ts')),
+    ...(await import('../train/sampling.ts')),
+    ...(await import('../train/examples.ts')),
+    ...(await import('../model/batch.ts')),
+    ...(await import('../optim.ts')),
+    rl: await import('../rl/advantages.ts'),
+    ...(await import('../rl/losses.ts')),
+    ...(await import('../data/split.ts')),
+    ...(await import('../text-stats.ts')),
+  };
+}
+type Lib = Awaited<ReturnType<typeof loadLib>>;
+type P = ContextOf<Params>['params'];
 
 export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
-  const tf = await import('@tensorflow/tfjs');
-  const { openLM } = await import('../train/lm.ts');
-  const { logDue, optimizerStep, runSteps } = await import('../train/loop.ts');
-  const { openScorer } = await import('../train/scorer.ts');
-  const { sampleResponses } = await import('../train/sampling.ts');
-  const { collate } = await import('../train/examples.ts');
-  const { toTensors } = await import('../model/batch.ts');
-  const { accumulateGrads } = await import('../optim.ts');
-  const rl = await import('../rl/advantages.ts');
-  const { ppoLoss } = await import('../rl/losses.ts');
-  const { degenerationStats } = await import('../text-stats.ts');
-  const { shuffle } = await import('../data/split.ts');
-
+  const lib = await loadLib();
+  const { rl } = lib;
   const p = ctx.params;
-  const { kl, generation: gen } = p;
-  const policy = await openLM(ctx, { modelInput: 'policy', lora: p.lora, head: 'value' });
+  const kl = p.kl;
+  const policy = await lib.openLM(ctx, { modelInput: 'policy', lora: p.lora, head: 'value' });
   // Frozen reference: with LoRA the same weights with adapters disabled; otherwise a second copy.
-  const refCopy = policy.model.lora ? undefined : await openLM({ ...ctx, inputs: { model: ctx.inputs.policy } });
-  const scorer = await openScorer(ctx, 'reward');
+  const refCopy = policy.model.lora ? undefined : await lib.openLM({ ...ctx, inputs: { model: ctx.inputs.policy } });
+  const scorer = await lib.openScorer(ctx, 'reward');
   try {
     const prompts = ctx.inputs.prompts.train.map((r) => r.prompt ?? '');
     if (prompts.length === 0) throw policy.dataError('the prompts dataset is empty');
-    const tok = policy.tokenizer;
-    const { batch_size: B, mini_batch_size: mb, steps } = p;
+    const { batch_size: B, steps } = p;
     // The schedule runs over PPO steps: every mini-batch update of step i uses the rate of step i
     // (TRL steps its scheduler once per batch).
     const opt = policy.optimizerParts(p.optimizer, steps);
-    let ctl: import('../rl/advantages.ts').KlController = kl.adaptive ? new rl.AdaptiveKl(kl.init, kl.target, kl.horizon) : new rl.FixedKl(kl.init);
+    let ctl: KlController = kl.adaptive ? new rl.AdaptiveKl(kl.init, kl.target, kl.horizon) : new rl.FixedKl(kl.init);
     const moments = new rl.RunningMoments();
-    let order: string[] = [];
-    let at = 0;
-    let epoch = 0;
-    const nextPrompts = () => {
-      const out: string[] = [];
-      while (out.length < B) {
-        if (at >= order.length) {
-          order = shuffle(prompts, `${ctx.seed}:${ctx.node.id}:${epoch++}`);
-          at = 0;
-        }
-        out.push(order[at++]);
-      }
-      return out;
-    };
+    const nextPrompts = promptCycle(lib, prompts, B, `${ctx.seed}:${ctx.node.id}`);
     ctx.reporter.note(`${prompts.length} prompts, ${steps} steps of ${B}; judge: ${scorer.name}; ${policy.describeTrainable()}`);
     let first: Record<string, number> | undefined;
     let last: Record<string, number> = {};
     // Resume: weights, AdamW, dropout RNG come back through the checkpoint; the KL controller, the
     // score moments and the statistics through the loop state; the prompt order is replayed.
-    await runSteps({
+    await lib.runSteps({
       totalSteps: steps,
       reporter: ctx.reporter,
       signal: ctx.signal,
@@ -130,134 +135,31 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       step: async (step) => {
         const t0 = performance.now();
         const batchPrompts = nextPrompts();
-        // 1. Generate with the current policy.
-        const s = sampleResponses(policy.model, tok, batchPrompts, gen, p.max_prompt_length, ctx.seed * 1000003 + step);
-        // 2. Score.
-        let scores = await scorer.score(batchPrompts, s.texts);
-        const rawMean = rl.maskedMean(scores);
-        scores = rl.scaleScores(scores, moments, { scaling: p.score.scaling, clip: p.score.clip });
-        // 3. Old log-probs, reference log-probs and values on prompt + response.
-        const rows = s.promptIds.map((q, i) => {
-          const r = s.responseIds[i].length ? s.responseIds[i] : [tok.eosId];
-          return { ids: [...q, ...r], loss: [...q.map(() => 0), ...r.map(() => 1)] };
-        });
-        const batch = collate(rows, tok.padId);
-        const T = batch.T;
-        const forward = (m: typeof policy.model, withValues: boolean) =>
-          tf.tidy(() => {
-            const t = toTensors(batch);
-            const h = m.hidden(t.ids, t.mask);
-            const lp = m.logProbsFrom(h, t.targets);
-            return withValues ? [lp, m.valuesFrom(h)] : [lp];
-          });
-        const [oldLpT, oldVT] = forward(policy.model, true);
-        let refLpT: import('@tensorflow/tfjs').Tensor;
-        if (refCopy) [refLpT] = forward(refCopy.model, false);
-        else {
-          policy.model.lora!.enabled = false;
-          [refLpT] = forward(policy.model, false);
-          policy.model.lora!.enabled = true;
-        }
-        const oldLp = (await oldLpT.data()) as Float32Array;
-        const oldV = (await oldVT.data()) as Float32Array;
-        const refLp = (await refLpT.data()) as Float32Array;
-        tf.dispose([oldLpT, oldVT, refLpT]);
-        // Per-row response positions (where targetsMask = 1).
-        const pos = rows.map((_, b) => {
-          const out: number[] = [];
-          for (let t = 0; t < T; t++) if (batch.targetsMask[b * T + t] > 0) out.push(b * T + t);
-          return out;
-        });
-        const lps = pos.map((ps) => ps.map((i) => oldLp[i]));
-        const refs = pos.map((ps) => ps.map((i) => refLp[i]));
-        const vals = pos.map((ps) => ps.map((i) => oldV[i]));
-        const masks = pos.map((ps) => ps.map(() => 1));
-        // 4. Rewards with the KL penalty, GAE, whitened advantages.
+        const r = await rollout(lib, p, policy.model, refCopy?.model, policy.tokenizer, scorer, moments, batchPrompts, ctx.seed * 1000003 + step);
         const beta = ctl.value;
-        const rw = rl.computeRewards(scores, lps, refs, masks, beta, kl.penalty);
-        // TRL: whiten_rewards whitens over the batch's response tokens without shifting the mean.
-        let tokenRewards = rw.rewards;
-        if (p.whiten_rewards) {
-          const flat = rl.whiten(rw.rewards.flat(), masks.flat(), false);
-          let k = 0;
-          tokenRewards = rw.rewards.map((r) => r.map(() => flat[k++]));
-        }
-        const { advantages, returns } = rl.computeAdvantages(vals, tokenRewards, masks, p.gamma, p.lam);
-        const adv = new Float32Array(B * T);
-        const ret = new Float32Array(B * T);
-        pos.forEach((ps, b) => ps.forEach((i, j) => ((adv[i] = advantages[b][j]), (ret[i] = returns[b][j]))));
-        // 5. PPO epochs over shuffled mini-batches.
-        const stats: Record<string, number[]> = { pg_loss: [], vf_loss: [], clipfrac: [], approx_kl: [], entropy: [] };
-        const slice = <A extends Float32Array | Int32Array>(a: A, idx: number[]): A => {
-          const out = new (a.constructor as new (n: number) => A)(idx.length * T);
-          idx.forEach((b, r) => out.set(a.subarray(b * T, (b + 1) * T), r * T));
-          return out;
-        };
-        let stopped = false;
-        for (let e = 0; e < p.ppo_epochs && !stopped; e++) {
-          const perm = shuffle([...Array(B).keys()], `${ctx.seed}:${step}:${e}`);
-          for (let m0 = 0; m0 < B; m0 += mb) {
-            const idx = perm.slice(m0, m0 + mb);
-            const n = idx.length;
-            let out: Record<string, number> = {};
-            const { grads } = accumulateGrads(opt.params, 1, () => {
-              const ids = tf.tensor2d(slice(batch.ids, idx), [n, T], 'int32');
-              const targets = tf.tensor2d(slice(batch.targets, idx), [n, T], 'int32');
-              const rmask = tf.tensor2d(slice(batch.targetsMask, idx), [n, T]);
-              const h = policy.model.hidden(ids, tf.tensor2d(slice(batch.mask, idx), [n, T]), { training: true });
-              const { logProbs, entropy } = policy.model.logProbsAndEntropyFrom(h, targets);
-              const r = ppoLoss({
-                oldLogprobs: tf.tensor2d(slice(oldLp, idx), [n, T]),
-                logprobs: logProbs,
-                oldValues: tf.tensor2d(slice(oldV, idx), [n, T]),
-                values: policy.model.valuesFrom(h),
-                advantages: tf.tensor2d(slice(adv, idx), [n, T]),
-                returns: tf.tensor2d(slice(ret, idx), [n, T]),
-                mask: rmask,
-                cliprange: p.cliprange,
-                cliprangeValue: p.cliprange_value,
-                vfCoef: p.vf_coef,
-              });
-              const entMean = tf.div(tf.sum(tf.mul(entropy, rmask)), tf.maximum(tf.sum(rmask), 1));
-              out = {
-                pg_loss: r.pgLoss.dataSync()[0],
-                vf_loss: r.vfLoss.dataSync()[0],
-                clipfrac: r.clipFrac.dataSync()[0],
-                approx_kl: r.approxKl.dataSync()[0],
-                entropy: entMean.dataSync()[0],
-              };
-              return r.loss;
-            });
-            optimizerStep(opt, grads, step);
-            for (const [key, v] of Object.entries(out)) stats[key].push(v);
-            if (kl.stop_at > 0 && out['approx_kl'] > kl.stop_at) stopped = true;
-          }
-        }
-        // 6. KL controller and logging.
-        const meanKl = rl.maskedMean(rw.kl.map((r) => r.reduce((a, b) => a + b, 0)));
+        const a = advantages(lib, p, r, beta);
+        const stats = optimise(lib, p, opt, policy.model, r, a, `${ctx.seed}:${step}`, step);
+        const meanKl = rl.maskedMean(a.kl.map((x) => x.reduce((u, v) => u + v, 0)));
         ctl.update(meanKl, B);
-        const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
         last = {
           step: step + 1,
-          score: rawMean,
+          score: r.rawMean,
           kl: meanKl,
           beta,
-          non_score_reward: rl.maskedMean(rw.nonScore.map((r) => r.reduce((a, b) => a + b, 0))),
-          pg_loss: avg(stats['pg_loss']),
-          vf_loss: avg(stats['vf_loss']),
-          clipfrac: avg(stats['clipfrac']),
-          approx_kl: avg(stats['approx_kl']),
-          entropy: avg(stats['entropy']),
-          response_len: avg(s.responseIds.map((r) => r.length)),
-          ...rolloutStats(degenerationStats(s.texts)),
+          non_score_reward: rl.maskedMean(a.nonScore.map((x) => x.reduce((u, v) => u + v, 0))),
+          ...stats,
+          response_len: mean(r.sampled.responseIds.map((x) => x.length)),
+          ...rolloutStats(lib.degenerationStats(r.sampled.texts)),
           lr: opt.lrAt(step),
           seconds: (performance.now() - t0) / 1000,
         };
         first ??= last;
         const samples = Object.fromEntries(
-          s.texts.slice(0, p.samples).map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i])} → ${JSON.stringify(t)} (score ${scores[i].toFixed(3)})`]),
+          r.sampled.texts
+            .slice(0, p.samples)
+            .map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i])} → ${JSON.stringify(t)} (score ${r.scores[i].toFixed(3)})`]),
         );
-        if (logDue(step, p.log_every, steps)) ctx.reporter.log({ ...last, ...samples });
+        if (lib.logDue(step, p.log_every, steps)) ctx.reporter.log({ ...last, ...samples });
         ctx.reporter.tick(step + 1, { score: last['score'], kl: last['kl'] });
       },
     });
@@ -271,6 +173,165 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     refCopy?.dispose();
     policy.dispose();
   }
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** Endless batches of B prompts, reshuffled every epoch (seeded by `salt` and the epoch). */
+function promptCycle(lib: Lib, prompts: string[], B: number, salt: string): () => string[] {
+  let order: string[] = [];
+  let at = 0;
+  let epoch = 0;
+  return () => {
+    const out: string[] = [];
+    while (out.length < B) {
+      if (at >= order.length) {
+        order = lib.shuffle(prompts, `${salt}:${epoch++}`);
+        at = 0;
+      }
+      out.push(order[at++]);
+    }
+    return out;
+  };
+}
+
+interface Rollout {
+  sampled: Sampled;
+  /** Scores after scaling/clipping; rawMean before. */
+  scores: number[];
+  rawMean: number;
+  /** Prompt + response rows (targetsMask = 1 on response tokens). */
+  batch: Batch;
+  oldLp: Float32Array;
+  oldV: Float32Array;
+  refLp: Float32Array;
+  /** Per row: flat positions [b*T + t] of its response tokens. */
+  pos: number[][];
+}
+
+/** Generate with the current policy, score, and read old log-probs, values and reference log-probs. */
+async function rollout(
+  lib: Lib,
+  p: P,
+  policy: GPT,
+  refCopy: GPT | undefined,
+  tok: Tokenizer,
+  scorer: Scorer,
+  moments: RunningMoments,
+  prompts: string[],
+  seed: number,
+): Promise<Rollout> {
+  const { tf, rl } = lib;
+  const sampled = lib.sampleResponses(policy, tok, prompts, p.generation, p.max_prompt_length, seed);
+  let scores = await scorer.score(prompts, sampled.texts);
+  const rawMean = rl.maskedMean(scores);
+  scores = rl.scaleScores(scores, moments, { scaling: p.score.scaling, clip: p.score.clip });
+  const rows = sampled.promptIds.map((q, i) => {
+    const r = sampled.responseIds[i].length ? sampled.responseIds[i] : [tok.eosId];
+    return { ids: [...q, ...r], loss: [...q.map(() => 0), ...r.map(() => 1)] };
+  });
+  const batch = lib.collate(rows, tok.padId);
+  const forward = (m: GPT, withValues: boolean) =>
+    tf.tidy(() => {
+      const t = lib.toTensors(batch);
+      const h = m.hidden(t.ids, t.mask);
+      const lp = m.logProbsFrom(h, t.targets);
+      return withValues ? [lp, m.valuesFrom(h)] : [lp];
+    });
+  const [oldLpT, oldVT] = forward(policy, true);
+  let refLpT: import('@tensorflow/tfjs').Tensor;
+  if (refCopy) [refLpT] = forward(refCopy, false);
+  else {
+    policy.lora!.enabled = false;
+    [refLpT] = forward(policy, false);
+    policy.lora!.enabled = true;
+  }
+  const oldLp = (await oldLpT.data()) as Float32Array;
+  const oldV = (await oldVT.data()) as Float32Array;
+  const refLp = (await refLpT.data()) as Float32Array;
+  tf.dispose([oldLpT, oldVT, refLpT]);
+  const T = batch.T;
+  const pos = rows.map((_, b) => {
+    const out: number[] = [];
+    for (let t = 0; t < T; t++) if (batch.targetsMask[b * T + t] > 0) out.push(b * T + t);
+    return out;
+  });
+  return { sampled, scores, rawMean, batch, oldLp, oldV, refLp, pos };
+}
+
+/** Per-token rewards with the KL penalty (β), optionally whitened, then GAE: advantages and returns as [B*T]. */
+function advantages(lib: Lib, p: P, r: Rollout, beta: number) {
+  const { rl } = lib;
+  const at = (xs: Float32Array) => r.pos.map((ps) => ps.map((i) => xs[i]));
+  const masks = r.pos.map((ps) => ps.map(() => 1));
+  const rw = rl.computeRewards(r.scores, at(r.oldLp), at(r.refLp), masks, beta, p.kl.penalty);
+  // TRL: whiten_rewards whitens over the batch's response tokens without shifting the mean.
+  let tokenRewards = rw.rewards;
+  if (p.whiten_rewards) {
+    const flat = rl.whiten(rw.rewards.flat(), masks.flat(), false);
+    let k = 0;
+    tokenRewards = rw.rewards.map((x) => x.map(() => flat[k++]));
+  }
+  const { advantages: advs, returns } = rl.computeAdvantages(at(r.oldV), tokenRewards, masks, p.gamma, p.lam);
+  const n = r.batch.B * r.batch.T;
+  const adv = new Float32Array(n);
+  const ret = new Float32Array(n);
+  r.pos.forEach((ps, b) => ps.forEach((i, j) => ((adv[i] = advs[b][j]), (ret[i] = returns[b][j]))));
+  return { adv, ret, kl: rw.kl, nonScore: rw.nonScore };
+}
+
+/** ppo_epochs passes of shuffled mini-batches, one optimizer update each; mean statistics. */
+function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: GPT, r: Rollout, a: { adv: Float32Array; ret: Float32Array }, salt: string, step: number) {
+  const { tf } = lib;
+  const { B, T } = r.batch;
+  const stats: Record<string, number[]> = { pg_loss: [], vf_loss: [], clipfrac: [], approx_kl: [], entropy: [] };
+  const slice = <A extends Float32Array | Int32Array>(x: A, idx: number[]): A => {
+    const out = new (x.constructor as new (n: number) => A)(idx.length * T);
+    idx.forEach((b, row) => out.set(x.subarray(b * T, (b + 1) * T), row * T));
+    return out;
+  };
+  let stopped = false;
+  for (let e = 0; e < p.ppo_epochs && !stopped; e++) {
+    const perm = lib.shuffle([...Array(B).keys()], `${salt}:${e}`);
+    for (let m0 = 0; m0 < B; m0 += p.mini_batch_size) {
+      const idx = perm.slice(m0, m0 + p.mini_batch_size);
+      const n = idx.length;
+      const mb = (x: Float32Array) => tf.tensor2d(slice(x, idx), [n, T]);
+      let out: Record<string, number> = {};
+      const { grads } = lib.accumulateGrads(opt.params, 1, () => {
+        const ids = tf.tensor2d(slice(r.batch.ids, idx), [n, T], 'int32');
+        const targets = tf.tensor2d(slice(r.batch.targets, idx), [n, T], 'int32');
+        const rmask = mb(r.batch.targetsMask);
+        const h = policy.hidden(ids, mb(r.batch.mask), { training: true });
+        const { logProbs, entropy } = policy.logProbsAndEntropyFrom(h, targets);
+        const loss = lib.ppoLoss({
+          oldLogprobs: mb(r.oldLp),
+          logprobs: logProbs,
+          oldValues: mb(r.oldV),
+          values: policy.valuesFrom(h),
+          advantages: mb(a.adv),
+          returns: mb(a.ret),
+          mask: rmask,
+          cliprange: p.cliprange,
+          cliprangeValue: p.cliprange_value,
+          vfCoef: p.vf_coef,
+        });
+        const entMean = tf.div(tf.sum(tf.mul(entropy, rmask)), tf.maximum(tf.sum(rmask), 1));
+        out = {
+          pg_loss: loss.pgLoss.dataSync()[0],
+          vf_loss: loss.vfLoss.dataSync()[0],
+          clipfrac: loss.clipFrac.dataSync()[0],
+          approx_kl: loss.approxKl.dataSync()[0],
+          entropy: entMean.dataSync()[0],
+        };
+        return loss.loss;
+      });
+      lib.optimizerStep(opt, grads, step);
+      for (const [key, v] of Object.entries(out)) stats[key].push(v);
+      if (p.kl.stop_at > 0 && out['approx_kl'] > p.kl.stop_at) stopped = true;
+    }
+  }
+  return Object.fromEntries(Object.entries(stats).map(([k, xs]) => [k, mean(xs)]));
 }
 
 /** What a rollout's responses look like (the eval stage's degeneration statistics), for the log: a policy gaming its reward shrinks, stretches or repeats them. */

@@ -3,7 +3,8 @@
 // validation loss and perplexity.
 
 import { input, str, stageSchema } from '../../core/schema.ts';
-import { loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
+import { maxSeqLength, modelRules, tokenizerDoc } from './common.ts';
+import { loop, optimizer } from '../train/params.ts';
 import type { ContextOf, StageOutcome, DatasetArtifact } from '../stage-context.ts';
 
 export const schema = stageSchema({

@@ -2,7 +2,8 @@
 // token — trained on (prompt, chosen, rejected) with the pairwise loss −log σ(r_c − r_r − margin).
 
 import { bool, float, input, stageSchema } from '../../core/schema.ts';
-import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
+import { maxSeqLength, modelRules, tokenizerDoc } from './common.ts';
+import { lora, loop, optimizer } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 import type { Row } from '../train/examples.ts';
 

@@ -4,7 +4,8 @@
 // prompt; a clipped sequence-level importance ratio.
 
 import { bool, float, input, int, stageSchema } from '../../core/schema.ts';
-import { generation, groupRules, lora, maxPromptLength, optimizer, rewardSources, samplingRules } from './common.ts';
+import { generation, groupRules, maxPromptLength, rewardSources, samplingRules } from './common.ts';
+import { lora, optimizer } from '../train/params.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({

@@ -2,7 +2,8 @@
 // default, optionally with LoRA adapters.
 
 import { bool, input, str, stageSchema } from '../../core/schema.ts';
-import { lora, loop, maxSeqLength, modelRules, optimizer, tokenizerDoc } from './common.ts';
+import { maxSeqLength, modelRules, tokenizerDoc } from './common.ts';
+import { lora, loop, optimizer } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({

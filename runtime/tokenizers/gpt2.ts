@@ -6,15 +6,16 @@ import { bytesToToken, utf8 } from './bytes.ts';
 import { applyMerges, BpeTokenizer, pairKey, type MergeMap } from './bpe.ts';
 import { EOT, type EncodeOptions, type Tokenizer } from './types.ts';
 import { writeTokenizerFiles } from './files.ts';
+import { GPT2_VOCAB_SIZE } from '../sources/index.ts';
 
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
 /** GPT-2's byte-level BPE. `<|endoftext|>` (50256) only when `allowSpecial` is set. */
 export class Gpt2Tokenizer implements Tokenizer {
   readonly kind = 'gpt2' as const;
-  readonly vocabSize = 50257;
-  readonly eosId = 50256;
-  readonly padId = 50256;
+  readonly vocabSize = GPT2_VOCAB_SIZE;
+  readonly eosId = GPT2_VOCAB_SIZE - 1;
+  readonly padId = GPT2_VOCAB_SIZE - 1;
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     if (!opts.allowSpecial) return r50kEncode(text, NO_SPECIAL);
@@ -28,7 +29,7 @@ export class Gpt2Tokenizer implements Tokenizer {
 
   decode(ids: readonly number[]): string {
     for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`token id ${id} is outside the GPT-2 vocabulary (size 50257)`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`token id ${id} is outside the GPT-2 vocabulary (size ${this.vocabSize})`);
     }
     return r50kDecode(ids);
   }

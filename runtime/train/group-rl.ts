@@ -5,13 +5,14 @@
 // rewards become advantages, and the loss of a mini-batch. Resume, logging and sampling are here.
 
 import * as tf from '@tensorflow/tfjs';
-import type { ResolvedParams, Value } from '../../core/schema.ts';
+import type { ResolvedParams } from '../../core/schema.ts';
 import { shuffle } from '../data/split.ts';
 import { accumulateGrads } from '../optim.ts';
 import type { StageContext, StageOutcome } from '../stage-context.ts';
 import { degenerationStats } from '../text-stats.ts';
 import { openLM } from './lm.ts';
-import { logDue, optimizerStep, runSteps, type OptimizerParams } from './loop.ts';
+import { logDue, optimizerStep, runSteps } from './loop.ts';
+import type { LoraParams, OptimizerParams } from './params.ts';
 import { groupRollout, rowsOf, summary, tokenLogProbs, type GroupRollout } from './rollouts.ts';
 import { openScorer, type Scorer } from './scorer.ts';
 
@@ -28,7 +29,7 @@ export interface GroupParams {
   max_prompt_length: number;
   generation: ResolvedParams;
   /** The stage's `lora { ... }` block (null: train every weight). */
-  lora: Value;
+  lora: LoraParams | null;
   optimizer: OptimizerParams;
   log_every: number;
   samples: number;

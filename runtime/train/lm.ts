@@ -12,10 +12,10 @@ import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stage-context.ts';
-import type { ResolvedParams, Value } from '../../core/schema.ts';
 import { collate, type Row } from './examples.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
-import { lrSchedule, type OptimizerParams, type OptimizerParts } from './loop.ts';
+import { lrSchedule, type OptimizerParts } from './loop.ts';
+import type { LoopParams, LoraParams, OptimizerParams } from './params.ts';
 import { Checkpoints } from './resume.ts';
 
 export interface OpenOptions {
@@ -24,7 +24,7 @@ export interface OpenOptions {
   /** Input that may hold a tokenizer (required for a fresh `gpt`). */
   tokenizerInput?: string;
   /** The stage's `lora { ... }` block (null: train every weight). */
-  lora?: Value;
+  lora?: LoraParams | null;
   head?: 'reward' | 'value';
 }
 
@@ -166,9 +166,9 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
     model = new GPT({ vocabSize: tokenizer.vocabSize, context: i.context, width: i.width, layers: i.layers, heads: i.heads, dropout: i.dropout }, { seed });
   }
   if (o.head) model.addHead(o.head);
-  const lora = o.lora as ResolvedParams | null | undefined;
-  if (lora) model.addLora({ r: lora['r'] as number, alpha: lora['alpha'] as number, dropout: lora['dropout'] as number, targets: lora['targets'] as LoraTarget[], seed });
-  return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm', Boolean(lora?.['merge']));
+  const lora = o.lora;
+  if (lora) model.addLora({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets as LoraTarget[], seed });
+  return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm', Boolean(lora?.merge));
 }
 
 /** Token-weighted mean loss over `rows` (at most `maxBatches` batches), without dropout. */
@@ -188,22 +188,22 @@ export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: numb
 }
 
 /** The loop settings every training stage passes through unchanged from its params and context. */
-export function loopSettings(ctx: StageContext, lm: LM) {
+export function loopSettings(ctx: Omit<StageContext, 'params'> & { params: LoopParams }, lm: LM) {
   const p = ctx.params;
   return {
     checkpoints: lm.checkpoints(ctx),
-    gradAccum: p['grad_accum'] as number,
-    evalEvery: p['eval_every'] as number,
-    logEvery: p['log_every'] as number,
+    gradAccum: p.grad_accum,
+    evalEvery: p.eval_every,
+    logEvery: p.log_every,
     reporter: ctx.reporter,
     signal: ctx.signal,
   };
 }
 
 /** Optimizer steps a stage runs: `max_steps` when set, else `epochs` passes of `n` examples. */
-export function plannedSteps(p: ResolvedParams, n: number): number {
-  const perEpoch = Math.max(1, Math.floor(n / ((p['batch_size'] as number) * (p['grad_accum'] as number))));
-  return (p['max_steps'] as number) > 0 ? (p['max_steps'] as number) : perEpoch * (p['epochs'] as number);
+export function plannedSteps(p: LoopParams, n: number): number {
+  const perEpoch = Math.max(1, Math.floor(n / (p.batch_size * p.grad_accum)));
+  return p.max_steps > 0 ? p.max_steps : perEpoch * p.epochs;
 }
 
 /** Endless groups of `bs` items, reshuffled every epoch with a seed derived from the run seed and `salt`. */

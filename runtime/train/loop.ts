@@ -12,18 +12,7 @@ import { accumulateGrads, clipByGlobalNorm, learningRate, type AdamW } from '../
 import type { Reporter } from '../reporter.ts';
 import { UserError, diag } from '../../core/diagnostics.ts';
 import { Interrupted, type Checkpoints } from './resume.ts';
-
-/** The resolved `optimizer { ... }` block (its schema: runtime/stages/common.ts; the stages' typed params must fit this). */
-export interface OptimizerParams {
-  lr: number;
-  weight_decay: number;
-  betas: number[];
-  eps: number;
-  schedule: 'constant' | 'linear' | 'cosine';
-  warmup_steps: number;
-  min_lr_ratio: number;
-  grad_clip: number;
-}
+import type { OptimizerParams } from './params.ts';
 
 /** What one optimizer step needs: the trainable variables, AdamW, the schedule and the clipping norm. */
 export interface OptimizerParts {

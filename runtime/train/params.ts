@@ -1,0 +1,42 @@
+// The parameter groups of the training loop, with the types the training code reads them as: the
+// `optimizer { ... }` block, the loop's batch/length/cadence parameters, and `lora { ... }`. Stage
+// kinds put these groups in their schemas; train/lm.ts and train/loop.ts take them typed. No
+// TensorFlow.js here: the compiler loads this file with the schemas.
+
+import { block, bool, float, int, list, str, type ParamsOf } from '../../core/schema.ts';
+
+export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
+
+export const optimizer = block('AdamW optimizer and learning-rate schedule.', 'always', {
+  lr: float('Peak learning rate.', 1e-3, 0, 10, { minExclusive: true }),
+  weight_decay: float('Decoupled weight decay (AdamW); not applied to biases, LayerNorm and embeddings.', 0.0, 0, 10),
+  betas: list('Adam β1 and β2.', 'float', [0.9, 0.999]),
+  eps: float('Adam ε.', 1e-8, 0, 1, { minExclusive: true }),
+  schedule: str('Learning-rate schedule after warmup.', 'constant', ['constant', 'linear', 'cosine']),
+  warmup_steps: int('Linear warmup from 0 to lr over this many steps.', 0, 0),
+  min_lr_ratio: float('Floor of the linear/cosine decay as a fraction of lr.', 0.0, 0, 1),
+  grad_clip: float('Clip gradients to this global norm (0: off).', 1.0, 0),
+});
+
+/** The training loop: batch size, accumulation, length, evaluation and logging cadence. */
+export const loop = (defaults: { batch_size: number; epochs: number; eval_every: number }) => ({
+  batch_size: int('Examples per micro-batch.', defaults.batch_size, 1),
+  grad_accum: int('Micro-batches accumulated per optimizer step.', 1, 1),
+  epochs: int('Passes over the training data (ignored when max_steps > 0).', defaults.epochs, 1),
+  max_steps: int('Stop after this many optimizer steps (0: run `epochs`).', 0, 0),
+  eval_every: int('Evaluate on the validation split every N optimizer steps (0: only at the end).', defaults.eval_every, 0),
+  log_every: int('Write a metrics line every N optimizer steps.', 10, 1),
+  checkpoint_every: { ...int('Save a resumable checkpoint every N optimizer steps (0: every 2 minutes of training). Not part of the cache key.', 0, 0), notInHash: true },
+});
+
+export const lora = block('LoRA adapters; without this block the stage fine-tunes all weights.', 'optional', {
+  r: int('Adapter rank.', 8, 1, 4096),
+  alpha: float('Scaling numerator: adapters are scaled by alpha / r.', 16, 0, undefined, { minExclusive: true }),
+  dropout: float('Dropout on the adapter input.', 0.05, 0, 1, { maxExclusive: true }),
+  targets: list('Projections that get adapters.', 'string', ['c_attn'], LORA_TARGETS),
+  merge: bool('Save the result merged into full weights instead of the adapter alone (with a reference to its base).', false),
+});
+
+export type OptimizerParams = ParamsOf<(typeof optimizer)['fields']>;
+export type LoopParams = ParamsOf<ReturnType<typeof loop>>;
+export type LoraParams = ParamsOf<(typeof lora)['fields']>;
