@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import type * as A from './ast.ts';
-import { diag, withSuggestion, type Diagnostic, type Related } from './diagnostics.ts';
+import { diag, UserError, withSuggestion, type Diagnostic, type Related } from './diagnostics.ts';
+import { LIMITS, readBytesSync, readJsonSync } from '../runtime/validate/files.ts';
+import { Gpt2ConfigSchema } from '../runtime/validate/schemas.ts';
 import { describeRVal, evaluate, type RVal } from './eval.ts';
 import { envTrail, type Resolved, type ResolvedStage, type SourceDecl, type Tree, type TreeItem } from './resolve.ts';
 import { checkUserFunction } from './hooks.ts';
@@ -358,15 +360,15 @@ export function check(res: Resolved, mainPath: string): Checked {
     }
   }
 
-  function fileHash(path: string): string {
+  function fileHash(path: string, mustBeFile = false): string {
     const h = createHash('sha256');
     const st = statSync(path);
-    if (st.isDirectory()) {
+    if (st.isDirectory() && !mustBeFile) {
       for (const f of ['config.json', 'model.safetensors', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']) {
         const p = join(path, f);
-        if (existsSync(p)) h.update(f).update(readFileSync(p));
+        if (existsSync(p)) h.update(f).update(readBytesSync(p, { what: f, maxBytes: LIMITS.weights }));
       }
-    } else h.update(readFileSync(path));
+    } else h.update(readBytesSync(path, { what: 'file', maxBytes: LIMITS.data }));
     return h.digest('hex');
   }
 
@@ -447,8 +449,15 @@ export function check(res: Resolved, mainPath: string): Checked {
         ok = false;
       } else {
         params[pathArg.name] = exportName !== undefined ? `${rel}#${exportName}` : rel;
-        contentHash = fileHash(abs);
-        if (pathArg.name === 'ref') {
+        try {
+          // Data files and hooks must be regular files (a folder, FIFO or device is refused before reading).
+          contentHash = fileHash(abs, category !== 'model');
+        } catch (e) {
+          if (!(e instanceof UserError)) throw e;
+          ds.push(diag('RLHF3014', `${category === 'judge' ? 'user function file' : 'file'} '${filePart}': ${e.diagnostics[0].message.slice(e.diagnostics[0].message.indexOf(': ') + 2)}`, argSpan, { related }));
+          ok = false;
+        }
+        if (ok && pathArg.name === 'ref') {
           const problem = exportName ? checkUserFunction(abs, exportName) : 'write the function as "file.ts#exportName"';
           if (problem) {
             ds.push(diag('RLHF3013', `${written}: ${problem}`, argSpan, { related, notes: ['expected: (prompt: string, response: string) => number | Promise<number>'] }));
@@ -520,10 +529,12 @@ export function check(res: Resolved, mainPath: string): Checked {
       return undefined;
     }
     try {
-      const c = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, number>;
-      return { tokenized: true, context: c['n_positions'], layers: c['n_layer'], heads: c['n_head'], width: c['n_embd'], vocab_size: c['vocab_size'] };
+      const c = readJsonSync(cfgPath, Gpt2ConfigSchema, { what: 'model config' });
+      return { tokenized: true, context: c.n_positions, layers: c.n_layer, heads: c.n_head, width: c.n_embd, vocab_size: c.vocab_size };
     } catch (e) {
-      ds.push(diag('RLHF3011', `config.json in ${relative(mainDir, dir) || '.'} is not valid JSON: ${(e as Error).message}`, span));
+      if (!(e instanceof UserError)) throw e;
+      const d = e.diagnostics[0];
+      ds.push(diag('RLHF3011', `config.json in ${relative(mainDir, dir) || '.'}: ${d.message.slice(d.message.indexOf(': ') + 2)}`, span, d.notes ? { notes: d.notes } : {}));
       return undefined;
     }
   }

@@ -2,10 +2,11 @@
 // Import paths are relative to the importing file. Cycles (RLHF2002) and missing files (RLHF2001)
 // are reported at the import's span.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import type { ImportDecl, SourceFile } from './ast.ts';
-import { diag, type Diagnostic } from './diagnostics.ts';
+import { diag, UserError, type Diagnostic } from './diagnostics.ts';
+import { LIMITS, readTextSync } from '../runtime/validate/files.ts';
 import { parse } from '../grammar/parse.ts';
 
 export interface Loaded {
@@ -45,9 +46,11 @@ export function loadProgram(mainPath: string): Loaded {
     }
     let text: string;
     try {
-      text = readFileSync(key, 'utf8');
+      // A regular UTF-8 text file within the size cap; a binary spec is one clear error, not a flood.
+      text = readTextSync(key, { what: 'spec', maxBytes: LIMITS.spec });
     } catch (e) {
-      diagnostics.push(diag('RLHF9001', `cannot read '${shown}': ${(e as Error).message}`, via?.span));
+      const d = e instanceof UserError ? e.diagnostics[0] : undefined;
+      diagnostics.push(diag('RLHF9001', d ? d.message.replace(key, shown) : `cannot read '${shown}': ${(e as Error).message}`, via?.span, d?.notes ? { notes: d.notes } : {}));
       return;
     }
     sources.set(shown, text);

@@ -3,6 +3,8 @@
 // generations recorded by the stages.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { LIMITS, readTextSync } from './validate/files.ts';
+import { MetricsRowSchema } from './validate/schemas.ts';
 import { join } from 'node:path';
 import type { Plan, PlanNode } from '../compiler/plan-types.ts';
 import { ArtifactStore } from './store.ts';
@@ -14,10 +16,24 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 function readMetrics(dir: string): Row[] {
   const p = join(dir, 'metrics.jsonl');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8')
+  // A damaged line (a kill mid-append, a hand edit) is skipped: the report shows what is readable.
+  let text: string;
+  try {
+    text = readTextSync(p, { what: 'metrics', maxBytes: LIMITS.data });
+  } catch {
+    return [];
+  }
+  return text
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Row);
+    .flatMap((l) => {
+      try {
+        const r = MetricsRowSchema.safeParse(JSON.parse(l));
+        return r.success ? [r.data as Row] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** A small line chart of one metric against `step`. */

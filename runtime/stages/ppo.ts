@@ -118,7 +118,7 @@ export async function run(ctx: StageContext): Promise<StageOutcome> {
     const checkpoints = policy.checkpoints(ctx);
     const saveState = () => ({ ctl: ctl.state(), moments: moments.state(), first: first ?? null, last });
     let start = 0;
-    const resumed = await checkpoints.load();
+    const resumed = await checkpoints.load(steps);
     if (resumed) {
       start = resumed.step;
       const e = resumed.extra as ReturnType<typeof saveState>;

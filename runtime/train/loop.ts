@@ -61,7 +61,7 @@ export async function trainLoop<B>(o: LoopOptions<B>): Promise<LoopResult> {
   let st = { windowLoss: 0, windowN: 0, windowTokens: 0, firstLoss: NaN, trainLoss: NaN, lastEval: {} as Record<string, number> };
   let windowStart = performance.now();
   let step = 0;
-  const resumed = await o.checkpoints?.load();
+  const resumed = await o.checkpoints?.load(o.totalSteps);
   if (resumed) {
     step = resumed.step;
     const e = resumed.extra as typeof st;
