@@ -331,7 +331,27 @@ const gcCmd: Register = (program, io) =>
       printRemoval(io, entries, Boolean(o.dryRun), store.root, formatBytes);
     });
 
-export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd];
+const verifyCmd: Register = (program, io) =>
+  program
+    .command('verify')
+    .description('check a whole artifact store: every stored result against the sha256 of its files recorded at commit, checkpoints, run records (exit 1 when a result or checkpoint is damaged)')
+    .argument('[file]', '.rlhf spec whose store to check (default: ./.rlhf)')
+    .option('--store <dir>', 'artifact store folder')
+    .action(async (file: string | undefined, o: { store?: string }) => {
+      const { verifyStore } = await import('../runtime/verify.ts');
+      const { formatBytes } = await import('../runtime/store.ts');
+      const root = await storeFor(io, file, o.store);
+      if (!existsSync(root)) {
+        io.err(`error: no artifact store at ${root}\n`);
+        throw new Exit(EXIT.usage);
+      }
+      const r = verifyStore(root);
+      for (const p of r.problems) io.out(`${p.serious ? 'corrupt' : 'damaged'}  ${relative(root, p.path) || '.'}: ${p.problem}\n         → ${p.action}\n`);
+      io.out(`${root}: ${r.nodes} stored result${r.nodes === 1 ? '' : 's'} (${formatBytes(r.bytes)} hashed), ${r.checkpoints} checkpoint${r.checkpoints === 1 ? '' : 's'}, ${r.runs} run record${r.runs === 1 ? '' : 's'}: ${r.problems.length ? `${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}` : 'all intact'}\n`);
+      if (r.problems.some((p) => p.serious)) throw new Exit(EXIT.spec);
+    });
+
+export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, verifyCmd];
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const program = new Command('rlhfc')

@@ -165,7 +165,7 @@ export function renderDiagnostic(d: Diagnostic, sources: SourceLookup): string {
 }
 
 /** Diagnostics rendered per file; beyond it one line says how many more there are. */
-export const MAX_DIAGNOSTICS_PER_FILE = 50;
+export const MAX_DIAGNOSTICS_PER_FILE = 20;
 
 export function renderDiagnostics(ds: Diagnostic[], sources: SourceLookup): string {
   const sorted = [...ds].sort(compareDiagnostics);
@@ -216,11 +216,12 @@ export function editDistance(a: string, b: string): number {
  * name abbreviates (`prefs` → `preferences`); undefined when nothing is close.
  */
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  if (name.length > 64) return undefined; // bounded: edit distance is quadratic, and no real name is this long
   let best: string | undefined;
   let bestD = Infinity;
   const lower = name.toLowerCase();
   const limit = Math.max(1, Math.floor(name.length / 3));
-  const list = [...candidates].filter((c) => c !== name);
+  const list = [...candidates].filter((c) => c !== name && c.length <= 64);
   for (const c of list) {
     const d = editDistance(lower, c.toLowerCase());
     if (d < bestD || (d === bestD && best !== undefined && c < best)) {

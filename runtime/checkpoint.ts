@@ -281,6 +281,10 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     if (!wte || (sameShape(wte.shape, lm.shape) && bitEqual(wte.data, lm.data))) weights.delete('lm_head.weight');
   }
   checkWeights(weights, config, file);
+  for (const [name, w] of weights) {
+    const bad = w.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) invalid(`${file}: tensor '${name}' holds a non-finite value (${w.data[bad]}) at index ${bad}; the weights are damaged`);
+  }
   let tokenizer: Tokenizer | undefined;
   if ((await exists(join(dir, TOKENIZER_FILE))) || (await exists(join(dir, MANIFEST_FILE)))) {
     tokenizer = await loadTokenizer(dir);

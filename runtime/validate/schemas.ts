@@ -100,6 +100,8 @@ export const Gpt2ConfigSchema = z.looseObject({
   eos_token_id: z.union([int(0, 10_000_000), z.array(int(0, 10_000_000))]).nullable().optional(),
   num_labels: int(1, 100_000).optional(),
   architectures: z.array(z.string()).nullable().optional(),
+}).superRefine((c, ctx) => {
+  if (c.n_embd % c.n_head !== 0) ctx.addIssue({ code: 'custom', path: ['n_embd'], message: `must be divisible by n_head (${c.n_head})` });
 });
 
 export const AdapterConfigSchema = z.looseObject({
