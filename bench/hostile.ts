@@ -46,6 +46,8 @@ async function worker(from: number): Promise<void> {
   const ctx = { store: () => (store ??= buildStore(join(root, 'base'))) };
   // quiet: stages print progress to stderr; the parent reads results from stdout only
   process.stderr.write = (() => true) as typeof process.stderr.write;
+  // The shared finished store is built before the watchdog starts (it is a real training run).
+  if (cases.slice(from).some((c) => c.cls === 'store')) await ctx.store();
   for (let i = from; i < cases.length; i++) {
     const c = cases[i];
     const dir = join(root, `case-${i}`);
