@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../runtime/store.ts';
 import { planStatus } from '../runtime/status.ts';
 import { compileFile } from '../compiler/compile.ts';
-import { STORE_SPEC, buildStore, cli, datasetCases, flipBytes, modelCases, specCase, specMutation, specTexts, storeCases, verdict, type HostileCase } from './hostile/cases.ts';
+import { STORE_SPEC, buildStore, cli, datasetCases, exportCases, flipBytes, modelCases, specCase, specMutation, specTexts, storeCases, verdict, type HostileCase } from './hostile/cases.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'rlhfc-hostile-test-'));
 let store: Promise<{ spec: string; dir: string }> | undefined;
@@ -34,6 +34,10 @@ describe('hostile specs', () => {
   const fixed = specTexts().filter(([name]) => !/10 MB file|100000|10000 declarations/.test(name));
   it.each(fixed.map(([name, body]) => [name, body] as const))('%s', async (name, body) => {
     await expectHandled(specCase(name, body));
+  });
+
+  it.each(exportCases().map((c) => [c.name, c] as const))('%s', async (_, c) => {
+    await expectHandled(c);
   });
 
   it('fast-check: mutations of the seed example (fixed seed) end in exit 0/1/2 with bounded output', async () => {

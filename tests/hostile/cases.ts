@@ -371,8 +371,28 @@ export function specCase(name: string, body: string | Uint8Array): HostileCase {
   };
 }
 
+/** `compile --target trl --out` at something that is not a writable folder. */
+export function exportCases(): HostileCase[] {
+  const spec = 'dataset p = corpus("sentiment") { kind: pairs limit: 10 }\nmodel m = gpt { layers: 1 heads: 1 width: 8 context: 16 }\ntokenizer t = gpt2\nstage s: sft { model: m tokenizer: t data: p max_steps: 1 }\n';
+  const at: [string, (dir: string) => string][] = [
+    ['a file', (d) => (writeFileSync(join(d, 'out'), 'x'), join(d, 'out'))],
+    ['/dev/null', () => '/dev/null'],
+    ['a folder whose stages/ is a file', (d) => (mkdirSync(join(d, 'out')), writeFileSync(join(d, 'out', 'stages'), 'x'), join(d, 'out'))],
+    ['under a file', (d) => (writeFileSync(join(d, 'f'), 'x'), join(d, 'f', 'out'))],
+  ];
+  return at.map(([name, out]) => ({
+    cls: 'spec' as const,
+    name: `--target trl --out at ${name}`,
+    expect: 'reject' as const,
+    async run(dir: string) {
+      writeFileSync(join(dir, 'x.rlhf'), spec);
+      return cli(['compile', join(dir, 'x.rlhf'), '--target', 'trl', '--out', out(dir)]);
+    },
+  }));
+}
+
 export function specCases(randomCount: number, seed: number): HostileCase[] {
-  const fixed = specTexts().map(([n, b]) => specCase(n, b));
+  const fixed = [...specTexts().map(([n, b]) => specCase(n, b)), ...exportCases()];
   const random = fc.sample(specMutation(), { numRuns: randomCount, seed }).map(([n, b], i) => specCase(`${n} #${i}`, b));
   return [...fixed, ...random];
 }
