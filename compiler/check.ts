@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import type * as A from './ast.ts';
 import { diag, UserError, withSuggestion, type Diagnostic, type Related } from './diagnostics.ts';
 import { LIMITS, readBytesSync, readJsonSync } from '../runtime/validate/files.ts';
-import { Gpt2ConfigSchema } from '../runtime/validate/schemas.ts';
+import { ModelFactsSchema } from '../runtime/validate/schemas.ts';
 import { describeRVal, evaluate, type RVal } from './eval.ts';
 import { envTrail, type Resolved, type ResolvedStage, type SourceDecl, type Tree, type TreeItem } from './resolve.ts';
 import { checkUserFunction } from './hooks.ts';
@@ -529,8 +529,8 @@ export function check(res: Resolved, mainPath: string): Checked {
       return undefined;
     }
     try {
-      const c = readJsonSync(cfgPath, Gpt2ConfigSchema, { what: 'model config' });
-      return { tokenized: true, context: c.n_positions, layers: c.n_layer, heads: c.n_head, width: c.n_embd, vocab_size: c.vocab_size };
+      const c = readJsonSync(cfgPath, ModelFactsSchema, { what: 'model config' });
+      return { tokenized: true, context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       const d = e.diagnostics[0];

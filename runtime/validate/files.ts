@@ -154,7 +154,8 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): string | undefined
 /** Messages for the first few schema problems: `n_layer is 1000000000: Too big: expected number to be <=1024`. */
 export function schemaProblems(err: z.ZodError, raw: unknown, max = 5): string[] {
   const out = err.issues.slice(0, max).map((i) => {
-    const where = i.path.length ? i.path.map(String).join('.') : 'the whole file';
+    if (!i.path.length) return i.message; // a rule across fields states its own values
+    const where = i.path.map(String).join('.');
     const got = valueAt(raw, i.path);
     return got === undefined ? `${where}: ${i.message}` : `${where} is ${got}: ${i.message}`;
   });

@@ -101,7 +101,21 @@ export const Gpt2ConfigSchema = z.looseObject({
   num_labels: int(1, 100_000).optional(),
   architectures: z.array(z.string()).nullable().optional(),
 }).superRefine((c, ctx) => {
-  if (c.n_embd % c.n_head !== 0) ctx.addIssue({ code: 'custom', path: ['n_embd'], message: `must be divisible by n_head (${c.n_head})` });
+  if (c.n_embd % c.n_head !== 0) ctx.addIssue({ code: 'custom', path: [], message: `n_embd (${c.n_embd}) must be divisible by n_head (${c.n_head})` });
+});
+
+/**
+ * What `rlhfc check` reads of a local model's config.json (its dimensions, for cross-checks against
+ * the spec): bounded when present; the full GPT-2 check happens when the runtime loads the folder.
+ */
+export const ModelFactsSchema = z.looseObject({
+  vocab_size: int(1, 10_000_000).optional(),
+  n_positions: int(1, 1_000_000).optional(),
+  n_embd: int(1, 65_536).optional(),
+  n_layer: int(1, 1024).optional(),
+  n_head: int(1, 4096).optional(),
+}).superRefine((c, ctx) => {
+  if (c.n_embd !== undefined && c.n_head !== undefined && c.n_embd % c.n_head !== 0) ctx.addIssue({ code: 'custom', path: [], message: `n_embd (${c.n_embd}) must be divisible by n_head (${c.n_head})` });
 });
 
 export const AdapterConfigSchema = z.looseObject({
