@@ -210,6 +210,7 @@ export class ArtifactStore {
     for (const [rel, want] of Object.entries(record.files)) {
       const size = present.get(rel);
       if (size === undefined) return { ok: false, problem: `${rel} is missing` };
+      if (size < 0) return { ok: false, problem: `${rel} is no longer a regular file (a link, FIFO or device)` };
       if (size !== want.bytes) return { ok: false, problem: `${rel} is ${size} bytes, ${want.bytes} were written` };
       if (sha256File(join(dir, rel)) !== want.sha256) return { ok: false, problem: `${rel} does not match the sha256 recorded when the stage finished (its bytes changed)` };
       present.delete(rel);
