@@ -16,7 +16,7 @@ export const MiB = 1024 * 1024;
 
 /** Size caps by what is read (bytes). */
 export const LIMITS = {
-  spec: 8 * MiB,
+  spec: 1 * MiB, // specs are written by hand; a larger one is refused before it is lexed
   json: 64 * MiB, // config.json, tokenizer.json, adapter_config.json, store records
   data: 512 * MiB, // a dataset file (V8 strings top out near 512 MiB)
   weights: 4096 * MiB, // a safetensors file (a Node Buffer holds at most 4 GiB)
