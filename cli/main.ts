@@ -2,7 +2,7 @@
 // bad data), 2 usage errors, 3 internal errors (a bug: reported with a stack trace), 130 interrupted.
 
 import { Command, CommanderError, Option } from 'commander';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { compileFile, type CompileResult } from '../compiler/compile.ts';
 import { diag, renderDiagnostics, UserError, type Diagnostic } from '../core/diagnostics.ts';
@@ -69,6 +69,7 @@ async function exportTrlProject(io: Io, file: string, r: CompileResult & { plan:
     throw new Exit(EXIT.usage);
   };
   if (!o.out) usage('--target trl needs --out DIR, the folder to write the project to');
+  if (existsSync(o.out!) && !statSync(o.out!).isDirectory()) usage(`--out ${o.out} is not a folder: give a folder to write the project to (it is created if missing)`);
   const c = trl.clusterOptions(r.plan, o);
   if (!c.cluster) {
     report(io, { diagnostics: c.diagnostics, sources: r.sources });
@@ -79,7 +80,15 @@ async function exportTrlProject(io: Io, file: string, r: CompileResult & { plan:
   if (o.strict) for (const d of result.diagnostics) if (d.code === 'RLHF5001') d.severity = 'error';
   report(io, { diagnostics: result.diagnostics, sources: r.sources });
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Exit(EXIT.spec);
-  trl.writeTrlProject(result, o.out!);
+  try {
+    trl.writeTrlProject(result, o.out!);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (!err.code) throw e;
+    // A file where a folder of the project goes, no permission, a full disk: the user's to fix.
+    report(io, { diagnostics: [diag('RLHF9005', `cannot write the TRL project to ${o.out}: ${err.message}`)], sources: r.sources });
+    throw new Exit(EXIT.spec);
+  }
   const stages = r.plan.nodes.filter((n) => n.category === 'stage').length;
   io.out(`${o.out}: TRL project for ${stages} stage${stages === 1 ? '' : 's'} (plan ${trl.planHash(r.plan)}); run it with ${join(o.out!, 'run.sh')}\n`);
 }
@@ -391,7 +400,27 @@ const lspCmd: Register = (program) =>
       await new Promise(() => {});
     });
 
-export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, fmtCmd, lspCmd];
+const verifyCmd: Register = (program, io) =>
+  program
+    .command('verify')
+    .description('check a whole artifact store: every stored result against the sha256 of its files recorded at commit, checkpoints, run records (exit 1 when a result or checkpoint is damaged)')
+    .argument('[file]', '.rlhf spec whose store to check (default: ./.rlhfc)')
+    .option('--store <dir>', 'artifact store folder')
+    .action(async (file: string | undefined, o: { store?: string }) => {
+      const { verifyStore } = await import('../runtime/verify.ts');
+      const { formatBytes } = await import('../runtime/store.ts');
+      const root = await storeFor(io, file, o.store);
+      if (!existsSync(root)) {
+        io.err(`error: no artifact store at ${root}\n`);
+        throw new Exit(EXIT.usage);
+      }
+      const r = verifyStore(root);
+      for (const p of r.problems) io.out(`${p.serious ? 'corrupt' : 'damaged'}  ${relative(root, p.path) || '.'}: ${p.problem}\n         → ${p.action}\n`);
+      io.out(`${root}: ${r.nodes} stored result${r.nodes === 1 ? '' : 's'} (${formatBytes(r.bytes)} hashed), ${r.checkpoints} checkpoint${r.checkpoints === 1 ? '' : 's'}, ${r.runs} run record${r.runs === 1 ? '' : 's'}: ${r.problems.length ? `${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}` : 'all intact'}\n`);
+      if (r.problems.some((p) => p.serious)) throw new Exit(EXIT.spec);
+    });
+
+export const COMMANDS: Register[] = [checkCmd, compileCmd, runCmd, reportCmd, runsCmd, cleanCmd, gcCmd, verifyCmd, fmtCmd, lspCmd];
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const program = new Command('rlhfc')

@@ -36,9 +36,15 @@ function lookup(env: Env | null, name: string) {
 }
 
 /** Evaluate `expr` in `env`. Returns undefined (after reporting) on an arithmetic error. */
-export function evaluate(expr: A.Expr, env: Env | null, ds: Diagnostic[], depth = 0): RVal | undefined {
-  if (depth > 64) {
+export function evaluate(expr: A.Expr, env: Env | null, ds: Diagnostic[], depth = 0, refs = 0): RVal | undefined {
+  // Two bounds, each with its own message: template parameters referring to each other (refs), and
+  // an expression's own nesting (a long chain of operators is a deep tree too).
+  if (refs > 64) {
     ds.push(diag('RLHF2009', 'template parameters refer to each other too deeply', expr.span, { related: envTrail(env) }));
+    return undefined;
+  }
+  if (depth > 256) {
+    ds.push(diag('RLHF1007', 'expression nested too deeply (more than 256 levels of operators, lists or calls)', expr.span, { notes: ['split it into named values'] }));
     return undefined;
   }
   switch (expr.kind) {
@@ -51,7 +57,7 @@ export function evaluate(expr: A.Expr, env: Env | null, ds: Diagnostic[], depth 
     case 'list': {
       const items: RVal[] = [];
       for (const e of expr.items) {
-        const v = evaluate(e, env, ds, depth + 1);
+        const v = evaluate(e, env, ds, depth + 1, refs);
         if (!v) return undefined;
         items.push(v);
       }
@@ -60,7 +66,7 @@ export function evaluate(expr: A.Expr, env: Env | null, ds: Diagnostic[], depth 
     case 'ref': {
       const bound = lookup(env, expr.path[0].name);
       if (!bound) return { k: 'ref', path: expr.path, span: expr.span, env };
-      const v = evaluate(bound.expr, bound.env, ds, depth + 1);
+      const v = evaluate(bound.expr, bound.env, ds, depth, refs + 1);
       if (!v) return undefined;
       if (expr.path.length === 1) return { ...v, span: expr.span } as RVal;
       // A parameter bound to a reference may be dotted: `m.model` with m = base.
@@ -71,14 +77,14 @@ export function evaluate(expr: A.Expr, env: Env | null, ds: Diagnostic[], depth 
     case 'call': {
       const args: { name?: A.Ident; value: RVal; span: A.Span }[] = [];
       for (const a of expr.args) {
-        const v = evaluate(a.value, env, ds, depth + 1);
+        const v = evaluate(a.value, env, ds, depth + 1, refs);
         if (!v) return undefined;
         args.push({ name: a.name, value: v, span: a.span });
       }
       return { k: 'call', callee: expr.callee, args, span: expr.span, env };
     }
     case 'unary': {
-      const v = evaluate(expr.operand, env, ds, depth + 1);
+      const v = evaluate(expr.operand, env, ds, depth + 1, refs);
       if (!v) return undefined;
       if (v.k !== 'num') {
         ds.push(diag('RLHF3008', `cannot negate ${describeRVal(v)}`, expr.span, { related: envTrail(env) }));
@@ -87,8 +93,8 @@ export function evaluate(expr: A.Expr, env: Env | null, ds: Diagnostic[], depth 
       return { k: 'num', v: -v.v, isInt: v.isInt, span: expr.span };
     }
     case 'binary': {
-      const l = evaluate(expr.left, env, ds, depth + 1);
-      const r = evaluate(expr.right, env, ds, depth + 1);
+      const l = evaluate(expr.left, env, ds, depth + 1, refs);
+      const r = evaluate(expr.right, env, ds, depth + 1, refs);
       if (!l || !r) return undefined;
       if (l.k === 'str' && r.k === 'str' && expr.op === '+') return { k: 'str', v: l.v + r.v, span: expr.span };
       if (l.k !== 'num' || r.k !== 'num') {

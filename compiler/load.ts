@@ -2,10 +2,11 @@
 // Import paths are relative to the importing file. Cycles (RLHF2002) and missing files (RLHF2001)
 // are reported at the import's span.
 
-import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import type { ImportDecl, SourceFile } from '../grammar/ast.ts';
-import { diag, type Diagnostic } from '../core/diagnostics.ts';
+import { diag, UserError, type Diagnostic } from '../core/diagnostics.ts';
+import { LIMITS, readTextSync } from '../runtime/validate/files.ts';
 import { parse } from '../grammar/parse.ts';
 
 export interface Loaded {
@@ -54,9 +55,11 @@ export function loadProgram(mainPath: string, read?: (path: string) => string | 
     }
     let text: string;
     try {
-      text = held ?? readFileSync(key, 'utf8');
+      // A regular UTF-8 text file within the size cap; a binary spec is one clear error, not a flood.
+      text = held ?? readTextSync(key, { what: 'spec', maxBytes: LIMITS.spec });
     } catch (e) {
-      diagnostics.push(diag('RLHF9001', `cannot read '${shown}': ${(e as Error).message}`, via?.span));
+      const d = e instanceof UserError ? e.diagnostics[0] : undefined;
+      diagnostics.push(diag('RLHF9001', d ? d.message.replace(key, shown) : `cannot read '${shown}': ${(e as Error).message}`, via?.span, d?.notes ? { notes: d.notes } : {}));
       return;
     }
     sources.set(shown, text);

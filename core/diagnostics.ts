@@ -38,6 +38,7 @@ export const CATALOG = {
   RLHF1004: 'missing token',
   RLHF1005: 'invalid escape in string',
   RLHF1006: 'invalid number',
+  RLHF1007: 'nesting too deep',
 
   // --- resolve ---
   RLHF2001: 'imported file not found',
@@ -107,27 +108,56 @@ function fmtLoc(span: Span): string {
   return `${span.file}:${span.start.line}:${span.start.col}`;
 }
 
+/** Widest source excerpt echoed under a diagnostic (a 2 MB line is shown as a window around the caret). */
+export const MAX_ECHO_WIDTH = 200;
+
+/** Line `n` (1-based) of `text`, found without splitting the whole text. */
+function lineAt(text: string, n: number): string | undefined {
+  let start = 0;
+  for (let i = 1; i < n; i++) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) return undefined;
+    start = nl + 1;
+  }
+  const end = text.indexOf('\n', start);
+  return text.slice(start, end < 0 ? text.length : end).replace(/\r$/, '');
+}
+
 function snippet(span: Span, sources: SourceLookup): string[] {
   const text = sources(span.file);
   if (text === undefined) return [];
-  const lines = text.split(/\r?\n/);
-  const line = lines[span.start.line - 1];
+  let line = lineAt(text, span.start.line);
   if (line === undefined) return [];
   const num = String(span.start.line);
   const gutter = ' '.repeat(num.length);
-  const width =
+  let col = span.start.col; // 1-based
+  let width =
     span.end.line === span.start.line ? Math.max(1, span.end.col - span.start.col) : Math.max(1, line.length - span.start.col + 1);
-  const caret = ' '.repeat(Math.max(0, span.start.col - 1)) + '^' + '~'.repeat(Math.max(0, width - 1));
+  if (line.length > MAX_ECHO_WIDTH) {
+    // A window around the caret, with … marking what was cut.
+    const from = Math.max(0, Math.min(col - 1 - 40, line.length - MAX_ECHO_WIDTH));
+    const to = Math.min(line.length, from + MAX_ECHO_WIDTH);
+    const head = from > 0 ? '…' : '';
+    line = head + line.slice(from, to) + (to < line.length ? '…' : '');
+    col = col - from + head.length;
+    width = Math.min(width, to - (span.start.col - 1));
+  }
+  width = Math.max(1, Math.min(width, MAX_ECHO_WIDTH));
+  const caret = ' '.repeat(Math.max(0, col - 1)) + '^' + '~'.repeat(Math.max(0, width - 1));
   return [`${gutter} |`, `${num} | ${line}`, `${gutter} | ${caret}`];
 }
+
+/** A message is shown whole up to this many characters (a message quoting a huge token is cut). */
+const MAX_MESSAGE = 400;
+const clip = (s: string) => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}… (${s.length - MAX_MESSAGE} more characters)` : s);
 
 /** Render one diagnostic: `file:line:col: error RLHFnnnn: message`, the source line, a caret, notes, related spans. */
 export function renderDiagnostic(d: Diagnostic, sources: SourceLookup): string {
   const out: string[] = [];
-  const head = `${d.severity} ${d.code}: ${d.message}`;
+  const head = `${d.severity} ${d.code}: ${clip(d.message)}`;
   out.push(d.span ? `${fmtLoc(d.span)}: ${head}` : head);
   if (d.span) out.push(...snippet(d.span, sources));
-  for (const n of d.notes ?? []) out.push(`  = ${n}`);
+  for (const n of d.notes ?? []) out.push(`  = ${clip(n)}`);
   for (const r of d.related ?? []) {
     out.push(`${fmtLoc(r.span)}: note: ${r.message}`);
     out.push(...snippet(r.span, sources));
@@ -135,9 +165,21 @@ export function renderDiagnostic(d: Diagnostic, sources: SourceLookup): string {
   return out.join('\n');
 }
 
+/** Diagnostics rendered per file; beyond it one line says how many more there are. */
+export const MAX_DIAGNOSTICS_PER_FILE = 20;
+
 export function renderDiagnostics(ds: Diagnostic[], sources: SourceLookup): string {
   const sorted = [...ds].sort(compareDiagnostics);
-  const body = sorted.map((d) => renderDiagnostic(d, sources)).join('\n\n');
+  const perFile = new Map<string, number>();
+  const parts: string[] = [];
+  for (const d of sorted) {
+    const f = d.span?.file ?? '';
+    const n = (perFile.get(f) ?? 0) + 1;
+    perFile.set(f, n);
+    if (n <= MAX_DIAGNOSTICS_PER_FILE) parts.push(renderDiagnostic(d, sources));
+  }
+  for (const [f, n] of perFile) if (n > MAX_DIAGNOSTICS_PER_FILE) parts.push(`… ${n - MAX_DIAGNOSTICS_PER_FILE} more diagnostics${f ? ` in ${f}` : ''} not shown`);
+  const body = parts.join('\n\n');
   const errors = sorted.filter((d) => d.severity === 'error').length;
   const warnings = sorted.length - errors;
   const summary = `${errors} error${errors === 1 ? '' : 's'}${warnings ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}`;
@@ -175,11 +217,12 @@ export function editDistance(a: string, b: string): number {
  * name abbreviates (`prefs` → `preferences`); undefined when nothing is close.
  */
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  if (name.length > 64) return undefined; // bounded: edit distance is quadratic, and no real name is this long
   let best: string | undefined;
   let bestD = Infinity;
   const lower = name.toLowerCase();
   const limit = Math.max(1, Math.floor(name.length / 3));
-  const list = [...candidates].filter((c) => c !== name);
+  const list = [...candidates].filter((c) => c !== name && c.length <= 64);
   for (const c of list) {
     const d = editDistance(lower, c.toLowerCase());
     if (d < bestD || (d === bestD && best !== undefined && c < best)) {

@@ -36,12 +36,12 @@ const messages: IParserErrorMessageProvider = {
   buildNoViableAltMessage({ expectedPathsPerAlt, actual, ruleName }) {
     const firsts = new Set<string>();
     for (const alt of expectedPathsPerAlt) for (const path of alt) if (path[0]) firsts.add(describe(path[0]));
-    const what = RULE_WHAT[ruleName] ?? ruleName;
+    const what = RULE_WHAT[ruleName] ?? 'valid syntax';
     const exp = [...firsts];
     return `expected ${what}, found ${show(actual[0].image, actual[0].tokenType)}${exp.length > 1 && exp.length <= 8 ? ` (one of: ${exp.join(', ')})` : ''}`;
   },
   buildEarlyExitMessage({ actual, ruleName }) {
-    return `expected ${RULE_WHAT[ruleName] ?? ruleName}, found ${show(actual[0].image, actual[0].tokenType)}`;
+    return `expected ${RULE_WHAT[ruleName] ?? 'valid syntax'}, found ${show(actual[0].image, actual[0].tokenType)}`;
   },
 };
 
@@ -57,6 +57,18 @@ const RULE_WHAT: Record<string, string> = {
   key: 'a parameter name',
   arg: 'an argument',
   sourceKeyword: 'dataset, tokenizer or model',
+  // Every rule has a reader's name: internal rule names never reach a message.
+  importDecl: 'an import ("file.rlhf")',
+  settingDecl: "'=' or '{' after the setting name",
+  sourceDecl: 'a dataset, tokenizer or model declaration',
+  stageDecl: 'a stage declaration',
+  templateDecl: 'a template declaration',
+  param: 'a template parameter',
+  block: "a block '{ ... }'",
+  list: "a list '[ ... ]'",
+  paren: "'(' expression ')'",
+  refOrCall: 'a name or call',
+  callArgs: "arguments '( ... )'",
 };
 
 const KEY_TOKENS = [T.Identifier, ...T.KEYWORDS];

@@ -22,6 +22,37 @@ function lineIndex(text: string): number[] {
   return starts;
 }
 
+/** Deepest nesting accepted (real specs nest a handful of levels). */
+export const MAX_NESTING = 32;
+/** Syntax diagnostics kept per file; the rest are counted in one "N more" diagnostic. */
+export const MAX_SYNTAX_DIAGNOSTICS = 50;
+
+const OPEN = new Set(['LBrace', 'LParen', 'LBracket']);
+const CLOSE = new Set(['RBrace', 'RParen', 'RBracket']);
+
+/** The first token that opens a level beyond MAX_NESTING, if any. */
+function nestingTooDeep(tokens: IToken[]): IToken | undefined {
+  let depth = 0;
+  let minus = 0;
+  for (const t of tokens) {
+    const n = t.tokenType.name;
+    if (OPEN.has(n)) depth++;
+    else if (CLOSE.has(n)) depth = Math.max(0, depth - 1);
+    minus = n === 'Minus' ? minus + 1 : 0;
+    if (depth + minus > MAX_NESTING) return t;
+  }
+  return undefined;
+}
+
+/** At most MAX_SYNTAX_DIAGNOSTICS, then one that says how many more there were. */
+function capped(ds: Diagnostic[], file: string, spanOf: (a: number, b: number) => A.Span): Diagnostic[] {
+  if (ds.length <= MAX_SYNTAX_DIAGNOSTICS) return ds;
+  const kept = ds.slice(0, MAX_SYNTAX_DIAGNOSTICS);
+  const last = kept[kept.length - 1].span ?? spanOf(0, 0);
+  kept.push(diag('RLHF1003', `${ds.length - MAX_SYNTAX_DIAGNOSTICS} more syntax errors in ${file} not shown; fix the ones above first`, { ...last, start: last.end }));
+  return kept;
+}
+
 export function parse(text: string, file: string): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const lines = lineIndex(text);
@@ -60,6 +91,17 @@ export function parse(text: string, file: string): ParseResult {
       diagnostics.push(diag('RLHF1006', `invalid number '${text.slice(t.startOffset, end)}'`, spanOf(t.startOffset, end), { notes: ['numbers look like 64, 0.1, .5, 1e-3 or 1.41e-5'] }));
     }
   }
+  // Bounded by design: nesting deeper than MAX_NESTING (brackets, or chains of unary minus) would
+  // overflow the recursive-descent parser's stack; it is one clean diagnostic instead, and parsing stops.
+  const tooDeep = nestingTooDeep(tokens);
+  if (tooDeep) {
+    diagnostics.push(
+      diag('RLHF1007', `nesting deeper than ${MAX_NESTING} levels`, spanOf(tooDeep.startOffset, tooDeep.endOffset! + 1), {
+        notes: ['brackets, parentheses, blocks and unary minus nest; flatten the expression or split it into named values'],
+      }),
+    );
+    return { ast: { kind: 'file', file, imports: [], decls: [], span: spanOf(0, text.length) }, diagnostics: capped(diagnostics, file, spanOf) };
+  }
   parser.input = tokens;
   const cst = parser.file();
   for (const e of parser.errors as IRecognitionException[]) {
@@ -78,7 +120,7 @@ export function parse(text: string, file: string): ParseResult {
 
   const b = new Builder(file, text, spanOf, diagnostics);
   const ast = b.sourceFile(cst, spanOf(0, text.length));
-  return { ast, diagnostics };
+  return { ast, diagnostics: capped(diagnostics, file, spanOf) };
 }
 
 class Builder {

@@ -11,6 +11,9 @@ import { join, resolve } from 'node:path';
 import { UserError, diag } from '../core/diagnostics.ts';
 import { numel, readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.ts';
 import { loadTokenizer, MANIFEST_FILE, TOKENIZER_FILE, type Tokenizer } from './tokenizers/index.ts';
+import type { z } from 'zod';
+import { readJson as readValidated } from './validate/files.ts';
+import { AdapterConfigSchema, Gpt2ConfigSchema } from './validate/schemas.ts';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -241,18 +244,8 @@ export async function saveModel(dir: string, m: SavedModel): Promise<void> {
   });
 }
 
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new UserError([diag('RLHF9001', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message}`)]);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    return invalid(`${path}: invalid JSON (${(e as Error).message})`);
-  }
+async function readJson(path: string, schema: z.ZodType, what: string): Promise<unknown> {
+  return readValidated(path, schema, { what, code: 'RLHF9003', fix: 'the folder is damaged or not a GPT-2 checkpoint rlhfc can load: restore or re-export it' });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -270,7 +263,7 @@ async function exists(path: string): Promise<boolean> {
  * `lm_head.weight` dropped, shapes checked against config.json. Loads the tokenizer when the folder has one.
  */
 export async function loadModel(dir: string): Promise<LoadedModel> {
-  const config = checkConfig(await readJson(join(dir, CONFIG_FILE)), join(dir, CONFIG_FILE));
+  const config = checkConfig(await readJson(join(dir, CONFIG_FILE), Gpt2ConfigSchema, 'model config'), join(dir, CONFIG_FILE));
   const file = join(dir, WEIGHTS_FILE);
   const st = await readSafetensors(file);
   const weights = new Map<string, Weight>();
@@ -288,6 +281,10 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     if (!wte || (sameShape(wte.shape, lm.shape) && bitEqual(wte.data, lm.data))) weights.delete('lm_head.weight');
   }
   checkWeights(weights, config, file);
+  for (const [name, w] of weights) {
+    const bad = w.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) invalid(`${file}: tensor '${name}' holds a non-finite value (${w.data[bad]}) at index ${bad}; the weights are damaged`);
+  }
   let tokenizer: Tokenizer | undefined;
   if ((await exists(join(dir, TOKENIZER_FILE))) || (await exists(join(dir, MANIFEST_FILE)))) {
     tokenizer = await loadTokenizer(dir);
@@ -404,7 +401,7 @@ export async function saveAdapter(dir: string, a: SavedAdapter, base?: Gpt2Confi
 /** Load an adapter folder (ours or PEFT's); with `base`, shapes are checked against the base model too. */
 export async function loadAdapter(dir: string, base?: Gpt2Config): Promise<{ config: AdapterConfig; weights: Map<string, Weight> }> {
   const cfgPath = join(dir, ADAPTER_CONFIG_FILE);
-  const config = (await readJson(cfgPath)) as AdapterConfig;
+  const config = (await readJson(cfgPath, AdapterConfigSchema, 'adapter config')) as AdapterConfig;
   if (!config || config.peft_type !== 'LORA') invalid(`${cfgPath}: peft_type must be "LORA", got ${JSON.stringify(config?.peft_type)}`);
   if (!Array.isArray(config.target_modules)) invalid(`${cfgPath}: target_modules must be a list of module names`);
   const file = join(dir, ADAPTER_WEIGHTS_FILE);
@@ -437,7 +434,7 @@ export async function isAdapterFolder(dir: string): Promise<boolean> {
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   if (!(await isAdapterFolder(dir))) return loadModel(dir);
-  const cfg = (await readJson(join(dir, ADAPTER_CONFIG_FILE))) as AdapterConfig;
+  const cfg = (await readJson(join(dir, ADAPTER_CONFIG_FILE), AdapterConfigSchema, 'adapter config')) as AdapterConfig;
   const ref = cfg?.base_model_name_or_path;
   if (typeof ref !== 'string' || !ref) invalid(`${join(dir, ADAPTER_CONFIG_FILE)}: base_model_name_or_path must name the base model folder`);
   const baseDir = resolve(dir, ref as string);

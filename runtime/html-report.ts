@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import dagre from '@dagrejs/dagre';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { ArtifactStore } from './store.ts';
+import { LIMITS, readJsonSync, readTextSync } from './validate/files.ts';
+import { EvalReportSchema, MetricsRowSchema } from './validate/schemas.ts';
 
 type Row = Record<string, number | string>;
 
@@ -15,10 +17,24 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 function readMetrics(dir: string): Row[] {
   const p = join(dir, 'metrics.jsonl');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8')
+  // A damaged line (a kill mid-append, a hand edit) is skipped: the report shows what is readable.
+  let text: string;
+  try {
+    text = readTextSync(p, { what: 'metrics', maxBytes: LIMITS.data });
+  } catch {
+    return [];
+  }
+  return text
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Row);
+    .flatMap((l) => {
+      try {
+        const r = MetricsRowSchema.safeParse(JSON.parse(l));
+        return r.success ? [r.data as Row] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** A number for a label: short, and exact enough to read the value. */
@@ -150,7 +166,12 @@ interface EvalResult {
 export function evalTable(dir: string): string {
   const p = join(dir, 'report', 'report.json');
   if (!existsSync(p)) return '';
-  const report = JSON.parse(readFileSync(p, 'utf8')) as { judge: string; results: EvalResult[] };
+  let report: { judge: string; results: EvalResult[] };
+  try {
+    report = readJsonSync(p, EvalReportSchema, { what: 'eval report' });
+  } catch (e) {
+    return `<p class="flag">${esc((e as Error).message)}</p>`;
+  }
   const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
   const head = '<tr><th>model</th><th>score</th><th>KL</th><th>words: mean (p10 / p50 / p90)</th><th>tokens</th><th>empty</th><th>distinct-1</th><th>distinct-2</th><th>repetition</th><th></th></tr>';
   const rows = report.results.map((r) => {

@@ -1,7 +1,11 @@
 // Materialising the plan's non-stage nodes (datasets, tokenizers, models, judges) and reading a
 // finished stage's outputs back from the store.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { z } from 'zod';
+import { LIMITS, parseJson, readTextSync } from './validate/files.ts';
+
+const DataRecordSchema = z.record(z.string(), z.union([z.string(), z.number()]));
 import { join, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { UserError, diag } from '../core/diagnostics.ts';
@@ -54,7 +58,8 @@ function argsOf(node: PlanNode): Value[] {
 }
 
 async function materializeTokenizer(node: PlanNode, env: MaterializeEnv): Promise<Artifact> {
-  if (env.store.isFinished(node.hash)) return { type: 'tokenizer', dir: join(env.store.nodeDir(node.hash), 'tokenizer') };
+  const corrupt = (problem: string, aside: string) => env.write(`${node.name}: corrupt (${problem}); set aside as ${aside}; it is trained again`);
+  if (env.store.reusable(node.hash, corrupt)) return { type: 'tokenizer', dir: join(env.store.nodeDir(node.hash), 'tokenizer') };
   const tmp = env.store.beginNode(node.hash);
   const started = performance.now();
   let tok: Tokenizer;
@@ -109,10 +114,11 @@ function materializeModel(node: PlanNode, env: MaterializeEnv): Artifact {
 
 function readJsonl(path: string): DataRecord[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
+  const o = { what: 'generated dataset', maxBytes: LIMITS.data, fix: 'the stored result is damaged: run `rlhfc verify`, then run again to regenerate it' };
+  return readTextSync(path, o)
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as DataRecord);
+    .map((l, i) => parseJson(l, `${path}:${i + 1}`, DataRecordSchema, o) as DataRecord);
 }
 
 /** Artifacts of a finished stage, read from its store folder. */

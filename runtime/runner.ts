@@ -153,6 +153,11 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
     }
   }
 
+  // A finished result whose files no longer match their recorded sha256 (or whose record is damaged)
+  // is never reused: it is set aside and the stage reruns, with its inputs verified in turn.
+  const corrupt = (n: PlanNode) => (problem: string, aside: string) =>
+    write(`${n.name}: corrupt (${problem}); set aside as ${aside}; it reruns`);
+
   // Which nodes must be materialised: walk consumers first; a finished stage needs nothing.
   const byId = new Map(plan.nodes.map((n) => [n.id, n]));
   const needed = new Set<string>();
@@ -160,7 +165,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
     if (needed.has(id)) return;
     needed.add(id);
     const n = byId.get(id)!;
-    if (n.category === 'stage' && store.isFinished(n.hash)) return;
+    if (n.category === 'stage' && store.reusable(n.hash, corrupt(n))) return;
     for (const b of Object.values(n.inputs)) need(b.node);
   };
   for (const s of wanted) need(s.id);
@@ -198,7 +203,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       }
       continue;
     }
-    if (store.isFinished(node.hash)) {
+    if (store.reusable(node.hash, corrupt(node))) {
       const rec = store.record(node.hash)!;
       artifacts.set(node.id, await loadStageOutputs(node, store.nodeDir(node.hash)));
       reports.push({

@@ -6,7 +6,8 @@
 // Reading accepts F32, F16 and BF16 (converted to F32), I32 and I64; writing produces F32, I32 or I64.
 
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { LIMITS, readBytes } from './validate/files.ts';
 import { endianness } from 'node:os';
 import { UserError, diag } from '../core/diagnostics.ts';
 
@@ -185,11 +186,6 @@ export async function writeSafetensors(path: string, tensors: Iterable<[string, 
 
 /** Read a safetensors file; a missing or unreadable file is a UserError RLHF9001 naming it. */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new UserError([diag('RLHF9001', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message}`)]);
-  }
-  return decodeSafetensors(bytes, path);
+  // Only a regular file within the cap is read (a folder, FIFO or /dev/zero is refused before opening).
+  return decodeSafetensors(await readBytes(path, { what: 'safetensors file', maxBytes: LIMITS.weights }), path);
 }

@@ -3,10 +3,12 @@
 // standard deviation over seeds (and each seed's value) let a reader tell the effect from the noise.
 // Reads the eval stages' report.json files from the store; no TensorFlow.js.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan } from '../core/plan-types.ts';
 import { ArtifactStore } from './store.ts';
+import { readJsonSync } from './validate/files.ts';
+import { EvalReportSchema } from './validate/schemas.ts';
 
 export interface EvalReportResult {
   model: string;
@@ -96,6 +98,6 @@ export function evalReportsOf(plan: Plan, storeDir: string): SeedEval[] {
     .flatMap((n) => {
       const p = join(store.nodeDir(n.hash), 'report', 'report.json');
       if (!existsSync(p)) return [];
-      return [{ seed: plan.seed, stage: n.name, results: (JSON.parse(readFileSync(p, 'utf8')) as { results: EvalReportResult[] }).results }];
+      return [{ seed: plan.seed, stage: n.name, results: readJsonSync(p, EvalReportSchema, { what: 'eval report' }).results }];
     });
 }

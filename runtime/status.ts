@@ -5,13 +5,15 @@
 //   resume  unfinished, with a checkpoint: it continues from the checkpoint's step
 //   stale   this spec ran the node before with a different hash: it reruns, and the reason says
 //           which parameter, input, seed or file changed
+//   corrupt finished, but its files no longer match the sha256 recorded at commit (or its record is
+//           damaged): `rlhfc run` sets it aside and reruns it
 //   run     never ran: it runs
 
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import type { Value } from '../core/schema.ts';
 import { ArtifactStore, specKey, type NodeRecord } from './store.ts';
 
-export type NodeState = 'cached' | 'resume' | 'stale' | 'run';
+export type NodeState = 'cached' | 'corrupt' | 'resume' | 'stale' | 'run';
 
 export interface NodeStatus {
   state: NodeState;
@@ -60,7 +62,12 @@ export function planStatus(plan: Plan, storeDir: string): Map<string, NodeStatus
   const out = new Map<string, NodeStatus>();
   for (const n of plan.nodes) {
     if (!isStored(n)) continue;
-    const rec = store.record(n.hash);
+    const check = store.isFinished(n.hash) ? store.verifyNode(n.hash) : undefined;
+    if (check && !check.ok) {
+      out.set(n.id, { state: 'corrupt', reason: `${check.problem}; \`rlhfc run\` sets it aside and reruns it` });
+      continue;
+    }
+    const rec = check?.record;
     if (rec) {
       const headline = rec.metrics['headline'] ? `: ${String(rec.metrics['headline'])}` : '';
       out.set(n.id, { state: 'cached', reason: `finished ${when(rec.finishedAt)} in ${rec.seconds.toFixed(1)} s${headline}` });
@@ -97,10 +104,11 @@ export function planStatus(plan: Plan, storeDir: string): Map<string, NodeStatus
 
 /** "2 cached, 1 stale, 1 to run" over the plan's stages. */
 export function statusSummary(plan: Plan, status: Map<string, NodeStatus>): string {
-  const counts: Record<NodeState, number> = { cached: 0, resume: 0, stale: 0, run: 0 };
+  const counts: Record<NodeState, number> = { cached: 0, corrupt: 0, resume: 0, stale: 0, run: 0 };
   for (const n of plan.nodes) if (n.category === 'stage') counts[status.get(n.id)?.state ?? 'run']++;
   const parts = [`${counts.cached} cached`, `${counts.stale} stale`, `${counts.run} to run`];
   if (counts.resume) parts.push(`${counts.resume} to resume`);
-  const work = counts.stale + counts.run + counts.resume;
+  if (counts.corrupt) parts.push(`${counts.corrupt} corrupt (rerun)`);
+  const work = counts.stale + counts.run + counts.resume + counts.corrupt;
   return `status: ${parts.join(', ')} — \`rlhfc run\` ${work === 0 ? 'has nothing to do' : `would run ${work} stage${work === 1 ? '' : 's'}`}`;
 }

@@ -11,9 +11,13 @@
 // there by an atomic rename of a complete temp folder, so a crash never leaves a half-written
 // artifact that looks done. Nothing here loads TensorFlow.js: `rlhfc compile` reads the store too.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
+import { UserError, diag } from '../core/diagnostics.ts';
+import { readJsonSync } from './validate/files.ts';
+import { CheckpointStateSchema, NodeRecordSchema, RunRecordSchema, SavedPlanSchema } from './validate/schemas.ts';
 
 export const CHECKPOINT_FORMAT = 'rlhfc-checkpoint';
 
@@ -31,7 +35,12 @@ export interface NodeRecord {
   seed?: number;
   compiler?: string;
   finishedAt?: string;
+  /** Every artifact file (relative path → size and sha256), recorded at commit; verified before reuse. */
+  files?: Record<string, { bytes: number; sha256: string }>;
 }
+
+/** What `verifyNode` found: a finished node whose files match its record, or why not. */
+export type NodeCheck = { ok: true; record: NodeRecord } | { ok: false; problem: string };
 
 export interface RunStageRecord {
   id: string;
@@ -150,7 +159,7 @@ export function formatBytes(n: number): string {
 export function latestCheckpoint(dir: string): string | undefined {
   const main = join(dir, 'ckpt');
   if (existsSync(join(main, 'state.json'))) return main;
-  if (!existsSync(dir)) return undefined;
+  if (!isDir(dir)) return undefined;
   const olds = readdirSync(dir)
     .filter((f) => f.startsWith('ckpt.old-') && existsSync(join(dir, f, 'state.json')))
     .map((f) => join(dir, f))
@@ -179,22 +188,88 @@ export class ArtifactStore {
     return existsSync(join(this.nodeDir(hash), 'node.json'));
   }
 
+  /** A finished node's record, validated; undefined when absent or damaged (see `verifyNode`). */
   record(hash: string): NodeRecord | undefined {
     const p = join(this.nodeDir(hash), 'node.json');
-    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as NodeRecord) : undefined;
+    if (!existsSync(p)) return undefined;
+    try {
+      return readJsonSync(p, NodeRecordSchema, { what: 'node record' }) as NodeRecord;
+    } catch (e) {
+      if (e instanceof UserError) return undefined;
+      throw e;
+    }
   }
 
-  /** Every finished node's record. */
+  /** Every finished node's readable record (damaged ones are skipped: `rlhfc verify` reports them). */
   records(): NodeRecord[] {
     const dir = join(this.root, 'nodes');
-    if (!existsSync(dir)) return [];
+    if (!isDir(dir)) return [];
     return readdirSync(dir).flatMap((h) => {
-      try {
-        return [JSON.parse(readFileSync(join(dir, h, 'node.json'), 'utf8')) as NodeRecord];
-      } catch {
-        return [];
-      }
+      if (h.includes('.')) return []; // set-aside damaged results (<hash>.corrupt-<time>)
+      const r = this.record(h);
+      return r ? [r] : [];
     });
+  }
+
+  /**
+   * Check a finished node against its record: node.json valid and for this hash, and every artifact
+   * file present with the size and sha256 recorded at commit (no file missing, none added). A record
+   * without digests (written before rlhfc recorded them) is checked for its files' presence only.
+   */
+  verifyNode(hash: string): NodeCheck {
+    const dir = this.nodeDir(hash);
+    const p = join(dir, 'node.json');
+    let record: NodeRecord;
+    try {
+      record = readJsonSync(p, NodeRecordSchema, { what: 'node record' }) as NodeRecord;
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      return { ok: false, problem: e.diagnostics[0].message.slice(p.length + 2) + (e.diagnostics[0].notes ? ` (${e.diagnostics[0].notes[0]})` : '') };
+    }
+    if (record.hash !== hash) return { ok: false, problem: `node.json is for ${record.hash.slice(0, 12)}, not this folder's hash` };
+    if (!record.files) return { ok: true, record };
+    let present: Map<string, number>;
+    try {
+      present = listFiles(dir);
+    } catch (e) {
+      return { ok: false, problem: `cannot list the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+    }
+    present.delete('node.json');
+    for (const [rel, want] of Object.entries(record.files)) {
+      const size = present.get(rel);
+      if (size === undefined) return { ok: false, problem: `${rel} is missing` };
+      if (size < 0) return { ok: false, problem: `${rel} is no longer a regular file (a link, FIFO or device)` };
+      if (size !== want.bytes) return { ok: false, problem: `${rel} is ${size} bytes, ${want.bytes} were written` };
+      if (sha256File(join(dir, rel)) !== want.sha256) return { ok: false, problem: `${rel} does not match the sha256 recorded when the stage finished (its bytes changed)` };
+      present.delete(rel);
+    }
+    if (present.size) return { ok: false, problem: `${[...present.keys()][0]} was not part of the stage's result` };
+    return { ok: true, record };
+  }
+
+  private readonly intact = new Set<string>();
+
+  /**
+   * Whether a finished node can be reused: finished and intact (verified once per store object). A
+   * damaged one is set aside, `warn` is told why, and it counts as not finished, so it reruns.
+   */
+  reusable(hash: string, warn: (problem: string, setAsideAt: string) => void): boolean {
+    if (this.intact.has(hash)) return true;
+    if (!this.isFinished(hash)) return false;
+    const c = this.verifyNode(hash);
+    if (c.ok) {
+      this.intact.add(hash);
+      return true;
+    }
+    warn(c.problem, this.setAside(hash));
+    return false;
+  }
+
+  /** Move a damaged finished node out of the way (kept as nodes/<hash>.corrupt-<time> for inspection) so it reruns. */
+  setAside(hash: string): string {
+    const dest = `${this.nodeDir(hash)}.corrupt-${Date.now()}`;
+    renameSync(this.nodeDir(hash), dest);
+    return dest;
   }
 
   /** A fresh temp folder for a node's work in progress. */
@@ -207,7 +282,12 @@ export class ArtifactStore {
 
   /** Write node.json into the temp folder and move it into place atomically; drop its checkpoint. */
   commitNode(tmpDir: string, rec: NodeRecord): string {
-    writeFileSync(join(tmpDir, 'node.json'), JSON.stringify({ ...rec, finishedAt: new Date().toISOString() }, null, 2) + '\n');
+    // The size and sha256 of every artifact file, so later runs can tell a damaged result from a good one.
+    const files: NodeRecord['files'] = {};
+    for (const [rel, bytes] of [...listFiles(tmpDir)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (rel !== 'node.json') files[rel] = { bytes, sha256: sha256File(join(tmpDir, rel)) };
+    }
+    writeFileSync(join(tmpDir, 'node.json'), JSON.stringify({ ...rec, finishedAt: new Date().toISOString(), files }, null, 2) + '\n');
     const dest = this.nodeDir(rec.hash);
     mkdirSync(join(this.root, 'nodes'), { recursive: true });
     // A stale, unfinished folder under the final name (should not happen) is removed first.
@@ -242,10 +322,28 @@ export class ArtifactStore {
     const d = latestCheckpoint(this.checkpointDir(hash));
     if (!d) return undefined;
     try {
-      const f = JSON.parse(readFileSync(join(d, 'state.json'), 'utf8')) as { step: number; savedAt: string };
+      const f = readJsonSync(join(d, 'state.json'), CheckpointStateSchema, { what: 'checkpoint state' });
       return { step: f.step, savedAt: f.savedAt };
     } catch {
-      return undefined;
+      return undefined; // a damaged checkpoint is set aside by the stage when it starts
+    }
+  }
+
+  /** The store's folders must be folders: a file in their place is damage the user must clear (UserError). */
+  checkLayout(): void {
+    for (const sub of ['nodes', 'tmp', 'checkpoints', 'runs']) {
+      const p = join(this.root, sub);
+      let st;
+      try {
+        st = statSync(p);
+      } catch {
+        continue;
+      }
+      if (!st.isDirectory()) {
+        throw new UserError([
+          diag('RLHF9005', `the artifact store ${this.root} is damaged: ${p} is not a folder`, undefined, { notes: [`move ${p} away (or delete it); rlhfc recreates the folder and reruns what it needs`] }),
+        ]);
+      }
     }
   }
 
@@ -258,6 +356,7 @@ export class ArtifactStore {
    */
   lock(): () => void {
     mkdirSync(this.root, { recursive: true });
+    this.checkLayout();
     const path = join(this.root, 'lock');
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -271,12 +370,19 @@ export class ArtifactStore {
         };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        let holder = NaN;
+        let text: string;
         try {
-          holder = Number(readFileSync(path, 'utf8').trim());
+          if (!statSync(path).isFile()) {
+            rmSync(path, { recursive: true, force: true }); // not a lock file at all
+            continue;
+          }
+          text = readFileSync(path, 'utf8');
         } catch {
           continue; // released in between: try again
         }
+        // Only a positive pid of a live process holds the store; an empty or garbage lock (a crash
+        // while writing it, a damaged store) is stale and taken over.
+        const holder = /^\s*[1-9][0-9]{0,9}\s*$/.test(text) ? Number(text) : NaN;
         if (Number.isInteger(holder) && holder !== process.pid && pidAlive(holder)) throw new StoreBusy(this.root, holder);
         rmSync(path, { force: true }); // a killed run's lock
       }
@@ -319,11 +425,11 @@ export class ArtifactStore {
   /** Past runs, newest first; a `running` run whose process is gone is reported as `killed`. */
   runs(): (RunRecord & { shownStatus: string })[] {
     const dir = join(this.root, 'runs');
-    if (!existsSync(dir)) return [];
+    if (!isDir(dir)) return [];
     return readdirSync(dir)
       .flatMap((id) => {
         try {
-          const r = JSON.parse(readFileSync(join(dir, id, 'run.json'), 'utf8')) as RunRecord;
+          const r = readJsonSync(join(dir, id, 'run.json'), RunRecordSchema, { what: 'run record' }) as RunRecord;
           const shownStatus = r.status === 'running' && !pidAlive(r.pid) ? 'killed' : r.status;
           return [{ ...r, shownStatus }];
         } catch {
@@ -335,7 +441,10 @@ export class ArtifactStore {
 
   /** A run's plan (as saved when it started). */
   runPlan(id: string): unknown {
-    return JSON.parse(readFileSync(join(this.runDir(id), 'plan.json'), 'utf8'));
+    return readJsonSync(join(this.runDir(id), 'plan.json'), SavedPlanSchema, {
+      what: 'saved plan',
+      fix: 'this run\'s record is damaged; its results in the store are unaffected (`rlhfc verify` checks them)',
+    });
   }
 
   // ---- cleaning ------------------------------------------------------------------------------
@@ -347,7 +456,7 @@ export class ArtifactStore {
   leftovers(): GcEntry[] {
     const out: GcEntry[] = [];
     const tmp = join(this.root, 'tmp');
-    if (existsSync(tmp)) {
+    if (isDir(tmp)) {
       for (const f of readdirSync(tmp)) {
         const pid = Number(f.split('.')[1]);
         if (Number.isInteger(pid) && pidAlive(pid) && pid !== process.pid) continue;
@@ -355,9 +464,13 @@ export class ArtifactStore {
       }
     }
     const cks = join(this.root, 'checkpoints');
-    if (existsSync(cks)) {
+    if (isDir(cks)) {
       for (const h of readdirSync(cks)) {
         const d = join(cks, h);
+        if (!isDir(d)) {
+          out.push({ path: d, what: 'not a checkpoint folder', bytes: diskUsage(d) });
+          continue;
+        }
         if (this.isFinished(h)) {
           out.push({ path: d, what: 'checkpoint of a finished stage', bytes: diskUsage(d) });
           continue;
@@ -396,7 +509,7 @@ export class ArtifactStore {
       ['checkpoints', 'checkpoint no kept plan uses'],
     ] as const) {
       const dir = join(this.root, sub);
-      if (!existsSync(dir)) continue;
+      if (!isDir(dir)) continue;
       for (const h of readdirSync(dir)) {
         if (kept.has(h)) continue;
         const rec = sub === 'nodes' ? this.record(h) : undefined;
@@ -419,6 +532,37 @@ export class StoreBusy extends Error {
     readonly pid: number,
   ) {
     super(`the artifact store ${root} is in use by another rlhfc process${Number.isNaN(pid) ? '' : ` (pid ${pid})`}; wait for it to finish or stop it`);
+  }
+}
+
+/** Files under a folder (recursively), as `/`-separated relative path → size; only regular files count. */
+export function listFiles(dir: string, prefix = '', out = new Map<string, number>()): Map<string, number> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) listFiles(join(dir, e.name), rel, out);
+    else out.set(rel, e.isFile() ? statSync(join(dir, e.name)).size : -1);
+  }
+  return out;
+}
+
+/** sha256 of a file, read in chunks (no whole-file buffer). */
+export function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -3,24 +3,29 @@
 // checked by ../hooks.ts) rather than discovered mid-run; their content hash joins the cache key.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
-import { diag, type Related } from '../../core/diagnostics.ts';
+import { diag, UserError, type Related } from '../../core/diagnostics.ts';
+import { LIMITS, readBytesSync, readJsonSync } from '../../runtime/validate/files.ts';
+import { ModelFactsSchema } from '../../runtime/validate/schemas.ts';
 import type { ModelFacts, ResolvedParams } from '../../core/schema.ts';
 import { checkUserFunction } from '../hooks.ts';
 import type { CheckContext } from './context.ts';
 
-/** sha256 of a file, or of the files of a model folder that define the model. */
-export function fileHash(path: string): string {
+/**
+ * sha256 of a file, or of the files of a model folder that define the model. Reads are bounded and
+ * take regular files only (a folder, FIFO or device where a file must be is a UserError).
+ */
+export function fileHash(path: string, mustBeFile = false): string {
   const h = createHash('sha256');
   const st = statSync(path);
-  if (st.isDirectory()) {
+  if (st.isDirectory() && !mustBeFile) {
     for (const f of ['config.json', 'model.safetensors', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']) {
       const p = join(path, f);
-      if (existsSync(p)) h.update(f).update(readFileSync(p));
+      if (existsSync(p)) h.update(f).update(readBytesSync(p, { what: f, maxBytes: LIMITS.weights }));
     }
-  } else h.update(readFileSync(path));
+  } else h.update(readBytesSync(path, { what: 'file', maxBytes: LIMITS.data }));
   return h.digest('hex');
 }
 
@@ -53,7 +58,16 @@ export function checkLocalFile(
     return false;
   }
   params[argName] = exportName !== undefined ? `${rel}#${exportName}` : rel;
-  const hash = fileHash(abs);
+  let hash: string;
+  try {
+    // Data files and hooks must be regular files (a folder, FIFO or device is refused before reading).
+    hash = fileHash(abs, category !== 'model');
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    const m = e.diagnostics[0].message;
+    ctx.ds.push(diag('RLHF3014', `${category === 'judge' ? 'user function file' : 'file'} '${filePart}': ${m.slice(m.indexOf(': ') + 2)}`, argSpan, { related }));
+    return false;
+  }
   if (argName === 'ref') {
     const problem = exportName ? checkUserFunction(abs, exportName) : 'write the function as "file.ts#exportName"';
     if (problem) {
@@ -72,10 +86,12 @@ export function readModelFacts(ctx: CheckContext, dir: string, span: A.Span): Mo
     return undefined;
   }
   try {
-    const c = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, number>;
-    return { tokenized: true, context: c['n_positions'], layers: c['n_layer'], heads: c['n_head'], width: c['n_embd'], vocab_size: c['vocab_size'] };
+    const c = readJsonSync(cfgPath, ModelFactsSchema, { what: 'model config' });
+    return { tokenized: true, context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
   } catch (e) {
-    ctx.ds.push(diag('RLHF3011', `config.json in ${relative(ctx.mainDir, dir) || '.'} is not valid JSON: ${(e as Error).message}`, span));
+    if (!(e instanceof UserError)) throw e;
+    const d = e.diagnostics[0];
+    ctx.ds.push(diag('RLHF3011', `config.json in ${relative(ctx.mainDir, dir) || '.'}: ${d.message.slice(d.message.indexOf(': ') + 2)}`, span, d.notes ? { notes: d.notes } : {}));
     return undefined;
   }
 }

@@ -1,17 +1,14 @@
 // File sources: text(path), jsonl(path), json(path). Paths are relative to the spec's folder.
 
-import { readFile } from 'node:fs/promises';
+import { LIMITS, readText as readTextChecked } from '../validate/files.ts';
 import type { DatasetKind } from '../../core/schema.ts';
 import { deriveRecords } from './derive.ts';
-import { dataError, fileError, toRecord, type DataRecord } from './records.ts';
+import { dataError, toRecord, type DataRecord } from './records.ts';
 
 export async function readText(path: string): Promise<string> {
-  try {
-    return (await readFile(path, 'utf8')).replace(/^\uFEFF/, ''); // a UTF-8 byte-order mark is not content
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw fileError(path, code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, expected a file' : (e as Error).message);
-  }
+  // Only a regular UTF-8 text file within the cap: a FIFO or /dev/zero is refused before opening,
+  // a binary file is one error.
+  return readTextChecked(path, { what: 'dataset file', maxBytes: LIMITS.data });
 }
 
 /**

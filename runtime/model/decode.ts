@@ -2,6 +2,7 @@
 // same position; finished rows (eos seen) emit padding with mask 0. Sampling happens on the JS side
 // with a seeded Rng, so results are reproducible on every backend.
 
+import { UserError, diag } from '../../core/diagnostics.ts';
 import * as tf from '@tensorflow/tfjs';
 import type { GPT, KVCache } from './gpt.ts';
 import { Rng } from '../rng.ts';
@@ -41,6 +42,12 @@ export interface Generation {
 /** Pick a token from one row of logits. Exported for tests. */
 export function sampleToken(logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): number {
   const V = logits.length;
+  // NaN logits (damaged weights, a diverged run) would pick no token at all: a clear error instead.
+  for (let i = 0; i < V; i++) {
+    if (Number.isNaN(logits[i]) || logits[i] === Infinity) {
+      throw new UserError([diag('RLHF9003', 'the model produced non-finite logits (NaN or Infinity) while sampling', undefined, { notes: ['its weights are damaged or training diverged: check the model folder, or lower the learning rate'] })]);
+    }
+  }
   if (o.temperature <= 0) {
     let best = 0;
     for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;

@@ -76,7 +76,20 @@ export class BpeTokenizer implements Tokenizer {
   private encodeWord(word: string): number[] {
     const hit = this.cache.get(word);
     if (hit) return hit;
-    const ids = applyMerges(utf8.encode(word), this.byteIds, this.mergeMap);
+    // Bounded: merging is quadratic in a word's length, so an unbroken word longer than MAX_WORD_BYTES
+    // (a 1 MB run of letters in the data) is merged in chunks of that many bytes — linear overall.
+    const bytes = utf8.encode(word);
+    if (bytes.length > MAX_WORD_BYTES) {
+      const out: number[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        let end = Math.min(bytes.length, at + MAX_WORD_BYTES);
+        while (end < bytes.length && (bytes[end] & 0xc0) === 0x80) end--; // never split a character
+        for (const id of applyMerges(bytes.subarray(at, end), this.byteIds, this.mergeMap)) out.push(id);
+        at = end;
+      }
+      return out;
+    }
+    const ids = applyMerges(bytes, this.byteIds, this.mergeMap);
     if (this.cache.size > 100_000) this.cache = new Map();
     this.cache.set(word, ids);
     return ids;
@@ -163,6 +176,9 @@ export class BpeTokenizer implements Tokenizer {
     await writeTokenizerFiles(dir, this, this.toJSON());
   }
 }
+
+/** Longest run of bytes merged as one piece (see encodeWord); also the longest a token can cover. */
+export const MAX_WORD_BYTES = 256;
 
 export type MergeMap = Map<number, { rank: number; id: number }>;
 

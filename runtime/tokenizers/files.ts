@@ -1,7 +1,9 @@
 // Writing and reading the two tokenizer files: `tokenizer.json` (Hugging Face format) and
 // `rlhfc_tokenizer.json` (which kind of tokenizer, so loading needs no guessing).
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
+import type { z } from 'zod';
+import { readJson } from '../validate/files.ts';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../safetensors.ts';
 import type { Tokenizer, TokenizerManifest } from './types.ts';
@@ -20,18 +22,15 @@ export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: obj
   await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
 }
 
-/** Read and parse a JSON file; undefined when it does not exist. Throws with the path on invalid JSON. */
-export async function readJsonIfExists(path: string): Promise<unknown | undefined> {
-  let text: string;
+/**
+ * Read, parse and validate a JSON file; undefined when it does not exist. A folder, device, binary or
+ * damaged file, or one that does not match `schema`, is a UserError naming the file.
+ */
+export async function readJsonIfExists<T>(path: string, schema: z.ZodType<T>, what: string): Promise<T | undefined> {
   try {
-    text = await readFile(path, 'utf8');
+    await lstat(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
-  }
+  return readJson(path, schema, { what, fix: 'the tokenizer files are damaged or not in a format rlhfc reads: restore them or train the tokenizer again' });
 }

@@ -7,6 +7,7 @@ import { CharTokenizer } from './chars.ts';
 import { Gpt2Tokenizer } from './gpt2.ts';
 import { MANIFEST_FILE, TOKENIZER_FILE, readJsonIfExists } from './files.ts';
 import type { Tokenizer, TokenizerManifest } from './types.ts';
+import { HfTokenizerSchema, TokenizerManifestSchema } from '../validate/schemas.ts';
 
 export { BpeTokenizer, CharTokenizer, Gpt2Tokenizer };
 export type { BpeTrainOptions } from './bpe.ts';
@@ -27,12 +28,8 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const hfPath = join(dir, TOKENIZER_FILE);
   let manifest: TokenizerManifest | undefined;
   let hf: unknown;
-  try {
-    manifest = (await readJsonIfExists(manifestPath)) as TokenizerManifest | undefined;
-    hf = await readJsonIfExists(hfPath);
-  } catch (e) {
-    return fail(`cannot read tokenizer in ${dir}: ${(e as Error).message}`);
-  }
+  manifest = await readJsonIfExists(manifestPath, TokenizerManifestSchema, 'tokenizer manifest');
+  if (manifest?.kind !== 'gpt2') hf = await readJsonIfExists(hfPath, HfTokenizerSchema, 'tokenizer');
   if (manifest?.kind === 'gpt2') return new Gpt2Tokenizer();
   if (hf === undefined) return fail(`no tokenizer in ${dir}: neither ${TOKENIZER_FILE} nor a gpt2 ${MANIFEST_FILE} found`);
   const type = (hf as { model?: { type?: unknown } }).model?.type;

@@ -40,10 +40,27 @@ export function joinTruncated(promptIds: number[], responseIds: number[], maxLen
   return { ids: [...p, ...r], promptLen: p.length };
 }
 
+/**
+ * Characters that certainly hold `maxTokens` tokens: no token covers more than 256 characters (byte-level
+ * BPE merges words in pieces of at most 256 bytes; GPT-2's longest token is shorter; characters are one).
+ */
+const CHARS_PER_TOKEN = 256;
+
+/**
+ * Text cut before tokenization so that tokenizing is linear in what is kept (a 1 MB response costs no
+ * more than a short one): the start for a response, the end for a prompt. The first `maxTokens` tokens
+ * of a kept start are exactly those of the whole text.
+ */
+export function clipForTokens(text: string, maxTokens: number, keep: 'start' | 'end'): string {
+  const n = (maxTokens + 1) * CHARS_PER_TOKEN;
+  if (text.length <= n) return text;
+  return keep === 'start' ? text.slice(0, n) : text.slice(text.length - n);
+}
+
 /** One SFT example: loss on the response (and its end-of-text) only, unless completionOnly is false. */
 export function encodeSft(tok: Tokenizer, template: string, prompt: string, response: string, maxLen: number, completionOnly = true): Row {
   const { promptText, responseText } = formatPair(template, prompt, response);
-  const { ids, promptLen } = joinTruncated(tok.encode(promptText), [...tok.encode(responseText), tok.eosId], maxLen);
+  const { ids, promptLen } = joinTruncated(tok.encode(clipForTokens(promptText, maxLen, 'end')), [...tok.encode(clipForTokens(responseText, maxLen, 'start')), tok.eosId], maxLen);
   const loss = ids.map((_, i) => (!completionOnly || i >= promptLen ? 1 : 0));
   // The first token has nothing before it to predict it from.
   loss[0] = 0;
@@ -59,9 +76,9 @@ export function encodePreference(
   maxLen: number,
   maxPrompt = maxLen - 1,
 ): { chosen: Row; rejected: Row } {
-  const p = tok.encode(prompt);
+  const p = tok.encode(clipForTokens(prompt, maxLen, 'end'));
   const one = (resp: string): Row => {
-    const { ids, promptLen } = joinTruncated(p, [...tok.encode(resp), tok.eosId], maxLen, maxPrompt);
+    const { ids, promptLen } = joinTruncated(p, [...tok.encode(clipForTokens(resp, maxLen, 'start')), tok.eosId], maxLen, maxPrompt);
     return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
   };
   return { chosen: one(chosen), rejected: one(rejected) };

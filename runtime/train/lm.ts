@@ -128,6 +128,7 @@ export class LM {
       model: this.model,
       optimizers: () => this.optimizers,
       metricsPath: ctx.reporter.metricsPath,
+      warn: (line) => ctx.reporter.note(line),
     });
   }
 

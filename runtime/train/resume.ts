@@ -14,7 +14,7 @@
 // rename), and are removed by the runner once the stage's outputs are committed.
 
 import * as tf from '@tensorflow/tfjs';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeDirAtomic } from '../hf-checkpoint.ts';
@@ -22,7 +22,10 @@ import type { GPT } from '../model/gpt.ts';
 import type { AdamW } from '../optim.ts';
 import type { RngState } from '../rng.ts';
 import { readSafetensors, writeSafetensors } from '../safetensors.ts';
-import { CHECKPOINT_FORMAT, latestCheckpoint } from '../store.ts';
+import { CHECKPOINT_FORMAT, latestCheckpoint, sha256File } from '../store.ts';
+import { UserError, diag } from '../../core/diagnostics.ts';
+import { readJsonSync } from '../validate/files.ts';
+import { CheckpointStateSchema } from '../validate/schemas.ts';
 
 /** Without `checkpoint_every`, a checkpoint is written when this much training time has passed. */
 export const AUTO_CHECKPOINT_SECONDS = 120;
@@ -43,6 +46,8 @@ interface StateFile {
   rng: { model: RngState; lora: RngState | null };
   extra: Record<string, unknown>;
   savedAt: string;
+  /** sha256 and size of state.safetensors and metrics.jsonl, verified before resuming. */
+  files?: Record<string, { bytes: number; sha256: string }>;
 }
 
 export interface CheckpointOptions {
@@ -57,6 +62,8 @@ export interface CheckpointOptions {
   optimizers: () => AdamW[];
   /** The stage's metrics.jsonl (copied into the checkpoint, and back on resume). */
   metricsPath: string;
+  /** Where "damaged checkpoint set aside" goes (default: stderr). */
+  warn?: (line: string) => void;
 }
 
 const nanToNull = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
@@ -117,6 +124,11 @@ export class Checkpoints {
     await writeDirAtomic(target, async (tmp) => {
       await writeSafetensors(join(tmp, 'state.safetensors'), tensors, { format: CHECKPOINT_FORMAT });
       if (existsSync(this.o.metricsPath)) copyFileSync(this.o.metricsPath, join(tmp, 'metrics.jsonl'));
+      file.files = {};
+      for (const f of ['state.safetensors', 'metrics.jsonl']) {
+        const p = join(tmp, f);
+        if (existsSync(p)) file.files[f] = { bytes: statSync(p).size, sha256: sha256File(p) };
+      }
       // state.json last: a folder is a checkpoint only when it holds it.
       await writeFile(join(tmp, 'state.json'), JSON.stringify(file, nanToNull, 1) + '\n');
     });
@@ -127,29 +139,48 @@ export class Checkpoints {
    * Restore weights, optimizer moments, RNG streams and metrics from the latest checkpoint, if any.
    * Returns the saved loop state, or undefined when there is nothing to resume.
    */
-  async load(): Promise<TrainState | undefined> {
+  async load(total?: number): Promise<TrainState | undefined> {
     const dir = this.o.dir && latestCheckpoint(this.o.dir);
     if (!dir) return undefined;
-    const file = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateFile;
-    if (file.format !== CHECKPOINT_FORMAT || file.node !== this.o.node) return undefined;
-    const st = await readSafetensors(join(dir, 'state.safetensors'));
-    const get = (key: string) => {
-      const t = st.tensors.get(key);
-      if (!t) throw new Error(`checkpoint ${dir} lacks tensor ${key}`);
-      return t;
-    };
+    // A damaged checkpoint (unreadable or invalid state.json, files that do not match their recorded
+    // sha256, tensors that do not fit the stage, a step beyond the stage's length) is set aside with a
+    // warning and the stage restarts from step 0: it never crashes the run, and is never resumed silently.
+    let file: StateFile;
+    let st: Awaited<ReturnType<typeof readSafetensors>>;
+    try {
+      file = readJsonSync(join(dir, 'state.json'), CheckpointStateSchema, { what: 'checkpoint state' }) as StateFile;
+      if (file.node !== this.o.node) throw damaged(`it belongs to node ${file.node.slice(0, 12)}`);
+      if (total !== undefined && file.step > total) throw damaged(`its step ${file.step} is beyond the stage's ${total} steps`);
+      for (const [f, want] of Object.entries(file.files ?? {})) {
+        const p = join(dir, f);
+        if (!existsSync(p) || statSync(p).size !== want.bytes || sha256File(p) !== want.sha256) throw damaged(`${f} does not match the sha256 recorded when it was saved`);
+      }
+      st = await readSafetensors(join(dir, 'state.safetensors'));
+      const names = [...this.o.model.trainable().keys()];
+      if (names.join('\n') !== file.weights.join('\n')) throw damaged("it does not match this stage's trainable weights");
+      const need = [...names.map((n) => `w:${n}`), ...file.optimizers.flatMap((o, i) => o.names.flatMap((n) => [`opt${i}.m:${n}`, `opt${i}.v:${n}`]))];
+      const lacking = need.find((k) => !st.tensors.has(k));
+      if (lacking) throw damaged(`it lacks tensor ${lacking}`);
+      const trainable = this.o.model.trainable();
+      const wrong = names.find((n) => st.tensors.get(`w:${n}`)!.shape.join(',') !== trainable.get(n)!.shape.join(','));
+      if (wrong) throw damaged(`tensor w:${wrong} has the wrong shape`);
+      if (this.o.optimizers().length !== file.optimizers.length) throw damaged(`it has ${file.optimizers.length} optimizer states, the stage has ${this.o.optimizers().length}`);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      const aside = join(this.o.dir!, `damaged-${Date.now()}`);
+      renameSync(dir, aside);
+      const why = e.diagnostics[0].notes?.length ? `${e.diagnostics[0].message} (${e.diagnostics[0].notes[0]})` : e.diagnostics[0].message;
+      (this.o.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`warning: damaged checkpoint set aside as ${aside}; the stage restarts from step 0: ${why}`);
+      return undefined;
+    }
+    const get = (key: string) => st.tensors.get(key)!;
     const m = this.o.model;
     const trainable = m.trainable();
-    const names = [...trainable.keys()];
-    if (names.join('\n') !== file.weights.join('\n')) {
-      throw new Error(`checkpoint ${dir} does not match this stage's trainable weights; delete it to start over`);
-    }
     for (const [name, v] of trainable) {
       const t = get(`w:${name}`);
       tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32')));
     }
     const opts = this.o.optimizers();
-    if (opts.length !== file.optimizers.length) throw new Error(`checkpoint ${dir} has ${file.optimizers.length} optimizer states, the stage has ${opts.length}`);
     opts.forEach((opt, i) => {
       const f = file.optimizers[i];
       const moments = (which: 'm' | 'v') =>
@@ -167,6 +198,8 @@ export class Checkpoints {
     return { step: file.step, extra: file.extra };
   }
 }
+
+const damaged = (why: string) => new UserError([diag('RLHF9003', why)]);
 
 /** A stage stopped by SIGINT/SIGTERM at a step boundary, after saving a checkpoint. */
 export class Interrupted extends Error {

@@ -2,6 +2,7 @@
 // encoded, cut to their last `maxPromptLength` tokens (an empty prompt starts from end-of-text,
 // as GPT-2 does), generated in chunks with the KV cache, and decoded.
 
+import { clipForTokens } from './examples.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import type { GPT } from '../model/gpt.ts';
 import { generate } from '../model/decode.ts';
@@ -17,7 +18,7 @@ export interface Sampled {
 
 export function encodePrompts(tok: Tokenizer, prompts: string[], maxPromptLength: number): number[][] {
   return prompts.map((p) => {
-    const ids = tok.encode(p);
+    const ids = tok.encode(clipForTokens(p, maxPromptLength, 'end'));
     return ids.length ? ids.slice(-maxPromptLength) : [tok.eosId];
   });
 }
