@@ -171,7 +171,7 @@ describe('rlhfc run: faults', () => {
       until: (kill) => hasCheckpoint(store, 'base') && (kill('SIGINT'), true),
     });
     expect(a.code, a.err).toBe(130);
-    expect(a.err).toMatch(/interrupted at step \d+\/200/);
+    expect(a.err).toMatch(/interrupted at step \d+\/100/);
     expect(a.err).toContain(`resume with: rlhfc run ${FIXTURE} --store ${store}`);
     const c = await rlhfc(['compile', FIXTURE, '--store', store]);
     expect(c.out).toMatch(/base: pretrain .* resume\n {2}resume: checkpoint at step \d+/);
