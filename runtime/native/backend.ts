@@ -1,6 +1,6 @@
 // The `native` TensorFlow.js backend: tensors stay in JS TypedArrays exactly as in the cpu backend
 // (it subclasses MathBackendCPU and re-registers every cpu kernel under the name `native`), and the
-// hot kernels run in a C++ N-API addon (src/addon.cc, src/simd.cc, OpenBLAS for products) that reads
+// hot kernels run in a C++ N-API addon (src/addon.cc, src/simd.cc, src/gemm.cc or OpenBLAS for products) that reads
 // and writes that memory in place. Outputs of native kernels come from a pool of recycled buffers.
 // See KERNELS.md for which kernels are native and why.
 //
@@ -11,7 +11,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { type Addon, type Quad, loadAddon } from './addon.ts';
+import { type Addon, type NativeInfo, type Quad, loadAddon } from './addon.ts';
 
 type TI = tf.TensorInfo;
 type Args = { inputs: Record<string, TI>; backend: NativeBackend; attrs?: tf.NamedAttrMap };
@@ -747,7 +747,7 @@ export function registerNative(): { ok: boolean; reason?: string } {
   return (registered = { ok: true });
 }
 
-/** Info for the banner: SIMD path and OpenBLAS core/threads. */
-export function nativeInfo(): { simd: string; blasCore: string; blasThreads: number } | undefined {
+/** Info for the banner: SIMD path, GEMM (own or OpenBLAS), threads. */
+export function nativeInfo(): NativeInfo | undefined {
   return loadAddon().addon?.info();
 }
