@@ -137,7 +137,7 @@ class Pool {
   void loop() {
     uint64_t seen = gen_.load();
     for (;;) {
-      for (int spins = 0; spins < 40000 && gen_.load(std::memory_order_acquire) == seen; spins++) _mm_pause();
+      for (int spins = 0; spins < 4000 && gen_.load(std::memory_order_acquire) == seen; spins++) _mm_pause();
       if (gen_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> l(mu_);
         cv_.wait(l, [&] { return gen_.load() != seen; });
@@ -165,7 +165,10 @@ int64_t OWN_MT_MIN = int64_t(1) << 21;
 
 // batch × (op(A) [M,K] · op(B) [K,N]) → C [batch, M, N]; A/B advance by strideA/strideB per item
 // (0: shared). Splits across the pool: whole items when there are enough, else rows (or columns) of
-// each product, in multiples of the micro-kernel's tile.
+// each product, in multiples of the micro-kernel's tile. There are a few more parts than threads,
+// taken as threads come free: on a busy machine a thread that is not scheduled does not hold up
+// the product (the caller takes its parts).
+constexpr int PARTS_PER_THREAD = 3;
 void ownGemm(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, const float* A, int64_t strideA, const float* B, int64_t strideB, float* C) {
   const int64_t lda = tA ? M : K, ldb = tB ? K : N;
   const int64_t work = batch * M * N * K;
@@ -175,15 +178,16 @@ void ownGemm(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, c
     return;
   }
   if (batch >= nt) {
-    pool.run(nt, [&](int t) {
-      for (int64_t i = batch * t / nt; i < batch * (t + 1) / nt; i++) G->run(tA, tB, M, N, K, A + i * strideA, lda, B + i * strideB, ldb, C + i * M * N, N, false);
+    const int parts = static_cast<int>(std::min<int64_t>(batch, nt * PARTS_PER_THREAD));
+    pool.run(parts, [&](int t) {
+      for (int64_t i = batch * t / parts; i < batch * (t + 1) / parts; i++) G->run(tA, tB, M, N, K, A + i * strideA, lda, B + i * strideB, ldb, C + i * M * N, N, false);
     });
     return;
   }
   const bool byRows = M >= N || N < 2 * G->nr;
   const int64_t unit = byRows ? G->mr : G->nr, len = byRows ? M : N;
   const int64_t units = (len + unit - 1) / unit;
-  const int parts = static_cast<int>(std::min<int64_t>(nt, units));
+  const int parts = static_cast<int>(std::min<int64_t>(nt * PARTS_PER_THREAD, units));
   for (int64_t i = 0; i < batch; i++) {
     const float* Ai = A + i * strideA;
     const float* Bi = B + i * strideB;
