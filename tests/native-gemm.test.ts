@@ -91,7 +91,7 @@ describe.skipIf(!available && !required)('native GEMM', () => {
 
   it('RLHFC_NATIVE_BLAS=openblas uses OpenBLAS when libopenblas.so.0 loads, else says why and keeps our GEMM', () => {
     const r = checkInChild({ RLHFC_NATIVE_BLAS: 'openblas' });
-    const info = r.info as { gemm: string; openblas: string };
+    const info = r.info as unknown as { gemm: string; openblas: string };
     if (info.gemm === 'openblas') expect(info.openblas).toBe('');
     else expect(info.openblas).toMatch(/not found|lacks/);
     expect(r.worst).toBeLessThan(2e-5);

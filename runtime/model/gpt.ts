@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../train/examples.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
-import { dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attention, dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -272,9 +272,8 @@ export class GPT {
         cache.k.push(k);
         cache.v.push(v);
       }
-      const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(D)), k, false, true), bias);
-      const att = this.drop(tf.softmax(scores, -1), training);
-      const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]);
+      const drop = training ? { rate: this.config.dropout, seed: this.rng.seed() } : undefined;
+      const y = tf.reshape(tf.transpose(attention(q, k, v, bias, drop), [0, 2, 1, 3]), [B, T, C]);
       x = tf.add(x, this.drop(this.proj(i, 'attn.c_proj', y, training), training));
       const m = layerNorm(x, this.w(p + 'ln_2.weight') as tf.Tensor1D, this.w(p + 'ln_2.bias') as tf.Tensor1D);
       const f = this.proj(i, 'mlp.c_proj', gelu(this.proj(i, 'mlp.c_fc', m, training)), training);

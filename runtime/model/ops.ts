@@ -5,8 +5,8 @@
 //   only those (explicit tf.transpose for the gradient products) and flatten [B,T,C] to [B·T,C].
 // - no gather with batchDims: `pick` selects along the last axis with a one-hot multiply.
 // - wasm's OneHot ignores a float32 dtype (writes int32 bits): `oneHot` casts instead.
-// - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU and
-//   log-softmax-at-targets (`logProbOf`), BLAS does the transposed products, and the embedding
+// - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU,
+//   log-softmax-at-targets (`logProbOf`) and attention, BLAS does the transposed products, and the embedding
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
 
 import * as tf from '@tensorflow/tfjs';
@@ -117,6 +117,22 @@ export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
 export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
   const n = x.shape[x.shape.length - 1];
   return tf.sum(tf.mul(x, oneHot(idx, n)), -1);
+}
+
+/**
+ * Attention per head: softmax(q·kᵀ/√D + bias)·v with q [B,H,T,D], k/v [B,H,L,D] and an additive bias
+ * [1|B,1,T,L] (0 allowed, −1e9 masked: causal, padding, segments). `drop`: attention dropout on the
+ * probabilities (training). On the native backend without dropout: one fused kernel forward and one
+ * backward (runtime/native: fused.ts, addon.cc).
+ */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, drop?: { rate: number; seed: number }): tf.Tensor4D {
+  const scale = 1 / Math.sqrt(q.shape[3]);
+  const f = fusedOps();
+  const rate = drop?.rate ?? 0;
+  if (f && rate === 0) return f.attention(q, k, v, bias, scale);
+  const scores = tf.add(tf.matMul(tf.mul(q, scale), k, false, true), bias);
+  const probs = tf.softmax(scores, -1);
+  return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, v) as tf.Tensor4D;
 }
 
 /** Sum of x·w / sum of w (0 when w sums to 0). */

@@ -31,6 +31,10 @@ export interface Addon {
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   logSoftmaxPick(x: Float32Array, targets: Int32Array, y: Float32Array, lse: Float32Array, cols: number): void;
   logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
+  /** Fused causal attention: meta [B, H, T, L, D, Bb]; y = softmax(scale·q·kᵀ + bias)·v, probs saved. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, y: Float32Array, probs: Float32Array, meta: Int32Array, scale: number): void;
+  /** Its gradient: meta [B, H, T, L, D]. */
+  attentionGrad(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, meta: Int32Array, scale: number): void;
   /**
    * Most threads a product uses, and the multiply-adds from which a product uses them (smaller ones:
    * one thread) with OpenBLAS and with our own GEMM (src/gemm.cc).

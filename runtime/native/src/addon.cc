@@ -697,6 +697,79 @@ napi_value LogSoftmaxPickGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- Fused causal attention (runtime/native/fused.ts) --------------------------------------------
+// Per (batch, head) item: S = scale·Q·Kᵀ + bias, P = softmax(S) by rows, Y = P·V; bias [Bb, T, L]
+// (additive: 0 allowed, −1e9 masked; Bb = 1 or B, shared by the heads) carries the causal, padding
+// and segment masks. P is an output (saved for the gradient). Items run in parallel on the pool.
+// Backward: dP = dY·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale, dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dY.
+thread_local std::vector<float> attScratch;
+
+void forItems(int64_t items, int64_t workPerItem, const std::function<void(int64_t)>& f) {
+  const int nt = items * workPerItem >= OWN_MT_MIN ? std::min(maxThreads, pool.size()) : 1;
+  if (nt <= 1 || items == 1) {
+    for (int64_t i = 0; i < items; i++) f(i);
+    return;
+  }
+  const int parts = static_cast<int>(std::min<int64_t>(items, nt * PARTS_PER_THREAD));
+  pool.run(parts, [&](int t) {
+    for (int64_t i = items * t / parts; i < items * (t + 1) / parts; i++) f(i);
+  });
+}
+
+// attention(q [B,H,T,D], k [B,H,L,D], v [B,H,L,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb], scale)
+napi_value Attention(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* q = static_cast<const float*>(ta(env, a.v[0]));
+  const float* k = static_cast<const float*>(ta(env, a.v[1]));
+  const float* v = static_cast<const float*>(ta(env, a.v[2]));
+  const float* bias = static_cast<const float*>(ta(env, a.v[3]));
+  float* y = static_cast<float*>(ta(env, a.v[4]));
+  float* p = static_cast<float*>(ta(env, a.v[5]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[6]));
+  const float scale = static_cast<float>(f64(env, a.v[7]));
+  const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4], Bb = m[5];
+  forItems(B * H, 2 * Tn * L * D, [&](int64_t it) {
+    const int64_t b = it / H;
+    float* P = p + it * Tn * L;
+    G->run(false, true, Tn, L, D, q + it * Tn * D, D, k + it * L * D, D, P, L, false);
+    const float* bb = bias + (Bb > 1 ? b * Tn * L : 0);
+    for (int64_t i = 0; i < Tn * L; i++) P[i] = P[i] * scale + bb[i];
+    T->softmax(P, P, Tn, L, 0);
+    G->run(false, false, Tn, D, L, P, L, v + it * L * D, D, y + it * Tn * D, D, false);
+  });
+  return nullptr;
+}
+
+// attentionGrad(dy [B,H,Tn,D], q, k, v, p [B,H,Tn,L], dq, dk, dv, meta [B, H, Tn, L, D], scale)
+napi_value AttentionGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* dy = static_cast<const float*>(ta(env, a.v[0]));
+  const float* q = static_cast<const float*>(ta(env, a.v[1]));
+  const float* k = static_cast<const float*>(ta(env, a.v[2]));
+  const float* v = static_cast<const float*>(ta(env, a.v[3]));
+  const float* p = static_cast<const float*>(ta(env, a.v[4]));
+  float* dq = static_cast<float*>(ta(env, a.v[5]));
+  float* dk = static_cast<float*>(ta(env, a.v[6]));
+  float* dv = static_cast<float*>(ta(env, a.v[7]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[8]));
+  const float scale = static_cast<float>(f64(env, a.v[9]));
+  const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4];
+  forItems(B * H, 4 * Tn * L * D, [&](int64_t it) {
+    if (attScratch.size() < static_cast<size_t>(2 * Tn * L)) attScratch.resize(2 * Tn * L);
+    float* dP = attScratch.data();
+    float* dS = dP + Tn * L;
+    const float* P = p + it * Tn * L;
+    const float* dyi = dy + it * Tn * D;
+    G->run(false, true, Tn, L, D, dyi, D, v + it * L * D, D, dP, L, false);
+    T->softmax_grad(P, dP, dS, Tn, L);
+    for (int64_t i = 0; i < Tn * L; i++) dS[i] *= scale;
+    G->run(false, false, Tn, D, L, dS, L, k + it * L * D, D, dq + it * Tn * D, D, false);
+    G->run(true, false, L, D, Tn, dS, L, q + it * Tn * D, D, dk + it * L * D, D, false);
+    G->run(true, false, L, D, Tn, P, L, dyi, D, dv + it * L * D, D, false);
+  });
+  return nullptr;
+}
+
 // setThreads(n, minWorkOpenBlas?, minWorkOwn?)
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -763,7 +836,7 @@ NAPI_MODULE_INIT() {
              {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
              {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
              {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
-             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}};
+             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);
