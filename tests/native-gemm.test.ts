@@ -131,3 +131,82 @@ describe.skipIf(!available && !required)('native GEMM', () => {
     }
   });
 });
+
+describe.skipIf(!available && !required)('native fused attention', () => {
+  const rng = new Rng(11);
+  const t = (shape: number[], lo = -1, hi = 1) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => lo + (hi - lo) * rng.next()), shape);
+  /** Additive mask: causal over the last T of L positions, plus padded keys for row 1 (as gpt.ts builds it). */
+  const maskBias = (B: number, T: number, L: number, pad = true) => {
+    const d = new Float32Array(B * T * L);
+    for (let b = 0; b < B; b++) for (let q = 0; q < T; q++) for (let k = 0; k < L; k++) d[(b * T + q) * L + k] = k <= L - T + q && !(pad && b === 1 && k === 0) ? 0 : -1e9;
+    return tf.tensor(d, [B, 1, T, L]);
+  };
+  const composite = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor) =>
+    tf.matMul(tf.softmax(tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(q.shape[3])), k, false, true), bias), -1), v);
+
+  it('forward and gradients agree with the composite ops on the cpu backend (training shapes, a KV-cache step, shared and per-row masks)', async () => {
+    expect(registerNative().ok).toBe(true);
+    const { attention } = await import('../runtime/model/ops.ts');
+    for (const [B, H, T, L, D] of [
+      [2, 3, 7, 7, 5],
+      [2, 2, 16, 16, 16],
+      [2, 4, 1, 9, 8],
+      [2, 2, 3, 11, 33],
+    ]) {
+      const ins = [t([B, H, T, D]), t([B, H, L, D]), t([B, H, L, D]), t([B, H, T, D])];
+      const bias = maskBias(B, T, L);
+      const shared = tf.slice(bias, [0, 0, 0, 0], [1, 1, T, L]);
+      const res: number[][][] = [];
+      for (const name of ['cpu', 'native']) {
+        await tf.setBackend(name);
+        const before = tf.memory().numTensors;
+        const r = tf.tidy(() => {
+          const [q, k, v, w] = ins.map((x) => tf.tensor(x.dataSync(), x.shape)) as tf.Tensor4D[];
+          const [bb, sb] = [tf.tensor(bias.dataSync(), bias.shape), tf.tensor(shared.dataSync(), shared.shape)];
+          const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, bb), w));
+          return [attention(q, k, v, bb), attention(q, k, v, sb), composite(q, k, v, sb), ...tf.grads(f)([q, k, v])];
+        });
+        res.push(r.map((x) => Array.from(x.dataSync())));
+        tf.dispose(r);
+        expect(tf.memory().numTensors, `${name}: flat tensor count`).toBe(before);
+      }
+      const [c, n] = res;
+      c.forEach((arr, i) => arr.forEach((x, j) => expect(Math.abs(x - n[i][j]), `[${B},${H},${T},${L},${D}] output ${i}[${j}]`).toBeLessThan(2e-5 * Math.max(1, Math.abs(x)))));
+      tf.dispose([...ins, bias, shared]);
+    }
+  });
+
+  it('gradients match central finite differences', async () => {
+    expect(registerNative().ok).toBe(true);
+    await tf.setBackend('native');
+    const { attention } = await import('../runtime/model/ops.ts');
+    const [B, H, T, D] = [2, 2, 5, 4];
+    const q = t([B, H, T, D], -2, 2) as tf.Tensor4D;
+    const k = t([B, H, T, D], -2, 2) as tf.Tensor4D;
+    const v = t([B, H, T, D], -2, 2) as tf.Tensor4D;
+    const w = t([B, H, T, D]);
+    const bias = maskBias(B, T, T, false); // no fully masked row (flat in float32: −1e9 + s rounds to −1e9)
+    const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, bias), w));
+    const grads = tf.grads(loss)([q, k, v]).map((g) => g.dataSync());
+    const eps = 1e-2;
+    let checked = 0;
+    [q, k, v].forEach((x, which) => {
+      const base = x.dataSync();
+      for (let i = 0; i < base.length; i += 7) {
+        const at = (d: number) => {
+          const p = base.slice();
+          p[i] += d;
+          const args = [q, k, v].map((y, j) => (j === which ? tf.tensor(p, x.shape) : y));
+          const l = tf.tidy(() => loss(args[0], args[1], args[2]).dataSync()[0]);
+          if (args[which] !== x) args[which].dispose();
+          return l;
+        };
+        const fd = (at(eps) - at(-eps)) / (2 * eps);
+        expect(Math.abs(fd - grads[which][i]), `input ${which} element ${i}: fd ${fd} analytic ${grads[which][i]}`).toBeLessThan(2e-2 * Math.max(1, Math.abs(fd)));
+        checked++;
+      }
+    });
+    expect(checked).toBeGreaterThan(30);
+    tf.dispose([q, k, v, w, bias]);
+  });
+});
