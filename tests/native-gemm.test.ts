@@ -161,7 +161,7 @@ describe.skipIf(!available && !required)('native fused attention', () => {
         await tf.setBackend(name);
         const before = tf.memory().numTensors;
         const r = tf.tidy(() => {
-          const [q, k, v, w] = ins.map((x) => tf.tensor(x.dataSync(), x.shape)) as tf.Tensor4D[];
+          const [q, k, v, w] = ins.map((x) => tf.tensor(x.dataSync(), x.shape as number[])) as tf.Tensor4D[];
           const [bb, sb] = [tf.tensor(bias.dataSync(), bias.shape), tf.tensor(shared.dataSync(), shared.shape)];
           const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, bb), w));
           return [attention(q, k, v, bb), attention(q, k, v, sb), composite(q, k, v, sb), ...tf.grads(f)([q, k, v])];
@@ -208,5 +208,39 @@ describe.skipIf(!available && !required)('native fused attention', () => {
     });
     expect(checked).toBeGreaterThan(30);
     tf.dispose([q, k, v, w, bias]);
+  });
+});
+
+describe.skipIf(!available && !required)('native linear layers', () => {
+  it('linear (bias in the product) and linearT (weight read transposed) agree with cpu, with gradients, frozen or not', async () => {
+    expect(registerNative().ok).toBe(true);
+    const { linear, linearT } = await import('../runtime/model/ops.ts');
+    const rng = new Rng(21);
+    const d = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
+    const [x, w, wt, b, dy] = [d(2 * 5 * 24), d(24 * 40), d(40 * 24), d(40), d(2 * 5 * 40)];
+    const res: number[][][] = [];
+    for (const name of ['cpu', 'native']) {
+      await tf.setBackend(name);
+      const before = tf.memory().numTensors;
+      const r = tf.tidy(() => {
+        const [tx, tw, twt, tb, tdy] = [tf.tensor(x, [2, 5, 24]), tf.tensor2d(w, [24, 40]), tf.tensor2d(wt, [40, 24]), tf.tensor1d(b), tf.tensor(dy, [2, 5, 40])];
+        const outs: tf.Tensor[] = [];
+        for (const frozen of [false, true]) {
+          const l1 = (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(linear(a, c as tf.Tensor2D, e as tf.Tensor1D, frozen), tdy));
+          const l2 = (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(linearT(a, c as tf.Tensor2D, e as tf.Tensor1D, frozen), tdy));
+          const l3 = (a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(linearT(a, c as tf.Tensor2D, undefined, frozen), tdy));
+          outs.push(linear(tx, tw, tb, frozen), linearT(tx, twt, tb, frozen));
+          if (frozen) outs.push(tf.grad((a: tf.Tensor) => l1(a, tw, tb))(tx), tf.grad((a: tf.Tensor) => l2(a, twt, tb))(tx));
+          else outs.push(...tf.grads(l1)([tx, tw, tb]), ...tf.grads(l2)([tx, twt, tb]), ...tf.grads(l3)([tx, twt]));
+        }
+        return outs;
+      });
+      res.push(r.map((t) => Array.from(t.dataSync())));
+      tf.dispose(r);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    const [c, n] = res;
+    expect(n.length).toBe(c.length);
+    c.forEach((arr, i) => arr.forEach((v, j) => expect(Math.abs(v - n[i][j]), `output ${i}[${j}]`).toBeLessThan(1e-4 * Math.max(1, Math.abs(v)))));
   });
 });

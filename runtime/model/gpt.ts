@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../train/examples.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
-import { attention, dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attention, dropout, embed, gelu, layerNorm, linear, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -290,7 +290,7 @@ export class GPT {
 
   /** LM head (tied to wte) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
-    return linear(hidden, tf.transpose(this.w('transformer.wte.weight')) as tf.Tensor2D, undefined, this.frozen);
+    return linearT(hidden, this.w('transformer.wte.weight') as tf.Tensor2D, undefined, this.frozen);
   }
 
   /** Next-token logits [B,T,V]. */

@@ -42,9 +42,59 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = f
   const inDim = x.shape[x.shape.length - 1];
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-  let y: tf.Tensor = frozen ? mmFrozen(x2, w) : mm(x2, w);
-  if (b) y = tf.add(y, b);
+  let y: tf.Tensor;
+  if (fusedOps()) y = nativeLinear(x2, w, b, frozen, false);
+  else {
+    y = frozen ? mmFrozen(x2, w) : mm(x2, w);
+    if (b) y = tf.add(y, b);
+  }
   return tf.reshape(y, [...lead, w.shape[1]]);
+}
+
+/**
+ * x [..., in] · wᵀ (+ b) with w [out, in] (e.g. the LM head tied to the embedding): on the native
+ * backend the product reads w transposed in place (no transposed copy of w, forward or backward);
+ * elsewhere it is linear(x, wᵀ).
+ */
+export function linearT(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = false): tf.Tensor {
+  if (!fusedOps()) return linear(x, tf.transpose(w) as tf.Tensor2D, b, frozen);
+  const inDim = x.shape[x.shape.length - 1];
+  const lead = x.shape.slice(0, -1);
+  const y = nativeLinear(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, w, b, frozen, true);
+  return tf.reshape(y, [...lead, w.shape[0]]);
+}
+
+/**
+ * Native backend: x·w (or x·wᵀ) with the bias added in the product's epilogue (one kernel), and the
+ * gradient as transposed products (dx = dy·wᵀ, dw = xᵀ·dy, db = Σ dy) without transposed copies.
+ */
+function nativeLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, frozen: boolean, tw: boolean): tf.Tensor2D {
+  const forward = (xx: tf.Tensor2D, ww: tf.Tensor2D, bb?: tf.Tensor1D) =>
+    (bb ? tf.fused.matMul({ a: xx, b: ww, bias: bb, transposeB: tw }) : tf.matMul(xx, ww, false, tw)) as tf.Tensor2D;
+  const dx = (dy: tf.Tensor2D, ww: tf.Tensor2D) => tf.matMul(dy, ww, false, !tw);
+  if (frozen) {
+    const f = tf.customGrad(((xx: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([w]);
+      return { value: forward(xx, w, b), gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => [dx(dy, s[0] as tf.Tensor2D)] };
+    }) as never) as (xx: tf.Tensor2D) => tf.Tensor2D;
+    return f(x);
+  }
+  const dw = (dy: tf.Tensor2D, xx: tf.Tensor2D) => (tw ? tf.matMul(dy, xx, true, false) : tf.matMul(xx, dy, true, false));
+  if (!b) {
+    const f = tf.customGrad(((xx: tf.Tensor2D, ww: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([xx, ww]);
+      return { value: forward(xx, ww), gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => [dx(dy, s[1] as tf.Tensor2D), dw(dy, s[0] as tf.Tensor2D)] };
+    }) as never) as (xx: tf.Tensor2D, ww: tf.Tensor2D) => tf.Tensor2D;
+    return f(x, w);
+  }
+  const f = tf.customGrad(((xx: tf.Tensor2D, ww: tf.Tensor2D, bb: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: forward(xx, ww, bb),
+      gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => [dx(dy, s[1] as tf.Tensor2D), dw(dy, s[0] as tf.Tensor2D), tf.sum(dy, 0)],
+    };
+  }) as never) as (xx: tf.Tensor2D, ww: tf.Tensor2D, bb: tf.Tensor1D) => tf.Tensor2D;
+  return f(x, w, b);
 }
 
 /** Float one-hot rows for integer indices (cast from int32: wasm's OneHot mishandles a float dtype). */
