@@ -161,7 +161,7 @@ describe.skipIf(!available && !required)('native fused attention', () => {
         await tf.setBackend(name);
         const before = tf.memory().numTensors;
         const r = tf.tidy(() => {
-          const [q, k, v, w] = ins.map((x) => tf.tensor(x.dataSync(), x.shape as number[])) as tf.Tensor4D[];
+          const [q, k, v, w] = ins.map((x) => tf.tensor(x.dataSync(), x.shape as never)) as tf.Tensor4D[];
           const [bb, sb] = [tf.tensor(bias.dataSync(), bias.shape), tf.tensor(shared.dataSync(), shared.shape)];
           const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, bb), w));
           return [attention(q, k, v, bb), attention(q, k, v, sb), composite(q, k, v, sb), ...tf.grads(f)([q, k, v])];
