@@ -5,7 +5,9 @@
 // 4 layers, context 128, batch 8), `gpt2` (GPT-2 small: vocab 50,257, width 768, 12 layers, 12
 // heads, context 256, batch 4).
 // Usage: npx tsx bench/train.ts [--config ref|large|gpt2|all (default ref,large)] [--steps N] [--lora]
-//          [--only native-own,native-openblas,wasm,pytorch]
+//          [--only native-own,native-openblas,wasm,pytorch] [--profile]
+// --profile: for the native runs, also the kernel calls per step and the time inside kernels; the
+// rest of the step is TensorFlow.js engine and JavaScript overhead (tape, bookkeeping, GC).
 // --lora: LoRA r=8 (alpha 16) on every projection, body frozen, on both sides.
 // PyTorch: $RLHFC_PYTHON, else ./.venv/bin/python, else python3 — the first that imports torch.
 // Reports the median over the timed steps (after warm-up steps) and the fastest step, as measured.
@@ -48,6 +50,25 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
   const cfg = CONFIGS[key];
   const info = await initBackend(name);
   if (info.name !== name) throw new Error(`${name} is not available (got ${info.name})`);
+  // --profile: wrap every kernel of this backend with a call counter and a timer
+  const prof = { calls: 0, ms: 0, on: false };
+  if (args.includes('--profile')) {
+    for (const k of tf.getKernelsForBackend(name)) {
+      const fn = k.kernelFunc;
+      tf.unregisterKernel(k.kernelName, name);
+      tf.registerKernel({
+        ...k,
+        kernelFunc: ((a: never) => {
+          if (!prof.on) return fn(a);
+          const t0 = performance.now();
+          const r = fn(a);
+          prof.ms += performance.now() - t0;
+          prof.calls++;
+          return r;
+        }) as tf.KernelFunc,
+      });
+    }
+  }
   const model = new GPT(cfg, { seed: 1 });
   if (lora) model.addLora({ r: 8, alpha: 16, targets: ['c_attn', 'c_proj', 'c_fc'] });
   const params = model.trainable();
@@ -62,7 +83,9 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
   const vars = names.map((n) => params.get(n)!);
   const times: number[] = [];
   let live = 0;
+  let profStepMs = 0;
   for (let s = 0; s < steps + cfg.warmup; s++) {
+    prof.on = s >= cfg.warmup;
     const t0 = performance.now();
     const { value, grads } = tf.variableGrads(() => model.lmLoss(batch, { training: true }), vars);
     const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
@@ -72,6 +95,7 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
     value.dispose();
     for (const g of named.values()) g.dispose();
     if (s >= cfg.warmup) times.push(performance.now() - t0);
+    if (s >= cfg.warmup) profStepMs += performance.now() - t0;
     if (s === cfg.warmup) live = tf.memory().numTensors;
     else if (s > cfg.warmup && tf.memory().numTensors !== live) throw new Error(`tensor leak: ${live} → ${tf.memory().numTensors} live tensors`);
   }
@@ -85,6 +109,8 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
     rssMB: process.resourceUsage().maxRSS / 1024,
     detail: `${live} live tensors (flat)`,
   };
+  if (prof.calls > 0)
+    r.detail += `; ${Math.round(prof.calls / steps)} kernel calls/step, ${(prof.ms / steps).toFixed(1)} ms/step in kernels, ${((profStepMs - prof.ms) / steps).toFixed(1)} ms/step outside (engine, JS, GC; ${(((profStepMs - prof.ms) / profStepMs) * 100).toFixed(0)}%)`;
   console.log(JSON.stringify(r));
 }
 
@@ -116,7 +142,7 @@ async function main(): Promise<void> {
       `${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads, context ${cfg.context}, batch ${cfg.batch}, AdamW${lora ? ', LoRA r=8 on every projection' : ', full fine-tuning'}; median of ${steps} steps after ${cfg.warmup} warm-up`,
     );
     const variants: { id: string; run: () => Result | string }[] = [
-      { id: 'native-own', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'own' }) },
+      { id: 'native-own', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : []), ...(args.includes('--profile') ? ['--profile'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'own' }) },
       { id: 'native-openblas', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'openblas' }) },
       { id: 'wasm', run: () => (key === 'gpt2' && !only?.includes('wasm') ? 'skipped for gpt2 (minutes per step; --only wasm runs it)' : child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'wasm', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], process.env)) },
       {
