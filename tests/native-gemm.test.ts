@@ -89,6 +89,13 @@ describe.skipIf(!available && !required)('native GEMM', () => {
     expect(c.worst).toBeLessThan(2e-5);
   });
 
+  it('the addon links no BLAS (it builds with only g++ and make): OpenBLAS is loaded only on request', () => {
+    const r = spawnSync('ldd', [ADDON_PATH], { encoding: 'utf8' });
+    if (r.status !== 0) return; // no ldd here: nothing to check
+    expect(r.stdout).not.toMatch(/blas/i);
+    expect((checkInChild({}).info as unknown as { gemm: string }).gemm).toBe(process.env.RLHFC_NATIVE_BLAS === 'openblas' ? expect.any(String) : 'own');
+  });
+
   it('RLHFC_NATIVE_BLAS=openblas uses OpenBLAS when libopenblas.so.0 loads, else says why and keeps our GEMM', () => {
     const r = checkInChild({ RLHFC_NATIVE_BLAS: 'openblas' });
     const info = r.info as unknown as { gemm: string; openblas: string };
