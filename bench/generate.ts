@@ -1,19 +1,35 @@
 // Generation benchmark: tokens/s with and without the KV cache on the reference config
-// (vocab 512, width 128, 2 layers, 4 heads, context 64), batch 8, prompts of 8 tokens, 48 new tokens,
-// timed after one identical warm-up run.
-// Usage: npx tsx bench/generate.ts [native|wasm|cpu ...] (default: native and wasm)
+// (vocab 512, width 128, 2 layers, 4 heads, context 64; `--config gpt2`: GPT-2 small, context 256),
+// batch 8, prompts of 8 tokens, 48 new tokens, sampling at temperature 1 (no top-k/top-p), timed after
+// one identical warm-up run — beside Hugging Face generate() with the KV cache on PyTorch, same model
+// shape and settings (bench/hf_generate.py; python from RLHFC_PYTHON, ./.venv or python3).
+// The native backend runs on our own GEMM, or OpenBLAS with RLHFC_NATIVE_BLAS=openblas.
+// Usage: npx tsx bench/generate.ts [native|wasm|cpu ...] [--config ref|gpt2] (default: native and wasm)
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../runtime/tensor-backend.ts';
 import { generate } from '../runtime/model/decode.ts';
 import { GPT } from '../runtime/model/gpt.ts';
 import { Rng } from '../runtime/rng.ts';
 
-const cfg = { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 };
+const argv = process.argv.slice(2);
+const key = argv.includes('--config') ? argv[argv.indexOf('--config') + 1] : 'ref';
+const CONFIGS = {
+  ref: { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 },
+  gpt2: { vocabSize: 50257, context: 256, width: 768, layers: 12, heads: 12, dropout: 0 },
+};
+const cfg = CONFIGS[key as keyof typeof CONFIGS];
+if (!cfg) throw new Error(`unknown --config ${key}: ref or gpt2`);
 const B = 8;
+const PROMPT = 8;
 const NEW = 48;
+const names = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--config');
+console.log(`${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads; batch ${B}, prompts of ${PROMPT} tokens, ${NEW} new tokens, temperature 1`);
 
 const rates = new Map<string, number>();
-for (const name of process.argv.slice(2).length ? process.argv.slice(2) : ['native', 'wasm']) {
+for (const name of names.length ? names : ['native', 'wasm']) {
   let info;
   try {
     info = await initBackend(name);
@@ -23,7 +39,7 @@ for (const name of process.argv.slice(2).length ? process.argv.slice(2) : ['nati
   }
   const model = new GPT(cfg, { seed: 1 });
   const rng = new Rng(3);
-  const prompts = Array.from({ length: B }, () => Array.from({ length: 8 }, () => rng.int(cfg.vocabSize)));
+  const prompts = Array.from({ length: B }, () => Array.from({ length: PROMPT }, () => rng.int(cfg.vocabSize)));
   // eos outside the vocabulary: every row generates the full NEW tokens
   const opts = { maxNewTokens: NEW, eosId: cfg.vocabSize, padId: 0, temperature: 1, seed: 4 };
   for (const useCache of [true, false]) {
@@ -42,4 +58,22 @@ for (const cache of [true, false]) {
   const n = rates.get(`native ${cache}`);
   const w = rates.get(`wasm ${cache}`);
   if (n && w) console.log(`${cache ? 'KV cache' : 'no cache'}: native / wasm = ${(n / w).toFixed(1)}× tokens/s`);
+}
+
+// Hugging Face generate() with the KV cache, same shape and settings.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const py = [process.env.RLHFC_PYTHON, `${root}.venv/bin/python`, 'python3']
+  .filter((p): p is string => !!p && (p === 'python3' || existsSync(p)))
+  .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { stdio: 'ignore' }).status === 0);
+if (!py) console.log('Hugging Face generate(): not available (no python with torch and transformers: set RLHFC_PYTHON or create .venv)');
+else {
+  const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B, PROMPT, NEW].map(String);
+  const r = spawnSync(py, [fileURLToPath(new URL('./hf_generate.py', import.meta.url)), ...shape], { encoding: 'utf8' });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) console.log(`Hugging Face generate(): failed: ${r.stderr.trim().split('\n').pop()}`);
+  else {
+    const h = JSON.parse(line) as { label: string; tokensPerS: number; tokens: number; ms: number };
+    console.log(`${h.label}, KV cache: ${Math.round(h.tokensPerS)} tokens/s (${h.tokens} tokens in ${h.ms.toFixed(0)} ms)`);
+    for (const [k, v] of rates) if (k.endsWith(' true')) console.log(`KV cache: ${k.replace(' true', '')} / Hugging Face generate() = ${(v / h.tokensPerS).toFixed(2)}× tokens/s`);
+  }
 }

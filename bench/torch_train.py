@@ -1,11 +1,15 @@
 """The reference training step of bench/train.ts in PyTorch, for comparison on the same machine.
 
 Same model (GPT-2 block: pre-LN, GELU tanh, tied head; vocab 512, width 128, 2 layers, 4 heads,
-context 64), batch 8, AdamW, global-norm clipping at 1. Prints the median and minimum ms/step as JSON.
-Usage: python3 bench/torch_train.py [steps] [vocab context width layers heads batch]
+context 64 by default), AdamW, global-norm clipping at 1. `lora`: LoRA r=8, alpha 16 on every
+projection (c_attn, attn c_proj, c_fc, mlp c_proj), everything else frozen, as bench/train.ts --lora.
+Prints the median and minimum ms/step and the peak resident memory as JSON (the format of
+bench/train.ts's workers).
+Usage: python bench/torch_train.py [steps] [vocab context width layers heads batch] [warmup] [full|lora]
 """
 import json
 import math
+import resource
 import statistics
 import sys
 import time
@@ -15,17 +19,35 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 V, T, C, L, H, B = (int(a) for a in sys.argv[2:8]) if len(sys.argv) >= 8 else (512, 64, 128, 2, 4, 8)
+WARMUP = int(sys.argv[8]) if len(sys.argv) > 8 else 3
+LORA = len(sys.argv) > 9 and sys.argv[9] == 'lora'
+
+
+class Linear(nn.Linear):
+    """nn.Linear with an optional LoRA adapter: y + (alpha/r)·x·Aᵀ·Bᵀ (A kaiming-uniform, B zeros)."""
+
+    def add_lora(self, r=8, alpha=16):
+        self.lora_a = nn.Parameter(torch.empty(r, self.in_features))
+        nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
+        self.lora_b = nn.Parameter(torch.zeros(self.out_features, r))
+        self.scale = alpha / r
+
+    def forward(self, x):
+        y = super().forward(x)
+        if hasattr(self, 'lora_a'):
+            y = y + (x @ self.lora_a.T @ self.lora_b.T) * self.scale
+        return y
 
 
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
         self.ln_1 = nn.LayerNorm(C)
-        self.c_attn = nn.Linear(C, 3 * C)
-        self.c_proj = nn.Linear(C, C)
+        self.c_attn = Linear(C, 3 * C)
+        self.c_proj = Linear(C, C)
         self.ln_2 = nn.LayerNorm(C)
-        self.c_fc = nn.Linear(C, 4 * C)
-        self.mlp_proj = nn.Linear(4 * C, C)
+        self.c_fc = Linear(C, 4 * C)
+        self.mlp_proj = Linear(4 * C, C)
 
     def forward(self, x):
         b, t, c = x.shape
@@ -57,19 +79,34 @@ def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     torch.manual_seed(1)
     model = GPT()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+    if LORA:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for m in model.modules():
+            if isinstance(m, Linear):
+                m.add_lora()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.1)
     idx = torch.randint(0, V, (B, T + 1))
     times = []
-    for s in range(steps + 3):
+    for s in range(steps + WARMUP):
         t0 = time.perf_counter()
         loss = model(idx[:, :-1], idx[:, 1:])
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if s >= 3:
+        if s >= WARMUP:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({'backend': f'pytorch {torch.__version__} ({torch.get_num_threads()} threads)', 'ms_per_step': statistics.median(times), 'min_ms': min(times), 'tokens_per_s': B * T / (statistics.median(times) / 1000)}))
+    med = statistics.median(times)
+    print(json.dumps({
+        'label': f'pytorch {torch.__version__} CPU ({torch.get_num_threads()} threads){", LoRA" if LORA else ""}',
+        'ms': med,
+        'min': min(times),
+        'tokensPerS': B * T / (med / 1000),
+        'rssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        'detail': '',
+    }))
 
 
 if __name__ == '__main__':

@@ -1,11 +1,19 @@
-// Training-step benchmark: ms/step and tokens/s per backend and for PyTorch on the same model, with
-// ratios. Configs: `ref` (vocab 512, width 128, 2 layers, 4 heads, context 64, batch 8, AdamW) and
-// `large` (width 256, 4 layers, context 128).
-// Usage: npx tsx bench/train.ts [native|wasm|cpu ...] [--config ref|large|both] [--steps N] [--lora]
-// Default: native and wasm (native skipped with its reason when not built), both configs.
-// --lora: LoRA r=8 on every projection (body frozen), as in SFT/DPO/PPO (no PyTorch comparison).
-// Reports the median over the timed steps (3 warm-up steps first) and the fastest step, as measured.
+// Training-step benchmark: ms/step, tokens/s and peak resident memory of the same GPT training step
+// (AdamW, global-norm clipping) on native (our own GEMM), native (OpenBLAS), wasm and PyTorch, each
+// in its own process, from one run, with ratios to PyTorch.
+// Configs: `ref` (vocab 512, width 128, 2 layers, 4 heads, context 64, batch 8), `large` (width 256,
+// 4 layers, context 128, batch 8), `gpt2` (GPT-2 small: vocab 50,257, width 768, 12 layers, 12
+// heads, context 256, batch 4).
+// Usage: npx tsx bench/train.ts [--config ref|large|gpt2|all (default ref,large)] [--steps N] [--lora]
+//          [--only native-own,native-openblas,wasm,pytorch] [--profile]
+// --profile: for the native runs, also the kernel calls per step and the time inside kernels; the
+// rest of the step is TensorFlow.js engine and JavaScript overhead (tape, bookkeeping, GC).
+// --lora: LoRA r=8 (alpha 16) on every projection, body frozen, on both sides.
+// PyTorch: $RLHFC_PYTHON, else ./.venv/bin/python, else python3 — the first that imports torch.
+// Reports the median over the timed steps (after warm-up steps) and the fastest step, as measured.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../runtime/tensor-backend.ts';
 import { GPT, type GPTConfig } from '../runtime/model/gpt.ts';
@@ -15,36 +23,58 @@ import { collate, type Row } from '../runtime/train/examples.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
-const steps = Number(opt('--steps') ?? 20);
-const which = opt('--config') ?? 'both';
 const lora = args.includes('--lora');
-const backends = args.filter((a, i) => !a.startsWith('--') && !['--steps', '--config'].includes(args[i - 1]));
-const CONFIGS: Record<string, GPTConfig> = {
-  ref: { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 },
-  large: { vocabSize: 512, context: 128, width: 256, layers: 4, heads: 4, dropout: 0 },
+interface Config extends GPTConfig {
+  batch: number;
+  steps: number;
+  warmup: number;
+}
+const CONFIGS: Record<string, Config> = {
+  ref: { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0, batch: 8, steps: 20, warmup: 3 },
+  large: { vocabSize: 512, context: 128, width: 256, layers: 4, heads: 4, dropout: 0, batch: 8, steps: 20, warmup: 3 },
+  gpt2: { vocabSize: 50257, context: 256, width: 768, layers: 12, heads: 12, dropout: 0, batch: 4, steps: 5, warmup: 2 },
 };
-const B = 8;
-const fmt = (ms: number) => ms.toFixed(1).padStart(7);
+const fmt = (ms: number) => ms.toFixed(1).padStart(8);
 
 interface Result {
-  name: string;
+  label: string;
   ms: number;
+  min: number;
+  tokensPerS: number;
+  rssMB: number;
+  detail: string;
 }
 
-async function runTfjs(name: string, cfg: GPTConfig): Promise<Result | undefined> {
-  let info;
-  try {
-    info = await initBackend(name);
-  } catch (e) {
-    console.log(`  ${name}: not available (${(e as Error).message.split('\n')[0]})`);
-    return undefined;
+/** Worker: one backend, one config, in this process; prints one JSON line. */
+async function worker(name: string, key: string, steps: number): Promise<void> {
+  const cfg = CONFIGS[key];
+  const info = await initBackend(name);
+  if (info.name !== name) throw new Error(`${name} is not available (got ${info.name})`);
+  // --profile: wrap every kernel of this backend with a call counter and a timer
+  const prof = { calls: 0, ms: 0, on: false };
+  if (args.includes('--profile')) {
+    for (const k of tf.getKernelsForBackend(name)) {
+      const fn = k.kernelFunc;
+      tf.unregisterKernel(k.kernelName, name);
+      tf.registerKernel({
+        ...k,
+        kernelFunc: ((a: never) => {
+          if (!prof.on) return fn(a);
+          const t0 = performance.now();
+          const r = fn(a);
+          prof.ms += performance.now() - t0;
+          prof.calls++;
+          return r;
+        }) as tf.KernelFunc,
+      });
+    }
   }
   const model = new GPT(cfg, { seed: 1 });
   if (lora) model.addLora({ r: 8, alpha: 16, targets: ['c_attn', 'c_proj', 'c_fc'] });
   const params = model.trainable();
   const adam = new AdamW(params, { lr: 3e-4, weightDecay: 0.1 });
   const rng = new Rng(2);
-  const rows: Row[] = Array.from({ length: B }, () => {
+  const rows: Row[] = Array.from({ length: cfg.batch }, () => {
     const ids = Array.from({ length: cfg.context + 1 }, () => rng.int(cfg.vocabSize));
     return { ids, loss: ids.map((_, i) => (i > 0 ? 1 : 0)) };
   });
@@ -52,9 +82,10 @@ async function runTfjs(name: string, cfg: GPTConfig): Promise<Result | undefined
   const names = [...params.keys()];
   const vars = names.map((n) => params.get(n)!);
   const times: number[] = [];
-  const warmup = 3;
   let live = 0;
-  for (let s = 0; s < steps + warmup; s++) {
+  let profStepMs = 0;
+  for (let s = 0; s < steps + cfg.warmup; s++) {
+    prof.on = s >= cfg.warmup;
     const t0 = performance.now();
     const { value, grads } = tf.variableGrads(() => model.lmLoss(batch, { training: true }), vars);
     const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
@@ -63,65 +94,89 @@ async function runTfjs(name: string, cfg: GPTConfig): Promise<Result | undefined
     value.dataSync();
     value.dispose();
     for (const g of named.values()) g.dispose();
-    if (s >= warmup) times.push(performance.now() - t0);
-    if (s === warmup) live = tf.memory().numTensors;
-    else if (s > warmup && tf.memory().numTensors !== live) throw new Error(`tensor leak: ${live} → ${tf.memory().numTensors} live tensors`);
+    if (s >= cfg.warmup) times.push(performance.now() - t0);
+    if (s >= cfg.warmup) profStepMs += performance.now() - t0;
+    if (s === cfg.warmup) live = tf.memory().numTensors;
+    else if (s > cfg.warmup && tf.memory().numTensors !== live) throw new Error(`tensor leak: ${live} → ${tf.memory().numTensors} live tensors`);
   }
   times.sort((a, b) => a - b);
-  const med = times[Math.floor(times.length / 2)];
-  console.log(
-    `  ${info.banner}${lora ? ', LoRA' : ''}: ${fmt(med)} ms/step (median of ${times.length}; fastest ${times[0].toFixed(1)}), ${Math.round((B * cfg.context * 1000) / med)} tokens/s, ${live} live tensors (flat)`,
-  );
-  adam.dispose();
-  model.dispose();
-  return { name: info.name, ms: med };
+  const ms = times[Math.floor(times.length / 2)];
+  const r: Result = {
+    label: info.banner.replace(/^backend: /, ''),
+    ms,
+    min: times[0],
+    tokensPerS: (cfg.batch * cfg.context * 1000) / ms,
+    rssMB: process.resourceUsage().maxRSS / 1024,
+    detail: `${live} live tensors (flat)`,
+  };
+  if (prof.calls > 0)
+    r.detail += `; ${Math.round(prof.calls / steps)} kernel calls/step, ${(prof.ms / steps).toFixed(1)} ms/step in kernels, ${((profStepMs - prof.ms) / steps).toFixed(1)} ms/step outside (engine, JS, GC; ${(((profStepMs - prof.ms) / profStepMs) * 100).toFixed(0)}%)`;
+  console.log(JSON.stringify(r));
 }
 
-// The same model and step in PyTorch, when python3 with torch is installed (Debian: python3-torch).
-const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
 
-function runTorch(cfg: GPTConfig, env: NodeJS.ProcessEnv, label: string): Result | undefined {
-  const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B].map(String);
-  const r = spawnSync(py!, [new URL('./torch_train.py', import.meta.url).pathname, String(steps), ...shape], { encoding: 'utf8', env });
-  if (r.status !== 0) {
-    console.log(`  pytorch (${label}): failed: ${r.stderr.trim().split('\n').pop()}`);
-    return undefined;
-  }
-  const t = JSON.parse(r.stdout) as { backend: string; ms_per_step: number; min_ms: number; tokens_per_s: number };
-  console.log(`  ${t.backend}, ${label}: ${fmt(t.ms_per_step)} ms/step (median of ${steps}; fastest ${t.min_ms.toFixed(1)}), ${Math.round(t.tokens_per_s)} tokens/s`);
-  return { name: `pytorch (${label})`, ms: t.ms_per_step };
+/** Python with torch: RLHFC_PYTHON, the repo's .venv, then python3. */
+export function findPython(): string | undefined {
+  const cands = [process.env.RLHFC_PYTHON, `${root}.venv/bin/python`, 'python3'].filter((p): p is string => !!p && (p === 'python3' || existsSync(p)));
+  return cands.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
-for (const key of which === 'both' ? ['ref', 'large'] : [which]) {
-  const cfg = CONFIGS[key];
-  if (!cfg) throw new Error(`unknown --config ${key}: ref, large or both`);
-  console.log(`${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads, context ${cfg.context}, batch ${B}, AdamW${lora ? ', LoRA r=8' : ''}`);
-  const results: Result[] = [];
-  for (const name of backends.length ? backends : ['native', 'wasm']) {
-    const r = await runTfjs(name, cfg);
-    if (r) results.push(r);
-  }
-  const torch: Result[] = [];
-  if (lora) console.log('  pytorch: not compared for --lora');
-  else if (!py) console.log('  pytorch: not available (python3 with torch not found; on Debian: apt-get install python3-torch); no comparison');
-  else {
-    // PyTorch as the environment runs it, and with the OpenBLAS kernels the native backend picked
-    // (the native backend sets OPENBLAS_CORETYPE for its own load only; see runtime/native/addon.ts).
-    const inherited = process.env.OPENBLAS_CORETYPE;
-    const t1 = runTorch(cfg, process.env, inherited ? `OPENBLAS_CORETYPE=${inherited} (environment)` : 'default OpenBLAS');
-    if (t1) torch.push(t1);
-    const { nativeInfo } = await import('../runtime/native/backend.ts');
-    const core = results.some((r) => r.name === 'native') ? nativeInfo()?.blasCore : undefined;
-    if (core && core !== inherited) {
-      const t2 = runTorch(cfg, { ...process.env, OPENBLAS_CORETYPE: core }, `OPENBLAS_CORETYPE=${core} (as native)`);
-      if (t2) torch.push(t2);
+function child(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Result | string {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) return ((r.stderr || r.stdout || '').trim().split('\n').filter((l) => /rror|not available/.test(l))[0] ?? `exit ${r.status}`).trim();
+  return JSON.parse(line) as Result;
+}
+
+async function main(): Promise<void> {
+  const keys = (opt('--config') ?? 'ref,large').replace('all', 'ref,large,gpt2').replace('both', 'ref,large').split(',');
+  const only = opt('--only')?.split(',');
+  const py = findPython();
+  for (const key of keys) {
+    const cfg = CONFIGS[key];
+    if (!cfg) throw new Error(`unknown --config ${key}: ref, large, gpt2 or all`);
+    const steps = Number(opt('--steps') ?? cfg.steps);
+    console.log(
+      `${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads, context ${cfg.context}, batch ${cfg.batch}, AdamW${lora ? ', LoRA r=8 on every projection' : ', full fine-tuning'}; median of ${steps} steps after ${cfg.warmup} warm-up`,
+    );
+    const variants: { id: string; run: () => Result | string }[] = [
+      { id: 'native-own', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : []), ...(args.includes('--profile') ? ['--profile'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'own' }) },
+      { id: 'native-openblas', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'openblas' }) },
+      { id: 'wasm', run: () => (key === 'gpt2' && !only?.includes('wasm') ? 'skipped for gpt2 (minutes per step; --only wasm runs it)' : child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'wasm', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], process.env)) },
+      {
+        id: 'pytorch',
+        run: () => {
+          if (!py) return 'not available (no python with torch: set RLHFC_PYTHON or create .venv)';
+          const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, cfg.batch].map(String);
+          return child(py, [`${here}torch_train.py`, String(steps), ...shape, String(cfg.warmup), lora ? 'lora' : 'full'], process.env);
+        },
+      },
+    ];
+    const results = new Map<string, Result>();
+    for (const v of variants) {
+      if (only && !only.includes(v.id)) continue;
+      const r = v.run();
+      if (typeof r === 'string') {
+        console.log(`  ${v.id.padEnd(16)} ${r}`);
+        continue;
+      }
+      // native-openblas that fell back to our GEMM (no libopenblas) is not an OpenBLAS result
+      if (v.id === 'native-openblas' && !r.label.includes('OpenBLAS')) {
+        console.log(`  ${v.id.padEnd(16)} not available (libopenblas.so.0 not found: ${r.label})`);
+        continue;
+      }
+      results.set(v.id, r);
+      console.log(`  ${v.id.padEnd(16)} ${fmt(r.ms)} ms/step (fastest ${r.min.toFixed(1)}), ${Math.round(r.tokensPerS).toString().padStart(6)} tokens/s, peak RSS ${Math.round(r.rssMB)} MB — ${r.label}${r.detail ? `, ${r.detail}` : ''}`);
+    }
+    const torch = results.get('pytorch');
+    if (torch) {
+      for (const [id, r] of results)
+        if (id !== 'pytorch') console.log(`  ratio ${id} / pytorch: ${(r.ms / torch.ms).toFixed(2)}× step time (median), ${(r.rssMB / torch.rssMB).toFixed(2)}× peak RSS`);
     }
   }
-  const best = torch.sort((a, b) => a.ms - b.ms)[0];
-  for (const r of results) {
-    if (best) console.log(`  ratio ${r.name} / fastest pytorch: ${(r.ms / best.ms).toFixed(2)}× (${best.name})`);
-  }
-  const n = results.find((r) => r.name === 'native');
-  const w = results.find((r) => r.name === 'wasm');
-  if (n && w) console.log(`  native is ${(w.ms / n.ms).toFixed(1)}× faster than wasm`);
 }
+
+if (args.includes('--worker')) await worker(opt('--worker')!, opt('--config') ?? 'ref', Number(opt('--steps') ?? 20));
+else await main();

@@ -1,5 +1,5 @@
-// Tensor backend selection. `auto` prefers the native addon (runtime/native: C++ kernels + OpenBLAS on
-// the cpu backend's TypedArrays; built by `npm install` when a compiler and OpenBLAS are there), then
+// Tensor backend selection. `auto` prefers the native addon (runtime/native: C++ kernels, our own GEMM or OpenBLAS, on
+// the cpu backend's TypedArrays; built by `npm install` when g++ and make are there), then
 // TensorFlow (tfjs-node-gpu, then tfjs-node; both optional and not installed by default), then
 // WebAssembly (XNNPACK, SIMD), then plain JS (cpu).
 
@@ -35,7 +35,8 @@ async function tryNative(): Promise<{ detail?: string; threads?: number; reason?
   }
   const i = nativeInfo()!;
   const threads = i.blasThreads === 1 ? '1 thread' : `1–${i.blasThreads} threads`;
-  return { detail: `${i.simd.replace('k_', '')} kernels, OpenBLAS ${i.blasCore} ${threads}`, threads: i.blasThreads };
+  const gemm = i.gemm === 'openblas' ? `OpenBLAS ${i.blasCore}` : 'own GEMM';
+  return { detail: `${i.simd.replace('k_', '')} kernels, ${gemm}, ${threads}`, threads: i.blasThreads };
 }
 
 async function tryTensorflow(): Promise<string | undefined> {

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
-import { dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attention as attend, dropout, embed, gelu, layerNorm, linear, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -240,9 +240,9 @@ export class GPT {
     const v = past ? (tf.concat([past.v[i], v0], 2) as tf.Tensor4D) : v0;
     cache?.k.push(k);
     cache?.v.push(v);
-    const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(D)), k, false, true), bias);
-    const att = this.drop(tf.softmax(scores, -1), training);
-    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]);
+    // softmax(q·kᵀ/√D + bias) · v, with attention dropout when training (one fused kernel on native)
+    const drop = training ? { rate: this.config.dropout, seed: this.rng.seed() } : undefined;
+    const y = tf.reshape(tf.transpose(attend(q, k, v, bias, drop), [0, 2, 1, 3]), [B, T, C]);
     return this.proj(i, 'attn.c_proj', y, training);
   }
 
@@ -274,7 +274,7 @@ export class GPT {
 
   /** LM head (tied to wte) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
-    return linear(hidden, tf.transpose(this.w('transformer.wte.weight')) as tf.Tensor2D, undefined, this.frozen);
+    return linearT(hidden, this.w('transformer.wte.weight') as tf.Tensor2D, undefined, this.frozen);
   }
 
   /** Next-token logits [B,T,V]. */

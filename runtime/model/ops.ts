@@ -5,8 +5,8 @@
 //   only those (explicit tf.transpose for the gradient products) and flatten [B,T,C] to [B·T,C].
 // - no gather with batchDims: `pick` selects along the last axis with a one-hot multiply.
 // - wasm's OneHot ignores a float32 dtype (writes int32 bits): `oneHot` casts instead.
-// - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU and
-//   log-softmax-at-targets (`logProbOf`), BLAS does the transposed products, and the embedding
+// - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU,
+//   log-softmax-at-targets (`logProbOf`) and attention, BLAS does the transposed products, and the embedding
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
 
 import * as tf from '@tensorflow/tfjs';
@@ -42,9 +42,59 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = f
   const inDim = x.shape[x.shape.length - 1];
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-  let y: tf.Tensor = frozen ? mmFrozen(x2, w) : mm(x2, w);
-  if (b) y = tf.add(y, b);
+  let y: tf.Tensor;
+  if (fusedOps()) y = nativeLinear(x2, w, b, frozen, false);
+  else {
+    y = frozen ? mmFrozen(x2, w) : mm(x2, w);
+    if (b) y = tf.add(y, b);
+  }
   return tf.reshape(y, [...lead, w.shape[1]]);
+}
+
+/**
+ * x [..., in] · wᵀ (+ b) with w [out, in] (e.g. the LM head tied to the embedding): on the native
+ * backend the product reads w transposed in place (no transposed copy of w, forward or backward);
+ * elsewhere it is linear(x, wᵀ).
+ */
+export function linearT(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = false): tf.Tensor {
+  if (!fusedOps()) return linear(x, tf.transpose(w) as tf.Tensor2D, b, frozen);
+  const inDim = x.shape[x.shape.length - 1];
+  const lead = x.shape.slice(0, -1);
+  const y = nativeLinear(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, w, b, frozen, true);
+  return tf.reshape(y, [...lead, w.shape[0]]);
+}
+
+/**
+ * Native backend: x·w (or x·wᵀ) with the bias added in the product's epilogue (one kernel), and the
+ * gradient as transposed products (dx = dy·wᵀ, dw = xᵀ·dy, db = Σ dy) without transposed copies.
+ */
+function nativeLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, frozen: boolean, tw: boolean): tf.Tensor2D {
+  const forward = (xx: tf.Tensor2D, ww: tf.Tensor2D, bb?: tf.Tensor1D) =>
+    (bb ? tf.fused.matMul({ a: xx, b: ww, bias: bb, transposeB: tw }) : tf.matMul(xx, ww, false, tw)) as tf.Tensor2D;
+  const dx = (dy: tf.Tensor2D, ww: tf.Tensor2D) => tf.matMul(dy, ww, false, !tw);
+  if (frozen) {
+    const f = tf.customGrad(((xx: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([w]);
+      return { value: forward(xx, w, b), gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => [dx(dy, s[0] as tf.Tensor2D)] };
+    }) as never) as (xx: tf.Tensor2D) => tf.Tensor2D;
+    return f(x);
+  }
+  const dw = (dy: tf.Tensor2D, xx: tf.Tensor2D) => (tw ? tf.matMul(dy, xx, true, false) : tf.matMul(xx, dy, true, false));
+  if (!b) {
+    const f = tf.customGrad(((xx: tf.Tensor2D, ww: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([xx, ww]);
+      return { value: forward(xx, ww), gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => [dx(dy, s[1] as tf.Tensor2D), dw(dy, s[0] as tf.Tensor2D)] };
+    }) as never) as (xx: tf.Tensor2D, ww: tf.Tensor2D) => tf.Tensor2D;
+    return f(x, w);
+  }
+  const f = tf.customGrad(((xx: tf.Tensor2D, ww: tf.Tensor2D, bb: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: forward(xx, ww, bb),
+      gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => [dx(dy, s[1] as tf.Tensor2D), dw(dy, s[0] as tf.Tensor2D), tf.sum(dy, 0)],
+    };
+  }) as never) as (xx: tf.Tensor2D, ww: tf.Tensor2D, bb: tf.Tensor1D) => tf.Tensor2D;
+  return f(x, w, b);
 }
 
 /** Float one-hot rows for integer indices (cast from int32: wasm's OneHot mishandles a float dtype). */
@@ -117,6 +167,22 @@ export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
 export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
   const n = x.shape[x.shape.length - 1];
   return tf.sum(tf.mul(x, oneHot(idx, n)), -1);
+}
+
+/**
+ * Attention per head: softmax(q·kᵀ/√D + bias)·v with q [B,H,T,D], k/v [B,H,L,D] and an additive bias
+ * [1|B,1,T,L] (0 allowed, −1e9 masked: causal, padding, segments). `drop`: attention dropout on the
+ * probabilities (training). On the native backend without dropout: one fused kernel forward and one
+ * backward (runtime/native: fused.ts, addon.cc).
+ */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, drop?: { rate: number; seed: number }): tf.Tensor4D {
+  const scale = 1 / Math.sqrt(q.shape[3]);
+  const f = fusedOps();
+  const rate = drop?.rate ?? 0;
+  if (f && rate === 0) return f.attention(q, k, v, bias, scale);
+  const scores = tf.add(tf.matMul(tf.mul(q, scale), k, false, true), bias);
+  const probs = tf.softmax(scores, -1);
+  return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, v) as tf.Tensor4D;
 }
 
 /** Sum of x·w / sum of w (0 when w sums to 0). */

@@ -31,10 +31,29 @@ export interface Addon {
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   logSoftmaxPick(x: Float32Array, targets: Int32Array, y: Float32Array, lse: Float32Array, cols: number): void;
   logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
-  /** Most BLAS threads, and the multiply-adds from which a product uses them (smaller ones: one thread). */
-  setThreads(n: number, minWork?: number): void;
-  /** blasThreads: the most threads a large product uses (products under 2^26 multiply-adds use one). */
-  info(): { simd: string; blasCore: string; blasThreads: number };
+  /** Fused causal attention: meta [B, H, T, L, D, Bb]; y = softmax(scale·q·kᵀ + bias)·v, probs saved. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, y: Float32Array, probs: Float32Array, meta: Int32Array, scale: number): void;
+  /** Its gradient: meta [B, H, T, L, D]. */
+  attentionGrad(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, meta: Int32Array, scale: number): void;
+  /**
+   * Most threads a product uses, and the multiply-adds from which a product uses them (smaller ones:
+   * one thread) with OpenBLAS and with our own GEMM (src/gemm.cc).
+   */
+  setThreads(n: number, minWorkOpenBlas?: number, minWorkOwn?: number): void;
+  info(): NativeInfo;
+}
+
+/** What the addon runs on: SIMD table, GEMM (ours or OpenBLAS), its kernels and threads. */
+export interface NativeInfo {
+  simd: string;
+  /** `own` (src/gemm.cc) or `openblas` (RLHFC_NATIVE_BLAS=openblas and libopenblas.so.0 loaded). */
+  gemm: 'own' | 'openblas';
+  /** OpenBLAS's kernel set, or our SIMD table when gemm is own. */
+  blasCore: string;
+  /** The most threads a large product uses. */
+  blasThreads: number;
+  /** Why OpenBLAS is not in use ('' when it is). */
+  openblas: string;
 }
 
 /** Arrays of 4-byte elements (float32 or int32 tensors). */
@@ -43,7 +62,7 @@ export type Quad = Float32Array | Int32Array;
 /** Where `npm install` puts the addon (RLHFC_NATIVE_ADDON overrides, e.g. to test the fallback). */
 export const ADDON_PATH = new URL('./build/Release/rlhfc_native.node', import.meta.url).pathname;
 /** The command that builds the addon (printed in the fallback warning). */
-export const BUILD_COMMAND = 'sudo apt-get install -y g++ make pkg-config libopenblas-dev && npm run build:native';
+export const BUILD_COMMAND = 'sudo apt-get install -y g++ make && npm run build:native';
 
 let cached: { addon?: Addon; reason?: string } | undefined;
 
@@ -63,6 +82,8 @@ export function loadAddon(): { addon?: Addon; reason?: string } {
     cached = { reason: `the native backend is built for Linux x86-64 only (this is ${process.platform}-${process.arch})` };
     return cached;
   }
+  // Matrix products: our own GEMM, or OpenBLAS when RLHFC_NATIVE_BLAS=openblas (loaded by the addon
+  // with dlopen as it loads; a missing library means our GEMM, and info().openblas says why).
   // OpenBLAS picks its kernels when the library loads, from OPENBLAS_CORETYPE or its own CPU probe. The
   // Debian 0.3.21 probe maps AVX-512 Zen 4 to Haswell (AVX2), and environments often pin
   // OPENBLAS_CORETYPE=Haswell globally; the AVX-512 kernels are ~25% faster here. So the addon asks for
@@ -76,8 +97,11 @@ export function loadAddon(): { addon?: Addon; reason?: string } {
   else delete process.env.OPENBLAS_CORETYPE;
   try {
     const addon = createRequire(import.meta.url)(process.env.RLHFC_NATIVE_ADDON ?? ADDON_PATH) as Addon;
-    // BLAS threads for large products (small ones always run on one): RLHFC_NATIVE_THREADS or all cores.
-    addon.setThreads(Number(process.env.RLHFC_NATIVE_THREADS ?? availableParallelism()), Number(process.env.RLHFC_NATIVE_MT_MIN ?? 2 ** 26));
+    // Threads for large products (small ones always run on one): RLHFC_NATIVE_THREADS or all cores.
+    // RLHFC_NATIVE_MT_MIN: the multiply-adds from which a product is split (default 2^26 for OpenBLAS,
+    // whose threads cost more to wake, 2^21 for our pool).
+    const mt = process.env.RLHFC_NATIVE_MT_MIN;
+    addon.setThreads(Number(process.env.RLHFC_NATIVE_THREADS ?? availableParallelism()), Number(mt ?? 2 ** 26), Number(mt ?? 2 ** 21));
     cached = { addon };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];

@@ -1,6 +1,6 @@
 // The `native` TensorFlow.js backend: tensors stay in JS TypedArrays exactly as in the cpu backend
 // (it subclasses MathBackendCPU and re-registers every cpu kernel under the name `native`), and the
-// hot kernels run in a C++ N-API addon (src/addon.cc, src/simd.cc, OpenBLAS for products) that reads
+// hot kernels run in a C++ N-API addon (src/addon.cc, src/simd.cc, src/gemm.cc or OpenBLAS for products) that reads
 // and writes that memory in place. Outputs of native kernels come from a pool of recycled buffers.
 // See KERNELS.md for which kernels are native and why.
 //
@@ -11,7 +11,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { type Addon, type Quad, loadAddon } from './addon.ts';
+import { type Addon, type NativeInfo, type Quad, loadAddon } from './addon.ts';
 
 type TI = tf.TensorInfo;
 type Args = { inputs: Record<string, TI>; backend: NativeBackend; attrs?: tf.NamedAttrMap };
@@ -679,6 +679,34 @@ function logSoftmaxPickGradKernel(args: Args): TI {
   return out(b, x.shape, 'float32', dx);
 }
 
+// NativeAttention: q [B,H,T,D], k, v [B,H,L,D], bias [Bb,1,T,L] or [Bb,T,L] (Bb = 1 or B) → y [B,H,T,D], probs [B,H,T,L]
+function attentionKernel(args: Args): TI[] {
+  const { q, k, v, bias } = args.inputs;
+  const { scale } = args.attrs as { scale: number };
+  f32Inputs('NativeAttention', [q, k, v, bias]);
+  const [B, H, T, D] = q.shape;
+  const L = k.shape[2];
+  const Bb = bias.shape[0];
+  if (q.shape.length !== 4 || k.shape.join() !== [B, H, L, D].join() || v.shape.join() !== k.shape.join() || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * L)
+    throw new Error(`NativeAttention: q [B,H,T,D], k/v [B,H,L,D], bias [1|B,1,T,L] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}], bias [${bias.shape}]`);
+  const b = args.backend;
+  const y = b.f32(B * H * T * D);
+  const p = b.f32(B * H * T * L);
+  if (y.length > 0 && p.length > 0) b.addon.attention(vals(b, q), vals(b, k), vals(b, v), vals(b, bias), y, p, Int32Array.of(B, H, T, L, D, Bb), scale);
+  return [out(b, [B, H, T, D], 'float32', y), out(b, [B, H, T, L], 'float32', p)];
+}
+
+function attentionGradKernel(args: Args): TI[] {
+  const { dy, q, k, v, probs } = args.inputs;
+  const { scale } = args.attrs as { scale: number };
+  const [B, H, T, D] = q.shape;
+  const L = k.shape[2];
+  const b = args.backend;
+  const [dq, dk, dv] = [b.f32(B * H * T * D), b.f32(B * H * L * D), b.f32(B * H * L * D)];
+  if (dq.length > 0 && dk.length > 0) b.addon.attentionGrad(vals(b, dy), vals(b, q), vals(b, k), vals(b, v), vals(b, probs), dq, dk, dv, Int32Array.of(B, H, T, L, D), scale);
+  return [out(b, q.shape, 'float32', dq), out(b, k.shape, 'float32', dk), out(b, v.shape, 'float32', dv)];
+}
+
 function adamKernel(args: Args): TI[] {
   const { p, m, v, g } = args.inputs;
   const o = args.attrs as { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number };
@@ -720,6 +748,8 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeLogSoftmaxPick', logSoftmaxPickKernel);
   k.set('NativeLogSoftmaxPickGrad', logSoftmaxPickGradKernel);
   k.set('NativeAdam', adamKernel);
+  k.set('NativeAttention', attentionKernel);
+  k.set('NativeAttentionGrad', attentionGradKernel);
   k.set('NativeSoftmaxGrad', softmaxGradKernel);
   k.set('NativeSigmoidGrad', sigmoidGradKernel);
   return k;
@@ -747,7 +777,7 @@ export function registerNative(): { ok: boolean; reason?: string } {
   return (registered = { ok: true });
 }
 
-/** Info for the banner: SIMD path and OpenBLAS core/threads. */
-export function nativeInfo(): { simd: string; blasCore: string; blasThreads: number } | undefined {
+/** Info for the banner: SIMD path, GEMM (own or OpenBLAS), threads. */
+export function nativeInfo(): NativeInfo | undefined {
   return loadAddon().addon?.info();
 }

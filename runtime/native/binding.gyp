@@ -10,21 +10,21 @@
     {
       "target_name": "kernels_base",
       "type": "static_library",
-      "sources": ["src/simd.cc"],
+      "sources": ["src/simd.cc", "src/gemm.cc"],
       "defines": ["KNS=k_base"],
       "cflags_cc": ["<@(kflags)"]
     },
     {
       "target_name": "kernels_avx2",
       "type": "static_library",
-      "sources": ["src/simd.cc"],
+      "sources": ["src/simd.cc", "src/gemm.cc"],
       "defines": ["KNS=k_avx2"],
       "cflags_cc": ["<@(kflags)", "-mavx2", "-mfma", "-mf16c"]
     },
     {
       "target_name": "kernels_avx512",
       "type": "static_library",
-      "sources": ["src/simd.cc"],
+      "sources": ["src/simd.cc", "src/gemm.cc"],
       "defines": ["KNS=k_avx512"],
       "cflags_cc": ["<@(kflags)", "-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mprefer-vector-width=512"]
     },
@@ -32,8 +32,8 @@
       "target_name": "rlhfc_native",
       "sources": ["src/addon.cc"],
       "dependencies": ["kernels_base", "kernels_avx2", "kernels_avx512"],
-      "cflags_cc": ["<@(kflags)", "<!@(pkg-config --cflags openblas)"],
-      "libraries": ["<!@(pkg-config --libs openblas)"]
+      "cflags_cc": ["<@(kflags)", "-pthread"],
+      "libraries": ["-pthread", "-ldl"]
     }
   ]
 }

@@ -1,6 +1,6 @@
 // Fused ops of the native backend, each one kernel forward and one backward (instead of 10–20 small
-// kernels through the tfjs engine): LayerNorm, GELU (tanh form), and log-softmax read at target ids
-// (the cross-entropy of an LM head). runtime/model/ops.ts opts into them: `fusedOps()` returns them
+// kernels through the tfjs engine): LayerNorm, GELU (tanh form), log-softmax read at target ids
+// (the cross-entropy of an LM head), and attention (scores, mask, softmax, weighted sum). runtime/model/ops.ts opts into them: `fusedOps()` returns them
 // only while the native backend is active, so every other backend keeps the composite ops.
 
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +14,11 @@ export interface FusedOps {
   gelu(x: tf.Tensor): tf.Tensor;
   /** log softmax(logits)[…, targets] → logits.shape without the last axis; differentiable in logits. */
   logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor;
+  /**
+   * softmax(scale·q·kᵀ + bias)·v per head: q [B,H,T,D], k/v [B,H,L,D], bias [1|B,1,T,L] additive
+   * (0 allowed, −1e9 masked; no gradient). Differentiable in q, k, v.
+   */
+  attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D;
   /**
    * One AdamW update of p with moments m, v (all assigned): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
    * p ← p·decay − stepSize · m / (√v / bc2sqrt + eps). decay = 1 − lr·weightDecay (1: Adam).
@@ -64,7 +69,19 @@ function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: 
   tf.dispose([p2, m2, v2]);
 }
 
-const OPS: FusedOps = { layerNorm, gelu: geluOp, logProbOf, adamW };
+function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D {
+  const f = tf.customGrad(((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, probs] = run('NativeAttention', { q: qq, k: kk, v: vv, bias }, { scale }) as tf.Tensor[];
+    save([qq, kk, vv, probs]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, { scale }) as tf.Tensor[],
+    };
+  }) as never) as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor4D;
+  return f(q, k, v);
+}
+
+const OPS: FusedOps = { layerNorm, gelu: geluOp, logProbOf, adamW, attention };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

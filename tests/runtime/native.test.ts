@@ -108,7 +108,7 @@ describe.skipIf(!available && !required)('native backend', () => {
     expect(registerNative().ok).toBe(true);
     const info = await initBackend('native');
     expect(info.name).toBe('native');
-    expect(info.banner).toMatch(/^backend: native \((avx512|avx2|base) kernels, OpenBLAS \w+ (1 thread|1–\d+ threads)\)$/);
+    expect(info.banner).toMatch(/^backend: native \((avx512|avx2|base) kernels, (own GEMM|OpenBLAS \w+), (1 thread|1–\d+ threads)\)$/);
     expect((await initBackend('auto')).name).toBe('native');
     expect(tf.getKernelsForBackend('native').length).toBeGreaterThanOrEqual(tf.getKernelsForBackend('cpu').length);
   });

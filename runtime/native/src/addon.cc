@@ -2,17 +2,27 @@
 // in place on the memory of TypedArrays the backend owns: inputs are read, outputs (preallocated,
 // usually recycled buffers) are written. No allocation, no copies, no JS objects created per call.
 //
-// Matrix products go to OpenBLAS (cblas_sgemm, transposes and batches handled here); elementwise,
-// reductions and softmax come from simd.cc, compiled for three instruction sets and chosen at load.
+// Matrix products run on gemm.cc (our own packed, cache-blocked GEMM, split over a small thread pool
+// here), or on OpenBLAS when RLHFC_NATIVE_BLAS=openblas and libopenblas.so.0 loads (dlopen at load
+// time: nothing links against it, so the addon builds with only g++ and make). Elementwise,
+// reductions and softmax come from simd.cc. Both are compiled for three instruction sets, chosen at load.
+#include <dlfcn.h>
+#include <immintrin.h>
 #include <node_api.h>
+#include <sched.h>
 
-#include <cblas.h>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <algorithm>
 #include <vector>
 
 #include "kernels.h"
@@ -23,21 +33,173 @@ namespace {
 
 const Table* T = &k_base::table;
 
-// OpenBLAS threads: one for small products (thread start-up costs more than it saves), up to
-// maxThreads for products of at least MT_MIN multiply-adds (setThreads sets maxThreads).
-int maxThreads = 1;
-int curThreads = -1;
-int64_t MT_MIN = int64_t(1) << 26;
+const Gemm* G = &k_base::gemm_kernel;
 
-void useThreads(int64_t work) {
-  const int n = work >= MT_MIN ? maxThreads : 1;
-  if (n != curThreads) {
-    openblas_set_num_threads(n);
-    curThreads = n;
+// ---- Optional OpenBLAS, loaded with dlopen (RLHFC_NATIVE_BLAS=openblas) --------------------------
+// CBLAS constants: row major 101, no transpose 111, transpose 112.
+struct OpenBlas {
+  void (*sgemm)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int) = nullptr;
+  void (*setThreads)(int) = nullptr;
+  char* (*corename)() = nullptr;
+  std::string why;  // why it is not in use (empty when in use)
+} blas;
+
+void loadOpenBlas() {
+  const char* want = std::getenv("RLHFC_NATIVE_BLAS");
+  if (!want || std::string(want) != "openblas") {
+    blas.why = "not requested (RLHFC_NATIVE_BLAS=openblas)";
+    return;
+  }
+  void* h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    blas.why = "libopenblas.so.0 not found";
+    return;
+  }
+  blas.sgemm = reinterpret_cast<decltype(blas.sgemm)>(dlsym(h, "cblas_sgemm"));
+  blas.setThreads = reinterpret_cast<decltype(blas.setThreads)>(dlsym(h, "openblas_set_num_threads"));
+  blas.corename = reinterpret_cast<decltype(blas.corename)>(dlsym(h, "openblas_get_corename"));
+  if (!blas.sgemm || !blas.setThreads) {
+    blas.sgemm = nullptr;
+    blas.why = "libopenblas lacks cblas_sgemm";
   }
 }
 
+// Threads: one for small products (waking a thread costs more than it saves), up to maxThreads
+// for products of at least mtMin multiply-adds (setThreads sets both).
+int maxThreads = 1;
+int curBlasThreads = -1;
+int64_t MT_MIN = int64_t(1) << 26;
 
+void useBlasThreads(int64_t work) {
+  const int n = work >= MT_MIN ? maxThreads : 1;
+  if (n != curBlasThreads) {
+    blas.setThreads(n);
+    curBlasThreads = n;
+  }
+}
+
+// ---- A small thread pool for our GEMM ------------------------------------------------------------
+// run(n, f) calls f(0..n-1) on the caller and the workers and returns when all are done. Workers spin
+// briefly for the next job (products come back to back in a step), then sleep on a condition variable.
+class Pool {
+ public:
+  ~Pool() { resize(0); }
+
+  void resize(int workers) {
+    if (workers == static_cast<int>(threads_.size())) return;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+      gen_.fetch_add(1);
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    stop_ = false;
+    for (int i = 0; i < workers; i++) threads_.emplace_back([this] { loop(); });
+  }
+
+  int size() const { return static_cast<int>(threads_.size()) + 1; }
+
+  void run(int n, const std::function<void(int)>& f) {
+    if (n <= 1 || threads_.empty()) {
+      for (int i = 0; i < n; i++) f(i);
+      return;
+    }
+    while (active_.load(std::memory_order_acquire) > 0) _mm_pause();  // stragglers of the last job
+    // A late worker may still take an index: park the counter past any job, publish the job, then open it.
+    next_.store(1 << 30, std::memory_order_seq_cst);
+    job_.store(&f, std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    next_.store(0, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    work();
+    for (int spins = 0; done_.load(std::memory_order_acquire) < n; spins++) {
+      if (spins < 20000) _mm_pause();
+      else sched_yield();
+    }
+  }
+
+ private:
+  void work() {
+    for (int i; (i = next_.fetch_add(1, std::memory_order_acq_rel)) < n_.load(std::memory_order_acquire);) {
+      (*job_.load(std::memory_order_acquire))(i);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void loop() {
+    uint64_t seen = gen_.load();
+    for (;;) {
+      for (int spins = 0; spins < 4000 && gen_.load(std::memory_order_acquire) == seen; spins++) _mm_pause();
+      if (gen_.load(std::memory_order_acquire) == seen) {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return gen_.load() != seen; });
+      }
+      if (stop_) return;
+      seen = gen_.load(std::memory_order_acquire);
+      active_.fetch_add(1, std::memory_order_acq_rel);
+      if (gen_.load(std::memory_order_acquire) == seen) work();
+      active_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> next_{1 << 30}, done_{0}, active_{0}, n_{0};
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
+  bool stop_ = false;
+};
+
+Pool pool;
+// Our GEMM goes multi-threaded from this many multiply-adds (RLHFC_NATIVE_MT_MIN overrides).
+int64_t OWN_MT_MIN = int64_t(1) << 21;
+
+// batch × (op(A) [M,K] · op(B) [K,N]) → C [batch, M, N]; A/B advance by strideA/strideB per item
+// (0: shared). Splits across the pool: whole items when there are enough, else rows (or columns) of
+// each product, in multiples of the micro-kernel's tile. There are a few more parts than threads,
+// taken as threads come free: on a busy machine a thread that is not scheduled does not hold up
+// the product (the caller takes its parts).
+constexpr int PARTS_PER_THREAD = 3;
+void ownGemm(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, const float* A, int64_t strideA, const float* B, int64_t strideB, float* C) {
+  const int64_t lda = tA ? M : K, ldb = tB ? K : N;
+  const int64_t work = batch * M * N * K;
+  const int nt = work >= OWN_MT_MIN ? std::min(maxThreads, pool.size()) : 1;
+  if (nt <= 1) {
+    for (int64_t i = 0; i < batch; i++) G->run(tA, tB, M, N, K, A + i * strideA, lda, B + i * strideB, ldb, C + i * M * N, N, false);
+    return;
+  }
+  if (batch >= nt) {
+    const int parts = static_cast<int>(std::min<int64_t>(batch, nt * PARTS_PER_THREAD));
+    pool.run(parts, [&](int t) {
+      for (int64_t i = batch * t / parts; i < batch * (t + 1) / parts; i++) G->run(tA, tB, M, N, K, A + i * strideA, lda, B + i * strideB, ldb, C + i * M * N, N, false);
+    });
+    return;
+  }
+  const bool byRows = M >= N || N < 2 * G->nr;
+  const int64_t unit = byRows ? G->mr : G->nr, len = byRows ? M : N;
+  const int64_t units = (len + unit - 1) / unit;
+  const int parts = static_cast<int>(std::min<int64_t>(nt * PARTS_PER_THREAD, units));
+  for (int64_t i = 0; i < batch; i++) {
+    const float* Ai = A + i * strideA;
+    const float* Bi = B + i * strideB;
+    float* Ci = C + i * M * N;
+    pool.run(parts, [&](int t) {
+      const int64_t s = std::min(len, units * t / parts * unit), e = std::min(len, units * (t + 1) / parts * unit);
+      if (e <= s) return;
+      if (byRows) G->run(tA, tB, e - s, N, K, tA ? Ai + s : Ai + s * lda, lda, Bi, ldb, Ci + s * N, N, false);
+      else G->run(tA, tB, M, e - s, K, Ai, lda, tB ? Bi + s * ldb : Bi + s, ldb, Ci + s, N, false);
+    });
+  }
+}
 
 struct Args {
   napi_value v[12];
@@ -155,20 +317,22 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   const bool tA = m[5] != 0, tB = m[6] != 0;
   const int relu = m[7];
   const int64_t batch = batchA > batchB ? batchA : batchB;
-  const CBLAS_TRANSPOSE ta_ = tA ? CblasTrans : CblasNoTrans, tb_ = tB ? CblasTrans : CblasNoTrans;
-  const int lda = tA ? M : K, ldb = tB ? K : N;
+  const int64_t strideA = batchA > 1 ? M * K : 0, strideB = batchB > 1 ? K * N : 0;
   if (K == 0) {
     std::memset(C, 0, sizeof(float) * batch * M * N);
-  } else if (batchB == 1 && !tA && batch > 1) {
-    // [batch·M, K] · [K, N] as one product
-    useThreads(batch * M * N * K);
-    cblas_sgemm(CblasRowMajor, ta_, tb_, batch * M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+  } else if (!blas.sgemm) {
+    // [batch·M, K] · [K, N] as one product when B is shared and A's rows are contiguous
+    if (batchB == 1 && !tA && batch > 1) ownGemm(false, tB, 1, batch * M, N, K, A, 0, B, 0, C);
+    else ownGemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C);
   } else {
-    useThreads(M * N * K);
-    for (int64_t i = 0; i < batch; i++) {
-      const float* Ai = A + (batchA > 1 ? i * M * K : 0);
-      const float* Bi = B + (batchB > 1 ? i * K * N : 0);
-      cblas_sgemm(CblasRowMajor, ta_, tb_, M, N, K, 1.0f, Ai, lda, Bi, ldb, 0.0f, C + i * M * N, N);
+    const int ta_ = tA ? 112 : 111, tb_ = tB ? 112 : 111;
+    const int lda = tA ? M : K, ldb = tB ? K : N;
+    if (batchB == 1 && !tA && batch > 1) {
+      useBlasThreads(batch * M * N * K);
+      blas.sgemm(101, ta_, tb_, batch * M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+    } else {
+      useBlasThreads(M * N * K);
+      for (int64_t i = 0; i < batch; i++) blas.sgemm(101, ta_, tb_, M, N, K, 1.0f, A + i * strideA, lda, B + i * strideB, ldb, 0.0f, C + i * M * N, N);
     }
   }
   if (bias || relu) T->bias_act(C, bias, batch * M, N, relu);
@@ -225,14 +389,33 @@ napi_value Transpose(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// transpose2d(x, y, batch, rows, cols): float32 matrices [batch, rows, cols] → [batch, cols, rows]
-// (OpenBLAS somatcopy: ~3× a blocked scalar loop).
+// transpose2d(x, y, batch, rows, cols): float32 matrices [batch, rows, cols] → [batch, cols, rows],
+// in 8×8 blocks read row by row and written column by column (both stay in L1).
 napi_value Transpose2d(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* x = static_cast<const float*>(ta(env, a.v[0]));
   float* y = static_cast<float*>(ta(env, a.v[1]));
   const int64_t batch = i64(env, a.v[2]), R = i64(env, a.v[3]), C = i64(env, a.v[4]);
-  for (int64_t b = 0; b < batch; b++) cblas_somatcopy(CblasRowMajor, CblasTrans, R, C, 1.0f, x + b * R * C, C, y + b * R * C, R);
+  constexpr int64_t BS = 8;
+  for (int64_t b = 0; b < batch; b++) {
+    const float* xb = x + b * R * C;
+    float* yb = y + b * R * C;
+    for (int64_t i0 = 0; i0 < R; i0 += BS) {
+      const int64_t i1 = std::min(R, i0 + BS);
+      int64_t j0 = 0;
+      if (i1 - i0 == BS) {
+        for (; j0 + BS <= C; j0 += BS) {
+          float t[BS][BS];
+          for (int64_t i = 0; i < BS; i++)
+            for (int64_t j = 0; j < BS; j++) t[j][i] = xb[(i0 + i) * C + j0 + j];
+          for (int64_t j = 0; j < BS; j++)
+            for (int64_t i = 0; i < BS; i++) yb[(j0 + j) * R + i0 + i] = t[j][i];
+        }
+      }
+      for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < C; j++) yb[j * R + i] = xb[i * C + j];
+    }
+  }
   return nullptr;
 }
 
@@ -514,28 +697,114 @@ napi_value LogSoftmaxPickGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- Fused causal attention (runtime/native/fused.ts) --------------------------------------------
+// Per (batch, head) item: S = scale·Q·Kᵀ + bias, P = softmax(S) by rows, Y = P·V; bias [Bb, T, L]
+// (additive: 0 allowed, −1e9 masked; Bb = 1 or B, shared by the heads) carries the causal, padding
+// and segment masks. P is an output (saved for the gradient). Items run in parallel on the pool.
+// Backward: dP = dY·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale, dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dY.
+thread_local std::vector<float> attScratch;
+
+void forItems(int64_t items, int64_t workPerItem, const std::function<void(int64_t)>& f) {
+  const int nt = items * workPerItem >= OWN_MT_MIN ? std::min(maxThreads, pool.size()) : 1;
+  if (nt <= 1 || items == 1) {
+    for (int64_t i = 0; i < items; i++) f(i);
+    return;
+  }
+  const int parts = static_cast<int>(std::min<int64_t>(items, nt * PARTS_PER_THREAD));
+  pool.run(parts, [&](int t) {
+    for (int64_t i = items * t / parts; i < items * (t + 1) / parts; i++) f(i);
+  });
+}
+
+// attention(q [B,H,T,D], k [B,H,L,D], v [B,H,L,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb], scale)
+napi_value Attention(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* q = static_cast<const float*>(ta(env, a.v[0]));
+  const float* k = static_cast<const float*>(ta(env, a.v[1]));
+  const float* v = static_cast<const float*>(ta(env, a.v[2]));
+  const float* bias = static_cast<const float*>(ta(env, a.v[3]));
+  float* y = static_cast<float*>(ta(env, a.v[4]));
+  float* p = static_cast<float*>(ta(env, a.v[5]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[6]));
+  const float scale = static_cast<float>(f64(env, a.v[7]));
+  const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4], Bb = m[5];
+  forItems(B * H, 2 * Tn * L * D, [&](int64_t it) {
+    const int64_t b = it / H;
+    float* P = p + it * Tn * L;
+    G->run(false, true, Tn, L, D, q + it * Tn * D, D, k + it * L * D, D, P, L, false);
+    const float* bb = bias + (Bb > 1 ? b * Tn * L : 0);
+    for (int64_t i = 0; i < Tn * L; i++) P[i] = P[i] * scale + bb[i];
+    T->softmax(P, P, Tn, L, 0);
+    G->run(false, false, Tn, D, L, P, L, v + it * L * D, D, y + it * Tn * D, D, false);
+  });
+  return nullptr;
+}
+
+// attentionGrad(dy [B,H,Tn,D], q, k, v, p [B,H,Tn,L], dq, dk, dv, meta [B, H, Tn, L, D], scale)
+napi_value AttentionGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* dy = static_cast<const float*>(ta(env, a.v[0]));
+  const float* q = static_cast<const float*>(ta(env, a.v[1]));
+  const float* k = static_cast<const float*>(ta(env, a.v[2]));
+  const float* v = static_cast<const float*>(ta(env, a.v[3]));
+  const float* p = static_cast<const float*>(ta(env, a.v[4]));
+  float* dq = static_cast<float*>(ta(env, a.v[5]));
+  float* dk = static_cast<float*>(ta(env, a.v[6]));
+  float* dv = static_cast<float*>(ta(env, a.v[7]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[8]));
+  const float scale = static_cast<float>(f64(env, a.v[9]));
+  const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4];
+  forItems(B * H, 4 * Tn * L * D, [&](int64_t it) {
+    if (attScratch.size() < static_cast<size_t>(2 * Tn * L)) attScratch.resize(2 * Tn * L);
+    float* dP = attScratch.data();
+    float* dS = dP + Tn * L;
+    const float* P = p + it * Tn * L;
+    const float* dyi = dy + it * Tn * D;
+    G->run(false, true, Tn, L, D, dyi, D, v + it * L * D, D, dP, L, false);
+    T->softmax_grad(P, dP, dS, Tn, L);
+    for (int64_t i = 0; i < Tn * L; i++) dS[i] *= scale;
+    G->run(false, false, Tn, D, L, dS, L, k + it * L * D, D, dq + it * Tn * D, D, false);
+    G->run(true, false, L, D, Tn, dS, L, q + it * Tn * D, D, dk + it * L * D, D, false);
+    G->run(true, false, L, D, Tn, P, L, dyi, D, dv + it * L * D, D, false);
+  });
+  return nullptr;
+}
+
+// setThreads(n, minWorkOpenBlas?, minWorkOwn?)
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a(env, info);
   maxThreads = static_cast<int>(i64(env, a.v[0]));
   if (maxThreads < 1) maxThreads = 1;
-  if (a.n > 1) {
+  auto opt = [&](size_t i, int64_t& dst) {
+    if (a.n <= i) return;
     napi_valuetype t;
-    napi_typeof(env, a.v[1], &t);
-    if (t == napi_number) MT_MIN = i64(env, a.v[1]);
+    napi_typeof(env, a.v[i], &t);
+    if (t == napi_number) dst = i64(env, a.v[i]);
+  };
+  opt(1, MT_MIN);
+  opt(2, OWN_MT_MIN);
+  if (blas.sgemm) {
+    curBlasThreads = -1;
+    useBlasThreads(0);
+  } else {
+    pool.resize(maxThreads - 1);
   }
-  curThreads = -1;
-  useThreads(0);
   return nullptr;
 }
 
+// info() → { simd, gemm ('own' | 'openblas'), blasCore, blasThreads, openblas (why not, when not) }
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, s;
   napi_create_object(env, &o);
   napi_create_string_utf8(env, T->name, NAPI_AUTO_LENGTH, &s);
   napi_set_named_property(env, o, "simd", s);
-  napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &s);
+  napi_create_string_utf8(env, blas.sgemm ? "openblas" : "own", NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, o, "gemm", s);
+  napi_create_string_utf8(env, blas.sgemm ? (blas.corename ? blas.corename() : "?") : T->name, NAPI_AUTO_LENGTH, &s);
   napi_set_named_property(env, o, "blasCore", s);
   napi_set_named_property(env, o, "blasThreads", num(env, maxThreads));
+  napi_create_string_utf8(env, blas.why.c_str(), NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, o, "openblas", s);
   return o;
 }
 
@@ -546,19 +815,20 @@ const Table* pick() {
   const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (force) {
     std::string f(force);
-    if (f == "base") return &k_base::table;
-    if (f == "avx2" && has2) return &k_avx2::table;
-    if (f == "avx512" && has512) return &k_avx512::table;
+    if (f == "base") return G = &k_base::gemm_kernel, &k_base::table;
+    if (f == "avx2" && has2) return G = &k_avx2::gemm_kernel, &k_avx2::table;
+    if (f == "avx512" && has512) return G = &k_avx512::gemm_kernel, &k_avx512::table;
   }
-  if (has512) return &k_avx512::table;
-  if (has2) return &k_avx2::table;
-  return &k_base::table;
+  if (has512) return G = &k_avx512::gemm_kernel, &k_avx512::table;
+  if (has2) return G = &k_avx2::gemm_kernel, &k_avx2::table;
+  return G = &k_base::gemm_kernel, &k_base::table;
 }
 
 }  // namespace
 
 NAPI_MODULE_INIT() {
   T = pick();
+  loadOpenBlas();
   const struct {
     const char* name;
     napi_callback fn;
@@ -566,7 +836,7 @@ NAPI_MODULE_INIT() {
              {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
              {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
              {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
-             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}};
+             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

@@ -33,8 +33,15 @@ struct Table {
   void (*sigmoid_grad)(const float* y, const float* dy, float* dx, int64_t n);
 };
 
-namespace k_base { extern const Table table; }
-namespace k_avx2 { extern const Table table; }
-namespace k_avx512 { extern const Table table; }
+// gemm.cc: C[M,N] (row stride ldc) = op(A)·op(B), or += when accumulate; op(A) is A [M,K] (lda) or,
+// with tA, the transpose of A [K,M]; op(B) likewise [K,N] or, with tB, B [N,K]. One thread.
+struct Gemm {
+  void (*run)(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+  int mr, nr;  // the micro-kernel's tile (threads split M in multiples of mr)
+};
+
+namespace k_base { extern const Table table; extern const Gemm gemm_kernel; }
+namespace k_avx2 { extern const Table table; extern const Gemm gemm_kernel; }
+namespace k_avx512 { extern const Table table; extern const Gemm gemm_kernel; }
 
 }  // namespace rlhfc
