@@ -47,9 +47,12 @@ def apply_template(record: dict[str, Any], template: str) -> dict[str, str]:
     }
 
 
-def implicit_prompt(record: dict[str, Any]) -> dict[str, Any]:
-    """A preference pair for RewardTrainer, which scores whole texts: the prompt is prepended to both responses."""
-    return {**record, "chosen": record["prompt"] + record["chosen"], "rejected": record["prompt"] + record["rejected"]}
+def truncate_prompt(record: dict[str, Any], tokenizer, max_prompt_length: int) -> dict[str, Any]:
+    """A preference pair whose prompt keeps its last `max_prompt_length` tokens (DPOTrainer tokenizes the text again)."""
+    ids = tokenizer(record["prompt"])["input_ids"]
+    if len(ids) <= max_prompt_length:
+        return record
+    return {**record, "prompt": tokenizer.decode(ids[-max_prompt_length:])}
 
 
 def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -108,7 +111,9 @@ def load_causal_lm(name_or_path: str):
     if is_adapter(name_or_path):
         from peft import AutoPeftModelForCausalLM
 
-        return AutoPeftModelForCausalLM.from_pretrained(name_or_path).merge_and_unload()
+        # PEFT loads the base frozen and merging keeps it so: unfreeze, or a stage that trains the
+        # merged weights (full fine-tuning after a LoRA stage) would train nothing.
+        return AutoPeftModelForCausalLM.from_pretrained(name_or_path).merge_and_unload().requires_grad_(True)
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(name_or_path)
@@ -127,7 +132,7 @@ def load_scalar_model(name_or_path: str, pad_token_id: int):
     elif json.loads((Path(name_or_path) / "adapter_config.json").read_text()).get("task_type") == "SEQ_CLS":
         from peft import AutoPeftModelForSequenceClassification
 
-        model = AutoPeftModelForSequenceClassification.from_pretrained(name_or_path, num_labels=1).merge_and_unload()
+        model = AutoPeftModelForSequenceClassification.from_pretrained(name_or_path, num_labels=1).merge_and_unload().requires_grad_(True)
     else:
         with tempfile.TemporaryDirectory() as merged:
             load_causal_lm(name_or_path).save_pretrained(merged)
