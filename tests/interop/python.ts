@@ -23,7 +23,10 @@ let told = false;
 
 /** `describe` for an interop suite: skipped (one line on stderr) without the venv, failing with RLHFC_REQUIRE_INTEROP=1. */
 export function describeInterop(name: string, body: () => void): void {
-  if (!missing) return describe(name, body);
+  if (!missing) {
+    describe(name, body);
+    return;
+  }
   if (required) {
     describe(name, () => {
       it('has the Python virtualenv (RLHFC_REQUIRE_INTEROP=1)', () => {

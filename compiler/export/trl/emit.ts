@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import type { Plan, PlanNode, InputBinding } from '../../plan-types.ts';
 import { canonicalJson } from '../../plan.ts';
 import { diag, type Diagnostic } from '../../diagnostics.ts';
@@ -278,10 +279,18 @@ if __name__ == "__main__":
   files.set('accelerate.yaml', accelerateYaml(header('#', 'Accelerate configuration'), opts.cluster));
   files.set('requirements.txt', requirements(header('#', 'pinned requirements'), plan, opts.cluster));
   files.set('README.md', projectReadme(plan, hash, regenerate, opts.cluster, steps, diagnostics, Boolean(opts.smoke)));
+  if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'afinn')) files.set('rlhf_export/afinn.json', afinnLexicon());
   for (const f of readdirSync(PY_HELPERS).filter((x) => x.endsWith('.py')).sort()) {
     files.set(`rlhf_export/${f}`, `${header('#', 'shared helpers (the same in every export)')}\n${readFileSync(resolve(PY_HELPERS, f), 'utf8')}`);
   }
   return { files, copies, calls, diagnostics };
+}
+
+/** The afinn() judge's lexicon as the local runtime reads it (npm `sentiment`: AFINN-165 labels, emoji, negators). */
+function afinnLexicon(): string {
+  const req = createRequire(import.meta.url);
+  const labels = { ...req('sentiment/languages/en/labels.json'), ...req('sentiment/build/emoji.json') };
+  return JSON.stringify({ source: 'npm sentiment 5.0.2 (AFINN-165 and Emoji Sentiment Ranking)', labels, negators: req('sentiment/languages/en/negators.json') }) + '\n';
 }
 
 /** Whether a dotted parameter path is a float (or list of floats) in a schema. */
@@ -680,7 +689,7 @@ ${header}
 # run resumes where it stopped (training stages also resume from their last checkpoint) and a
 # step whose parameters or inputs changed in the spec runs again.
 #
-# Training stages run under \`accelerate launch\` with accelerate.yaml (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy}).
+# Training stages run under \`accelerate launch\` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy}).
 # Data preparation and the sampling stages (judge, generate, eval) run as one process${multi ? ' on the main node' : ''}.${multi ? `
 # Multi-node: run this script on every node with MACHINE_RANK (0 on the main node),
 # MAIN_PROCESS_IP and MAIN_PROCESS_PORT set; data/, tokenizers/ and outputs/ must be on a
@@ -689,7 +698,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PYTHONPATH="$PWD\${PYTHONPATH:+:$PYTHONPATH}"
 
-LAUNCH=(accelerate launch --config_file accelerate.yaml${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})
+LAUNCH=(accelerate launch --config_file "\${ACCELERATE_CONFIG_FILE:-accelerate.yaml}"${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})
 
 # step NAME OUTPUT_FOLDER PLAN_HASH all|main COMMAND...
 step() {
@@ -774,7 +783,6 @@ function requirements(header: string, plan: Plan, c: ClusterOptions): string {
   ];
   if (c.strategy === 'zero2' || c.strategy === 'zero3') lines.push('deepspeed  # strategy zero2 / zero3 (not pinned: not installed or tested by rlhfc\'s CI)');
   if (judges.has('vader')) lines.push(`vaderSentiment==${PINNED.vaderSentiment}  # vader() judge`);
-  if (judges.has('afinn')) lines.push(`afinn==${PINNED.afinn}  # afinn() judge`);
   return lines.join('\n') + '\n';
 }
 

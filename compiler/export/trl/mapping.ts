@@ -47,7 +47,13 @@ const positive = (what: string) => (v: Value) => ((v as number) > 0 ? what : und
 // ---- groups shared by several stage kinds -------------------------------------------------------
 
 const loop: Row[] = [
-  { param: 'batch_size', into: 'config', fields: ['per_device_train_batch_size', 'per_device_eval_batch_size'], value: (v) => ({ per_device_train_batch_size: v, per_device_eval_batch_size: v }), note: 'per GPU: the effective batch is batch_size × grad_accum × GPUs' },
+  {
+    param: 'batch_size',
+    into: 'config',
+    fields: ['per_device_train_batch_size', 'per_device_eval_batch_size'],
+    value: (v) => ({ per_device_train_batch_size: { expr: `common.per_process(${v})` }, per_device_eval_batch_size: v }),
+    note: 'global, as rlhfc: each of P processes gets batch_size / P (the effective batch is batch_size × grad_accum for any P)',
+  },
   { param: 'grad_accum', into: 'config', fields: ['gradient_accumulation_steps'] },
   { param: 'epochs', into: 'config', fields: ['num_train_epochs'] },
   { param: 'max_steps', into: 'config', fields: ['max_steps'], value: (v) => ({ max_steps: (v as number) > 0 ? v : -1 }), note: '0 becomes -1 (run `epochs`)' },

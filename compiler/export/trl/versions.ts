@@ -14,7 +14,6 @@ export const PINNED = {
   datasets: '5.0.1',
   safetensors: '0.8.0',
   vaderSentiment: '3.3.2',
-  afinn: '0.1',
 } as const;
 
 export type PinnedPackage = keyof typeof PINNED;

@@ -92,6 +92,16 @@ def pack_text(texts: list[str], tokenizer, block_size: int, remainder: str):
 # ---- tokenizers and models ------------------------------------------------------------------
 
 
+def per_process(batch_size: int) -> int:
+    """rlhfc's batch_size is the batch of one optimisation step; with P processes each gets batch_size / P."""
+    from accelerate import PartialState
+
+    p = PartialState().num_processes
+    if batch_size % p:
+        raise SystemExit(f"batch_size {batch_size} is not divisible by the {p} processes: choose a multiple of {p}")
+    return batch_size // p
+
+
 def load_tokenizer(name_or_path: str):
     """A tokenizer from a folder or Hub id; GPT-2-style tokenizers get their end-of-text token as padding."""
     from transformers import AutoTokenizer
@@ -158,12 +168,31 @@ def save_result(trainer, tokenizer, out: str, merge_lora: bool = False, scalar_h
     trainer.save_model(out)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
+        write_metrics(out, trainer.state.log_history)
+        a = trainer.args
+        facts = {
+            "processes": a.world_size,
+            "per_device_train_batch_size": a.per_device_train_batch_size,
+            "gradient_accumulation_steps": a.gradient_accumulation_steps,
+            "effective_batch_size": a.per_device_train_batch_size * a.gradient_accumulation_steps * a.world_size,
+            "global_step": trainer.state.global_step,
+            "train_records": len(trainer.train_dataset) if trainer.train_dataset is not None else 0,
+        }
+        (Path(out) / "trainer.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
         if merge_lora and is_adapter(out):
             merged = load_scalar_model(out, tokenizer.pad_token_id) if scalar_head else load_causal_lm(out)
             for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
                 (Path(out) / name).unlink(missing_ok=True)
             merged.save_pretrained(out)
         tokenizer.save_pretrained(out)
+
+
+def write_metrics(out: str, history: list[dict]) -> None:
+    """The logged metrics, one JSON line per log (`metrics.jsonl` in the stage's result folder)."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with (Path(out) / "metrics.jsonl").open("w", encoding="utf-8") as f:
+        for row in history:
+            f.write(json.dumps(row) + "\n")
 
 
 # ---- sampling -------------------------------------------------------------------------------

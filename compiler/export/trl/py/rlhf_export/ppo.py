@@ -366,6 +366,7 @@ class PPOTrainer:
             rows = self.gather_rows(local_rows)
             raw = self.gather_rows(local_scores)
             all_texts = self.gather_rows(texts)
+            sampled_for = self.gather_rows(mine)  # the prompts every process sampled, in process order
             scores = scale_scores(raw, self.moments, a.score_scaling, a.score_clip)
             ids, attn, mask = self.collate(rows)
             with torch.no_grad():
@@ -423,13 +424,16 @@ class PPOTrainer:
                 "non_score_reward": non_score.sum(-1).mean().item(),
                 **{k: sum(v) / len(v) for k, v in stats.items()},
                 "updates": sum(1 for _ in stats.get("pg_loss", [])),
+                "rollout": len(rows),
+                "processes": acc.num_processes,
+                "prompts": sampled_for,
                 "response_len": mask.sum(-1).mean().item(),
                 "lr": self.scheduler.get_last_lr()[0],
             }
             self.history.append(log)
             if acc.is_main_process and (self.step % a.logging_steps == 0 or self.step == a.steps):
                 samples = {f"sample_{k}": f"{json.dumps(prompts[k])} → {json.dumps(all_texts[k])} (score {scores[k]:.3f})" for k in range(min(a.samples, len(prompts)))}
-                print(json.dumps({**log, **samples}), flush=True)
+                print(json.dumps({**{k: v for k, v in log.items() if k != "prompts"}, **samples}), flush=True)
             if a.save_steps > 0 and self.step % a.save_steps == 0 and self.step < a.steps:
                 self.save_checkpoint()
         return self.history[-1] if self.history else {}
@@ -467,4 +471,7 @@ class PPOTrainer:
             os.makedirs(out, exist_ok=True)
             policy.save_pretrained(out)
             self.tokenizer.save_pretrained(out)
+            from .common import write_metrics
+
+            write_metrics(out, self.history)
         self.accelerator.wait_for_everyone()
