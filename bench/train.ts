@@ -77,12 +77,31 @@ async function runTfjs(name: string, cfg: GPTConfig): Promise<Result | undefined
   return { name: info.name, ms: med };
 }
 
-// The same model and step in PyTorch, when python3 with torch is installed (Debian: python3-torch).
-const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+// The same model and step in PyTorch: the virtualenv's (requirements.txt, what the interop tests run;
+// $RLHFC_PYTHON or .venv/bin/python) and the system's (Debian: python3-torch), each when it has torch.
+const venvPython = process.env.RLHFC_PYTHON || new URL('../.venv/bin/python', import.meta.url).pathname;
+const torchVersion = (p: string) => {
+  const r = spawnSync(p, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+};
+const pythons = [
+  { path: venvPython, where: 'venv' },
+  { path: '/usr/bin/python3', where: 'system' },
+]
+  .map((p) => ({ ...p, version: torchVersion(p.path) }))
+  .filter((p): p is { path: string; where: string; version: string } => p.version !== undefined);
+const py = pythons.length > 0;
 
-function runTorch(cfg: GPTConfig, env: NodeJS.ProcessEnv, label: string): Result | undefined {
+function runTorch(cfg: GPTConfig, env: NodeJS.ProcessEnv, label: string): Result[] {
+  return pythons.flatMap((p) => {
+    const r = runTorchWith(p.path, cfg, env, `torch ${p.version} (${p.where}), ${label}`);
+    return r ? [r] : [];
+  });
+}
+
+function runTorchWith(python: string, cfg: GPTConfig, env: NodeJS.ProcessEnv, label: string): Result | undefined {
   const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B].map(String);
-  const r = spawnSync(py!, [new URL('./torch_train.py', import.meta.url).pathname, String(steps), ...shape], { encoding: 'utf8', env });
+  const r = spawnSync(python, [new URL('./torch_train.py', import.meta.url).pathname, String(steps), ...shape], { encoding: 'utf8', env });
   if (r.status !== 0) {
     console.log(`  pytorch (${label}): failed: ${r.stderr.trim().split('\n').pop()}`);
     return undefined;
@@ -103,18 +122,16 @@ for (const key of which === 'both' ? ['ref', 'large'] : [which]) {
   }
   const torch: Result[] = [];
   if (lora) console.log('  pytorch: not compared for --lora');
-  else if (!py) console.log('  pytorch: not available (python3 with torch not found; on Debian: apt-get install python3-torch); no comparison');
+  else if (!py) console.log('  pytorch: not available (neither .venv/bin/python (pip install -r requirements.txt) nor python3 has torch); no comparison');
   else {
     // PyTorch as the environment runs it, and with the OpenBLAS kernels the native backend picked
     // (the native backend sets OPENBLAS_CORETYPE for its own load only; see runtime/native/addon.ts).
     const inherited = process.env.OPENBLAS_CORETYPE;
-    const t1 = runTorch(cfg, process.env, inherited ? `OPENBLAS_CORETYPE=${inherited} (environment)` : 'default OpenBLAS');
-    if (t1) torch.push(t1);
+    torch.push(...runTorch(cfg, process.env, inherited ? `OPENBLAS_CORETYPE=${inherited} (environment)` : 'default OpenBLAS'));
     const { nativeInfo } = await import('../runtime/native/backend.ts');
     const core = results.some((r) => r.name === 'native') ? nativeInfo()?.blasCore : undefined;
     if (core && core !== inherited) {
-      const t2 = runTorch(cfg, { ...process.env, OPENBLAS_CORETYPE: core }, `OPENBLAS_CORETYPE=${core} (as native)`);
-      if (t2) torch.push(t2);
+      torch.push(...runTorch(cfg, { ...process.env, OPENBLAS_CORETYPE: core }, `OPENBLAS_CORETYPE=${core} (as native)`));
     }
   }
   const best = torch.sort((a, b) => a.ms - b.ms)[0];

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError, diag } from '../compiler/diagnostics.ts';
+import { ACTIVATION_NAMES } from './model/activation-names.ts';
 import { numel, readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.ts';
 import { loadTokenizer, MANIFEST_FILE, TOKENIZER_FILE, type Tokenizer } from './tokenizers/index.ts';
 
@@ -100,6 +101,17 @@ function checkConfig(c: unknown, file: string): Gpt2Config {
   }
   if (cfg.n_embd % cfg.n_head !== 0) invalid(`${file}: n_embd (${cfg.n_embd}) must be divisible by n_head (${cfg.n_head})`);
   if (cfg.n_inner !== null && cfg.n_inner !== undefined && (!Number.isInteger(cfg.n_inner) || cfg.n_inner <= 0)) invalid(`${file}: n_inner must be null or a positive integer`);
+  // Config fields that change the numbers: each is computed as transformers does, or refused by name.
+  if (cfg.activation_function !== undefined && !(ACTIVATION_NAMES as readonly string[]).includes(cfg.activation_function)) {
+    invalid(`${file}: activation_function ${JSON.stringify(cfg.activation_function)} is not supported`, [`supported: ${ACTIVATION_NAMES.join(', ')}`]);
+  }
+  if (cfg.layer_norm_epsilon !== undefined && !(typeof cfg.layer_norm_epsilon === 'number' && cfg.layer_norm_epsilon > 0)) invalid(`${file}: layer_norm_epsilon must be a positive number, got ${JSON.stringify(cfg.layer_norm_epsilon)}`);
+  const refuse = (field: string, value: unknown, why: string) => {
+    if (field in cfg && cfg[field] !== undefined && cfg[field] !== null && cfg[field] !== value) invalid(`${file}: ${field} is ${JSON.stringify(cfg[field])}; rlhfc supports only ${JSON.stringify(value)} (${why})`);
+  };
+  refuse('scale_attn_weights', true, 'attention scores scaled by 1/√head_dim');
+  refuse('scale_attn_by_inverse_layer_idx', false, 'no extra per-layer attention scaling');
+  refuse('add_cross_attention', false, 'a decoder-only model');
   return cfg;
 }
 
@@ -286,6 +298,10 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     const wte = weights.get('transformer.wte.weight');
     if (!wte) weights.set('transformer.wte.weight', lm); // tied weights saved under the head's name only
     if (!wte || (sameShape(wte.shape, lm.shape) && bitEqual(wte.data, lm.data))) weights.delete('lm_head.weight');
+    else
+      invalid(`${file}: lm_head.weight differs from the token embeddings (config.json tie_word_embeddings: ${JSON.stringify(config['tie_word_embeddings'] ?? null)}); rlhfc's GPT ties its LM head to the embeddings`, [
+        'save the model with tie_word_embeddings: true, or copy transformer.wte.weight into lm_head.weight',
+      ]);
   }
   checkWeights(weights, config, file);
   let tokenizer: Tokenizer | undefined;

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../train/examples.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
-import { dropout, embed, gelu, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { activation } from './activations.ts';
+import { dropout, embed, layerNorm, linear, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -22,6 +23,10 @@ export interface GPTConfig {
   dropout: number;
   /** MLP width (n_inner); default 4·width. */
   inner?: number;
+  /** LayerNorm ε (layer_norm_epsilon); default 1e-5. */
+  layerNormEps?: number;
+  /** MLP activation (activation_function, ./activations.ts); default gelu_new. */
+  activation?: string;
 }
 
 export type HeadKind = 'value' | 'reward';
@@ -243,6 +248,8 @@ export class GPT {
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== L)) throw new Error(`mask must be [${B}, ${L}] (batch, cached + new positions), got [${mask.shape}]`);
     if (o.segments && (o.segments.shape[0] !== B || o.segments.shape[1] !== L)) throw new Error(`segments must be [${B}, ${L}], got [${o.segments.shape}]`);
     const training = o.training ?? false;
+    const eps = this.config.layerNormEps ?? 1e-5;
+    const act = activation(this.config.activation);
     const cache: KVCache = { k: [], v: [] };
     // allowed[b,q,k] = 1 when query q (absolute past+q) may attend key k.
     const causal = new Float32Array(T * L);
@@ -264,7 +271,7 @@ export class GPT {
     const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
     for (let i = 0; i < layers; i++) {
       const p = `transformer.h.${i}.`;
-      const a = layerNorm(x, this.w(p + 'ln_1.weight') as tf.Tensor1D, this.w(p + 'ln_1.bias') as tf.Tensor1D);
+      const a = layerNorm(x, this.w(p + 'ln_1.weight') as tf.Tensor1D, this.w(p + 'ln_1.bias') as tf.Tensor1D, eps);
       const [q, k0, v0] = this.qkv(i, a, training).map(heads);
       const k = o.past ? (tf.concat([o.past.k[i], k0], 2) as tf.Tensor4D) : k0;
       const v = o.past ? (tf.concat([o.past.v[i], v0], 2) as tf.Tensor4D) : v0;
@@ -276,11 +283,11 @@ export class GPT {
       const att = this.drop(tf.softmax(scores, -1), training);
       const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]);
       x = tf.add(x, this.drop(this.proj(i, 'attn.c_proj', y, training), training));
-      const m = layerNorm(x, this.w(p + 'ln_2.weight') as tf.Tensor1D, this.w(p + 'ln_2.bias') as tf.Tensor1D);
-      const f = this.proj(i, 'mlp.c_proj', gelu(this.proj(i, 'mlp.c_fc', m, training)), training);
+      const m = layerNorm(x, this.w(p + 'ln_2.weight') as tf.Tensor1D, this.w(p + 'ln_2.bias') as tf.Tensor1D, eps);
+      const f = this.proj(i, 'mlp.c_proj', act(this.proj(i, 'mlp.c_fc', m, training)), training);
       x = tf.add(x, this.drop(f, training));
     }
-    const hidden = layerNorm(x, this.w('transformer.ln_f.weight') as tf.Tensor1D, this.w('transformer.ln_f.bias') as tf.Tensor1D) as tf.Tensor3D;
+    const hidden = layerNorm(x, this.w('transformer.ln_f.weight') as tf.Tensor1D, this.w('transformer.ln_f.bias') as tf.Tensor1D, eps) as tf.Tensor3D;
     return o.returnCache ? { hidden, cache } : { hidden };
   }
 

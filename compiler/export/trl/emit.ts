@@ -279,7 +279,7 @@ if __name__ == "__main__":
   files.set('accelerate.yaml', accelerateYaml(header('#', 'Accelerate configuration'), opts.cluster));
   files.set('requirements.txt', requirements(header('#', 'pinned requirements'), plan, opts.cluster));
   files.set('README.md', projectReadme(plan, hash, regenerate, opts.cluster, steps, diagnostics, Boolean(opts.smoke)));
-  if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'afinn')) files.set('rlhf_export/afinn.json', afinnLexicon());
+  if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'afinn')) files.set('rlhf_export/afinn.json', afinnLexicon(header('', 'afinn() lexicon').replace(/\n/g, ' ').trim()));
   for (const f of readdirSync(PY_HELPERS).filter((x) => x.endsWith('.py')).sort()) {
     files.set(`rlhf_export/${f}`, `${header('#', 'shared helpers (the same in every export)')}\n${readFileSync(resolve(PY_HELPERS, f), 'utf8')}`);
   }
@@ -287,10 +287,10 @@ if __name__ == "__main__":
 }
 
 /** The afinn() judge's lexicon as the local runtime reads it (npm `sentiment`: AFINN-165 labels, emoji, negators). */
-function afinnLexicon(): string {
+function afinnLexicon(generated: string): string {
   const req = createRequire(import.meta.url);
   const labels = { ...req('sentiment/languages/en/labels.json'), ...req('sentiment/build/emoji.json') };
-  return JSON.stringify({ source: 'npm sentiment 5.0.2 (AFINN-165 and Emoji Sentiment Ranking)', labels, negators: req('sentiment/languages/en/negators.json') }) + '\n';
+  return JSON.stringify({ generated, source: 'npm sentiment 5.0.2 (AFINN-165 and Emoji Sentiment Ranking)', labels, negators: req('sentiment/languages/en/negators.json') }) + '\n';
 }
 
 /** Whether a dotted parameter path is a float (or list of floats) in a schema. */
@@ -794,7 +794,7 @@ function projectReadme(plan: Plan, hash: string, regenerate: string, c: ClusterO
 
 This project runs the pipeline of \`${plan.spec}\` with Hugging Face TRL ${PINNED.trl} and Transformers ${PINNED.transformers}
 on ${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''} (${c.strategy}, ${c.mixed_precision} mixed precision).
-${smoke ? `\n**Smoke run** (\`--smoke\`): at most ${SMOKE.records} records per dataset, ${SMOKE.steps} steps per training stage, batches of at most ${SMOKE.batch}, ${SMOKE.newTokens} new tokens per response. It proves that every step runs; it does not train anything useful.\n` : ''}
+${smoke ? `\n**Smoke run** (\`--smoke\`): at most ${SMOKE.records} records per dataset, ${SMOKE.steps} steps per training stage, batches of at most ${SMOKE.batch}, ${SMOKE.newTokens} new tokens per response, judges break ties at random. It proves that every step runs; it does not train anything useful.\n` : ''}
 \`\`\`sh
 pip install -r requirements.txt
 ./run.sh

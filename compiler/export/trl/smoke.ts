@@ -1,6 +1,7 @@
 // `--smoke`: the same project at a smoke scale — a few records, a few steps, short generations —
 // so the whole pipeline runs on a CPU in minutes (the interop tests run every example this way).
-// Only sizes change; every other parameter, and so every code path, stays as the spec says. The
+// Only sizes change (and a judge breaks ties at random, so that untrained models still yield
+// preference pairs); every other parameter, and so every code path, stays as the spec says. The
 // project's README and each changed value's comment say it is a smoke run.
 
 import type { Plan, PlanNode } from '../../plan-types.ts';
@@ -45,6 +46,9 @@ function smokeParams(n: PlanNode): ResolvedParams {
     case 'judge':
       cap(p, 'max_prompts', SMOKE.prompts);
       cap(p, 'samples_per_prompt', SMOKE.samplesPerPrompt);
+      // An untrained smoke model's samples often all score the same (afinn() of gibberish is 0):
+      // break ties at random so that the stages after the judge get preference pairs to run on.
+      p['ties'] = 'random';
       break;
     case 'generate':
     case 'eval':
