@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { shuffle } from '../../runtime/data/split.ts';
 import { describeInterop, py } from './python.ts';
-import { checkStages, exportSmoke, readJsonl, runSh, runStep, writeCpu2Config } from './smoke-helpers.ts';
+import { checkStages, cpu2Env, exportSmoke, readJsonl, runSh, runStep } from './smoke-helpers.ts';
 import type { Plan } from '../../compiler/plan-types.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-coverage-'));
@@ -38,7 +38,7 @@ describeInterop('interop: every stage kind and option family at smoke scale', ()
   let plan: Plan;
   let out: string;
 
-  it('runs end to end with one process, and a second run.sh skips every finished step', { timeout: 1_800_000 }, async () => {
+  it('runs end to end with one process, and a second run.sh skips every finished step', { timeout: 3_200_000 }, async () => {
     const { loadCorpus } = await import('../../runtime/data/corpora.ts');
     const texts = loadCorpus('sentiment', { kind: 'text', promptWords: 4, seed: 0 }) as { text: string }[];
     const { writeFileSync } = await import('node:fs');
@@ -96,8 +96,8 @@ describeInterop('interop: every stage kind and option family at smoke scale', ()
     ppoSemantics('rlj', join(out, 'outputs/rlj'), 1);
   });
 
-  it('accelerate launch on two CPU processes: an SFT stage and the PPO stage keep rlhfc\'s batch semantics', { timeout: 900_000 }, () => {
-    const env = { ACCELERATE_CONFIG_FILE: writeCpu2Config(join(tmp, 'cpu2.yaml')) };
+  it('accelerate launch on two CPU processes: an SFT stage and the PPO stage keep rlhfc\'s batch semantics', { timeout: 2_400_000 }, () => {
+    const env = cpu2Env(tmp);
     const sft = runStep(out, 'chatl', join(out, 'outputs2/chatl'), env);
     expect(sft.status, sft.log.slice(-3000)).toBe(0);
     const facts = JSON.parse(readFileSync(join(out, 'outputs2/chatl/trainer.json'), 'utf8'));

@@ -19,10 +19,15 @@ export function exportSmoke(spec: string, out: string): Plan {
   return r.plan!;
 }
 
-/** Two CPU processes over gloo: the multi-process path users take on GPUs. */
-export function writeCpu2Config(path: string): string {
-  writeFileSync(path, "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_CPU\nmixed_precision: 'no'\nnum_machines: 1\nnum_processes: 2\nmachine_rank: 0\nmain_training_function: main\nrdzv_backend: static\nsame_network: true\nuse_cpu: true\n");
-  return path;
+/**
+ * Two CPU processes over gloo: the multi-process path users take on GPUs (torchrun, as for
+ * MULTI_GPU). `accelerate launch --cpu` / MULTI_CPU would start a single process; with
+ * ACCELERATE_USE_CPU=true the processes of a MULTI_GPU launch use the CPU and gloo instead.
+ */
+export function cpu2Env(dir: string): Record<string, string> {
+  const path = `${dir}/accelerate-cpu2.yaml`;
+  writeFileSync(path, "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\nmixed_precision: 'no'\nnum_machines: 1\nnum_processes: 2\nmachine_rank: 0\nmain_training_function: main\nrdzv_backend: static\nsame_network: true\nuse_cpu: false\n");
+  return { ACCELERATE_CONFIG_FILE: path, ACCELERATE_USE_CPU: 'true' };
 }
 
 export interface Ran {
@@ -33,7 +38,7 @@ export interface Ran {
 
 export function runSh(out: string, env: Record<string, string> = {}): Ran {
   const t0 = performance.now();
-  const r = spawnSync('bash', ['run.sh'], { cwd: out, encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 1_200_000 });
+  const r = spawnSync('bash', ['run.sh'], { cwd: out, encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 3_000_000 });
   const log = `${r.stdout}\n${r.stderr}`;
   writeFileSync(join(out, 'run.log'), log);
   return { status: r.status, log, seconds: (performance.now() - t0) / 1000 };
@@ -47,7 +52,7 @@ export function runStep(out: string, name: string, outDir: string, env: Record<s
   const command = line.split(' ').slice(5).join(' ').replace(`--out outputs/${name}`, `--out ${outDir}`);
   const script = `set -euo pipefail\ncd "${out}"\nexport PYTHONPATH="$PWD"\nLAUNCH=(accelerate launch --config_file "$ACCELERATE_CONFIG_FILE")\n${command}\n`;
   const t0 = performance.now();
-  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 900_000 });
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 2_000_000 });
   return { status: r.status, log: `${r.stdout}\n${r.stderr}`, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -94,9 +94,7 @@ def pack_text(texts: list[str], tokenizer, block_size: int, remainder: str):
 
 def per_process(batch_size: int) -> int:
     """rlhfc's batch_size is the batch of one optimisation step; with P processes each gets batch_size / P."""
-    from accelerate import PartialState
-
-    p = PartialState().num_processes
+    p = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun for every process
     if batch_size % p:
         raise SystemExit(f"batch_size {batch_size} is not divisible by the {p} processes: choose a multiple of {p}")
     return batch_size // p
