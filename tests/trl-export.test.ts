@@ -431,7 +431,7 @@ describe('trl export: defects of the TRL 0.19 export, fixed', () => {
 
   it('TRL 1.x has no cDPO: sigmoid with label_smoothing > 0 is reported, not silently dropped', () => {
     const dir = mkdtempSync(join(tmp, 'cdpo-'));
-    writeFileSync(join(dir, 'spec.rlhf'), 'dataset prefs = corpus("sentiment") { kind: preferences }\ntokenizer bpe = bpe(prefs) { vocab_size: 300 }\nmodel tiny = gpt { layers: 1  heads: 2  width: 16  context: 64 }\nstage d: dpo { model: tiny  data: prefs  label_smoothing: 0.1 }\n');
+    writeFileSync(join(dir, 'spec.rlhf'), 'dataset speeches = corpus("sotu") { limit: 20 }\ndataset prefs = corpus("sentiment") { kind: preferences }\ntokenizer bpe = bpe(speeches) { vocab_size: 300 }\nmodel tiny = gpt { layers: 1  heads: 2  width: 16  context: 64 }\nstage base: pretrain { model: tiny  tokenizer: bpe  data: speeches  max_steps: 1 }\nstage d: dpo { model: base.model  data: prefs  label_smoothing: 0.1 }\n');
     const r = compileFile(join(dir, 'spec.rlhf'));
     if (!r.plan) return expect(renderDiagnostics(r.diagnostics, (p) => r.sources.get(p))).toBe('');
     const res = buildTrlProject(r.plan, { specPath: join(dir, 'spec.rlhf'), outDir: join(dir, 'out'), sources: r.sources, cluster: clusterOptions(r.plan, {}).cluster! });
