@@ -61,6 +61,8 @@ export interface ModelArchitecture {
   width: number;
   dropout?: number;
   eosId?: number;
+  /** Padding id: written as pad_token_id for reward models (transformers needs it to score a padded batch). */
+  padId?: number;
   kind?: 'causal_lm' | 'reward_model';
 }
 
@@ -84,6 +86,7 @@ export function gpt2Config(a: ModelArchitecture): Gpt2Config {
     layer_norm_epsilon: 1e-5,
     ...(a.eosId !== undefined ? { bos_token_id: a.eosId, eos_token_id: a.eosId } : {}),
     ...(a.kind === 'reward_model' ? { num_labels: 1 } : {}),
+    ...(a.kind === 'reward_model' && (a.padId ?? a.eosId) !== undefined ? { pad_token_id: a.padId ?? a.eosId } : {}),
     rlhfc: { version: 1, kind: a.kind ?? 'causal_lm' },
   };
 }

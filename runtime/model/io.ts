@@ -54,7 +54,7 @@ export interface ToCheckpointOptions {
 /** Save the full model (LoRA, if any, folded into the saved weights; the model itself is unchanged). */
 export async function toCheckpoint(dir: string, model: GPT, o: ToCheckpointOptions = {}): Promise<void> {
   const c = model.config;
-  const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: o.eosId ?? o.tokenizer?.eosId, kind: o.kind });
+  const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: o.eosId ?? o.tokenizer?.eosId, padId: o.tokenizer?.padId, kind: o.kind });
   if (c.inner && c.inner !== 4 * c.width) config.n_inner = c.inner;
   // a model loaded from a folder keeps its LayerNorm ε and activation when saved again
   if (c.layerNormEps !== undefined) config.layer_norm_epsilon = c.layerNormEps;
