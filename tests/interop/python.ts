@@ -2,8 +2,9 @@
 // Found at $RLHFC_PYTHON or <repo>/.venv/bin/python. Without it the interop suites skip with one
 // visible line; with RLHFC_REQUIRE_INTEROP=1 (CI: .ci/run creates the venv) they fail instead.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -21,6 +22,16 @@ export const missing = probe();
 export const PYTHON = candidate;
 let told = false;
 
+/** One skip line per test run, not one per test file: the first worker of this vitest run to claim it tells. */
+function firstToTell(): boolean {
+  try {
+    writeFileSync(join(tmpdir(), `rlhfc-interop-skipped-${process.ppid}`), '', { flag: 'wx' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `describe` for an interop suite: skipped (one line on stderr) without the venv, failing with RLHFC_REQUIRE_INTEROP=1. */
 export function describeInterop(name: string, body: () => void): void {
   if (!missing) {
@@ -35,7 +46,7 @@ export function describeInterop(name: string, body: () => void): void {
     });
     return;
   }
-  if (!told) {
+  if (!told && firstToTell()) {
     told = true;
     process.stderr.write(`interop tests skipped: ${missing} (python3 -m venv .venv && .venv/bin/pip install -r requirements.txt, or set RLHFC_PYTHON)\n`);
   }
