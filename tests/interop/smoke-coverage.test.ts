@@ -69,7 +69,12 @@ describeInterop('interop: every stage kind and option family at smoke scale', ()
       if (n.kind !== 'pretrain') {
         const data = Object.values(n.inputs).find((b) => b.node.startsWith('dataset:') || b.output === 'data')!;
         const folder = data.node.startsWith('dataset:') ? join(out, 'data', data.node.slice(8)) : join(out, 'outputs', data.node.slice(6));
-        expect(facts.train_records, `${n.name}: records the trainer kept`).toBe(readJsonl(join(folder, 'train.jsonl')).length);
+        const records = readJsonl(join(folder, 'train.jsonl')).length;
+        // Known difference (the mapping's note for reward.max_seq_length): TRL's RewardTrainer drops
+        // pairs longer than max_length where rlhfc truncates them; every other trainer keeps them all.
+        if (n.kind === 'reward') expect(facts.train_records, `${n.name}: records the trainer kept`).toBeLessThanOrEqual(records);
+        else expect(facts.train_records, `${n.name}: records the trainer kept`).toBe(records);
+        expect(facts.train_records).toBeGreaterThan(0);
       }
     }
   });
