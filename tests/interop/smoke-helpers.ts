@@ -7,6 +7,7 @@ import { compileFile } from '../../compiler/compile.ts';
 import { renderDiagnostics } from '../../compiler/diagnostics.ts';
 import { buildTrlProject, clusterOptions, writeTrlProject } from '../../compiler/export/trl/index.ts';
 import type { Plan } from '../../compiler/plan-types.ts';
+import { smokePlan } from '../../compiler/export/trl/smoke.ts';
 import { pyEnv } from './python.ts';
 
 export function exportSmoke(spec: string, out: string): Plan {
@@ -16,7 +17,7 @@ export function exportSmoke(spec: string, out: string): Plan {
   const result = buildTrlProject(r.plan!, { specPath: spec, outDir: out, sources: r.sources, cluster: c.cluster!, smoke: true });
   expect(result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message)).toEqual([]);
   writeTrlProject(result, out);
-  return r.plan!;
+  return smokePlan(r.plan!); // the parameters the project runs with
 }
 
 /**
