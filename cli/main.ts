@@ -59,6 +59,7 @@ interface TrlOptions {
   strategy?: string;
   mixedPrecision?: string;
   strict?: boolean;
+  smoke?: boolean;
 }
 
 /** `compile --target trl --out DIR`: write the TRL + Accelerate project (compiler/export/trl). */
@@ -75,7 +76,7 @@ async function exportTrlProject(io: Io, file: string, r: CompileResult & { plan:
     report(io, { diagnostics: c.diagnostics, sources: r.sources });
     throw new Exit(EXIT.usage);
   }
-  const result = trl.buildTrlProject(r.plan, { specPath: file, outDir: o.out!, sources: r.sources, cluster: c.cluster });
+  const result = trl.buildTrlProject(r.plan, { specPath: file, outDir: o.out!, sources: r.sources, cluster: c.cluster, smoke: o.smoke });
   // --strict: a parameter the target cannot express is an error, and nothing is written.
   if (o.strict) for (const d of result.diagnostics) if (d.code === 'RLHF5001') d.severity = 'error';
   report(io, { diagnostics: result.diagnostics, sources: r.sources });
@@ -122,6 +123,7 @@ const compileCmd: Register = (program, io) =>
     .option('--strategy <name>', 'with --target trl: ddp, zero2, zero3 or fsdp (overrides cluster { strategy })')
     .option('--mixed-precision <mode>', 'with --target trl: no, fp16 or bf16 (overrides cluster { mixed_precision })')
     .option('--strict', 'with --target trl: a parameter with no TRL equivalent (RLHF5001) is an error instead of a warning')
+    .option('--smoke', 'with --target trl: a smoke-scale project (a few records and steps) that proves every step runs')
     .option('--seed <n>', 'override the spec\'s seed')
     .action(async (file: string, o: { format: string; stage?: string; store?: string; seed?: string } & TrlOptions) => {
       const r = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));

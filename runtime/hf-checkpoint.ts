@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError, diag } from '../core/diagnostics.ts';
+import { ACTIVATION_NAMES } from './model/activation-names.ts';
 import { numel, readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.ts';
 import { loadTokenizer, MANIFEST_FILE, TOKENIZER_FILE, type Tokenizer } from './tokenizers/index.ts';
 import type { z } from 'zod';
@@ -63,6 +64,8 @@ export interface ModelArchitecture {
   width: number;
   dropout?: number;
   eosId?: number;
+  /** Padding id: written as pad_token_id for reward models (transformers needs it to score a padded batch). */
+  padId?: number;
   kind?: 'causal_lm' | 'reward_model';
 }
 
@@ -86,6 +89,7 @@ export function gpt2Config(a: ModelArchitecture): Gpt2Config {
     layer_norm_epsilon: 1e-5,
     ...(a.eosId !== undefined ? { bos_token_id: a.eosId, eos_token_id: a.eosId } : {}),
     ...(a.kind === 'reward_model' ? { num_labels: 1 } : {}),
+    ...(a.kind === 'reward_model' && (a.padId ?? a.eosId) !== undefined ? { pad_token_id: a.padId ?? a.eosId } : {}),
     rlhfc: { version: 1, kind: a.kind ?? 'causal_lm' },
   };
 }
@@ -103,6 +107,17 @@ function checkConfig(c: unknown, file: string): Gpt2Config {
   }
   if (cfg.n_embd % cfg.n_head !== 0) invalid(`${file}: n_embd (${cfg.n_embd}) must be divisible by n_head (${cfg.n_head})`);
   if (cfg.n_inner !== null && cfg.n_inner !== undefined && (!Number.isInteger(cfg.n_inner) || cfg.n_inner <= 0)) invalid(`${file}: n_inner must be null or a positive integer`);
+  // Config fields that change the numbers: each is computed as transformers does, or refused by name.
+  if (cfg.activation_function !== undefined && !(ACTIVATION_NAMES as readonly string[]).includes(cfg.activation_function)) {
+    invalid(`${file}: activation_function ${JSON.stringify(cfg.activation_function)} is not supported`, [`supported: ${ACTIVATION_NAMES.join(', ')}`]);
+  }
+  if (cfg.layer_norm_epsilon !== undefined && !(typeof cfg.layer_norm_epsilon === 'number' && cfg.layer_norm_epsilon > 0)) invalid(`${file}: layer_norm_epsilon must be a positive number, got ${JSON.stringify(cfg.layer_norm_epsilon)}`);
+  const refuse = (field: string, value: unknown, why: string) => {
+    if (field in cfg && cfg[field] !== undefined && cfg[field] !== null && cfg[field] !== value) invalid(`${file}: ${field} is ${JSON.stringify(cfg[field])}; rlhfc supports only ${JSON.stringify(value)} (${why})`);
+  };
+  refuse('scale_attn_weights', true, 'attention scores scaled by 1/√head_dim');
+  refuse('scale_attn_by_inverse_layer_idx', false, 'no extra per-layer attention scaling');
+  refuse('add_cross_attention', false, 'a decoder-only model');
   return cfg;
 }
 
@@ -279,6 +294,10 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     const wte = weights.get('transformer.wte.weight');
     if (!wte) weights.set('transformer.wte.weight', lm); // tied weights saved under the head's name only
     if (!wte || (sameShape(wte.shape, lm.shape) && bitEqual(wte.data, lm.data))) weights.delete('lm_head.weight');
+    else
+      invalid(`${file}: lm_head.weight differs from the token embeddings (config.json tie_word_embeddings: ${JSON.stringify(config['tie_word_embeddings'] ?? null)}); rlhfc's GPT ties its LM head to the embeddings`, [
+        'save the model with tie_word_embeddings: true, or copy transformer.wte.weight into lm_head.weight',
+      ]);
   }
   checkWeights(weights, config, file);
   for (const [name, w] of weights) {

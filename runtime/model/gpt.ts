@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
-import { attention as attend, dropout, embed, gelu, layerNorm, linear, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { activation } from './activations.ts';
+import { attention as attend, dropout, embed, layerNorm, linear, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -22,6 +23,10 @@ export interface GPTConfig {
   dropout: number;
   /** MLP width (n_inner); default 4·width. */
   inner?: number;
+  /** LayerNorm ε (layer_norm_epsilon); default 1e-5. */
+  layerNormEps?: number;
+  /** MLP activation (activation_function, ./activations.ts); default gelu_new. */
+  activation?: string;
 }
 
 export type HeadKind = 'value' | 'reward';
@@ -246,14 +251,14 @@ export class GPT {
     return this.proj(i, 'attn.c_proj', y, training);
   }
 
-  /** The MLP of layer i: c_proj(gelu(c_fc(x))). */
+  /** The MLP of layer i: c_proj(act(c_fc(x))), act the config's activation_function (GPT-2: gelu_new). */
   private mlp(i: number, x: tf.Tensor, training: boolean): tf.Tensor {
-    return this.proj(i, 'mlp.c_proj', gelu(this.proj(i, 'mlp.c_fc', x, training)), training);
+    return this.proj(i, 'mlp.c_proj', activation(this.config.activation)(this.proj(i, 'mlp.c_fc', x, training)), training);
   }
 
   /** LayerNorm with the weights under `prefix` (`transformer.h.0.ln_1`, `transformer.ln_f`). */
   private norm(prefix: string, x: tf.Tensor): tf.Tensor {
-    return layerNorm(x, this.w(`${prefix}.weight`) as tf.Tensor1D, this.w(`${prefix}.bias`) as tf.Tensor1D);
+    return layerNorm(x, this.w(`${prefix}.weight`) as tf.Tensor1D, this.w(`${prefix}.bias`) as tf.Tensor1D, this.config.layerNormEps ?? 1e-5);
   }
 
   /** Rows of the token (`transformer.wte`) or position (`transformer.wpe`) table. */

@@ -10,7 +10,19 @@ import type { LoraTarget } from './lora.ts';
 /** Our config from a GPT-2 config.json. */
 export function configFromGpt2(c: Gpt2Config): GPTConfig {
   const inner = c.n_inner ?? undefined;
-  return { vocabSize: c.vocab_size, context: c.n_positions, width: c.n_embd, layers: c.n_layer, heads: c.n_head, dropout: c.resid_pdrop ?? 0, ...(inner ? { inner } : {}) };
+  const eps = c.layer_norm_epsilon ?? 1e-5;
+  const act = c.activation_function ?? 'gelu_new';
+  return {
+    vocabSize: c.vocab_size,
+    context: c.n_positions,
+    width: c.n_embd,
+    layers: c.n_layer,
+    heads: c.n_head,
+    dropout: c.resid_pdrop ?? 0,
+    ...(inner ? { inner } : {}),
+    ...(eps !== 1e-5 ? { layerNormEps: eps } : {}),
+    ...(act !== 'gelu_new' ? { activation: act } : {}),
+  };
 }
 
 export interface FromCheckpoint {
@@ -42,8 +54,11 @@ export interface ToCheckpointOptions {
 /** Save the full model (LoRA, if any, folded into the saved weights; the model itself is unchanged). */
 export async function toCheckpoint(dir: string, model: GPT, o: ToCheckpointOptions = {}): Promise<void> {
   const c = model.config;
-  const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: o.eosId ?? o.tokenizer?.eosId, kind: o.kind });
+  const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: o.eosId ?? o.tokenizer?.eosId, padId: o.tokenizer?.padId, kind: o.kind });
   if (c.inner && c.inner !== 4 * c.width) config.n_inner = c.inner;
+  // a model loaded from a folder keeps its LayerNorm ε and activation when saved again
+  if (c.layerNormEps !== undefined) config.layer_norm_epsilon = c.layerNormEps;
+  if (c.activation !== undefined) config.activation_function = c.activation;
   const weights = model.mergedWeights();
   try {
     await saveModel(dir, { config, weights, tokenizer: o.tokenizer });

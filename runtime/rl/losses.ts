@@ -43,12 +43,16 @@ export interface DpoInputs {
   policyRejected: tf.Tensor1D;
   refChosen: tf.Tensor1D;
   refRejected: tf.Tensor1D;
+  /** Response tokens of each chosen / rejected sequence [B] (end-of-text included): IPO averages per token. */
+  chosenTokens?: tf.Tensor1D;
+  rejectedTokens?: tf.Tensor1D;
 }
 
 /**
  * DPO losses as TRL's `DPOTrainer.dpo_loss`: with h = (π_c − π_r) − (ref_c − ref_r),
  *   sigmoid: −log σ(βh)(1 − ε) − log σ(−βh)·ε     (ε: label smoothing, conservative DPO)
- *   ipo:     (h − 1/(2β))²
+ *   ipo:     (h_tok − 1/(2β))²  with h_tok = (π_c − ref_c)/n_c − (π_r − ref_r)/n_r, the log-ratios averaged
+ *            per response token as TRL does (n: response tokens, `chosenTokens` / `rejectedTokens`)
  *   hinge:   relu(1 − βh)
  * Rewards (for logging, no gradient needed): β(π − ref) of chosen and rejected; `accuracy` =
  * mean(chosen reward > rejected reward), `margin` = mean(chosen − rejected reward), as TRL's
@@ -59,7 +63,12 @@ export function dpoLoss(x: DpoInputs, beta: number, type: DpoLossType = 'sigmoid
   return tf.tidy(() => {
     const h = tf.sub(tf.sub(x.policyChosen, x.policyRejected), tf.sub(x.refChosen, x.refRejected));
     let losses: tf.Tensor;
-    if (type === 'ipo') losses = tf.square(tf.sub(h, 1 / (2 * beta)));
+    if (type === 'ipo') {
+      if (!x.chosenTokens || !x.rejectedTokens) throw new Error('the IPO loss needs chosenTokens and rejectedTokens (it averages the log-ratios per token)');
+      const perToken = (lr: tf.Tensor, n: tf.Tensor) => tf.div(lr, tf.maximum(n, 1));
+      const hTok = tf.sub(perToken(tf.sub(x.policyChosen, x.refChosen), x.chosenTokens), perToken(tf.sub(x.policyRejected, x.refRejected), x.rejectedTokens));
+      losses = tf.square(tf.sub(hTok, 1 / (2 * beta)));
+    }
     else if (type === 'hinge') losses = tf.relu(tf.sub(1, tf.mul(beta, h)));
     else {
       const bh = tf.mul(beta, h);

@@ -96,6 +96,8 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const bs = p.batch_size;
     const total = plannedSteps(ctx.params, trainPairs.length);
     const next = cycle(trainPairs, bs, ctx.seed, ctx.node.id);
+    // Response tokens per sequence (end-of-text included): IPO averages its log-ratios per token, as TRL.
+    const responseTokens = (rows: Pair['chosen'][]) => tf.tensor1d(rows.map((r) => r.loss.reduce((a, v) => a + v, 0)));
     const lossOf = (b: Pair[]) =>
       dpoLoss(
         {
@@ -103,6 +105,8 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
           policyRejected: seqLogProbs(lm.model, b.map((x) => x.rejected)),
           refChosen: tf.tensor1d(b.map((x) => x.refC)),
           refRejected: tf.tensor1d(b.map((x) => x.refR)),
+          chosenTokens: responseTokens(b.map((x) => x.chosen)),
+          rejectedTokens: responseTokens(b.map((x) => x.rejected)),
         },
         beta,
         lossType,

@@ -231,9 +231,19 @@ describe('DPO losses', () => {
   it('label smoothing 0.1: 0.9·softplus(−0.2) + 0.1·softplus(0.2) = 0.9·0.598139 + 0.1·0.798139 = 0.618139', () => {
     close(read(() => dpoLoss(x(), 0.1, 'sigmoid', 0.1)).loss, [0.618139]);
   });
-  it('ipo: (2 − 1/(2·0.1))² = 9; hinge: relu(1 − 0.2) = 0.8', () => {
-    close(read(() => dpoLoss(x(), 0.1, 'ipo')).loss, [9], 4);
+  it('ipo with one-token responses: (2 − 1/(2·0.1))² = 9; hinge: relu(1 − 0.2) = 0.8', () => {
+    const one = () => ({ ...x(), chosenTokens: tf.tensor1d([1]), rejectedTokens: tf.tensor1d([1]) });
+    close(read(() => dpoLoss(one(), 0.1, 'ipo')).loss, [9], 4);
     close(read(() => dpoLoss(x(), 0.1, 'hinge')).loss, [0.8]);
+  });
+  it('ipo averages the log-ratios per response token, as TRL (not summed per sequence)', () => {
+    // chosen log-ratio −1 − (−2) = 1 over 2 tokens → 0.5; rejected −3 − (−2) = −1 over 4 tokens → −0.25
+    // h_tok = 0.75; (0.75 − 1/(2·0.1))² = (−4.25)² = 18.0625 (summed: (2 − 5)² = 9)
+    const lens = () => ({ ...x(), chosenTokens: tf.tensor1d([2]), rejectedTokens: tf.tensor1d([4]) });
+    close(read(() => dpoLoss(lens(), 0.1, 'ipo')).loss, [18.0625], 4);
+    const inputs = x();
+    expect(() => dpoLoss(inputs, 0.1, 'ipo')).toThrow(/IPO loss needs chosenTokens/);
+    tf.dispose(Object.values(inputs));
   });
   it('per-example losses over a batch of two; hinge is zero past the margin', () => {
     // h = [2, −12]: row 1 = (−5 + 3) − (−1 + 11) = −12
@@ -330,7 +340,7 @@ describe('gradients match finite differences', () => {
     it(`DPO ${type} loss w.r.t. policy log-probs`, () => {
       const loss = (t: tf.Tensor1D) => {
         const [a, b, c, d] = tf.unstack(t);
-        return dpoLoss({ policyChosen: tf.stack([a, b]) as tf.Tensor1D, policyRejected: tf.stack([c, d]) as tf.Tensor1D, refChosen: tf.tensor1d([-2, -1]), refRejected: tf.tensor1d([-2, -3]) }, 0.5, type, 0.1).loss;
+        return dpoLoss({ policyChosen: tf.stack([a, b]) as tf.Tensor1D, policyRejected: tf.stack([c, d]) as tf.Tensor1D, refChosen: tf.tensor1d([-2, -1]), refRejected: tf.tensor1d([-2, -3]), chosenTokens: tf.tensor1d([1, 1]), rejectedTokens: tf.tensor1d([1, 1]) }, 0.5, type, 0.1).loss;
       };
       // h = [(−1.5 + 3) − 0, (−2 + 0.5) − 2] = [1.5, −3.5], βh = [0.75, −1.75]: away from the hinge kink at βh = 1
       check(loss, [-1.5, -2, -3, -0.5]);

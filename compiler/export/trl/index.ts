@@ -85,8 +85,9 @@ export interface ExportProjectOptions {
 }
 
 /** Build the project in memory (no files written). */
-export function buildTrlProject(plan: Plan, o: Omit<ExportProjectOptions, 'flags'> & { cluster: ClusterOptions }): ExportResult {
+export function buildTrlProject(plan: Plan, o: Omit<ExportProjectOptions, 'flags'> & { cluster: ClusterOptions; smoke?: boolean }): ExportResult {
   return exportTrl(plan, {
+    smoke: o.smoke,
     specDir: dirname(resolve(o.specPath)),
     outDir: resolve(o.outDir),
     cluster: o.cluster,

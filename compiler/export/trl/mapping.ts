@@ -35,7 +35,7 @@ export const STAGE_CLASSES: Record<string, { trainer?: string; config?: string; 
   sft: { trainer: 'SFTTrainer', config: 'SFTConfig', module: 'trl', doc: 'TRL `SFTTrainer` on prompt/completion records' },
   reward: { trainer: 'RewardTrainer', config: 'RewardConfig', module: 'trl', doc: 'TRL `RewardTrainer` on `AutoModelForSequenceClassification(num_labels=1)`' },
   dpo: { trainer: 'DPOTrainer', config: 'DPOConfig', module: 'trl', doc: 'TRL `DPOTrainer`' },
-  ppo: { trainer: 'PPOTrainer', config: 'PPOConfig', module: 'trl', doc: 'TRL `PPOTrainer` (policy, reference, reward and value models)' },
+  ppo: { trainer: 'PPOTrainer', config: 'PPOConfig', module: 'rlhf_export.ppo', doc: 'rlhfc\'s own `PPOTrainer` on Accelerate (`rlhf_export/ppo.py`: policy + value head, frozen reference, reward model or judge; TRL 1.x has no PPO trainer)' },
   judge: { module: 'transformers', doc: 'script: sample with `generate()`, score with the judge, keep best/worst as chosen/rejected' },
   generate: { module: 'transformers', doc: 'script: sample one response per prompt with `generate()`' },
   eval: { module: 'transformers', doc: 'script: sample with `generate()`, score with the judge, KL to the reference; writes report.json' },
@@ -47,7 +47,13 @@ const positive = (what: string) => (v: Value) => ((v as number) > 0 ? what : und
 // ---- groups shared by several stage kinds -------------------------------------------------------
 
 const loop: Row[] = [
-  { param: 'batch_size', into: 'config', fields: ['per_device_train_batch_size', 'per_device_eval_batch_size'], value: (v) => ({ per_device_train_batch_size: v, per_device_eval_batch_size: v }), note: 'per GPU: the effective batch is batch_size × grad_accum × GPUs' },
+  {
+    param: 'batch_size',
+    into: 'config',
+    fields: ['per_device_train_batch_size', 'per_device_eval_batch_size'],
+    value: (v) => ({ per_device_train_batch_size: { expr: `common.per_process(${v})` }, per_device_eval_batch_size: v }),
+    note: 'global, as rlhfc: each of P processes gets batch_size / P (the effective batch is batch_size × grad_accum for any P)',
+  },
   { param: 'grad_accum', into: 'config', fields: ['gradient_accumulation_steps'] },
   { param: 'epochs', into: 'config', fields: ['num_train_epochs'] },
   { param: 'max_steps', into: 'config', fields: ['max_steps'], value: (v) => ({ max_steps: (v as number) > 0 ? v : -1 }), note: '0 becomes -1 (run `epochs`)' },
@@ -97,22 +103,13 @@ const lora: Row[] = [
   { param: 'lora.merge', script: 'after training the adapter is merged into full weights (`merge_and_unload`) before saving' },
 ];
 
-const generation = (into: Into): Row[] =>
-  into === 'generation'
-    ? [
-        { param: 'generation.max_new_tokens', into, fields: ['max_new_tokens'] },
-        { param: 'generation.min_new_tokens', into, fields: ['min_new_tokens'] },
-        { param: 'generation.temperature', into, fields: ['temperature'] },
-        { param: 'generation.top_k', into, fields: ['top_k'] },
-        { param: 'generation.top_p', into, fields: ['top_p'] },
-      ]
-    : [
-        { param: 'generation.max_new_tokens', into: 'config', fields: ['response_length'] },
-        { param: 'generation.min_new_tokens', when: '> 0', unsupported: positive('TRL\'s PPOTrainer cannot suppress end-of-text (it has no min_new_tokens)') },
-        { param: 'generation.temperature', into: 'config', fields: ['temperature'] },
-        { param: 'generation.top_k', when: '> 0', unsupported: positive('TRL\'s PPOTrainer samples with top_k=0 (only temperature is configurable)') },
-        { param: 'generation.top_p', when: '< 1', unsupported: (v) => ((v as number) < 1 ? 'TRL\'s PPOTrainer samples with top_p=1.0 (only temperature is configurable)' : undefined) },
-      ];
+const generation = (into: Into): Row[] => [
+  { param: 'generation.max_new_tokens', into, fields: ['max_new_tokens'] },
+  { param: 'generation.min_new_tokens', into, fields: ['min_new_tokens'] },
+  { param: 'generation.temperature', into, fields: ['temperature'] },
+  { param: 'generation.top_k', into, fields: ['top_k'] },
+  { param: 'generation.top_p', into, fields: ['top_p'] },
+];
 
 const promptLength: Row = { param: 'max_prompt_length', script: 'prompts are tokenized and truncated from the left to this many tokens' };
 const maxPrompts: Row = { param: 'max_prompts', script: 'only the first N prompts are used (0: all)' };
@@ -146,39 +143,50 @@ export const STAGE_MAPPING: Record<string, Row[]> = {
   dpo: [
     { param: 'beta', into: 'config', fields: ['beta'] },
     { param: 'loss', into: 'config', fields: ['loss_type'] },
-    { param: 'label_smoothing', into: 'config', fields: ['label_smoothing'] },
+    {
+      param: 'label_smoothing',
+      into: 'config',
+      fields: ['label_smoothing'],
+      when: '> 0',
+      unsupported: positive("TRL 1.x's sigmoid DPO loss has no label smoothing (conservative DPO); its `robust` loss is a different estimator"),
+    },
     { param: 'max_seq_length', into: 'config', fields: ['max_length'] },
-    { param: 'max_prompt_length', into: 'config', fields: ['max_prompt_length'] },
+    { param: 'max_prompt_length', script: 'prompts are truncated from the left to this many tokens before DPOTrainer tokenizes the pairs (TRL 1.x has no max_prompt_length)' },
     ...lora,
     ...loop,
     ...optimizer,
   ],
   ppo: [
-    { param: 'steps', into: 'config', fields: ['total_episodes'], value: (v, p) => ({ total_episodes: (v as number) * (p['batch_size'] as number) }), note: 'steps × batch_size episodes' },
-    { param: 'batch_size', into: 'config', fields: ['num_mini_batches'], value: (v, p) => ({ num_mini_batches: (v as number) / (p['mini_batch_size'] as number) }), note: 'per GPU: TRL generates batch_size × GPUs responses per step' },
-    { param: 'mini_batch_size', into: 'config', fields: ['per_device_train_batch_size'] },
-    { param: 'ppo_epochs', into: 'config', fields: ['num_ppo_epochs'] },
-    promptLength,
+    // rlhf_export/ppo.py: rlhfc's own PPO trainer (TRL 1.x has none), so every parameter keeps its meaning.
+    { param: 'steps', into: 'config', fields: ['steps'], note: 'PPO steps: each samples batch_size prompts and makes ppo_epochs × batch_size / mini_batch_size updates, for any number of processes' },
+    { param: 'batch_size', into: 'config', fields: ['batch_size'], note: 'global: each of P processes samples batch_size / P prompts' },
+    { param: 'mini_batch_size', into: 'config', fields: ['mini_batch_size'], note: 'global: split between the processes' },
+    { param: 'ppo_epochs', into: 'config', fields: ['ppo_epochs'] },
+    { param: 'max_prompt_length', into: 'config', fields: ['max_prompt_length'] },
     { param: 'gamma', into: 'config', fields: ['gamma'] },
     { param: 'lam', into: 'config', fields: ['lam'] },
     { param: 'cliprange', into: 'config', fields: ['cliprange'] },
     { param: 'cliprange_value', into: 'config', fields: ['cliprange_value'] },
     { param: 'vf_coef', into: 'config', fields: ['vf_coef'] },
     { param: 'whiten_rewards', into: 'config', fields: ['whiten_rewards'] },
-    { param: 'kl.init', into: 'config', fields: ['kl_coef'] },
-    { param: 'kl.adaptive', when: 'true (the default)', unsupported: (v) => (v === true ? 'TRL\'s PPOTrainer keeps the KL coefficient fixed at kl_coef = kl.init (write `kl { adaptive: false }` to match)' : undefined) },
-    { param: 'kl.target', script: 'used by the adaptive controller only (see kl.adaptive)' },
-    { param: 'kl.horizon', script: 'used by the adaptive controller only (see kl.adaptive)' },
-    { param: 'kl.penalty', into: 'config', fields: ['kl_estimator'], value: () => ({ kl_estimator: 'k1' }), when: '`abs` or `mse`', unsupported: (v) => (v !== 'kl' ? `TRL's PPOTrainer estimates the per-token KL as log π − log π_ref (k1) or with k3; '${v}' has no equivalent` : undefined), note: '`kl` is `k1`' },
-    { param: 'kl.stop_at', when: '> 0', unsupported: positive('TRL\'s PPOTrainer does not stop an epoch early on the approximate KL') },
-    { param: 'score.scaling', when: 'true', unsupported: (v) => (v === true ? 'TRL\'s PPOTrainer does not scale scores by their running standard deviation' : undefined) },
-    { param: 'score.clip', when: '> 0', unsupported: positive('TRL\'s PPOTrainer does not clip scores') },
-    ...generation('config'),
+    { param: 'kl.init', into: 'config', fields: ['kl_init'] },
+    { param: 'kl.adaptive', into: 'config', fields: ['kl_adaptive'] },
+    { param: 'kl.target', into: 'config', fields: ['kl_target'] },
+    { param: 'kl.horizon', into: 'config', fields: ['kl_horizon'] },
+    { param: 'kl.penalty', into: 'config', fields: ['kl_penalty'] },
+    { param: 'kl.stop_at', into: 'config', fields: ['kl_stop_at'] },
+    { param: 'score.scaling', into: 'config', fields: ['score_scaling'] },
+    { param: 'score.clip', into: 'config', fields: ['score_clip'] },
+    { param: 'generation.max_new_tokens', into: 'config', fields: ['max_new_tokens'] },
+    { param: 'generation.min_new_tokens', into: 'config', fields: ['min_new_tokens'] },
+    { param: 'generation.temperature', into: 'config', fields: ['temperature'] },
+    { param: 'generation.top_k', into: 'config', fields: ['top_k'] },
+    { param: 'generation.top_p', into: 'config', fields: ['top_p'] },
     ...lora,
     ...optimizer,
     { param: 'log_every', into: 'config', fields: ['logging_steps'] },
-    { param: 'checkpoint_every', into: 'config', fields: ['save_strategy', 'save_steps'], value: (v) => ((v as number) > 0 ? { save_strategy: 'steps', save_steps: v } : { save_strategy: 'no' }) },
-    { param: 'samples', into: 'config', fields: ['num_sample_generations'], note: 'logging only: TRL prints sample completions this many times over the run (rlhfc: per step)' },
+    { param: 'checkpoint_every', into: 'config', fields: ['save_steps'], note: 'N > 0: a resumable checkpoint every N steps; 0 (locally: every 2 minutes): none' },
+    { param: 'samples', into: 'config', fields: ['samples'] },
   ],
   judge: [
     { param: 'samples_per_prompt', script: 'responses sampled per prompt; the best and worst scored become chosen and rejected' },

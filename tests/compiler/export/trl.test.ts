@@ -12,7 +12,8 @@ import { compileFile } from '../../../compiler/compile.ts';
 import { specFilesIn } from '../../../compiler/load.ts';
 import { renderDiagnostics } from '../../../core/diagnostics.ts';
 import { buildTrlProject, clusterOptions, writeTrlProject, type ExportResult } from '../../../compiler/export/trl/index.ts';
-import { FIELDS, fieldsOf } from '../../../compiler/export/trl/fields.ts';
+import { FIELDS, GENERATED_FROM, fieldsOf } from '../../../compiler/export/trl/fields.ts';
+import { PINNED } from '../../../compiler/export/trl/versions.ts';
 import { SOURCE_MAPPING, STAGE_CLASSES, STAGE_MAPPING } from '../../../compiler/export/trl/mapping.ts';
 import { loadDataset, splitDataset } from '../../../runtime/data/index.ts';
 import { STAGE_SCHEMAS } from '../../../runtime/stages/index.ts';
@@ -179,15 +180,17 @@ describe('trl export: keywords are fields of the pinned classes', () => {
       for (const r of rows) for (const f of r.fields ?? []) expect(fieldsOf(classOf(kind, r.into!)).has(f), `${kind}.${r.param} → ${f}`).toBe(true);
     }
     for (const f of SOURCE_MAPPING['model gpt'].flatMap((r) => r.fields ?? [])) expect(fieldsOf('GPT2Config').has(f)).toBe(true);
-    for (const cls of ['TrainingArguments', 'SFTConfig', 'RewardConfig', 'DPOConfig', 'PPOConfig']) {
+    for (const cls of ['TrainingArguments', 'SFTConfig', 'RewardConfig', 'DPOConfig']) {
       for (const f of ['seed', 'data_seed', 'bf16', 'fp16']) expect(fieldsOf(cls).has(f)).toBe(true);
     }
+    for (const f of ['seed', 'node_id', 'mixed_precision', 'output_dir']) expect(fieldsOf('PPOConfig').has(f)).toBe(true);
   });
 
-  it('every field list says where it was taken from', () => {
+  it('every field list was generated from the pinned packages (scripts/trl_fields.py)', () => {
+    for (const [pkg, v] of Object.entries(GENERATED_FROM)) if (pkg in PINNED) expect(v.split('+')[0], pkg).toBe(PINNED[pkg as keyof typeof PINNED]);
     for (const [cls, f] of Object.entries(FIELDS)) {
-      expect(f.sources.length, cls).toBeGreaterThan(0);
-      for (const s of f.sources) expect(s, cls).toMatch(/^https:\/\/github\.com\/huggingface\/(trl|transformers|peft)\/blob\/v[\d.]+\//);
+      expect(f.fields.length, cls).toBeGreaterThan(5);
+      expect(f.package, cls).toMatch(/^(trl|transformers|peft) [\d.]+$|^rlhf_export /);
       expect(new Set(f.fields).size, `${cls} lists a field twice`).toBe(f.fields.length);
     }
   });
@@ -271,6 +274,17 @@ describe('trl export: Python helpers', () => {
       py(`import json\nfrom rlhf_export import judges\nt = ${JSON.stringify(texts)}\nprint(json.dumps({"length": judges.length(0)([], t), "target": judges.length(3)([], t), "words": judges.words(${JSON.stringify(list)})([], t)}))`),
     );
     expect(got).toEqual(want);
+  });
+
+  it('afinn() scores like the local one (the lexicon of the npm sentiment package ships with the project)', async () => {
+    const { afinnJudge } = await import('../../../runtime/judges/rules.ts');
+    const p = projects.get('rlaif.rlhf')!;
+    writeTrlProject(p.result, p.out);
+    const texts = ["I don't like it, it's bad!", 'Great, GREAT product :)', '', 'not happy\nnot sad 😀', 'it is not good, cant complain'];
+    const want = await afinnJudge().score([], texts);
+    const got = JSON.parse(execFileSync('python3', ['-c', `import json\nfrom rlhf_export import judges\nprint(json.dumps(judges.afinn()([], ${JSON.stringify(texts)})))`], { cwd: p.out, encoding: 'utf8' }));
+    expect(got.some((x: number) => x !== 0)).toBe(true);
+    got.forEach((x: number, i: number) => expect(x, texts[i]).toBeCloseTo(want[i], 12));
   });
 
   it('pack_text predicts every token exactly once, in blocks that fit the context', () => {
@@ -368,17 +382,61 @@ describe('trl export: the command', () => {
 
   it('writes the project and reports parameters without an equivalent as warnings', async () => {
     const dir = join(tmp, 'cmd-seed');
-    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', dir]);
+    const r = await run(['compile', 'tests/cases/export_unsupported_params.rlhf', '--target', 'trl', '--out', dir]);
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(/warning RLHF5001: stage 'rl' \(ppo\): kl\.adaptive = true has no equivalent/);
+    expect(r.err).toMatch(/warning RLHF5001: stage 'base' \(pretrain\): optimizer\.min_lr_ratio = 0\.1 has no equivalent/);
     expect(existsSync(join(dir, 'run.sh'))).toBe(true);
   });
 
   it('--strict makes them errors and writes nothing', async () => {
     const dir = join(tmp, 'cmd-strict');
-    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', dir, '--strict']);
+    const r = await run(['compile', 'tests/cases/export_unsupported_params.rlhf', '--target', 'trl', '--out', dir, '--strict']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/error RLHF5001: stage 'rl' \(ppo\): kl\.adaptive = true/);
+    expect(r.err).toMatch(/error RLHF5001: stage 'base' \(pretrain\): optimizer\.min_lr_ratio = 0\.1/);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('seed.rlhf exports without approximations now that PPO runs on the export\'s own trainer', async () => {
+    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', join(tmp, 'cmd-seed-clean'), '--strict']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('trl export: defects of the TRL 0.19 export, fixed', () => {
+  it('PPO: a step rolls out batch_size prompts in batch_size / mini_batch_size mini-batches, for steps steps (not TRL ≤ 0.16\'s mapping)', () => {
+    const rl = projects.get('seed.rlhf')!.result.files.get('stages/rl.py')!;
+    // seed.rlhf: steps 30, batch_size 16, mini_batch_size 4
+    expect(rl).toContain('steps=30,  # steps');
+    expect(rl).toContain('batch_size=16,  # batch_size');
+    expect(rl).toContain('mini_batch_size=4,  # mini_batch_size');
+    expect(rl).not.toMatch(/per_device_train_batch_size|num_mini_batches|total_episodes/);
+  });
+
+  it('PPO: the number of updates does not depend on the number of processes (no total_episodes = steps × batch_size)', () => {
+    const spec = 'examples/seed.rlhf';
+    const eight = exportSpec(spec, { gpus: '8' }).result.files.get('stages/rl.py')!;
+    expect(eight).toContain('steps=30,  # steps');
+    expect(eight).toContain('batch_size=16,  # batch_size');
+  });
+
+  it('accelerate.yaml quotes NO (a bare NO is the boolean false in YAML)', () => {
+    const yaml = projects.get('seed.rlhf')!.result.files.get('accelerate.yaml')!;
+    expect(yaml).toMatch(/^distributed_type: 'NO'/m);
+    expect(yaml).not.toMatch(/^distributed_type: NO$/m);
+  });
+
+  it('SFT / reward / DPO: batch_size is the global batch, divided between the processes at run time', () => {
+    const chat = projects.get('seed.rlhf')!.result.files.get('stages/chat.py')!;
+    expect(chat).toMatch(/per_device_train_batch_size=common\.per_process\(\d+\),  # batch_size/);
+  });
+
+  it('TRL 1.x has no cDPO: sigmoid with label_smoothing > 0 is reported, not silently dropped', () => {
+    const dir = mkdtempSync(join(tmp, 'cdpo-'));
+    writeFileSync(join(dir, 'spec.rlhf'), 'dataset speeches = corpus("sotu") { limit: 20 }\ndataset prefs = corpus("sentiment") { kind: preferences }\ntokenizer bpe = bpe(speeches) { vocab_size: 300 }\nmodel tiny = gpt { layers: 1  heads: 2  width: 16  context: 64 }\nstage base: pretrain { model: tiny  tokenizer: bpe  data: speeches  max_steps: 1 }\nstage d: dpo { model: base.model  data: prefs  label_smoothing: 0.1 }\n');
+    const r = compileFile(join(dir, 'spec.rlhf'));
+    if (!r.plan) return expect(renderDiagnostics(r.diagnostics, (p) => r.sources.get(p))).toBe('');
+    const res = buildTrlProject(r.plan, { specPath: join(dir, 'spec.rlhf'), outDir: join(dir, 'out'), sources: r.sources, cluster: clusterOptions(r.plan, {}).cluster! });
+    expect(res.diagnostics.map((d) => d.message).join('\n')).toMatch(/label_smoothing = 0\.1 has no equivalent.*no label smoothing/);
   });
 });

@@ -7,13 +7,13 @@
 # run resumes where it stopped (training stages also resume from their last checkpoint) and a
 # step whose parameters or inputs changed in the spec runs again.
 #
-# Training stages run under `accelerate launch` with accelerate.yaml (1 node × 1 GPU, ddp).
+# Training stages run under `accelerate launch` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (1 node × 1 GPU, ddp).
 # Data preparation and the sampling stages (judge, generate, eval) run as one process.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-LAUNCH=(accelerate launch --config_file accelerate.yaml)
+LAUNCH=(accelerate launch --config_file "${ACCELERATE_CONFIG_FILE:-accelerate.yaml}")
 
 # step NAME OUTPUT_FOLDER PLAN_HASH all|main COMMAND...
 step() {

@@ -21,14 +21,17 @@ def main() -> None:
     model = common.load_causal_lm(args.model)
     ref_model = None  # the reference is the policy's starting weights (TRL copies them, or disables the adapter)
     train, validation = common.load_split(args.data)
+    MAX_PROMPT_LENGTH = 16  # max_prompt_length: prompts keep their last tokens
+    train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))
+    if validation is not None:
+        validation = validation.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))
     config = DPOConfig(
         output_dir=os.path.join(args.out, "trainer"),  # checkpoints and logs; the result goes to args.out
         beta=0.1,  # beta
         loss_type="sigmoid",  # loss
         label_smoothing=0.0,  # label_smoothing
         max_length=64,  # max_seq_length
-        max_prompt_length=16,  # max_prompt_length
-        per_device_train_batch_size=8,  # batch_size
+        per_device_train_batch_size=common.per_process(8),  # batch_size
         per_device_eval_batch_size=8,  # batch_size
         gradient_accumulation_steps=1,  # grad_accum
         num_train_epochs=1,  # epochs

@@ -40,7 +40,7 @@ def main() -> None:
         validation = common.pack_text(validation["text"], tokenizer, block_size=64, remainder="drop")
     config = TrainingArguments(
         output_dir=os.path.join(args.out, "trainer"),  # checkpoints and logs; the result goes to args.out
-        per_device_train_batch_size=16,  # batch_size
+        per_device_train_batch_size=common.per_process(16),  # batch_size
         per_device_eval_batch_size=16,  # batch_size
         gradient_accumulation_steps=1,  # grad_accum
         num_train_epochs=1,  # epochs

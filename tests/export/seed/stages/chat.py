@@ -31,7 +31,7 @@ def main() -> None:
         completion_only_loss=True,  # completion_only
         max_length=64,  # max_seq_length
         packing=False,  # packing
-        per_device_train_batch_size=8,  # batch_size
+        per_device_train_batch_size=common.per_process(8),  # batch_size
         per_device_eval_batch_size=8,  # batch_size
         gradient_accumulation_steps=1,  # grad_accum
         num_train_epochs=1,  # epochs

@@ -20,15 +20,12 @@ def main() -> None:
     tokenizer = common.load_tokenizer(args.model)
     model = common.load_scalar_model(args.model, tokenizer.pad_token_id)
     train, validation = common.load_split(args.data)
-    # RewardTrainer scores whole texts: the prompt is prepended to chosen and rejected.
-    train = train.map(common.implicit_prompt)
-    if validation is not None:
-        validation = validation.map(common.implicit_prompt)
+    # RewardTrainer scores whole texts: it prepends the prompt column to chosen and rejected itself.
     config = RewardConfig(
         output_dir=os.path.join(args.out, "trainer"),  # checkpoints and logs; the result goes to args.out
         max_length=64,  # max_seq_length
         center_rewards_coefficient=None,  # center_rewards
-        per_device_train_batch_size=16,  # batch_size
+        per_device_train_batch_size=common.per_process(16),  # batch_size
         per_device_eval_batch_size=16,  # batch_size
         gradient_accumulation_steps=1,  # grad_accum
         num_train_epochs=2,  # epochs

@@ -47,9 +47,12 @@ def apply_template(record: dict[str, Any], template: str) -> dict[str, str]:
     }
 
 
-def implicit_prompt(record: dict[str, Any]) -> dict[str, Any]:
-    """A preference pair for RewardTrainer, which scores whole texts: the prompt is prepended to both responses."""
-    return {**record, "chosen": record["prompt"] + record["chosen"], "rejected": record["prompt"] + record["rejected"]}
+def truncate_prompt(record: dict[str, Any], tokenizer, max_prompt_length: int) -> dict[str, Any]:
+    """A preference pair whose prompt keeps its last `max_prompt_length` tokens (DPOTrainer tokenizes the text again)."""
+    ids = tokenizer(record["prompt"])["input_ids"]
+    if len(ids) <= max_prompt_length:
+        return record
+    return {**record, "prompt": tokenizer.decode(ids[-max_prompt_length:])}
 
 
 def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -89,6 +92,14 @@ def pack_text(texts: list[str], tokenizer, block_size: int, remainder: str):
 # ---- tokenizers and models ------------------------------------------------------------------
 
 
+def per_process(batch_size: int) -> int:
+    """rlhfc's batch_size is the batch of one optimisation step; with P processes each gets batch_size / P."""
+    p = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun for every process
+    if batch_size % p:
+        raise SystemExit(f"batch_size {batch_size} is not divisible by the {p} processes: choose a multiple of {p}")
+    return batch_size // p
+
+
 def load_tokenizer(name_or_path: str):
     """A tokenizer from a folder or Hub id; GPT-2-style tokenizers get their end-of-text token as padding."""
     from transformers import AutoTokenizer
@@ -108,7 +119,9 @@ def load_causal_lm(name_or_path: str):
     if is_adapter(name_or_path):
         from peft import AutoPeftModelForCausalLM
 
-        return AutoPeftModelForCausalLM.from_pretrained(name_or_path).merge_and_unload()
+        # PEFT loads the base frozen and merging keeps it so: unfreeze, or a stage that trains the
+        # merged weights (full fine-tuning after a LoRA stage) would train nothing.
+        return AutoPeftModelForCausalLM.from_pretrained(name_or_path).merge_and_unload().requires_grad_(True)
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(name_or_path)
@@ -127,7 +140,7 @@ def load_scalar_model(name_or_path: str, pad_token_id: int):
     elif json.loads((Path(name_or_path) / "adapter_config.json").read_text()).get("task_type") == "SEQ_CLS":
         from peft import AutoPeftModelForSequenceClassification
 
-        model = AutoPeftModelForSequenceClassification.from_pretrained(name_or_path, num_labels=1).merge_and_unload()
+        model = AutoPeftModelForSequenceClassification.from_pretrained(name_or_path, num_labels=1).merge_and_unload().requires_grad_(True)
     else:
         with tempfile.TemporaryDirectory() as merged:
             load_causal_lm(name_or_path).save_pretrained(merged)
@@ -153,12 +166,31 @@ def save_result(trainer, tokenizer, out: str, merge_lora: bool = False, scalar_h
     trainer.save_model(out)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
+        write_metrics(out, trainer.state.log_history)
+        a = trainer.args
+        facts = {
+            "processes": a.world_size,
+            "per_device_train_batch_size": a.per_device_train_batch_size,
+            "gradient_accumulation_steps": a.gradient_accumulation_steps,
+            "effective_batch_size": a.per_device_train_batch_size * a.gradient_accumulation_steps * a.world_size,
+            "global_step": trainer.state.global_step,
+            "train_records": len(trainer.train_dataset) if trainer.train_dataset is not None else 0,
+        }
+        (Path(out) / "trainer.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
         if merge_lora and is_adapter(out):
             merged = load_scalar_model(out, tokenizer.pad_token_id) if scalar_head else load_causal_lm(out)
             for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
                 (Path(out) / name).unlink(missing_ok=True)
             merged.save_pretrained(out)
         tokenizer.save_pretrained(out)
+
+
+def write_metrics(out: str, history: list[dict]) -> None:
+    """The logged metrics, one JSON line per log (`metrics.jsonl` in the stage's result folder)."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with (Path(out) / "metrics.jsonl").open("w", encoding="utf-8") as f:
+        for row in history:
+            f.write(json.dumps(row) + "\n")
 
 
 # ---- sampling -------------------------------------------------------------------------------

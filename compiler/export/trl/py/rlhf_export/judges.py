@@ -30,18 +30,23 @@ def vader() -> Judge:
 
 
 def afinn() -> Judge:
-    from afinn import Afinn
+    """AFINN-165 comparative sentiment, as rlhfc's afinn() (the npm `sentiment` package 5.0.2): its
+    tokenizer, labels (with emoji), and negators; afinn.json is written next to this file by the export."""
+    import json
+    from pathlib import Path
 
-    lexicon = Afinn(language="en")
+    lexicon = json.loads((Path(__file__).parent / "afinn.json").read_text(encoding="utf-8"))
+    labels, negators = lexicon["labels"], lexicon["negators"]
 
-    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
-        out = []
-        for r in responses:
-            tokens = re.sub(r"[.,/#!?$%^&*;:{}=_`\"~()]", " ", r.lower()).split()
-            out.append(lexicon.score(r) / len(tokens) if tokens else 0.0)
-        return out
+    def analyze(text: str) -> float:
+        tokens = re.sub(r"\s\s+", " ", re.sub(r"[.,/#!?$%^&*;:{}=_`\"~()]", " ", text.lower().replace("\n", " "))).strip().split(" ")
+        score = 0
+        for i, t in enumerate(tokens):
+            if t in labels:
+                score += -labels[t] if i > 0 and negators.get(tokens[i - 1]) else labels[t]
+        return score / len(tokens) if tokens else 0.0
 
-    return score
+    return lambda prompts, responses: [analyze(r) for r in responses]
 
 
 def length(target: int = 0) -> Judge:

@@ -1,0 +1,84 @@
+// The Python side of the interop tests: the virtualenv with the pinned stack (requirements.txt).
+// Found at $RLHFC_PYTHON or <repo>/.venv/bin/python. Without it the interop suites skip with one
+// visible line; with RLHFC_REQUIRE_INTEROP=1 (CI: .ci/run creates the venv) they fail instead.
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'vitest';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const candidate = process.env.RLHFC_PYTHON || resolve(ROOT, '.venv/bin/python');
+const required = process.env.RLHFC_REQUIRE_INTEROP === '1';
+
+function probe(): string | undefined {
+  if (!existsSync(candidate)) return `no Python at ${candidate}`;
+  const r = spawnSync(candidate, ['-c', 'import torch, transformers, trl, peft, accelerate, datasets'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : `${candidate} cannot import the stack: ${r.stderr.trim().split('\n').pop()}`;
+}
+
+/** Why the interop tests cannot run here (undefined: they can). */
+export const missing = probe();
+export const PYTHON = candidate;
+let told = false;
+
+/** One skip line per test run, not one per test file: the first worker of this vitest run to claim it tells. */
+function firstToTell(): boolean {
+  try {
+    writeFileSync(join(tmpdir(), `rlhfc-interop-skipped-${process.ppid}`), '', { flag: 'wx' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `describe` for an interop suite: skipped (one line on stderr) without the venv, failing with RLHFC_REQUIRE_INTEROP=1. */
+export function describeInterop(name: string, body: () => void): void {
+  if (!missing) {
+    describe(name, body);
+    return;
+  }
+  if (required) {
+    describe(name, () => {
+      it('has the Python virtualenv (RLHFC_REQUIRE_INTEROP=1)', () => {
+        throw new Error(`interop tests required but ${missing}; create it with: python3 -m venv .venv && .venv/bin/pip install -r requirements.txt`);
+      });
+    });
+    return;
+  }
+  if (!told && firstToTell()) {
+    told = true;
+    process.stderr.write(`interop tests skipped: ${missing} (python3 -m venv .venv && .venv/bin/pip install -r requirements.txt, or set RLHFC_PYTHON)\n`);
+  }
+  describe.skip(name, body);
+}
+
+/** Environment for the venv's tools (its bin first on PATH, quiet libraries, offline). */
+export function pyEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${resolve(PYTHON, '..')}:${process.env.PATH}`,
+    HF_HUB_OFFLINE: '1',
+    HF_DATASETS_OFFLINE: '1',
+    TRANSFORMERS_OFFLINE: '1',
+    TOKENIZERS_PARALLELISM: 'false',
+    PYTHONDONTWRITEBYTECODE: '1',
+    OMP_NUM_THREADS: '1',
+    ...extra,
+  };
+}
+
+/** Run Python code (stdin) with the venv; returns stdout. Throws with stderr on failure. */
+export function py(code: string, opts: { cwd?: string; args?: string[]; env?: Record<string, string>; timeout?: number } = {}): string {
+  const r: SpawnSyncReturns<string> = spawnSync(PYTHON, ['-', ...(opts.args ?? [])], { input: code, cwd: opts.cwd ?? ROOT, encoding: 'utf8', env: pyEnv(opts.env), maxBuffer: 1 << 28, timeout: opts.timeout ?? 600_000 });
+  if (r.status !== 0) throw new Error(`python failed (${r.status ?? r.signal}):\n${r.stderr.slice(-4000)}`);
+  return r.stdout;
+}
+
+/** The last line of stdout that is JSON. */
+export function pyJson<T = unknown>(code: string, opts: Parameters<typeof py>[1] = {}): T {
+  const lines = py(code, opts).trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as T;
+}
+
+export { execFileSync };
