@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { shuffle } from '../../runtime/data/split.ts';
-import { describeInterop, py } from './python.ts';
+import { describeSmoke, py } from './python.ts';
 import { checkStages, cpu2Env, exportSmoke, readJsonl, runSh, runStep } from './smoke-helpers.ts';
 import type { Plan } from '../../core/plan-types.ts';
 
@@ -34,7 +34,7 @@ model.save_pretrained(sys.argv[1])
 fast.save_pretrained(sys.argv[1])`, { args: [dir, join(tmp, 'texts.jsonl')] });
 }
 
-describeInterop('interop: every stage kind and option family at smoke scale', () => {
+describeSmoke('interop: every stage kind and option family at smoke scale', () => {
   let plan: Plan;
   let out: string;
 

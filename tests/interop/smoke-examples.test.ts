@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { describeInterop, missing } from './python.ts';
+import { describeSmoke, missing } from './python.ts';
 import { checkStages, exportSmoke, runSh } from './smoke-helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-smoke-'));
@@ -14,7 +14,7 @@ const examples = readdirSync('examples').filter((f) => f.endsWith('.rlhf')).sort
 // vader() needs the vaderSentiment package, which this machine's package index does not have.
 const vaderMissing = !missing && (await import('./python.ts')).py('import importlib.util; print(importlib.util.find_spec("vaderSentiment") is None)').trim() === 'True';
 
-describeInterop('interop: every example runs at smoke scale with the real libraries', () => {
+describeSmoke('interop: every example runs at smoke scale with the real libraries', () => {
   for (const e of examples) {
     it(e, { timeout: 3_200_000 }, () => {
       const out = join(tmp, e.replace('.rlhf', ''));
