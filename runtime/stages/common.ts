@@ -2,7 +2,8 @@
 // The training groups (optimizer, loop, lora) live with the code that reads them: runtime/train/params.ts.
 // Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in docs/reference.md.
 
-import { block, bool, float, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
+import { block, bool, float, input, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
+import { lora, optimizer } from '../train/params.ts';
 
 export const generation = (d: { max_new_tokens: number; temperature: number }) =>
   block('Sampling settings.', 'always', {
@@ -69,11 +70,32 @@ export const maxPromptLength = (def: number, modelParam = 'model'): IntSpec => (
   capFraction: 0.5,
 });
 
-/** The reward sources of the group-RL stages (grpo, rloo): several, summed with weights. */
-export const rewardSources = {
-  rewards: inputs('Reward sources, summed with `reward_weights`: judges (rules, user functions) and reward models.', ['judge', 'reward_model']),
-  reward_weights: list('Weight of each reward source, in the order of `rewards` (default: all 1).', 'float', []),
-} as const;
+/**
+ * The parameters the group-RL stages (grpo, rloo) share: several weighted reward sources, prompts,
+ * groups of `num_generations` answers, mini-batches and iterations, generation, LoRA, the optimizer
+ * and logging. Each stage adds its own advantage and loss parameters.
+ */
+export function groupRLParams(o: { generations: number; generationsDoc: string }) {
+  return {
+    policy: input('Policy to optimise; its starting weights are the reference of the KL term.', ['causal_lm']),
+    rewards: inputs('Reward sources, summed with `reward_weights`: judges (rules, user functions) and reward models.', ['judge', 'reward_model']),
+    reward_weights: list('Weight of each reward source, in the order of `rewards` (default: all 1).', 'float', []),
+    prompts: input('Prompts to answer.', ['prompts']),
+    steps: int('Generation steps (each: batch_size answers generated, scored and optimised on).', 20, 1),
+    batch_size: int('Answers generated per step: prompts per step × num_generations (TRL: the generation batch).', 32, 1),
+    num_generations: int(o.generationsDoc, o.generations, 2),
+    mini_batch_size: int('Answers per optimizer update; must divide batch_size (TRL: per-device batch size × processes).', 8, 1),
+    num_iterations: int('Passes over each generation batch; more than 1 reuses the samples with importance ratios.', 1, 1),
+    mask_truncated_completions: bool('Leave answers that hit max_new_tokens without end-of-text out of the loss.', false),
+    max_prompt_length: maxPromptLength(32, 'policy'),
+    generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
+    lora,
+    optimizer,
+    log_every: int('Write a metrics line every N steps.', 1, 1),
+    checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
+    samples: int('Sample generations logged per step.', 2, 0),
+  } as const;
+}
 
 /** Group-RL stages: whole groups per batch, mini-batches that divide it, one weight per reward source. */
 export function groupRules(p: { batch_size: number; num_generations: number; mini_batch_size: number; reward_weights: number[] }, ctx: RuleContext): RuleViolation[] {

@@ -4,36 +4,20 @@
 // its reward against its group's; a clipped token-level loss with an optional k3 KL to the frozen
 // starting policy.
 
-import { bool, float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { generation, groupRules, maxPromptLength, rewardSources, samplingRules } from './common.ts';
-import { lora, optimizer } from '../train/params.ts';
+import { bool, float, stageSchema, str } from '../../core/schema.ts';
+import { groupRLParams, groupRules, samplingRules } from './common.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({
   kind: 'grpo',
   doc: 'RL fine-tuning with GRPO (group-relative advantages, no value model) against one or more reward sources.',
   params: {
-    policy: input('Policy to optimise; its starting weights are the frozen reference of the KL term.', ['causal_lm']),
-    ...rewardSources,
-    prompts: input('Prompts to answer.', ['prompts']),
-    steps: int('Generation steps (each: batch_size answers generated, scored and optimised on).', 20, 1),
-    batch_size: int('Answers generated per step: prompts per step × num_generations (TRL: the generation batch).', 32, 1),
-    num_generations: int('Answers per prompt (the group size G).', 8, 2),
-    mini_batch_size: int('Answers per optimizer update; must divide batch_size (TRL: per-device batch size × processes).', 8, 1),
-    num_iterations: int('Passes over each generation batch (μ); more than 1 reuses the samples with importance ratios.', 1, 1),
+    ...groupRLParams({ generations: 8, generationsDoc: 'Answers per prompt (the group size G).' }),
     beta: float('Weight of the KL to the reference (k3 estimator); 0 loads no reference model.', 0.0, 0),
     epsilon: float('Lower clip of the importance ratio: 1 − ε.', 0.2, 0, 1, { minExclusive: true }),
     epsilon_high: float('Upper clip of the importance ratio, 1 + ε_high (clip-higher, DAPO); 0: the same as epsilon.', 0, 0),
     loss_type: str('How token losses are averaged: per sequence then batch (grpo), over the batch\'s tokens (bnpo), by batch × max length (dr_grpo), over the generation batch\'s tokens (dapo).', 'dapo', ['grpo', 'bnpo', 'dr_grpo', 'dapo']),
     scale_rewards: str('Divide advantages by the reward std of the group, of the batch, or not at all.', 'group', ['group', 'batch', 'none']),
-    mask_truncated_completions: bool('Leave answers that hit max_new_tokens without end-of-text out of the loss.', false),
-    max_prompt_length: maxPromptLength(32, 'policy'),
-    generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
-    lora,
-    optimizer,
-    log_every: int('Write a metrics line every N steps.', 1, 1),
-    checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
-    samples: int('Sample generations logged per step.', 2, 0),
   },
   outputs: { model: 'causal_lm' },
   carries: { model: 'policy' },

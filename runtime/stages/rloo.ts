@@ -3,35 +3,19 @@
 // its summed KL to the starting policy) minus the mean reward of the other answers to the same
 // prompt; a clipped sequence-level importance ratio.
 
-import { bool, float, input, int, stageSchema } from '../../core/schema.ts';
-import { generation, groupRules, maxPromptLength, rewardSources, samplingRules } from './common.ts';
-import { lora, optimizer } from '../train/params.ts';
+import { bool, float, stageSchema } from '../../core/schema.ts';
+import { groupRLParams, groupRules, samplingRules } from './common.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({
   kind: 'rloo',
   doc: 'RL fine-tuning with RLOO (leave-one-out baselines, no value model) against one or more reward sources.',
   params: {
-    policy: input('Policy to optimise; its starting weights are the reference of the KL penalty.', ['causal_lm']),
-    ...rewardSources,
-    prompts: input('Prompts to answer.', ['prompts']),
-    steps: int('Generation steps (each: batch_size answers generated, scored and optimised on).', 20, 1),
-    batch_size: int('Answers generated per step: prompts per step × num_generations (TRL: the generation batch).', 32, 1),
-    num_generations: int('Answers per prompt (k): the baseline of each is the mean of the other k − 1.', 4, 2),
-    mini_batch_size: int('Answers per optimizer update; must divide batch_size (TRL: per-device batch size × processes).', 8, 1),
-    num_iterations: int('Passes over each generation batch; more than 1 reuses the samples with importance ratios.', 1, 1),
+    ...groupRLParams({ generations: 4, generationsDoc: 'Answers per prompt (k): the baseline of each is the mean of the other k − 1.' }),
     beta: float('KL penalty taken off each answer\'s reward: β · Σ_t (log π_old − log π_ref); 0 loads no reference model.', 0.05, 0),
     epsilon: float('Lower clip of the sequence-level importance ratio: 1 − ε.', 0.2, 0, 1, { minExclusive: true }),
     epsilon_high: float('Upper clip of the ratio, 1 + ε_high; 0: the same as epsilon.', 0, 0),
     normalize_advantages: bool('Normalise the batch\'s advantages to mean 0 and standard deviation 1.', false),
-    mask_truncated_completions: bool('Leave answers that hit max_new_tokens without end-of-text out of the loss.', false),
-    max_prompt_length: maxPromptLength(32, 'policy'),
-    generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
-    lora,
-    optimizer,
-    log_every: int('Write a metrics line every N steps.', 1, 1),
-    checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
-    samples: int('Sample generations logged per step.', 2, 0),
   },
   outputs: { model: 'causal_lm' },
   carries: { model: 'policy' },
