@@ -55,15 +55,16 @@ export function describeInterop(name: string, body: () => void): void {
 
 /**
  * `describe` for the smoke runs (every example and the coverage spec exported with --smoke and run
- * with run.sh, 1 and 2 processes): tens of minutes on 2 cores, so they run only with
- * RLHFC_INTEROP_SMOKE=1 (`npm run test:smoke`), not in `npm test`; otherwise one line says so.
+ * with run.sh, 1 and 2 processes): about 6 minutes on an idle 2-core machine, so they run only with
+ * RLHFC_INTEROP_SMOKE=1 (`npm run test:smoke`, which .ci/run calls), not in `npm test`; otherwise
+ * one line says so.
  */
 export function describeSmoke(name: string, body: () => void): void {
   if (process.env.RLHFC_INTEROP_SMOKE === '1') {
     describeInterop(name, body);
     return;
   }
-  process.stderr.write(`${name}: skipped (tens of minutes; run with: npm run test:smoke)\n`);
+  process.stderr.write(`${name}: skipped (minutes; run with: npm run test:smoke)\n`);
   describe.skip(name, body);
 }
 

@@ -38,7 +38,7 @@ describeSmoke('interop: every stage kind and option family at smoke scale', () =
   let plan: Plan;
   let out: string;
 
-  it('runs end to end with one process, and a second run.sh skips every finished step', { timeout: 3_200_000 }, async () => {
+  it('runs end to end with one process, and a second run.sh skips every finished step', { timeout: 900_000 }, async () => {
     const { loadCorpus } = await import('../../runtime/data/corpora.ts');
     const texts = loadCorpus('sentiment', { kind: 'text', promptWords: 4, seed: 0 }) as { text: string }[];
     const { writeFileSync } = await import('node:fs');
@@ -101,7 +101,7 @@ describeSmoke('interop: every stage kind and option family at smoke scale', () =
     ppoSemantics('rlj', join(out, 'outputs/rlj'), 1);
   });
 
-  it('accelerate launch on two CPU processes: an SFT stage and the PPO stage keep rlhfc\'s batch semantics', { timeout: 2_400_000 }, () => {
+  it('accelerate launch on two CPU processes: an SFT stage and the PPO stage keep rlhfc\'s batch semantics', { timeout: 600_000 }, () => {
     const env = cpu2Env(tmp);
     const sft = runStep(out, 'chatl', join(out, 'outputs2/chatl'), env);
     expect(sft.status, sft.log.slice(-3000)).toBe(0);

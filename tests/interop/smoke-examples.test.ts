@@ -16,7 +16,7 @@ const vaderMissing = !missing && (await import('./python.ts')).py('import import
 
 describeSmoke('interop: every example runs at smoke scale with the real libraries', () => {
   for (const e of examples) {
-    it(e, { timeout: 3_200_000 }, () => {
+    it(e, { timeout: 900_000 }, () => {
       const out = join(tmp, e.replace('.rlhf', ''));
       const plan = exportSmoke(join('examples', e), out);
       const usesVader = plan.nodes.filter((n) => n.category === 'judge' && n.kind === 'vader').map((n) => n.id);

@@ -39,7 +39,7 @@ export interface Ran {
 
 export function runSh(out: string, env: Record<string, string> = {}): Ran {
   const t0 = performance.now();
-  const r = spawnSync('bash', ['run.sh'], { cwd: out, encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 3_000_000 });
+  const r = spawnSync('bash', ['run.sh'], { cwd: out, encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 840_000 });
   const log = `${r.stdout}\n${r.stderr}`;
   writeFileSync(join(out, 'run.log'), log);
   return { status: r.status, log, seconds: (performance.now() - t0) / 1000 };
@@ -53,7 +53,7 @@ export function runStep(out: string, name: string, outDir: string, env: Record<s
   const command = line.split(' ').slice(5).join(' ').replace(`--out outputs/${name}`, `--out ${outDir}`);
   const script = `set -euo pipefail\ncd "${out}"\nexport PYTHONPATH="$PWD"\nLAUNCH=(accelerate launch --config_file "$ACCELERATE_CONFIG_FILE")\n${command}\n`;
   const t0 = performance.now();
-  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 2_000_000 });
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 560_000 });
   return { status: r.status, log: `${r.stdout}\n${r.stderr}`, seconds: (performance.now() - t0) / 1000 };
 }
 
