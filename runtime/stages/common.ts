@@ -70,6 +70,13 @@ export const maxPromptLength = (def: number, modelParam = 'model'): IntSpec => (
   capFraction: 0.5,
 });
 
+/** Logging, checkpoints and samples of the RL stages (ppo, grpo, rloo), which count generation steps. */
+export const rlStepLogging = {
+  log_every: int('Write a metrics line every N steps.', 1, 1),
+  checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
+  samples: int('Sample generations logged per step.', 2, 0),
+} as const;
+
 /**
  * The parameters the group-RL stages (grpo, rloo) share: several weighted reward sources, prompts,
  * groups of `num_generations` answers, mini-batches and iterations, generation, LoRA, the optimizer
@@ -91,9 +98,7 @@ export function groupRLParams(o: { generations: number; generationsDoc: string }
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
     lora,
     optimizer,
-    log_every: int('Write a metrics line every N steps.', 1, 1),
-    checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
-    samples: int('Sample generations logged per step.', 2, 0),
+    ...rlStepLogging,
   } as const;
 }
 

@@ -2,7 +2,7 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { block, bool, float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { generation, maxPromptLength, rlStepLogging, samplingRules } from './common.ts';
 import { lora, optimizer } from '../train/params.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 import type { Batch } from '../model/batch.ts';
@@ -46,9 +46,7 @@ export const schema = stageSchema({
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
     lora,
     optimizer,
-    log_every: int('Write a metrics line every N steps.', 1, 1),
-    checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
-    samples: int('Sample generations logged per step.', 2, 0),
+    ...rlStepLogging,
   },
   outputs: { model: 'causal_lm' },
   carries: { model: 'policy' },
