@@ -136,8 +136,22 @@ export interface ConstructorSchema {
   /** What the declaration produces (datasets: computed from `kind`, see `datasetKind`). */
   produces: ArtifactType;
   rules?: (p: ResolvedParams) => RuleViolation[];
-  /** What the checker knows about the result at compile time: a tokenizer's vocabulary, a fresh model's architecture. */
-  facts?: (p: ResolvedParams) => { vocab?: number; model?: ModelFacts };
+  /** What the checker knows about the result at compile time, from the resolved args and params. */
+  facts?: (p: ResolvedParams) => SourceFacts;
+  /**
+   * The argument naming a local model folder whose config.json gives the model facts (`load("dir")`);
+   * with `hubId`, the argument may instead be a Hub id that only the TRL export can load (`hf("gpt2")`).
+   */
+  modelFolder?: { arg: string; hubId?: boolean };
+}
+
+/** Compile-time facts of a source: a dataset's kind (and the kinds it could be), a tokenizer's vocabulary, a fresh model's architecture. */
+export interface SourceFacts {
+  kind?: DatasetKind;
+  /** The kinds this dataset can be read as (absent: any). */
+  kinds?: readonly DatasetKind[];
+  vocab_size?: number;
+  model?: ModelFacts;
 }
 
 // ---- small helpers for writing schemas -------------------------------------------------------

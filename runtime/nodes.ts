@@ -2,19 +2,17 @@
 // finished stage's outputs back from the store.
 
 import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
+import type { Plan, PlanNode } from '../core/plan-types.ts';
+import type { DatasetKind, ResolvedParams, Value } from '../core/schema.ts';
+import { splitDataset } from './data/split.ts';
+import { DATASET_SOURCES, MODEL_SOURCES, TOKENIZER_SOURCES, loadDataset } from './sources/index.ts';
+import { nodeRecord, type ArtifactStore } from './store.ts';
+import type { Artifact, DataRecord, DatasetArtifact } from './stage-context.ts';
 import { LIMITS, parseJson, readTextSync } from './validate/files.ts';
 
 const DataRecordSchema = z.record(z.string(), z.union([z.string(), z.number()]));
-import { join, resolve } from 'node:path';
-import type { Plan, PlanNode } from '../core/plan-types.ts';
-import { UserError, diag } from '../core/diagnostics.ts';
-import { loadDataset, splitDataset } from './data/index.ts';
-import { DATASET_SOURCES } from './sources/index.ts';
-import { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, type Tokenizer } from './tokenizers/index.ts';
-import { nodeRecord, type ArtifactStore } from './store.ts';
-import type { Artifact, DataRecord, DatasetArtifact, GptInit } from './stage-context.ts';
-import type { DatasetKind, ResolvedParams, Value } from '../core/schema.ts';
 
 export interface MaterializeEnv {
   plan: Plan;
@@ -62,54 +60,24 @@ async function materializeTokenizer(node: PlanNode, env: MaterializeEnv): Promis
   if (env.store.reusable(node.hash, corrupt)) return { type: 'tokenizer', dir: join(env.store.nodeDir(node.hash), 'tokenizer') };
   const tmp = env.store.beginNode(node.hash);
   const started = performance.now();
-  let tok: Tokenizer;
-  if (node.kind === 'gpt2') tok = new Gpt2Tokenizer();
-  else {
-    const data = env.inputs['data'] as DatasetArtifact | undefined;
-    if (!data) throw new Error(`tokenizer ${node.name}: its dataset was not materialised`);
-    const texts = data.train.map((r) => r.text ?? '');
-    if (node.kind === 'bpe') {
-      env.write(`${node.name}: training byte-level BPE to ${node.params['vocab_size']} tokens on ${texts.length} documents`);
-      tok = BpeTokenizer.train(texts, { vocabSize: node.params['vocab_size'] as number });
-    } else tok = CharTokenizer.train(texts);
-  }
+  const source = TOKENIZER_SOURCES[node.kind];
+  // A constructor with a dataset argument trains on that dataset's training documents.
+  const trained = source.args.some((a) => a.spec.type === 'input');
+  const data = env.inputs['data'] as DatasetArtifact | undefined;
+  if (trained && !data) throw new Error(`tokenizer ${node.name}: its dataset was not materialised`);
+  const texts = data ? data.train.map((r) => r.text ?? '') : [];
+  const tok = await source.build(node.params, texts, (line) => env.write(`${node.name}: ${line}`));
   const dir = join(tmp, 'tokenizer');
   mkdirSync(dir, { recursive: true });
   await tok.save(dir);
   const seconds = (performance.now() - started) / 1000;
   const final = env.store.commitNode(tmp, nodeRecord(env.plan, node, env.store.root, { vocab_size: tok.vocabSize }, seconds));
-  if (node.kind !== 'gpt2') env.write(`${node.name}: ${tok.vocabSize} tokens in ${seconds.toFixed(1)} s`);
+  if (trained) env.write(`${node.name}: ${tok.vocabSize} tokens in ${seconds.toFixed(1)} s`);
   return { type: 'tokenizer', dir: join(final, 'tokenizer') };
 }
 
 function materializeModel(node: PlanNode, env: MaterializeEnv): Artifact {
-  if (node.kind === 'gpt') {
-    const p = node.params;
-    const init: GptInit = {
-      layers: p['layers'] as number,
-      heads: p['heads'] as number,
-      width: p['width'] as number,
-      context: p['context'] as number,
-      dropout: p['dropout'] as number,
-    };
-    return { type: 'causal_lm', init };
-  }
-  if (node.kind === 'hf') {
-    // The local runtime has no Hub access: hf("...") works here only as a local GPT-2-architecture folder.
-    const id = String(node.params['id']);
-    const dir = resolve(env.specDir, id);
-    if (existsSync(join(dir, 'config.json'))) return { type: 'causal_lm', dir };
-    throw new UserError([
-      diag('RLHF9004', `model ${node.name}: hf("${id}") is not a local model folder (no config.json in ${dir}); the local runtime cannot download Hugging Face models`, undefined, {
-        notes: [`download it into a folder and write load("that/folder"), or run this spec on GPUs with: rlhfc compile ${env.plan.spec} --target trl --out DIR`],
-      }),
-    ]);
-  }
-  const dir = resolve(env.specDir, String(node.params['path']));
-  if (!existsSync(join(dir, 'config.json'))) {
-    throw new UserError([diag('RLHF9001', `model ${node.name}: no config.json in ${dir}`)]);
-  }
-  return { type: 'causal_lm', dir };
+  return MODEL_SOURCES[node.kind].open(node.params, { specDir: env.specDir, spec: env.plan.spec, name: node.name });
 }
 
 function readJsonl(path: string): DataRecord[] {

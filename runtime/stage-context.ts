@@ -49,7 +49,7 @@ export interface ModelArtifact {
 
 export interface JudgeArtifact {
   type: 'judge';
-  /** The judge constructor and its resolved args, built by runtime/judges at run time. */
+  /** The judge constructor and its resolved args, built by its runtime/sources/judge-<name>.ts at run time. */
   constructor: string;
   args: ResolvedParams;
   /** For `fn("./file.ts#name")`: the spec's folder, to resolve the file. */

@@ -29,7 +29,7 @@ export interface CheckedNode {
   datasetKind?: string;
   model?: ModelFacts;
   /** Tokenizer vocabulary when known at compile time. */
-  vocab?: number;
+  vocab_size?: number;
   /** Hashes of local files the node reads (data files, hooks, model folders): part of the cache key. */
   contentHash?: string;
   /** Order of declaration, for stable plan order. */

@@ -20,7 +20,7 @@ export function inputFacts(out: TreeResult): Record<string, InputFacts | undefin
   const facts: Record<string, InputFacts | undefined> = {};
   for (const [param, b] of Object.entries(out.inputs)) {
     const n = out.inputNodes[param];
-    facts[param] = { type: b.type, model: n.model, vocab_size: n.vocab };
+    facts[param] = { type: b.type, model: n.model, vocab_size: n.vocab_size };
   }
   return facts;
 }

@@ -10,7 +10,7 @@ import { diag, withSuggestion } from '../../core/diagnostics.ts';
 import type { ArtifactType, ConstructorSchema, ResolvedParams, Value } from '../../core/schema.ts';
 import { evaluate, type RVal } from '../expressions.ts';
 import type { SourceDecl, Tree } from '../resolve.ts';
-import { CORPUS_KINDS, DATASET_SOURCES, MODEL_SOURCES, TOKENIZER_SOURCES, datasetKindOf } from '../../runtime/sources/index.ts';
+import { DATASET_SOURCES, MODEL_SOURCES, TOKENIZER_SOURCES, datasetKindOf } from '../../runtime/sources/index.ts';
 import { bindInput } from './bind.ts';
 import { emptyResult, OUTPUT_OF_SOURCE, type CallArg, type CheckContext, type CheckedNode, type ConstructorCall } from './context.ts';
 import { checkLocalFile, fileHash, localPath, readModelFacts } from './files.ts';
@@ -95,13 +95,13 @@ export function checkConstructor(
   if (schema.rules && ok) reportRules(ds, schema.rules(params), out.spans, span);
   // Facts.
   if (category === 'dataset') {
-    const kind = datasetKindOf(schema.name, schema.args.map((a) => params[a.name]), params);
+    const kind = datasetKindOf(schema, params);
+    const kinds = schema.facts?.(params).kinds;
     if (!kind) {
       ds.push(diag('RLHF3004', `${what} needs 'kind' (text, pairs, preferences or prompts)`, span));
       ok = false;
-    } else if (schema.name === 'corpus' && typeof params['name'] === 'string' && !CORPUS_KINDS[params['name']]?.includes(kind)) {
-      const allowed = CORPUS_KINDS[params['name']] ?? [];
-      ds.push(diag('RLHF3009', `corpus "${params['name']}" cannot be read as '${kind}'`, out.spans.get('kind')?.span ?? span, { notes: [`it can be: ${allowed.join(', ')}`] }));
+    } else if (kinds && !kinds.includes(kind)) {
+      ds.push(diag('RLHF3009', `${schema.name} ${JSON.stringify(params[schema.args[0].name])} cannot be read as '${kind}'`, out.spans.get('kind')?.span ?? span, { notes: [`it can be: ${kinds.join(', ')}`] }));
       ok = false;
     }
     node.datasetKind = kind;
@@ -109,17 +109,21 @@ export function checkConstructor(
   } else {
     // The constructor's own compile-time facts (a tokenizer's vocabulary, a fresh model's architecture).
     const f = schema.facts?.(params);
-    if (category === 'tokenizer') node.vocab = f?.vocab;
+    if (category === 'tokenizer') node.vocab_size = f?.vocab_size;
     if (f?.model) node.model = f.model;
-    else if (schema.name === 'load' && ok) {
-      node.model = readModelFacts(ctx, resolvePath(ctx.mainDir, params['path'] as string), given.get('path')?.span ?? span);
-    } else if (schema.name === 'hf' && ok && typeof params['id'] === 'string') {
-      // A local folder is recorded relative to the main spec (like `load`) and hashed; a Hub id is kept as written.
-      const { abs, rel } = localPath(ctx, params['id'], file);
-      if (existsSync(join(abs, 'config.json'))) {
-        params['id'] = rel.startsWith('.') ? rel : `./${rel}`;
-        node.contentHash = fileHash(abs);
-        node.model = readModelFacts(ctx, abs, given.get('id')?.span ?? span);
+    else if (schema.modelFolder && ok) {
+      // A local model folder: its config.json gives the facts, its content is hashed. A Hub id (`hf`) is kept as written.
+      const { arg, hubId } = schema.modelFolder;
+      const at = given.get(arg)?.span ?? span;
+      if (!hubId) node.model = readModelFacts(ctx, resolvePath(ctx.mainDir, params[arg] as string), at);
+      else if (typeof params[arg] === 'string') {
+        // Recorded relative to the main spec (like `load`) and hashed.
+        const { abs, rel } = localPath(ctx, params[arg], file);
+        if (existsSync(join(abs, 'config.json'))) {
+          params[arg] = rel.startsWith('.') ? rel : `./${rel}`;
+          node.contentHash = fileHash(abs);
+          node.model = readModelFacts(ctx, abs, at);
+        }
       }
     }
   }

@@ -2,6 +2,8 @@
 
 import { UserError, diag } from '../../core/diagnostics.ts';
 import type { DatasetKind, Value } from '../../core/schema.ts';
+import { isAbsolute, resolve } from 'node:path';
+import { LIMITS, readText } from '../validate/files.ts';
 
 export interface TextRecord {
   text: string;
@@ -99,4 +101,15 @@ export function fieldsParam(v: Value | undefined, where: string): Record<string,
     out[k] = s;
   }
   return out;
+}
+
+/** A dataset file's text: only a regular UTF-8 file within the cap (a FIFO or /dev/zero is refused before opening, a binary file is one error). */
+export async function readDatasetFile(path: string): Promise<string> {
+  return readText(path, { what: 'dataset file', maxBytes: LIMITS.data });
+}
+
+/** Resolve a dataset constructor's path argument against the spec's folder. */
+export function datasetPath(source: string, arg: Value | undefined, baseDir: string): string {
+  if (typeof arg !== 'string' || !arg) throw dataError(`${source}(...)`, `argument 1 must be a file path string, got ${JSON.stringify(arg ?? null)}`);
+  return isAbsolute(arg) ? arg : resolve(baseDir, arg);
 }

@@ -3,14 +3,14 @@
 
 import { BYTE_TO_CHAR, preTokenize, tokenToBytes, utf8, utf8Decoder } from './bytes.ts';
 import { PairHeap } from './heap.ts';
-import { EOT, type EncodeOptions, type Tokenizer } from './types.ts';
+import { BPE_MIN_VOCAB, EOT, type EncodeOptions, type Tokenizer } from './types.ts';
 import { writeTokenizerFiles } from './files.ts';
 
 const KEY = 0x100000; // pair key = a * KEY + b (ids < 2^20)
 const pairKey = (a: number, b: number): number => a * KEY + b;
 
 export interface BpeTrainOptions {
-  /** Final vocabulary size including the 256 byte tokens and `<|endoftext|>`; at least 257. */
+  /** Final vocabulary size including the 256 byte tokens and `<|endoftext|>`; at least BPE_MIN_VOCAB. */
   vocabSize: number;
   /** Pairs seen fewer times than this are never merged (training stops early). Default 2. */
   minFrequency?: number;
@@ -223,7 +223,7 @@ function mergePair(ids: number[], a: number, b: number, id: number): number[] {
  * words containing that pair are re-counted.
  */
 function trainMerges(texts: Iterable<string>, opts: BpeTrainOptions): { tokens: string[]; merges: [number, number][] } {
-  if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < 257) throw new RangeError(`vocab_size must be an integer ≥ 257 (256 bytes + end-of-text), got ${opts.vocabSize}`);
+  if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < BPE_MIN_VOCAB) throw new RangeError(`vocab_size must be an integer ≥ ${BPE_MIN_VOCAB} (256 bytes + end-of-text), got ${opts.vocabSize}`);
   const minFrequency = opts.minFrequency ?? 2;
   const wordCounts = new Map<string, number>();
   for (const text of texts) {

@@ -4,9 +4,8 @@ import { encode as r50kEncode, decode as r50kDecode } from 'gpt-tokenizer/encodi
 import r50kRanks from 'gpt-tokenizer/bpeRanks/r50k_base';
 import { bytesToToken, utf8 } from './bytes.ts';
 import { applyMerges, BpeTokenizer, pairKey, type MergeMap } from './bpe.ts';
-import { EOT, type EncodeOptions, type Tokenizer } from './types.ts';
+import { EOT, GPT2_VOCAB_SIZE, type EncodeOptions, type Tokenizer } from './types.ts';
 import { writeTokenizerFiles } from './files.ts';
-import { GPT2_VOCAB_SIZE } from '../sources/index.ts';
 
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 

@@ -2,6 +2,12 @@
 
 export type TokenizerKind = 'gpt2' | 'bpe' | 'char';
 
+/** GPT-2's vocabulary (r50k_base): 50,256 merges and bytes, plus <|endoftext|>. */
+export const GPT2_VOCAB_SIZE = 50257;
+
+/** The smallest byte-level BPE vocabulary: the 256 byte tokens and end-of-text, no merges. */
+export const BPE_MIN_VOCAB = 257;
+
 /** The special end-of-text token shared by all kinds (GPT-2's `<|endoftext|>`). */
 export const EOT = '<|endoftext|>';
 

@@ -3,7 +3,7 @@
 // exactly as the reward stage trained it).
 
 import * as tf from '@tensorflow/tfjs';
-import { makeJudge } from '../judges/index.ts';
+import { makeJudge } from '../sources/index.ts';
 import type { Artifact, JudgeArtifact, ModelArtifact, StageContext } from '../stage-context.ts';
 import { clipForTokens, collate, joinTruncated } from './examples.ts';
 import { openLM, type LM } from './lm.ts';

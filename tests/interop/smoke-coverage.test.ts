@@ -39,7 +39,7 @@ describeSmoke('interop: every stage kind and option family at smoke scale', () =
   let out: string;
 
   it('runs end to end with one process, and a second run.sh skips every finished step', { timeout: 900_000 }, async () => {
-    const { loadCorpus } = await import('../../runtime/data/corpora.ts');
+    const { loadCorpus } = await import('../../runtime/sources/dataset-corpus.ts');
     const texts = loadCorpus('sentiment', { kind: 'text', promptWords: 4, seed: 0 }) as { text: string }[];
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(tmp, 'texts.jsonl'), texts.map((t) => JSON.stringify(t)).join('\n') + '\n');

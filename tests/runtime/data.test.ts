@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../core/diagnostics.ts';
 import { packText } from '../../runtime/train/examples.ts';
+import { loadDataset, type DatasetSpec } from '../../runtime/sources/index.ts';
 import {
-  loadDataset,
   shuffle,
   splitDataset,
-  type DatasetSpec,
   type PairRecord,
   type PreferenceRecord,
   type PromptRecord,
@@ -92,7 +91,7 @@ describe('built-in corpora', () => {
   });
 
   it('rejects unknown corpora and subsets, and preferences from plain text', async () => {
-    expect((await dataError(loadDataset(spec('corpus', ['wiki'], 'text'), dir))).message).toMatch(/unknown corpus 'wiki' \(available: sotu, moby-dick, sentiment\)/);
+    expect((await dataError(loadDataset(spec('corpus', ['wiki'], 'text'), dir))).message).toMatch(/unknown corpus 'wiki' \(available: sotu, sentiment, moby-dick\)/);
     expect((await dataError(loadDataset(spec('corpus', ['sentiment', 'tweets'], 'text'), dir))).message).toMatch(/unknown sentiment source 'tweets'/);
     expect((await dataError(loadDataset(spec('corpus', ['sotu'], 'preferences'), dir))).message).toMatch(/preferences dataset needs chosen\/rejected/);
   });

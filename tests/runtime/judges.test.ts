@@ -2,9 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { afinnJudge, lengthJudge, loadUserJudge, makeJudge, userJudge, vaderJudge, wordsJudge, type Judge } from '../../runtime/judges/index.ts';
-import { JUDGE_SOURCES } from '../../runtime/sources/index.ts';
-import { sentimentSentences } from '../../runtime/data/corpora.ts';
+import { JUDGE_SOURCES, makeJudge, type Judge } from '../../runtime/sources/index.ts';
+import { afinnJudge } from '../../runtime/sources/judge-afinn.ts';
+import { loadUserJudge, userJudge } from '../../runtime/sources/judge-fn.ts';
+import { lengthJudge } from '../../runtime/sources/judge-length.ts';
+import { vaderJudge } from '../../runtime/sources/judge-vader.ts';
+import { wordsJudge } from '../../runtime/sources/judge-words.ts';
+import { sentimentSentences } from '../../runtime/sources/dataset-corpus.ts';
 import { UserError } from '../../core/diagnostics.ts';
 import type { Value } from '../../core/schema.ts';
 

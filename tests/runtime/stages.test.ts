@@ -13,7 +13,8 @@ import { loadCheckpoint } from '../../runtime/hf-checkpoint.ts';
 import { loadTokenizer } from '../../runtime/tokenizers/index.ts';
 import { GPT } from '../../runtime/model/gpt.ts';
 import { generate } from '../../runtime/model/decode.ts';
-import { loadDataset, splitDataset } from '../../runtime/data/index.ts';
+import { splitDataset } from '../../runtime/data/index.ts';
+import { loadDataset } from '../../runtime/sources/index.ts';
 import { readSafetensors } from '../../runtime/safetensors.ts';
 import { AdamW, learningRate } from '../../runtime/optim.ts';
 

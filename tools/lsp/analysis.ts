@@ -245,7 +245,9 @@ export function artifactsOf(p: Program, d: A.Decl): Record<string, ArtifactType>
       const first = d.source.kind === 'call' ? d.source.args[0]?.value : undefined;
       const kindEntry = d.body?.entries.find((e) => e.key.name === 'kind');
       const kindValue = kindEntry?.kind === 'field' ? exprWord(kindEntry.value) : undefined;
-      const k = datasetKindOf(callee, first?.kind === 'string' ? [first.value] : [], kindValue ? { kind: kindValue } : {});
+      const schema = DATASET_SOURCES[callee];
+      const argName = schema?.args[0]?.name;
+      const k = schema ? datasetKindOf(schema, { ...(argName && first?.kind === 'string' ? { [argName]: first.value } : {}), ...(kindValue ? { kind: kindValue } : {}) }) : undefined;
       return k ? { data: k } : {};
     }
     case 'tokenizer':

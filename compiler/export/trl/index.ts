@@ -9,7 +9,7 @@ import type { Plan, PlanNode } from '../../../core/plan-types.ts';
 import { diag, type Diagnostic } from '../../../core/diagnostics.ts';
 import type { Span } from '../../../grammar/ast.ts';
 import { displayPath } from '../../load.ts';
-import { loadCorpus } from '../../../runtime/data/corpora.ts';
+import { loadCorpus } from '../../../runtime/sources/dataset-corpus.ts';
 import { DEFAULT_PROMPT_WORDS } from '../../../runtime/data/derive.ts';
 import type { DatasetKind, ResolvedParams } from '../../../core/schema.ts';
 import { CLUSTER_STRATEGIES, SETTINGS } from '../../../runtime/sources/index.ts';

@@ -15,10 +15,11 @@ import { buildTrlProject, clusterOptions, writeTrlProject, type ExportResult } f
 import { FIELDS, GENERATED_FROM, fieldsOf } from '../../../compiler/export/trl/fields.ts';
 import { PINNED } from '../../../compiler/export/trl/versions.ts';
 import { SOURCE_MAPPING, STAGE_CLASSES, STAGE_MAPPING } from '../../../compiler/export/trl/mapping.ts';
-import { loadDataset, splitDataset } from '../../../runtime/data/index.ts';
+import { splitDataset } from '../../../runtime/data/index.ts';
+import { loadDataset } from '../../../runtime/sources/index.ts';
 import { STAGE_SCHEMAS } from '../../../runtime/stages/index.ts';
 import { DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, SETTINGS, TOKENIZER_SOURCES } from '../../../runtime/sources/index.ts';
-import type { ParamSpec } from '../../../core/schema.ts';
+import type { ConstructorSchema, ParamSpec } from '../../../core/schema.ts';
 import type { Plan } from '../../../core/plan-types.ts';
 
 const update = process.env.UPDATE_GOLDEN === '1';
@@ -210,7 +211,7 @@ describe('trl export: the mapping table', () => {
   });
 
   it('has a row for every argument and parameter of every source constructor and setting', () => {
-    const tables = { dataset: DATASET_SOURCES, tokenizer: TOKENIZER_SOURCES, model: MODEL_SOURCES, judge: JUDGE_SOURCES };
+    const tables: Record<string, Record<string, ConstructorSchema>> = { dataset: DATASET_SOURCES, tokenizer: TOKENIZER_SOURCES, model: MODEL_SOURCES, judge: JUDGE_SOURCES };
     for (const [category, table] of Object.entries(tables)) {
       for (const c of Object.values(table)) {
         const rows = SOURCE_MAPPING[`${category} ${c.name}`];
@@ -266,7 +267,7 @@ describe('trl export: Python helpers', () => {
   const py = (code: string) => execFileSync('python3', ['-c', code], { cwd: 'compiler/export/trl/py', encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
 
   it('rule judges score like the local ones', async () => {
-    const { lengthJudge, wordsJudge } = await import('../../../runtime/judges/rules.ts');
+    const { lengthJudge, wordsJudge } = { ...(await import('../../../runtime/sources/judge-length.ts')), ...(await import('../../../runtime/sources/judge-words.ts')) };
     const texts = ["Thank you, it's GREAT!", '', 'naïve café — 3 times', "don't stop   please"];
     const list = ['thank', 'please', 'café'];
     const want = { length: await lengthJudge(0).score([], texts), target: await lengthJudge(3).score([], texts), words: await wordsJudge(list).score([], texts) };
@@ -277,7 +278,7 @@ describe('trl export: Python helpers', () => {
   });
 
   it('afinn() scores like the local one (the lexicon of the npm sentiment package ships with the project)', async () => {
-    const { afinnJudge } = await import('../../../runtime/judges/rules.ts');
+    const { afinnJudge } = await import('../../../runtime/sources/judge-afinn.ts');
     const p = projects.get('rlaif.rlhf')!;
     writeTrlProject(p.result, p.out);
     const texts = ["I don't like it, it's bad!", 'Great, GREAT product :)', '', 'not happy\nnot sad 😀', 'it is not good, cant complain'];

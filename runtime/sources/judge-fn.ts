@@ -1,4 +1,4 @@
-// Users' judge functions: an exported `(prompt: string, response: string) => number | Promise<number>`
+// The `fn("./file.ts#name")` judge — users' judge functions: an exported `(prompt: string, response: string) => number | Promise<number>`
 // of a TypeScript (or JavaScript) file, imported at run time. The project runs under tsx, whose
 // loader makes `import()` of a .ts file work. The compiler checks the signature beforehand
 // (compiler/hooks.ts); every failure here is still a clear UserError naming the file, the export
@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UserError, diag, didYouMean, type Code } from '../../core/diagnostics.ts';
-import type { Judge } from './rules.ts';
+import { path } from './dataset-params.ts';
+import type { Judge, JudgeSource } from './types.ts';
 
 type UserFn = (prompt: string, response: string) => unknown;
 
@@ -75,3 +76,12 @@ function firstLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   return m.split('\n')[0];
 }
+
+export const fn: JudgeSource = {
+  name: 'fn',
+  doc: 'A user TypeScript function `(prompt: string, response: string) => number | Promise<number>`, as "./file.ts#exportName".',
+  args: [{ name: 'ref', spec: path('"path/to/file.ts#exportName", relative to the spec file.') }],
+  params: {},
+  produces: 'judge',
+  build: (a, baseDir) => userJudge(String(a['ref']), baseDir),
+};
