@@ -11,7 +11,7 @@ import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
 import { activation } from './activations.ts';
-import { attention as attend, dropout, embed, layerNorm, linear, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attention as attend, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -187,11 +187,15 @@ export class GPT {
     return this.lora !== undefined;
   }
 
-  private proj(layer: number, module: LoraModule, x: tf.Tensor, training: boolean): tf.Tensor {
+  /** A projection of layer i (with its LoRA delta), then `act` if given: GELU without LoRA is one fused op. */
+  private proj(layer: number, module: LoraModule, x: tf.Tensor, training: boolean, act?: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
     const p = `transformer.h.${layer}.${module}.`;
-    const y = linear(x, this.w(p + 'weight') as tf.Tensor2D, this.w(p + 'bias') as tf.Tensor1D, this.frozen);
+    const [w, b] = [this.w(p + 'weight') as tf.Tensor2D, this.w(p + 'bias') as tf.Tensor1D];
     const d = this.lora?.delta(layer, module, x, training);
-    return d ? tf.add(y, d) : y;
+    if (act === gelu && !d) return linearGelu(x, w, b, this.frozen);
+    const y = linear(x, w, b, this.frozen);
+    const z = d ? tf.add(y, d) : y;
+    return act ? act(z) : z;
   }
 
   /** c_attn as three projections (q, k, v) from slices of its weight: avoids slicing activations. */
@@ -253,7 +257,7 @@ export class GPT {
 
   /** The MLP of layer i: c_proj(act(c_fc(x))), act the config's activation_function (GPT-2: gelu_new). */
   private mlp(i: number, x: tf.Tensor, training: boolean): tf.Tensor {
-    return this.proj(i, 'mlp.c_proj', activation(this.config.activation)(this.proj(i, 'mlp.c_fc', x, training)), training);
+    return this.proj(i, 'mlp.c_proj', this.proj(i, 'mlp.c_fc', x, training, activation(this.config.activation)), training);
   }
 
   /** LayerNorm with the weights under `prefix` (`transformer.h.0.ln_1`, `transformer.ln_f`). */

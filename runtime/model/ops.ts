@@ -6,7 +6,7 @@
 // - no gather with batchDims: `pick` selects along the last axis with a one-hot multiply.
 // - wasm's OneHot ignores a float32 dtype (writes int32 bits): `oneHot` casts instead.
 // - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU,
-//   log-softmax-at-targets (`logProbOf`) and attention, BLAS does the transposed products, and the embedding
+//   linear+GELU, log-softmax-at-targets (`logProbOf`) and attention, BLAS does the transposed products, and the embedding
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
 
 import * as tf from '@tensorflow/tfjs';
@@ -49,6 +49,18 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = f
     if (b) y = tf.add(y, b);
   }
   return tf.reshape(y, [...lead, w.shape[1]]);
+}
+
+/**
+ * gelu(linear(x, w, b)) — GPT-2's MLP input projection and its tanh-form GELU: on the native backend
+ * the product, bias and GELU are one kernel; elsewhere the two ops.
+ */
+export function linearGelu(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = false): tf.Tensor {
+  const f = fusedOps();
+  if (!f) return gelu(linear(x, w, b, frozen));
+  const inDim = x.shape[x.shape.length - 1];
+  const y = f.linearGelu(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, w, b, { transposeW: false, frozen });
+  return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1]]);
 }
 
 /**

@@ -12,7 +12,7 @@ export interface Addon {
   reduce(op: number, x: Float32Array, y: Float32Array, outer: number, mid: number, inner: number): void;
   softmax(x: Float32Array, y: Float32Array, rows: number, cols: number, log: number): void;
   addn(xs: Float32Array[], y: Float32Array): void;
-  matmul(a: Float32Array, b: Float32Array, y: Float32Array, meta: Int32Array, bias: Float32Array | null): void;
+  matmul(a: Float32Array, b: Float32Array, y: Float32Array, meta: Int32Array, bias: Float32Array | null, pre?: Float32Array): void;
   transpose(x: Quad, y: Quad, meta: Int32Array): void;
   transpose2d(x: Float32Array, y: Float32Array, batch: number, rows: number, cols: number): void;
   gather(x: Quad, idx: Int32Array, y: Quad, outer: number, axisDim: number, inner: number): number;

@@ -375,6 +375,11 @@ function softmax(args: Args): TI {
 }
 
 function matmulCore(args: Args, name: string, bias: TI | undefined, relu: boolean): TI {
+  return matmulAct(args, name, bias, relu ? 1 : 0) as TI;
+}
+
+/** The product (+ bias) with activation `act` (0 none, 1 relu, 2 GELU: returns [gelu(pre), pre]). */
+function matmulAct(args: Args, name: string, bias: TI | undefined, act: 0 | 1 | 2): TI | TI[] {
   const { a, b: bb } = args.inputs;
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
   const b = args.backend;
@@ -402,9 +407,24 @@ function matmulCore(args: Args, name: string, bias: TI | undefined, relu: boolea
   meta[4] = K;
   meta[5] = transposeA ? 1 : 0;
   meta[6] = transposeB ? 1 : 0;
-  meta[7] = relu ? 1 : 0;
-  if (y.length > 0) b.addon.matmul(vals(b, a), vals(b, bb), y, meta, bias ? vals(b, bias) : null);
-  return out(b, shape, 'float32', y);
+  meta[7] = act;
+  const pre = act === 2 ? b.f32(y.length) : undefined;
+  if (y.length > 0) b.addon.matmul(vals(b, a), vals(b, bb), y, meta, bias ? vals(b, bias) : null, pre);
+  return pre ? [out(b, shape, 'float32', y), out(b, shape, 'float32', pre)] : out(b, shape, 'float32', y);
+}
+
+/** NativeLinearGelu {a [M,K], b [K,N] (or [N,K] with transposeB), bias [N]?} → [gelu(a·b + bias), a·b + bias]: one kernel for an MLP's first half. */
+function linearGeluKernel(args: Args): TI[] {
+  const { a, b: bb, bias } = args.inputs;
+  f32Inputs('NativeLinearGelu', bias ? [a, bb, bias] : [a, bb]);
+  const tb = Boolean((args.attrs as { transposeB?: boolean }).transposeB);
+  const [K, N] = tb ? [bb.shape[1], bb.shape[0]] : bb.shape;
+  if (a.shape.length !== 2 || bb.shape.length !== 2 || a.shape[1] !== K || (bias && size(bias.shape) !== N)) {
+    throw new Error(`NativeLinearGelu: shapes ${JSON.stringify([a.shape, bb.shape, bias?.shape])} do not make [M,K]·[K,N] + [N]`);
+  }
+  const r = matmulAct({ ...args, attrs: { transposeA: false, transposeB: tb } }, 'NativeLinearGelu', bias, 2);
+  if (!Array.isArray(r)) throw new Error('NativeLinearGelu: operands the native product cannot take');
+  return r;
 }
 
 function fusedMatMul(args: Args): TI {
@@ -744,6 +764,7 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeLayerNorm', layerNormKernel);
   k.set('NativeLayerNormGrad', layerNormGradKernel);
   k.set('NativeGelu', geluKernel);
+  k.set('NativeLinearGelu', linearGeluKernel);
   k.set('NativeGeluGrad', geluGradKernel);
   k.set('NativeLogSoftmaxPick', logSoftmaxPickKernel);
   k.set('NativeLogSoftmaxPickGrad', logSoftmaxPickGradKernel);

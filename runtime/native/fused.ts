@@ -1,5 +1,5 @@
 // Fused ops of the native backend, each one kernel forward and one backward (instead of 10–20 small
-// kernels through the tfjs engine): LayerNorm, GELU (tanh form), log-softmax read at target ids
+// kernels through the tfjs engine): LayerNorm, GELU (tanh form), a linear layer with its GELU, log-softmax read at target ids
 // (the cross-entropy of an LM head), and attention (scores, mask, softmax, weighted sum). runtime/model/ops.ts opts into them: `fusedOps()` returns them
 // only while the native backend is active, so every other backend keeps the composite ops.
 
@@ -12,6 +12,11 @@ export interface FusedOps {
   layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor;
   /** GELU tanh form, x·σ(2·√(2/π)(x + 0.044715x³)). */
   gelu(x: tf.Tensor): tf.Tensor;
+  /**
+   * gelu(x·w + b) for x [M,K], w [K,N] (or [N,K] with `transposeW`), b [N]: the product, bias and GELU
+   * in one kernel (the pre-activation is kept for the gradient). `frozen`: no gradient for w and b.
+   */
+  linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, o: { transposeW: boolean; frozen: boolean }): tf.Tensor2D;
   /** log softmax(logits)[…, targets] → logits.shape without the last axis; differentiable in logits. */
   logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor;
   /**
@@ -35,6 +40,36 @@ const geluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run('NativeGeluGrad', { x: saved[0], dy }) as tf.Tensor,
   };
 }) as never) as (x: tf.Tensor) => tf.Tensor;
+
+function linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, o: { transposeW: boolean; frozen: boolean }): tf.Tensor2D {
+  const tw = o.transposeW;
+  const forward = (xx: tf.Tensor, ww: tf.Tensor, bb?: tf.Tensor) => run('NativeLinearGelu', bb ? { a: xx, b: ww, bias: bb } : { a: xx, b: ww }, { transposeB: tw }) as tf.Tensor[];
+  // dpre = dy ⊙ gelu'(pre); dx = dpre·wᵀ, dw = xᵀ·dpre (or dpreᵀ·x), db = Σ_rows dpre
+  const grads = (dy: tf.Tensor, xx: tf.Tensor2D, ww: tf.Tensor2D, pre: tf.Tensor, withWeights: boolean) => {
+    const dpre = run('NativeGeluGrad', { x: pre, dy }) as tf.Tensor2D;
+    const dx = tf.matMul(dpre, ww, false, !tw);
+    if (!withWeights) return [dx];
+    const dw = tw ? tf.matMul(dpre, xx, true, false) : tf.matMul(xx, dpre, true, false);
+    return b ? [dx, dw, tf.sum(dpre, 0)] : [dx, dw];
+  };
+  if (o.frozen) {
+    const f = tf.customGrad(((xx: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      const [y, pre] = forward(xx, w, b);
+      save([w, pre]);
+      return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => grads(dy, xx, s[0] as tf.Tensor2D, s[1], false) };
+    }) as never) as (xx: tf.Tensor2D) => tf.Tensor2D;
+    return f(x);
+  }
+  const body = (xx: tf.Tensor2D, ww: tf.Tensor2D, ...rest: unknown[]) => {
+    const save = rest[rest.length - 1] as tf.GradSaveFunc;
+    const bb = rest.length > 1 ? (rest[0] as tf.Tensor1D) : undefined;
+    const [y, pre] = forward(xx, ww, bb);
+    save([xx, ww, pre]);
+    return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => grads(dy, s[0] as tf.Tensor2D, s[1] as tf.Tensor2D, s[2], true) };
+  };
+  if (b) return (tf.customGrad(body as never) as unknown as (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor2D)(x, w, b);
+  return (tf.customGrad(body as never) as unknown as (a: tf.Tensor, c: tf.Tensor) => tf.Tensor2D)(x, w);
+}
 
 function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
   const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -81,7 +116,7 @@ function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tens
   return f(q, k, v);
 }
 
-const OPS: FusedOps = { layerNorm, gelu: geluOp, logProbOf, adamW, attention };
+const OPS: FusedOps = { layerNorm, gelu: geluOp, linearGelu, logProbOf, adamW, attention };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

@@ -267,6 +267,63 @@ describe.skipIf(!available && !required)('native backend', () => {
     ca.forEach((v, j) => expect(Math.abs(v - na[j])).toBeLessThan(1e-6));
   });
 
+  it('fused linear+GELU (one kernel) matches gelu(x·w + b) with its gradients: both weight layouts, odd sizes, no bias, frozen', async () => {
+    // [M, K, N]: one row, odd sizes, and one large enough for the thread pool and several row blocks
+    for (const [M, K, N] of [[1, 5, 3], [7, 13, 37], [70, 300, 129]]) {
+      const x = rnd([M, K], 200 + M, -1.5, 1.5);
+      const w = rnd([K, N], 300 + K, -0.5, 0.5);
+      const wt: Spec = { shape: [N, K], data: Float32Array.from({ length: N * K }, (_, i) => w.data[(i % K) * N + Math.floor(i / K)]) };
+      const b = rnd([N], 400 + N);
+      const r = rnd([M, N], 500 + M);
+      for (const transposeW of [false, true]) {
+        for (const withBias of M > 10 ? [true] : [true, false]) {
+          for (const frozen of M > 10 ? [false] : [false, true]) {
+            await agree([x, transposeW ? wt : w, b, r], (tx, tw, tb, tr) => {
+              const bias = withBias ? (tb as tf.Tensor1D) : undefined;
+              const f = fusedOps();
+              const fwd = (a: tf.Tensor, ww: tf.Tensor, bb?: tf.Tensor) =>
+                f ? f.linearGelu(a as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D | undefined, { transposeW, frozen }) : gelu(tf.add(tf.matMul(a, ww, false, transposeW), bb ?? 0));
+              const loss = (a: tf.Tensor, ww: tf.Tensor, bb?: tf.Tensor) => tf.sum(tf.mul(fwd(a, ww, bb), tr));
+              if (frozen) return [fwd(tx, tw, bias), tf.grad((a: tf.Tensor) => loss(a, tw, bias))(tx)];
+              const g = withBias ? tf.grads((a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => loss(a, ww, bb))([tx, tw, tb]) : tf.grads((a: tf.Tensor, ww: tf.Tensor) => loss(a, ww))([tx, tw]);
+              return [fwd(tx, tw, bias), ...g];
+            }, 2e-5);
+          }
+        }
+      }
+    }
+  });
+
+  it('fused linear+GELU gradients match finite differences, and leave no tensor behind', async () => {
+    await tf.setBackend('native');
+    const f = fusedOps()!;
+    const [M, K, N] = [3, 6, 5];
+    const x = tf.tensor(rnd([M, K], 600).data, [M, K]) as tf.Tensor2D;
+    const w = tf.tensor(rnd([K, N], 601, -0.7, 0.7).data, [K, N]) as tf.Tensor2D;
+    const b = tf.tensor(rnd([N], 602).data, [N]) as tf.Tensor1D;
+    const r = tf.tensor(rnd([M, N], 603).data, [M, N]);
+    const loss = (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f.linearGelu(a as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, { transposeW: false, frozen: false }), r));
+    const before = tf.memory().numTensors;
+    const grads = tf.tidy(() => tf.grads(loss)([x, w, b]).map((g) => Array.from(g.dataSync())));
+    expect(tf.memory().numTensors).toBe(before);
+    const h = 1e-2;
+    const base = [x, w, b].map((t) => Float32Array.from(t.dataSync()));
+    const shapes = [x.shape, w.shape, b.shape];
+    const at = (vals: Float32Array[]) => tf.tidy(() => loss(tf.tensor(vals[0], shapes[0]), tf.tensor(vals[1], shapes[1]), tf.tensor(vals[2], shapes[2])).dataSync()[0]);
+    for (let which = 0; which < 3; which++) {
+      for (let j = 0; j < base[which].length; j++) {
+        const plus = base.map((a) => Float32Array.from(a));
+        const minus = base.map((a) => Float32Array.from(a));
+        plus[which][j] += h;
+        minus[which][j] -= h;
+        const fd = (at(plus) - at(minus)) / (2 * h);
+        expect(Math.abs(fd - grads[which][j]), `input ${which}[${j}]: finite difference ${fd}, gradient ${grads[which][j]}`).toBeLessThan(2e-3 + 1e-2 * Math.abs(fd));
+      }
+    }
+    tf.dispose([x, w, b, r]);
+    expect(tf.memory().numTensors).toBe(before - 4);
+  });
+
   it('gradients replaced on this backend (Sum, Mean, Softmax, Sigmoid) agree with the cpu backend', async () => {
     const x = rnd([2, 3, 6], 110, -3, 3);
     const w = rnd([2, 3, 6], 111);

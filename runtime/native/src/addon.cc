@@ -305,12 +305,16 @@ napi_value AddN(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// matmul(a, b, y, meta Int32Array [batchA, batchB, M, N, K, transA, transB, relu], bias|null)
+// matmul(a, b, y, meta Int32Array [batchA, batchB, M, N, K, transA, transB, act], bias|null[, pre])
+// act: 0 none, 1 relu, 2 GELU (tanh form): the product + bias goes to `pre` (kept for the
+// gradient) and y = gelu(pre), both written a block of rows at a time while the rows are in cache.
 napi_value MatMul(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* A = static_cast<const float*>(ta(env, a.v[0]));
   const float* B = static_cast<const float*>(ta(env, a.v[1]));
-  float* C = static_cast<float*>(ta(env, a.v[2]));
+  float* const Y = static_cast<float*>(ta(env, a.v[2]));
+  const int act = static_cast<const int32_t*>(ta(env, a.v[3]))[7];
+  float* C = act == 2 ? static_cast<float*>(ta(env, a.v[5])) : Y;
   const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[3]));
   const float* bias = static_cast<const float*>(ta(env, a.v[4]));
   const int64_t batchA = m[0], batchB = m[1], M = m[2], N = m[3], K = m[4];
@@ -335,7 +339,16 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
       for (int64_t i = 0; i < batch; i++) blas.sgemm(101, ta_, tb_, M, N, K, 1.0f, A + i * strideA, lda, B + i * strideB, ldb, 0.0f, C + i * M * N, N);
     }
   }
-  if (bias || relu) T->bias_act(C, bias, batch * M, N, relu);
+  if (act == 2) {
+    const int64_t rows = batch * M, block = N > 0 ? std::max<int64_t>(1, 16384 / N) : rows;
+    for (int64_t r = 0; r < rows; r += block) {
+      const int64_t n = std::min(block, rows - r);
+      if (bias) T->bias_act(C + r * N, bias, n, N, 0);
+      T->gelu(C + r * N, Y + r * N, n * N);
+    }
+  } else if (bias || relu) {
+    T->bias_act(C, bias, batch * M, N, relu);
+  }
   return nullptr;
 }
 
