@@ -51,7 +51,7 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
   const info = await initBackend(name);
   if (info.name !== name) throw new Error(`${name} is not available (got ${info.name})`);
   // --profile: wrap every kernel of this backend with a call counter and a timer
-  const prof = { calls: 0, ms: 0, on: false };
+  const prof = { calls: 0, ms: 0, on: false, byKernel: new Map<string, { calls: number; ms: number }>() };
   if (args.includes('--profile')) {
     for (const k of tf.getKernelsForBackend(name)) {
       const fn = k.kernelFunc;
@@ -62,8 +62,13 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
           if (!prof.on) return fn(a);
           const t0 = performance.now();
           const r = fn(a);
-          prof.ms += performance.now() - t0;
+          const dt = performance.now() - t0;
+          prof.ms += dt;
           prof.calls++;
+          const e = prof.byKernel.get(k.kernelName) ?? { calls: 0, ms: 0 };
+          e.calls++;
+          e.ms += dt;
+          prof.byKernel.set(k.kernelName, e);
           return r;
         }) as tf.KernelFunc,
       });
@@ -109,8 +114,11 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
     rssMB: process.resourceUsage().maxRSS / 1024,
     detail: `${live} live tensors (flat)`,
   };
-  if (prof.calls > 0)
+  if (prof.calls > 0) {
     r.detail += `; ${Math.round(prof.calls / steps)} kernel calls/step, ${(prof.ms / steps).toFixed(1)} ms/step in kernels, ${((profStepMs - prof.ms) / steps).toFixed(1)} ms/step outside (engine, JS, GC; ${(((profStepMs - prof.ms) / profStepMs) * 100).toFixed(0)}%)`;
+    const top = [...prof.byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+    r.detail += `\n      per step: ${top.map(([n, e]) => `${n} ${(e.calls / steps).toFixed(0)}× ${(e.ms / steps).toFixed(1)} ms`).join(', ')}`;
+  }
   console.log(JSON.stringify(r));
 }
 
