@@ -11,7 +11,7 @@ import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
 import { activation } from './activations.ts';
-import { attention as attend, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attendPacked, attention as attend, canAttendPacked, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -243,6 +243,12 @@ export class GPT {
     const [B, T, C] = x.shape as [number, number, number];
     const H = this.config.heads;
     const D = C / H;
+    // without a KV cache: one c_attn product, and attention reading q, k, v in place (native backend)
+    if (!past && !cache && canAttendPacked({ rate: training ? this.config.dropout : 0 })) {
+      const qkv = this.proj(i, 'attn.c_attn', x, training) as tf.Tensor3D;
+      if (training) this.rng.seed(); // the attention-dropout seed the other path draws (rate 0 here)
+      return this.proj(i, 'attn.c_proj', attendPacked(qkv, bias, H), training);
+    }
     const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
     const [q, k0, v0] = this.qkv(i, x, training).map(heads);
     const k = past ? (tf.concat([past.k[i], k0], 2) as tf.Tensor4D) : k0;

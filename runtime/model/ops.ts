@@ -197,6 +197,22 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: 
   return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, v) as tf.Tensor4D;
 }
 
+/** Whether `attendPacked` can run here: the native backend, without attention dropout. */
+export function canAttendPacked(drop?: { rate: number }): boolean {
+  return fusedOps() !== undefined && !(drop && drop.rate > 0);
+}
+
+/**
+ * softmax(q·kᵀ/√D + bias)·v on c_attn's packed output qkv [B,T,3C], one kernel that reads q, k, v in
+ * place and writes [B,T,C] with the heads merged (no split, head transposes or merge). Only where
+ * `canAttendPacked()`.
+ */
+export function attendPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number): tf.Tensor3D {
+  const f = fusedOps();
+  if (!f) throw new Error('attendPacked needs the native backend (check canAttendPacked first)');
+  return f.attentionPacked(qkv, bias, heads, 1 / Math.sqrt(qkv.shape[2] / 3 / heads));
+}
+
 /** Sum of x·w / sum of w (0 when w sums to 0). */
 export function weightedMean(x: tf.Tensor, w: tf.Tensor): tf.Scalar {
   return tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1e-8)) as tf.Scalar;

@@ -35,6 +35,8 @@ export interface Addon {
   attention(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, y: Float32Array, probs: Float32Array, meta: Int32Array, scale: number): void;
   /** Its gradient: meta [B, H, T, L, D]. */
   attentionGrad(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, meta: Int32Array, scale: number): void;
+  attentionPacked(qkv: Float32Array, bias: Float32Array, y: Float32Array, p: Float32Array, meta: Int32Array, scale: number): void;
+  attentionPackedGrad(dy: Float32Array, qkv: Float32Array, p: Float32Array, dqkv: Float32Array, meta: Int32Array, scale: number): void;
   /**
    * Most threads a product uses, and the multiply-adds from which a product uses them (smaller ones:
    * one thread) with OpenBLAS and with our own GEMM (src/gemm.cc).

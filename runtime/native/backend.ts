@@ -18,9 +18,9 @@ type Args = { inputs: Record<string, TI>; backend: NativeBackend; attrs?: tf.Nam
 type KFn = (args: Args) => TI | TI[];
 
 export const NATIVE = 'native';
-/** Pooled (recycled) output buffers: at most the peak bytes in use at once, within these bounds. */
-const POOL_BYTES = 1024 * 2 ** 20;
-const MIN_POOL_BYTES = 32 * 2 ** 20;
+/** Pooled (recycled) output buffers: at most the peak bytes in use at once, within these bounds (RLHFC_NATIVE_POOL_MB sets the upper one). */
+const POOL_BYTES = (Number(process.env['RLHFC_NATIVE_POOL_MB']) >= 0 && process.env['RLHFC_NATIVE_POOL_MB'] ? Number(process.env['RLHFC_NATIVE_POOL_MB']) : 1024) * 2 ** 20;
+const MIN_POOL_BYTES = Math.min(POOL_BYTES, 32 * 2 ** 20);
 
 const isView = (v: unknown): v is ArrayBufferView => ArrayBuffer.isView(v);
 
@@ -727,6 +727,35 @@ function attentionGradKernel(args: Args): TI[] {
   return [out(b, q.shape, 'float32', dq), out(b, k.shape, 'float32', dk), out(b, v.shape, 'float32', dv)];
 }
 
+// NativeAttentionPacked: qkv [B,T,3C] (c_attn's output: q, k, v side by side, heads inside each), bias
+// [Bb,1,T,T] or [Bb,T,T], attr heads → y [B,T,C] (heads merged), probs [B,H,T,T]
+function attentionPackedKernel(args: Args): TI[] {
+  const { qkv, bias } = args.inputs;
+  const { scale, heads: H } = args.attrs as { scale: number; heads: number };
+  f32Inputs('NativeAttentionPacked', [qkv, bias]);
+  const [B, T, C3] = qkv.shape;
+  const C = C3 / 3;
+  const D = C / H;
+  const Bb = bias.shape[0];
+  if (qkv.shape.length !== 3 || !Number.isInteger(D) || D < 1 || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * T)
+    throw new Error(`NativeAttentionPacked: qkv [B,T,3·heads·D], bias [1|B,1,T,T] expected, got qkv [${qkv.shape}] with ${H} heads, bias [${bias.shape}]`);
+  const b = args.backend;
+  const y = b.f32(B * T * C);
+  const p = b.f32(B * H * T * T);
+  if (y.length > 0) b.addon.attentionPacked(vals(b, qkv), vals(b, bias), y, p, Int32Array.of(B, H, T, D, Bb), scale);
+  return [out(b, [B, T, C], 'float32', y), out(b, [B, H, T, T], 'float32', p)];
+}
+
+function attentionPackedGradKernel(args: Args): TI {
+  const { dy, qkv, probs } = args.inputs;
+  const { scale, heads: H } = args.attrs as { scale: number; heads: number };
+  const [B, T, C3] = qkv.shape;
+  const b = args.backend;
+  const dqkv = b.f32(size(qkv.shape));
+  if (dqkv.length > 0) b.addon.attentionPackedGrad(vals(b, dy), vals(b, qkv), vals(b, probs), dqkv, Int32Array.of(B, H, T, C3 / 3 / H), scale);
+  return out(b, qkv.shape, 'float32', dqkv);
+}
+
 function adamKernel(args: Args): TI[] {
   const { p, m, v, g } = args.inputs;
   const o = args.attrs as { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number };
@@ -771,6 +800,8 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeAdam', adamKernel);
   k.set('NativeAttention', attentionKernel);
   k.set('NativeAttentionGrad', attentionGradKernel);
+  k.set('NativeAttentionPacked', attentionPackedKernel);
+  k.set('NativeAttentionPackedGrad', attentionPackedGradKernel);
   k.set('NativeSoftmaxGrad', softmaxGradKernel);
   k.set('NativeSigmoidGrad', sigmoidGradKernel);
   return k;

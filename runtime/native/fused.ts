@@ -25,6 +25,11 @@ export interface FusedOps {
    */
   attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D;
   /**
+   * The same attention on c_attn's packed output qkv [B,T,3C] (q, k, v side by side, `heads` heads in
+   * each), read in place; returns [B,T,C] with the heads merged. Differentiable in qkv.
+   */
+  attentionPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number, scale: number): tf.Tensor3D;
+  /**
    * One AdamW update of p with moments m, v (all assigned): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
    * p ← p·decay − stepSize · m / (√v / bc2sqrt + eps). decay = 1 − lr·weightDecay (1: Adam).
    */
@@ -116,7 +121,19 @@ function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tens
   return f(q, k, v);
 }
 
-const OPS: FusedOps = { layerNorm, gelu: geluOp, linearGelu, logProbOf, adamW, attention };
+function attentionPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number, scale: number): tf.Tensor3D {
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, probs] = run('NativeAttentionPacked', { qkv: x, bias }, { scale, heads }) as tf.Tensor[];
+    save([x, probs]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeAttentionPackedGrad', { dy, qkv: s[0], probs: s[1] }, { scale, heads }) as tf.Tensor,
+    };
+  }) as never) as (x: tf.Tensor) => tf.Tensor3D;
+  return f(qkv);
+}
+
+const OPS: FusedOps = { layerNorm, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

@@ -294,6 +294,53 @@ describe.skipIf(!available && !required)('native backend', () => {
     }
   });
 
+  it('packed attention (q, k, v read in place from c_attn\'s output, heads merged in place) matches split → heads → attention → merge, with gradients', async () => {
+    for (const [B, T, H, D, perBatchBias] of [[1, 1, 1, 3, false], [2, 7, 3, 5, true], [3, 33, 4, 8, false]] as [number, number, number, number, boolean][]) {
+      const C = H * D;
+      const qkv = rnd([B, T, 3 * C], 700 + T, -1, 1);
+      // causal mask, plus (per batch) a padded first position, as attentionLayout builds it
+      const Bb = perBatchBias ? B : 1;
+      const bias: Spec = { shape: [Bb, 1, T, T], data: Float32Array.from({ length: Bb * T * T }, (_, i) => { const [b, r, c] = [Math.floor(i / (T * T)), Math.floor(i / T) % T, i % T]; return c > r || (b === 1 && c === 0 && r > 0) ? -1e9 : 0; }) };
+      const dyw = rnd([B, T, C], 800 + T);
+      await agree([qkv, bias, dyw], (tq, tb, tw) => {
+        const f = fusedOps();
+        const att = (x: tf.Tensor): tf.Tensor => {
+          if (f) return f.attentionPacked(x as tf.Tensor3D, tb, H, 1 / Math.sqrt(D));
+          const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]);
+          const [q, k, v] = tf.split(x, 3, 2).map(heads);
+          const p = tf.softmax(tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(D)), k, false, true), tb), -1);
+          return tf.reshape(tf.transpose(tf.matMul(p, v), [0, 2, 1, 3]), [B, T, C]);
+        };
+        return [att(tq), tf.grad((x: tf.Tensor) => tf.sum(tf.mul(att(x), tw)))(tq)];
+      }, 2e-5);
+    }
+  });
+
+  it('packed attention gradients match finite differences, and leave no tensor behind', async () => {
+    await tf.setBackend('native');
+    const f = fusedOps()!;
+    const [B, T, H, D] = [2, 4, 2, 3];
+    const C = H * D;
+    const qkv = tf.tensor(rnd([B, T, 3 * C], 900).data, [B, T, 3 * C]);
+    const bias = tf.tensor(Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)), [1, 1, T, T]);
+    const w = tf.tensor(rnd([B, T, C], 901).data, [B, T, C]);
+    const loss = (x: tf.Tensor) => tf.sum(tf.mul(f.attentionPacked(x as tf.Tensor3D, bias, H, 1 / Math.sqrt(D)), w));
+    const before = tf.memory().numTensors;
+    const g = tf.tidy(() => Array.from(tf.grad(loss)(qkv).dataSync()));
+    expect(tf.memory().numTensors).toBe(before);
+    const base = Float32Array.from(qkv.dataSync());
+    const at = (v: Float32Array) => tf.tidy(() => loss(tf.tensor(v, qkv.shape)).dataSync()[0]);
+    for (let j = 0; j < base.length; j++) {
+      const plus = Float32Array.from(base);
+      const minus = Float32Array.from(base);
+      plus[j] += 1e-2;
+      minus[j] -= 1e-2;
+      const fd = (at(plus) - at(minus)) / 2e-2;
+      expect(Math.abs(fd - g[j]), `qkv[${j}]: finite difference ${fd}, gradient ${g[j]}`).toBeLessThan(2e-3 + 1e-2 * Math.abs(fd));
+    }
+    tf.dispose([qkv, bias, w]);
+  });
+
   it('fused linear+GELU gradients match finite differences, and leave no tensor behind', async () => {
     await tf.setBackend('native');
     const f = fusedOps()!;
@@ -365,6 +412,30 @@ describe.skipIf(!available && !required)('native backend', () => {
       const scale = Math.max(1e-6, ...g.map(Math.abs));
       const diff = Math.max(0, ...g.map((x, j) => Math.abs(x - nat.grads[i][j])));
       expect(diff / scale).toBeLessThan(1e-4);
+    });
+  });
+
+  it('with LoRA adapters on c_attn and c_fc (the packed attention and unfused MLP paths), the same loss and adapter gradients as the cpu backend', async () => {
+    const run = async (name: string) => {
+      await tf.setBackend(name);
+      const m = tinyModel({}, 2);
+      m.addLora({ r: 4, alpha: 8, targets: ['c_attn', 'c_fc'] });
+      // adapters start at B = 0 (no effect): give B values so the delta paths count
+      for (const [n, v] of m.trainable()) if (n.includes('lora_B')) v.assign(tf.randomNormal(v.shape, 0, 0.1, 'float32', 7));
+      const vars = [...m.trainable().values()];
+      const { value, grads } = tf.variableGrads(() => m.lmLoss(lmBatch(2, 12), { training: true }), vars);
+      const r = { loss: value.dataSync()[0], grads: vars.map((v) => Array.from(grads[v.name]?.dataSync() ?? [])) };
+      value.dispose();
+      tf.dispose(grads);
+      m.dispose();
+      return r;
+    };
+    const cpu = await run('cpu');
+    const nat = await run('native');
+    expect(nat.loss).toBeCloseTo(cpu.loss, 5);
+    cpu.grads.forEach((g, i) => {
+      const scale = Math.max(1e-6, ...g.map(Math.abs));
+      expect(Math.max(0, ...g.map((x, j) => Math.abs(x - nat.grads[i][j]))) / scale).toBeLessThan(1e-4);
     });
   });
 

@@ -783,6 +783,60 @@ napi_value AttentionGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// attentionPacked(qkv [B,T,3C], bias [Bb,T,T], y [B,T,C], p [B,H,T,T], meta [B, H, T, D, Bb], scale):
+// the same attention as Attention, reading q, k and v of each head in place from the packed c_attn
+// output (row stride 3C) and writing y in place in [B,T,C] (row stride C): no head split or merge.
+napi_value AttentionPacked(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* qkv = static_cast<const float*>(ta(env, a.v[0]));
+  const float* bias = static_cast<const float*>(ta(env, a.v[1]));
+  float* y = static_cast<float*>(ta(env, a.v[2]));
+  float* p = static_cast<float*>(ta(env, a.v[3]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[4]));
+  const float scale = static_cast<float>(f64(env, a.v[5]));
+  const int64_t B = m[0], H = m[1], Tn = m[2], D = m[3], Bb = m[4], C = H * D, ld = 3 * C;
+  forItems(B * H, 2 * Tn * Tn * D, [&](int64_t it) {
+    const int64_t b = it / H, h = it % H;
+    const float* q = qkv + b * Tn * ld + h * D;
+    float* P = p + it * Tn * Tn;
+    G->run(false, true, Tn, Tn, D, q, ld, q + C, ld, P, Tn, false);
+    const float* bb = bias + (Bb > 1 ? b * Tn * Tn : 0);
+    for (int64_t i = 0; i < Tn * Tn; i++) P[i] = P[i] * scale + bb[i];
+    T->softmax(P, P, Tn, Tn, 0);
+    G->run(false, false, Tn, D, Tn, P, Tn, q + 2 * C, ld, y + b * Tn * C + h * D, C, false);
+  });
+  return nullptr;
+}
+
+// attentionPackedGrad(dy [B,T,C], qkv [B,T,3C], p [B,H,T,T], dqkv [B,T,3C], meta [B, H, T, D], scale)
+napi_value AttentionPackedGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* dy = static_cast<const float*>(ta(env, a.v[0]));
+  const float* qkv = static_cast<const float*>(ta(env, a.v[1]));
+  const float* p = static_cast<const float*>(ta(env, a.v[2]));
+  float* dqkv = static_cast<float*>(ta(env, a.v[3]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[4]));
+  const float scale = static_cast<float>(f64(env, a.v[5]));
+  const int64_t B = m[0], H = m[1], Tn = m[2], D = m[3], C = H * D, ld = 3 * C;
+  forItems(B * H, 4 * Tn * Tn * D, [&](int64_t it) {
+    if (attScratch.size() < static_cast<size_t>(2 * Tn * Tn)) attScratch.resize(2 * Tn * Tn);
+    float* dP = attScratch.data();
+    float* dS = dP + Tn * Tn;
+    const int64_t b = it / H, h = it % H;
+    const float* q = qkv + b * Tn * ld + h * D;
+    float* dq = dqkv + b * Tn * ld + h * D;
+    const float* P = p + it * Tn * Tn;
+    const float* dyi = dy + b * Tn * C + h * D;
+    G->run(false, true, Tn, Tn, D, dyi, C, q + 2 * C, ld, dP, Tn, false);
+    T->softmax_grad(P, dP, dS, Tn, Tn);
+    for (int64_t i = 0; i < Tn * Tn; i++) dS[i] *= scale;
+    G->run(false, false, Tn, D, Tn, dS, Tn, q + C, ld, dq, ld, false);
+    G->run(true, false, Tn, D, Tn, dS, Tn, q, ld, dq + C, ld, false);
+    G->run(true, false, Tn, D, Tn, P, Tn, dyi, C, dq + 2 * C, ld, false);
+  });
+  return nullptr;
+}
+
 // setThreads(n, minWorkOpenBlas?, minWorkOwn?)
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -849,7 +903,7 @@ NAPI_MODULE_INIT() {
              {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
              {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
              {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
-             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}};
+             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);
