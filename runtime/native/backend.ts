@@ -176,6 +176,29 @@ export class NativeBackend extends MathBackendCPU {
     return this.pooledBytes;
   }
 
+  /**
+   * Whether the tensor's float32 buffer may be written in place: one data id holds it (no reshape or
+   * clone shares it) and no one outside the backend has ever seen it (no dataSync, no foreign view).
+   */
+  private writable(t: TI): boolean {
+    const d = this.data.get(t.dataId);
+    if (!d || d.refCount !== 1 || d.dtype !== 'float32' || !isView(d.values)) return false;
+    return this.owned.get(d.values.buffer)?.view === d.values;
+  }
+
+  /**
+   * One AdamW update written into p, m and v themselves (an optimizer's variables between steps), when
+   * `writable` holds for all three: no new buffers for the parameters and moments. Returns false
+   * (nothing done) otherwise; the caller then runs the NativeAdam kernel.
+   */
+  adamInPlace(p: TI, m: TI, v: TI, g: TI, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): boolean {
+    if (!this.writable(p) || !this.writable(m) || !this.writable(v) || g.dtype !== 'float32') return false;
+    const at = (t: TI) => this.data.get(t.dataId).values as Float32Array;
+    if (at(g).length !== at(p).length) return false;
+    this.addon.adam(at(p), at(m), at(v), at(g), o.beta1, o.beta2, o.stepSize, o.bc2sqrt, o.eps, o.decay);
+    return true;
+  }
+
   override dispose(): void {
     this.clearPool();
     super.dispose();

@@ -102,6 +102,9 @@ function logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
 }
 
 function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void {
+  // in place when no one else holds the variables' buffers (the usual case between steps)
+  const b = tf.backend() as unknown as { adamInPlace?: (...a: unknown[]) => boolean };
+  if (b.adamInPlace?.(p, m, v, g, o)) return;
   const [p2, m2, v2] = run('NativeAdam', { p, m, v, g }, o) as tf.Tensor[];
   p.assign(p2);
   m.assign(m2);

@@ -371,6 +371,39 @@ describe.skipIf(!available && !required)('native backend', () => {
     expect(tf.memory().numTensors).toBe(before - 4);
   });
 
+  it('AdamW updates the variables in place between steps, never an array a caller has read or a buffer another tensor shares', async () => {
+    await tf.setBackend('native');
+    const f = fusedOps()!;
+    const b = tf.backend() as unknown as { stats: { allocated: number; reused: number } };
+    const o = { beta1: 0.9, beta2: 0.999, stepSize: 1e-2, bc2sqrt: 0.5, eps: 1e-8, decay: 1 };
+    const p = tf.variable(tf.tensor(rnd([64, 32], 950).data, [64, 32]));
+    const m = tf.variable(tf.zerosLike(p), false);
+    const v = tf.variable(tf.zerosLike(p), false);
+    const g = tf.tensor(rnd([64, 32], 951).data, [64, 32]);
+    f.adamW(p, m, v, g, o); // first step: the initial buffers are not the backend's own, so new ones
+    const expected = tf.tidy(() => {
+      // the same update, composed on the fused kernel's copying path, from the same state
+      const [p2] = tf.engine().runKernel('NativeAdam', { p: tf.clone(p), m: tf.clone(m), v: tf.clone(v), g }, o) as tf.Tensor[];
+      return Array.from(p2.dataSync());
+    });
+    const allocated = b.stats.allocated + b.stats.reused;
+    f.adamW(p, m, v, g, o);
+    expect(b.stats.allocated + b.stats.reused, 'no output buffers: the update was written in place').toBe(allocated);
+    Array.from(p.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(expected[i], 6));
+    // p's array was read (dataSync above): the next update must not write into what the caller holds
+    const seen = p.dataSync();
+    const copy = Float32Array.from(seen);
+    f.adamW(p, m, v, g, o);
+    expect(Array.from(seen)).toEqual(Array.from(copy));
+    // a reshape shares m's buffer: updating m in place would change it too
+    const mOld = tf.add(m, 0); // a copy, in a buffer of its own
+    const alias = tf.reshape(m, [32, 64]); // nothing read: only the shared data id protects it
+    f.adamW(p, m, v, g, o);
+    expect(Array.from(alias.dataSync())).toEqual(Array.from(mOld.dataSync()));
+    expect(Array.from(m.dataSync())).not.toEqual(Array.from(mOld.dataSync()));
+    tf.dispose([p, m, v, g, alias, mOld]);
+  });
+
   it('gradients replaced on this backend (Sum, Mean, Softmax, Sigmoid) agree with the cpu backend', async () => {
     const x = rnd([2, 3, 6], 110, -3, 3);
     const w = rnd([2, 3, 6], 111);
