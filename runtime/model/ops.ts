@@ -10,7 +10,11 @@
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
 
 import * as tf from '@tensorflow/tfjs';
+import { installFreeingGradients } from '../gradients.ts';
 import { fusedOps } from '../native/fused.ts';
+
+// Every model's backward pass frees saved activations and gradients as it goes (../gradients.ts).
+installFreeingGradients();
 
 /** a [N,K] · b [K,M] → [N,M]; forward and backward only as rank-2 non-transposed products. */
 export const mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
