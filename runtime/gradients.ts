@@ -7,7 +7,7 @@
 //
 // It replaces the method on the engine instance (tfjs-core pinned to 4.22.0: `scopedRun`,
 // `startTape`, `endTape`, `tidy`, `state.activeTape`, `state.gradientDepth`, tape nodes
-// {id, inputs, outputs, gradient, saved}; tests/runtime/native.test.ts checks they are there).
+// {id, inputs, outputs, gradient, saved}; tests/runtime/gradients.test.ts compares it with the original).
 // Higher-order gradients (a gradient taken inside a gradient) keep the original.
 
 import * as tf from '@tensorflow/tfjs';
@@ -63,6 +63,7 @@ export function installFreeingGradients(): void {
   const engine = tf.engine() as unknown as EngineInternals & { freeingGradients?: boolean };
   if (engine.freeingGradients) return;
   const original = engine.gradients.bind(engine);
+  (engine as unknown as { tfjsGradients: typeof original }).tfjsGradients = original; // for tests
   engine.gradients = function (f, xs, dy, allowNoGradients = false) {
     if (engine.state.gradientDepth > 0 || xs.length === 0) return original(f, xs, dy, allowNoGradients);
     if (dy != null && dy.dtype !== 'float32') throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
