@@ -70,7 +70,7 @@ export class CharTokenizer implements Tokenizer {
         { id: this.eosId, content: EOT, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
       ],
       normalizer: null,
-      pre_tokenizer: { type: 'Split', pattern: { Regex: '(?s:.)' }, behavior: 'Isolated', invert: false },
+      pre_tokenizer: { type: 'Split', pattern: { Regex: '[\\s\\S]' }, behavior: 'Isolated', invert: false },
       post_processor: null,
       decoder: { type: 'Fuse' },
       model: { type: 'WordLevel', vocab, unk_token: UNK },
@@ -90,6 +90,6 @@ export class CharTokenizer implements Tokenizer {
   }
 
   async save(dir: string): Promise<void> {
-    await writeTokenizerFiles(dir, this, this.toJSON());
+    await writeTokenizerFiles(dir, this, this.toJSON(), UNK);
   }
 }
