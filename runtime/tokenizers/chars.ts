@@ -28,6 +28,10 @@ export class CharTokenizer implements Tokenizer {
     return this.chars.length + 2;
   }
 
+  get scorePad(): { token: string; id: number } {
+    return { token: UNK, id: this.unkId };
+  }
+
   /** Vocabulary = the distinct code points of `texts`, sorted by code point (deterministic). */
   static train(texts: Iterable<string>): CharTokenizer {
     const seen = new Set<string>();

@@ -1,7 +1,7 @@
 // Writing and reading the two tokenizer files: `tokenizer.json` (Hugging Face format) and
 // `rlhfc_tokenizer.json` (which kind of tokenizer, so loading needs no guessing).
 
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir, readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { readJson } from '../validate/files.ts';
 import { join } from 'node:path';
@@ -47,6 +47,13 @@ export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: obj
     await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), JSON.stringify(tokenizerConfig(t, unk), null, 2) + '\n');
   }
   await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
+}
+
+/** Name another pad token in a written `tokenizer_config.json` (a reward model's folder: Tokenizer.scorePad). */
+export async function setPadToken(dir: string, token: string): Promise<void> {
+  const path = join(dir, TOKENIZER_CONFIG_FILE);
+  const cfg = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  await writeFileAtomic(path, JSON.stringify({ ...cfg, pad_token: token }, null, 2) + '\n');
 }
 
 /**
