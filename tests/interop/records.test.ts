@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Plan, PlanNode } from '../../core/plan-types.ts';
 import { loadDataset, splitDataset } from '../../runtime/data/index.ts';
+import { DATASET_SOURCES } from '../../runtime/sources/index.ts';
 import { encodePreference, encodeSft } from '../../runtime/train/examples.ts';
 import { loadTokenizer, type Tokenizer } from '../../runtime/tokenizers/index.ts';
 import { describeInterop, py, PYTHON, pyEnv, ROOT } from './python.ts';
@@ -73,7 +74,18 @@ describeInterop('interop: the records TRL\'s trainers receive equal the local ru
     mkdirSync(specDir);
     copyFileSync(join(ROOT, 'tests/interop/cases/records.rlhf'), join(specDir, 'records.rlhf'));
     const { sentimentSentences } = await import('../../runtime/data/corpora.ts');
-    writeHfTiny(join(specDir, 'hf-tiny'), sentimentSentences().map((s) => s.text));
+    const sentences = sentimentSentences().map((s) => s.text);
+    writeHfTiny(join(specDir, 'hf-tiny'), sentences);
+    const qa = sentences.slice(0, 60).map((t) => {
+      const words = t.split(/\s+/);
+      return JSON.stringify({ question: { text: `What comes after "${words.slice(0, 3).join(' ')}"?` }, answer: words.slice(3).join(' ') });
+    });
+    writeFileSync(join(specDir, 'asks.jsonl'), qa.join('\n') + '\n');
+    const good = sentimentSentences().filter((x) => x.positive).map((x) => x.text);
+    const bad = sentimentSentences().filter((x) => !x.positive).map((x) => x.text);
+    // prompts end without a space: RewardTrainer and DPOTrainer tokenize prompt + response as one text (the mapping's note)
+    const ranked = good.slice(0, 60).map((g, i) => JSON.stringify({ prompt: i % 3 ? 'Write a review of the product.\nReview:' : `Continue "${bad[i + 100]}" with a review:`, chosen: ` ${g}`, rejected: i % 2 ? ` ${bad[i]}` : `\n${bad[i]}` }));
+    writeFileSync(join(specDir, 'ranked.jsonl'), ranked.join('\n') + '\n');
     out = join(tmp, 'project');
     plan = exportSmoke(join(specDir, 'records.rlhf'), out);
     execFileSync(PYTHON, ['prepare_data.py'], { cwd: out, env: pyEnv(), stdio: 'pipe' });
@@ -87,7 +99,7 @@ describeInterop('interop: the records TRL\'s trainers receive equal the local ru
           return [words[1], words.slice(words.indexOf('"${LAUNCH[@]}"') + 1).map((w) => w.replace(/^"|"$/g, ''))];
         }),
     );
-    expect(Object.keys(steps).sort()).toEqual(['chat', 'pref', 'qa', 'rm']);
+    expect(Object.keys(steps).sort()).toEqual(['ans', 'chat', 'pref', 'prefp', 'qa', 'rm', 'rmp']);
     execFileSync(PYTHON, ['-', JSON.stringify(steps)], { input: DRIVER, cwd: out, env: pyEnv({ PYTHONPATH: out }), stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
     for (const name of Object.keys(steps)) got[name] = readJsonl(join(out, 'received', `${name}.jsonl`)) as Record<string, number[]>[];
     tok = await loadTokenizer(join(specDir, 'hf-tiny'));
@@ -97,14 +109,15 @@ describeInterop('interop: the records TRL\'s trainers receive equal the local ru
   async function localTrain(stage: PlanNode) {
     const binding = stage.inputs['data'];
     const d = plan.nodes.find((n) => n.id === binding.node)!;
-    const records = await loadDataset({ source: d.kind, args: [d.params['name']], params: d.params, kind: d.datasetKind as 'text' }, join(tmp, 'spec'));
+    const args = (DATASET_SOURCES[d.kind]?.args ?? []).map((a) => d.params[a.name]); // as runtime/nodes.ts
+    const records = await loadDataset({ source: d.kind, args, params: d.params, kind: d.datasetKind as 'text' }, join(tmp, 'spec'));
     const split = d.params['split'] as { validation: number; seed: number };
     return splitDataset(records, { validation: split.validation, seed: split.seed }).train as unknown as Record<string, string>[];
   }
   const stage = (name: string) => plan.nodes.find((n) => n.name === name)!;
 
-  it('SFT: every training record, through the template, gives rlhfc\'s token ids and loss positions (completion only, and not)', async () => {
-    for (const name of ['chat', 'qa']) {
+  it('SFT: every training record, through field mappings and the template, gives rlhfc\'s token ids and loss positions (completion only and not; a prompt part ending in a space)', async () => {
+    for (const name of ['chat', 'qa', 'ans']) {
       const n = stage(name);
       const p = n.params as Record<string, unknown>;
       const rows = (await localTrain(n)).map((r) => encodeSft(tok, String(p['template']), r['prompt'], r['response'], Number(p['max_seq_length']), Boolean(p['completion_only'])));
@@ -120,23 +133,32 @@ describeInterop('interop: the records TRL\'s trainers receive equal the local ru
   });
 
   it('reward: the pairs RewardTrainer keeps are rlhfc\'s pairs, token for token (it drops the pairs longer than max_seq_length that rlhfc truncates)', async () => {
-    const n = stage('rm');
-    const maxLen = Number(n.params['max_seq_length']);
-    const pairs = (await localTrain(n)).map((r) => encodePreference(tok, r['prompt'], r['chosen'], r['rejected'], 1_000_000));
-    const kept = pairs.filter((pr) => pr.chosen.ids.length <= maxLen && pr.rejected.ids.length <= maxLen);
-    expect(kept.length).toBeLessThan(pairs.length); // the smoke records include pairs that are too long: the filter is exercised
-    expect(got['rm'].map((r) => [r['chosen_ids'], r['rejected_ids']])).toEqual(kept.map((pr) => [pr.chosen.ids, pr.rejected.ids]));
+    for (const name of ['rm', 'rmp']) {
+      const n = stage(name);
+      const maxLen = Number(n.params['max_seq_length']);
+      const pairs = (await localTrain(n)).map((r) => encodePreference(tok, r['prompt'], r['chosen'], r['rejected'], 1_000_000));
+      const kept = pairs.filter((pr) => pr.chosen.ids.length <= maxLen && pr.rejected.ids.length <= maxLen);
+      expect(kept.length, name).toBeLessThan(pairs.length); // the smoke records include pairs that are too long: the filter is exercised
+      expect(kept.length, name).toBeGreaterThan(0);
+      expect(got[name].map((r) => [r['chosen_ids'], r['rejected_ids']]), name).toEqual(kept.map((pr) => [pr.chosen.ids, pr.rejected.ids]));
+    }
   });
 
   it('DPO: every pair gives rlhfc\'s prompt and response ids (before truncation, which the collator applies)', async () => {
-    const n = stage('pref');
-    const recs = await localTrain(n);
-    const g = got['pref'];
-    expect(g.length).toBe(recs.length);
-    recs.forEach((r, i) => {
-      const full = encodePreference(tok, r['prompt'], r['chosen'], r['rejected'], 1_000_000);
-      expect([...g[i]['prompt_ids'], ...g[i]['chosen_ids']], `pref[${i}] chosen`).toEqual(full.chosen.ids);
-      expect([...g[i]['prompt_ids'], ...g[i]['rejected_ids']], `pref[${i}] rejected`).toEqual(full.rejected.ids);
-    });
+    for (const name of ['pref', 'prefp']) {
+      const n = stage(name);
+      const maxPrompt = Number(n.params['max_prompt_length']);
+      const recs = await localTrain(n);
+      const g = got[name];
+      expect(g.length, name).toBe(recs.length);
+      recs.forEach((r, i) => {
+        const full = encodePreference(tok, r['prompt'], r['chosen'], r['rejected'], 1_000_000);
+        const promptIds = tok.encode(r['prompt']).slice(-maxPrompt); // the prompt keeps its last max_prompt_length tokens
+        expect(g[i]['prompt_ids'], `${name}[${i}] prompt`).toEqual(promptIds);
+        expect([...tok.encode(r['prompt']), ...g[i]['chosen_ids']], `${name}[${i}] chosen`).toEqual(full.chosen.ids);
+        expect([...tok.encode(r['prompt']), ...g[i]['rejected_ids']], `${name}[${i}] rejected`).toEqual(full.rejected.ids);
+      });
+      if (name === 'prefp') expect(recs.some((r) => tok.encode(r['prompt']).length > maxPrompt)).toBe(true); // prompts are cut
+    }
   });
 });
