@@ -7,11 +7,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { UserError, diag } from '../core/diagnostics.ts';
 import { ACTIVATION_NAMES } from './model/activation-names.ts';
 import { numel, readSafetensors, writeFileAtomic, writeSafetensors } from './safetensors.ts';
-import { loadTokenizer, MANIFEST_FILE, TOKENIZER_FILE, type Tokenizer } from './tokenizers/index.ts';
+import { loadTokenizer, MANIFEST_FILE, setPadToken, TOKENIZER_FILE, type Tokenizer } from './tokenizers/index.ts';
 import type { z } from 'zod';
 import { readJson as readValidated } from './validate/files.ts';
 import { AdapterConfigSchema, Gpt2ConfigSchema } from './validate/schemas.ts';
@@ -64,7 +64,7 @@ export interface ModelArchitecture {
   width: number;
   dropout?: number;
   eosId?: number;
-  /** Padding id: written as pad_token_id for reward models (transformers needs it to score a padded batch). */
+  /** Padding id: written as pad_token_id for reward models (transformers needs it to score a padded batch; Tokenizer.scorePad). */
   padId?: number;
   kind?: 'causal_lm' | 'reward_model';
 }
@@ -255,7 +255,15 @@ export async function saveModel(dir: string, m: SavedModel): Promise<void> {
   await writeDirAtomic(dir, async (tmp) => {
     await writeFileAtomic(join(tmp, CONFIG_FILE), JSON.stringify(config, null, 2) + '\n');
     await writeSafetensors(join(tmp, WEIGHTS_FILE), weights, { format: 'pt' });
-    if (m.tokenizer) await m.tokenizer.save(tmp);
+    if (m.tokenizer) {
+      await m.tokenizer.save(tmp);
+      // a reward model pads with a token no text encodes to (see Tokenizer.scorePad), so transformers scores rlhfc's last token
+      const pad = config['pad_token_id'];
+      if (typeof pad === 'number' && pad !== m.tokenizer.padId) {
+        if (pad !== m.tokenizer.scorePad.id) invalid(`${dir}: pad_token_id ${pad} is neither the tokenizer's pad id (${m.tokenizer.padId}) nor its scoring pad (${m.tokenizer.scorePad.id})`);
+        await setPadToken(tmp, m.tokenizer.scorePad.token);
+      }
+    }
   });
 }
 
@@ -447,8 +455,27 @@ export async function isAdapterFolder(dir: string): Promise<boolean> {
 }
 
 /**
+ * The base folder an adapter names: relative paths resolve against the adapter folder; an absolute
+ * one (what rlhfc writes, so that PEFT opens it from any working directory) that no longer exists
+ * because the store was moved is looked up at the same place relative to the adapter's own store
+ * (`<store>/nodes/<hash>/model` → the same `nodes/<hash>/model` under the store the adapter is in).
+ */
+async function findBase(dir: string, ref: string): Promise<string> {
+  const named = resolve(dir, ref);
+  if (!isAbsolute(ref) || (await exists(join(named, CONFIG_FILE)))) return named;
+  const parts = named.split(sep).filter(Boolean);
+  let up = resolve(dir);
+  for (let k = 1; k <= Math.min(4, parts.length); k++) {
+    up = dirname(up);
+    const moved = join(up, ...parts.slice(parts.length - k));
+    if (await exists(join(moved, CONFIG_FILE))) return moved;
+  }
+  return named;
+}
+
+/**
  * Load a model folder or an adapter folder. For an adapter, `base_model_name_or_path` must name the base
- * model folder (relative paths resolve against the adapter folder); the base is loaded and the adapter
+ * model folder (see findBase); the base is loaded and the adapter
  * checked against it. The tokenizer comes from the adapter folder when it has one, else from the base.
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
@@ -456,7 +483,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const cfg = (await readJson(join(dir, ADAPTER_CONFIG_FILE), AdapterConfigSchema, 'adapter config')) as AdapterConfig;
   const ref = cfg?.base_model_name_or_path;
   if (typeof ref !== 'string' || !ref) invalid(`${join(dir, ADAPTER_CONFIG_FILE)}: base_model_name_or_path must name the base model folder`);
-  const baseDir = resolve(dir, ref as string);
+  const baseDir = await findBase(dir, ref as string);
   if (!(await exists(join(baseDir, CONFIG_FILE)))) {
     invalid(`${join(dir, ADAPTER_CONFIG_FILE)}: base model folder '${ref}' (${baseDir}) has no ${CONFIG_FILE}; model hubs are not reachable, so the base must be a local folder`);
   }

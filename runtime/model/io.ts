@@ -1,6 +1,6 @@
 // GPT ⇄ checkpoint folders (runtime/hf-checkpoint.ts): full models in HF GPT-2 layout, LoRA adapters in PEFT layout.
 
-import { relative } from 'node:path';
+import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type Gpt2Config, gpt2Config, loadCheckpoint, loraConfig, saveAdapter, saveModel } from '../hf-checkpoint.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -54,7 +54,7 @@ export interface ToCheckpointOptions {
 /** Save the full model (LoRA, if any, folded into the saved weights; the model itself is unchanged). */
 export async function toCheckpoint(dir: string, model: GPT, o: ToCheckpointOptions = {}): Promise<void> {
   const c = model.config;
-  const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: o.eosId ?? o.tokenizer?.eosId, padId: o.tokenizer?.padId, kind: o.kind });
+  const config = gpt2Config({ vocabSize: c.vocabSize, context: c.context, layers: c.layers, heads: c.heads, width: c.width, dropout: c.dropout, eosId: o.eosId ?? o.tokenizer?.eosId, padId: o.kind === 'reward_model' ? o.tokenizer?.scorePad.id : o.tokenizer?.padId, kind: o.kind });
   if (c.inner && c.inner !== 4 * c.width) config.n_inner = c.inner;
   // a model loaded from a folder keeps its LayerNorm ε and activation when saved again
   if (c.layerNormEps !== undefined) config.layer_norm_epsilon = c.layerNormEps;
@@ -67,11 +67,15 @@ export async function toCheckpoint(dir: string, model: GPT, o: ToCheckpointOptio
   }
 }
 
-/** Save only the LoRA adapter (PEFT layout); `baseDir` is recorded relative to `dir`. */
+/**
+ * Save only the LoRA adapter (PEFT layout). `baseDir` is recorded as an absolute path: PEFT
+ * (`AutoPeftModelForCausalLM`) resolves it against the working directory, so a relative one would
+ * open only from one folder; rlhfc also finds the base after the store moved (loadCheckpoint).
+ */
 export async function toAdapterCheckpoint(dir: string, model: GPT, o: { baseDir: string; baseConfig?: Gpt2Config; tokenizer?: Tokenizer; taskType?: string }): Promise<void> {
   const lora = model.lora;
   if (!lora) throw new Error('model has no LoRA adapters to save');
   if (lora.isMerged) throw new Error('LoRA adapters are merged into the weights; unmerge before saving the adapter');
-  const config = loraConfig({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targets, baseModel: relative(dir, o.baseDir) || '.', taskType: o.taskType });
+  const config = loraConfig({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targets, baseModel: resolve(o.baseDir), taskType: o.taskType });
   await saveAdapter(dir, { config, weights: lora.named() as Map<string, tf.Tensor>, tokenizer: o.tokenizer }, o.baseConfig);
 }

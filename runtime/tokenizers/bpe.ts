@@ -54,6 +54,10 @@ export class BpeTokenizer implements Tokenizer {
     return this.tokens.length;
   }
 
+  get scorePad(): { token: string; id: number } {
+    return { token: BYTE_TO_CHAR[0xff], id: this.byteIds[0xff] };
+  }
+
   /** Train on `texts`. Deterministic: same texts and options → same merges. */
   static train(texts: Iterable<string>, opts: BpeTrainOptions): BpeTokenizer {
     const { tokens, merges } = trainMerges(texts, opts);

@@ -28,6 +28,10 @@ export class CharTokenizer implements Tokenizer {
     return this.chars.length + 2;
   }
 
+  get scorePad(): { token: string; id: number } {
+    return { token: UNK, id: this.unkId };
+  }
+
   /** Vocabulary = the distinct code points of `texts`, sorted by code point (deterministic). */
   static train(texts: Iterable<string>): CharTokenizer {
     const seen = new Set<string>();
@@ -70,7 +74,7 @@ export class CharTokenizer implements Tokenizer {
         { id: this.eosId, content: EOT, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
       ],
       normalizer: null,
-      pre_tokenizer: { type: 'Split', pattern: { Regex: '(?s:.)' }, behavior: 'Isolated', invert: false },
+      pre_tokenizer: { type: 'Split', pattern: { Regex: '[\\s\\S]' }, behavior: 'Isolated', invert: false },
       post_processor: null,
       decoder: { type: 'Fuse' },
       model: { type: 'WordLevel', vocab, unk_token: UNK },
@@ -90,6 +94,6 @@ export class CharTokenizer implements Tokenizer {
   }
 
   async save(dir: string): Promise<void> {
-    await writeTokenizerFiles(dir, this, this.toJSON());
+    await writeTokenizerFiles(dir, this, this.toJSON(), UNK);
   }
 }

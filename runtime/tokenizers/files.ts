@@ -1,25 +1,59 @@
 // Writing and reading the two tokenizer files: `tokenizer.json` (Hugging Face format) and
 // `rlhfc_tokenizer.json` (which kind of tokenizer, so loading needs no guessing).
 
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir, readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { readJson } from '../validate/files.ts';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../safetensors.ts';
-import type { Tokenizer, TokenizerManifest } from './types.ts';
+import { EOT, type Tokenizer, type TokenizerManifest } from './types.ts';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const MANIFEST_FILE = 'rlhfc_tokenizer.json';
+/** What `transformers.AutoTokenizer` reads beside `tokenizer.json`: the class and the special tokens. */
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 export function manifestOf(t: Tokenizer): TokenizerManifest {
   return { format: 'rlhfc-tokenizer', version: 1, kind: t.kind, vocab_size: t.vocabSize, eos_id: t.eosId, pad_id: t.padId };
 }
 
-/** Write `rlhfc_tokenizer.json` and, when given, `tokenizer.json`, each atomically. */
-export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: object | undefined): Promise<void> {
+/**
+ * `tokenizer_config.json` for `AutoTokenizer`: a fast tokenizer over `tokenizer.json` with
+ * `<|endoftext|>` as eos, bos and pad (rlhfc's ids: no token added on encode), padding on the right
+ * (rlhfc's batches, and GPT-2 positions count from the first token), decoding without the
+ * "clean up spaces" rewrite (so decode gives rlhfc's text back).
+ */
+export function tokenizerConfig(t: Tokenizer, unk?: string): Record<string, unknown> {
+  return {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: EOT,
+    eos_token: EOT,
+    pad_token: EOT,
+    ...(unk ? { unk_token: unk } : {}),
+    add_bos_token: false,
+    add_eos_token: false,
+    padding_side: 'right',
+    clean_up_tokenization_spaces: false,
+    model_max_length: 1_000_000_000,
+    rlhfc: { kind: t.kind },
+  };
+}
+
+/** Write `rlhfc_tokenizer.json` and, when given, `tokenizer.json` + `tokenizer_config.json`, each atomically. */
+export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: object | undefined, unk?: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  if (hfJson) await writeFileAtomic(join(dir, TOKENIZER_FILE), JSON.stringify(hfJson));
+  if (hfJson) {
+    await writeFileAtomic(join(dir, TOKENIZER_FILE), JSON.stringify(hfJson));
+    await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), JSON.stringify(tokenizerConfig(t, unk), null, 2) + '\n');
+  }
   await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
+}
+
+/** Name another pad token in a written `tokenizer_config.json` (a reward model's folder: Tokenizer.scorePad). */
+export async function setPadToken(dir: string, token: string): Promise<void> {
+  const path = join(dir, TOKENIZER_CONFIG_FILE);
+  const cfg = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  await writeFileAtomic(path, JSON.stringify({ ...cfg, pad_token: token }, null, 2) + '\n');
 }
 
 /**

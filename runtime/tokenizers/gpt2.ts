@@ -2,7 +2,7 @@
 
 import { encode as r50kEncode, decode as r50kDecode } from 'gpt-tokenizer/encoding/r50k_base';
 import r50kRanks from 'gpt-tokenizer/bpeRanks/r50k_base';
-import { bytesToToken, utf8 } from './bytes.ts';
+import { BYTE_TO_CHAR, bytesToToken, utf8 } from './bytes.ts';
 import { applyMerges, BpeTokenizer, pairKey, type MergeMap } from './bpe.ts';
 import { EOT, GPT2_VOCAB_SIZE, type EncodeOptions, type Tokenizer } from './types.ts';
 import { writeTokenizerFiles } from './files.ts';
@@ -15,6 +15,11 @@ export class Gpt2Tokenizer implements Tokenizer {
   readonly vocabSize = GPT2_VOCAB_SIZE;
   readonly eosId = GPT2_VOCAB_SIZE - 1;
   readonly padId = GPT2_VOCAB_SIZE - 1;
+
+  get scorePad(): { token: string; id: number } {
+    const id = (r50kRanks as (string | number[])[]).findIndex((r) => Array.isArray(r) && r.length === 1 && r[0] === 0xff);
+    return { token: BYTE_TO_CHAR[0xff], id };
+  }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     if (!opts.allowSpecial) return r50kEncode(text, NO_SPECIAL);

@@ -12,7 +12,7 @@ import { HfTokenizerSchema, TokenizerManifestSchema } from '../validate/schemas.
 export { BpeTokenizer, CharTokenizer, Gpt2Tokenizer };
 export type { BpeTrainOptions } from './bpe.ts';
 export { EOT, type EncodeOptions, type Tokenizer, type TokenizerKind, type TokenizerManifest } from './types.ts';
-export { TOKENIZER_FILE, MANIFEST_FILE } from './files.ts';
+export { TOKENIZER_FILE, MANIFEST_FILE, TOKENIZER_CONFIG_FILE, setPadToken } from './files.ts';
 
 const fail = (message: string): never => {
   throw new UserError([diag('RLHF9001', message)]);

@@ -26,6 +26,13 @@ export interface Tokenizer {
   readonly eosId: number;
   /** Padding id (the eos id for every kind here, as for GPT-2); pad positions are masked by the trainer. */
   readonly padId: number;
+  /**
+   * Padding of a sequence-classification (reward model) folder for `transformers`, which scores the
+   * last token that is not `config.pad_token_id`: a token no text encodes to, so that the
+   * end-of-text rlhfc scores is never taken for padding (byte-level BPE: the byte 0xFF, which UTF-8
+   * never uses; characters have no such id and use `<unk>`).
+   */
+  readonly scorePad: { token: string; id: number };
   encode(text: string, opts?: EncodeOptions): number[];
   decode(ids: readonly number[]): string;
   /** Writes `tokenizer.json` (+ `rlhfc_tokenizer.json`) into `dir` (created if missing). */

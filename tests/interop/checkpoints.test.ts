@@ -1,7 +1,8 @@
 // Checkpoints both ways, compared numerically (max |Δlogit| < 1e-4), at every sequence length:
 // GPT-2 folders written by transformers for each config variant load in rlhfc with the same
 // logits or are refused with an error naming the field; models and reward models saved by rlhfc
-// open in AutoModelForCausalLM / AutoModelForSequenceClassification and compute the same numbers.
+// open in AutoModelForCausalLM / AutoModelForSequenceClassification and compute the same numbers,
+// and a value head computes in the export's PPO model (PolicyWithValueHead) what it computes in rlhfc.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,18 +121,48 @@ describeInterop('interop: checkpoints both ways with transformers', () => {
     }
   });
 
-  it('a model saved by rlhfc opens with AutoModelForCausalLM with the same logits at every length', async () => {
+  it('a model saved by rlhfc opens with AutoModelForCausalLM with the same logits at every length; its value head in the export\'s PolicyWithValueHead gives the same values, padded batch of every length', async () => {
     await initBackend('cpu');
-    const model = new GPT({ vocabSize: VOCAB, context: CONTEXT, width: 24, layers: 2, heads: 3, dropout: 0 }, { seed: 5 });
+    const model = new GPT({ vocabSize: VOCAB, context: CONTEXT, width: 24, layers: 2, heads: 3, dropout: 0 }, { seed: 5, heads: ['value'] });
+    model.weights.get('v_head.summary.bias')!.assign(tf.tensor1d([0.3]));
     const dir = join(tmp, 'rlhfc_lm');
+    const rows = Array.from({ length: CONTEXT }, (_, i) => ids.slice(0, i + 1)); // every length 1..context, right-padded
+    const pad = VOCAB - 1;
     try {
       await toCheckpoint(dir, model, { eosId: VOCAB - 1 });
       const want = rlhfcLogits(model);
-      const got = pyJson<number[][][]>(`import json, sys
+      const [wantBatchLogits, wantValues] = tf.tidy(() => {
+        const x = tf.tensor2d(rows.map((r) => [...r, ...Array(CONTEXT - r.length).fill(pad)]), [CONTEXT, CONTEXT], 'int32');
+        const m = tf.tensor2d(rows.map((r) => Array.from({ length: CONTEXT }, (_, t) => (t < r.length ? 1 : 0))), [CONTEXT, CONTEXT]);
+        return [model.logits(x, m).arraySync() as number[][][], model.values(x, m).arraySync() as number[][]];
+      });
+      const got = pyJson<{ logits: number[][][]; batchLogits: number[][][]; values: number[][] }>(`import json, sys, torch
+sys.path.insert(0, ${JSON.stringify(join(import.meta.dirname, '../../compiler/export/trl/py'))})
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
+from rlhf_export.ppo import PolicyWithValueHead
 ${TORCH_LOGITS}
-print(json.dumps(logits_all(AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval(), ${JSON.stringify(ids)})))`, { args: [dir] });
-      expect(maxDiff(got, want)).toBeLessThan(1e-4);
+rows, pad = ${JSON.stringify(rows)}, ${pad}
+lm = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()
+out = {"logits": logits_all(lm, ${JSON.stringify(ids)})}
+model = PolicyWithValueHead(lm).eval()
+w = load_file(sys.argv[1] + "/model.safetensors")
+model.v_head.load_state_dict({"weight": w["v_head.summary.weight"], "bias": w["v_head.summary.bias"]})
+T = max(map(len, rows))
+ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])
+mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+with torch.no_grad():
+    logits, values = model(ids, mask)
+out["batchLogits"], out["values"] = logits.tolist(), values.tolist()
+print(json.dumps(out))`, { args: [dir] });
+      expect(maxDiff(got.logits, want)).toBeLessThan(1e-4);
+      rows.forEach((r, b) =>
+        r.forEach((_, t) => {
+          expect(Math.abs(got.values[b][t] - wantValues[b][t]), `value, length ${r.length}, position ${t}`).toBeLessThan(1e-4);
+          expect(Math.max(...got.batchLogits[b][t].map((x, v) => Math.abs(x - wantBatchLogits[b][t][v]))), `logits, length ${r.length}, position ${t}`).toBeLessThan(1e-4);
+        }),
+      );
+      expect(Math.max(...wantValues.flat()) - Math.min(...wantValues.flat())).toBeGreaterThan(1e-2); // the values vary: the head is read
     } finally {
       model.dispose();
     }

@@ -183,7 +183,7 @@ describe('model checkpoints', () => {
     const tok = CharTokenizer.train(['the quick brown fox jumps over the lazy dog. THE QUICK BROWN FOX! 0123456789']);
     expect(tok.vocabSize).toBeLessThanOrEqual(70);
     await saveModel(dir, { config: cfg, weights, tokenizer: tok });
-    expect((await readdir(dir)).sort()).toEqual(['config.json', 'model.safetensors', 'rlhfc_tokenizer.json', 'tokenizer.json']);
+    expect((await readdir(dir)).sort()).toEqual(['config.json', 'model.safetensors', 'rlhfc_tokenizer.json', 'tokenizer.json', 'tokenizer_config.json']);
     const back = await loadModel(dir);
     expect(back.config).toEqual(cfg);
     expect([...back.weights.keys()].sort()).toEqual([...weights.keys()].sort());

@@ -507,10 +507,11 @@ class StageWriter {
         argFor('data', `prompt/response pairs: ${describe('data')}`);
         add(...this.model('model', 'model', res['model'], 'lm'));
         add('train, validation = common.load_split(args.data)');
-        add(`# template: the pair becomes prompt (context only) + completion (learned)`);
+        add(`# template: the pair becomes prompt (context only) + completion (learned), tokenized as rlhfc does`);
         add(`TEMPLATE = ${pyLit(p['template'])}`);
-        add('train = train.map(lambda r: common.apply_template(r, TEMPLATE), remove_columns=train.column_names)');
-        add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_template(r, TEMPLATE), remove_columns=validation.column_names)');
+        add(`MAX_LENGTH = ${pyLit(p['max_seq_length'])}  # max_seq_length: the prompt keeps its end, the completion its start`);
+        add('train = train.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=train.column_names)');
+        add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=validation.column_names)');
         add(`config = ${this.configCall()}`);
         add(`peft_config = ${this.loraCall('CAUSAL_LM')}`);
         trainer('trl', 'SFTTrainer', ['model=model', ...standard, 'peft_config=peft_config']);

@@ -38,13 +38,35 @@ def load_split(folder: str | Path):
     return Dataset.from_list(train), (Dataset.from_list(validation) if validation else None)
 
 
-def apply_template(record: dict[str, Any], template: str) -> dict[str, str]:
-    """An SFT pair as prompt/completion: the template split at {response}; the prompt part is context only."""
+def apply_template(record: dict[str, Any], template: str, tokenizer=None, max_length: int | None = None) -> dict[str, Any]:
+    """An SFT pair through the template, split at {response}: the prompt part is context only.
+
+    Without a tokenizer: prompt/completion text. With one: the tokens SFTTrainer trains on, made
+    as rlhfc makes them — prompt part and completion tokenized separately (SFTTrainer tokenizes
+    their concatenation, which merges tokens across the boundary when the prompt part ends in a
+    space), end-of-text after the completion, cut to `max_length` keeping the prompt's end and the
+    completion's start (join_truncated); `completion_mask` marks the completion.
+    """
     before, after = template.split("{response}", 1)
-    return {
-        "prompt": before.replace("{prompt}", record["prompt"]),
-        "completion": record["response"] + after.replace("{prompt}", record["prompt"]),
-    }
+    prompt = before.replace("{prompt}", record["prompt"])
+    completion = record["response"] + after.replace("{prompt}", record["prompt"])
+    if tokenizer is None:
+        return {"prompt": prompt, "completion": completion}
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    if max_length is not None:
+        p_ids, c_ids = join_truncated(p_ids, c_ids, max_length)
+    return {"input_ids": p_ids + c_ids, "completion_mask": [0] * len(p_ids) + [1] * len(c_ids)}
+
+
+def join_truncated(prompt_ids: list[int], response_ids: list[int], max_length: int, max_prompt: int | None = None) -> tuple[list[int], list[int]]:
+    """rlhfc's cut of prompt + response to `max_length` tokens: the response keeps its start, the
+    prompt its end; when both do not fit, the prompt keeps at most max_length - max(1, max_length // 4)."""
+    max_prompt = max_length - 1 if max_prompt is None else max_prompt
+    min_response = min(len(response_ids), max(1, max_length // 4))
+    keep = min(len(prompt_ids), max_prompt, max_length - min_response)
+    p = prompt_ids[len(prompt_ids) - keep :]
+    return p, response_ids[: max_length - len(p)]
 
 
 def truncate_prompt(record: dict[str, Any], tokenizer, max_prompt_length: int) -> dict[str, Any]:
