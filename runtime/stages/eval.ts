@@ -8,7 +8,7 @@ import type { DatasetArtifact, ModelArtifact, ContextOf, StageOutcome } from '..
 
 export const schema = stageSchema({
   kind: 'eval',
-  doc: 'Compare models: mean judge score and KL to a reference on held-out prompts.',
+  doc: 'Compare models: mean judge score (read as accuracy ± standard error when every score is 0 or 1) and KL to a reference on held-out prompts.',
   params: {
     models: inputs('Models to evaluate.', ['causal_lm']),
     reference: input('Reference for KL (e.g. the SFT model).', ['causal_lm'], false),
