@@ -166,14 +166,14 @@ interface EvalResult {
 export function evalTable(dir: string): string {
   const p = join(dir, 'report', 'report.json');
   if (!existsSync(p)) return '';
-  let report: { judge: string; results: EvalResult[] };
+  let report: { judge: string; accuracy?: boolean; results: EvalResult[] };
   try {
     report = readJsonSync(p, EvalReportSchema, { what: 'eval report' });
   } catch (e) {
     return `<p class="flag">${esc((e as Error).message)}</p>`;
   }
   const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
-  const head = '<tr><th>model</th><th>score</th><th>KL</th><th>words: mean (p10 / p50 / p90)</th><th>tokens</th><th>empty</th><th>distinct-1</th><th>distinct-2</th><th>repetition</th><th></th></tr>';
+  const head = `<tr><th>model</th><th>${report.accuracy ? 'accuracy (0/1 judge)' : 'score'}</th><th>KL</th><th>words: mean (p10 / p50 / p90)</th><th>tokens</th><th>empty</th><th>distinct-1</th><th>distinct-2</th><th>repetition</th><th></th></tr>`;
   const rows = report.results.map((r) => {
     const d = r.degeneration;
     const flag = r.flags?.length ? '<td class="flag">possible reward hacking</td>' : '<td></td>';

@@ -8,7 +8,7 @@ import type { DatasetArtifact, ModelArtifact, ContextOf, StageOutcome } from '..
 
 export const schema = stageSchema({
   kind: 'eval',
-  doc: 'Compare models: mean judge score and KL to a reference on held-out prompts.',
+  doc: 'Compare models: mean judge score (read as accuracy ± standard error when every score is 0 or 1) and KL to a reference on held-out prompts.',
   params: {
     models: inputs('Models to evaluate.', ['causal_lm']),
     reference: input('Reference for KL (e.g. the SFT model).', ['causal_lm'], false),
@@ -70,6 +70,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const rowsOf = (q: number[][], r: number[][]) => q.map((x, i) => ({ ids: [...x, ...r[i]], loss: [...x.map(() => 0), ...r[i].map(() => 1)] }));
   type Stats = import('../text-stats.ts').DegenerationStats;
   const results: { model: string; mean_score: number; stderr: number; kl?: number; mean_tokens: number; degeneration: Stats; flags?: string[]; samples: { prompt: string; response: string; score: number }[] }[] = [];
+  const allScores: number[] = [];
   ctx.reporter.start(modelKeys.length, 'model');
   try {
     for (const [i, key] of modelKeys.entries()) {
@@ -77,6 +78,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       try {
         const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
         const scores = await scorer.score(prompts, s.texts);
+        allScores.push(...scores);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
         const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(scores.length - 1, 1));
         let kl: number | undefined;
@@ -118,10 +120,14 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     scorer.dispose();
     ref?.dispose();
   }
+  // A judge that gave every answer 0 or 1 (an exact-match verifier) is read as accuracy: the mean is
+  // the fraction correct and stderr its standard error, shown in percent.
+  const accuracy = allScores.every((x) => x === 0 || x === 1);
   mkdirSync(`${ctx.outDir}/report`, { recursive: true });
-  const report = { judge: scorer.name, prompts: prompts.length, held_out: heldOut, temperature: gen.temperature, results };
+  const report = { judge: scorer.name, prompts: prompts.length, held_out: heldOut, temperature: gen.temperature, accuracy, results };
   writeFileSync(`${ctx.outDir}/report/report.json`, JSON.stringify(report, null, 2) + '\n');
-  const table = results.map((r) => `${r.model}: score ${r.mean_score.toFixed(3)} ± ${r.stderr.toFixed(3)}${r.kl !== undefined ? `, KL ${r.kl.toFixed(2)}` : ''}`).join('; ');
+  const value = (r: (typeof results)[number]) => (accuracy ? `accuracy ${(100 * r.mean_score).toFixed(1)}% ± ${(100 * r.stderr).toFixed(1)}%` : `score ${r.mean_score.toFixed(3)} ± ${r.stderr.toFixed(3)}`);
+  const table = results.map((r) => `${r.model}: ${value(r)}${r.kl !== undefined ? `, KL ${r.kl.toFixed(2)}` : ''}`).join('; ');
   const metrics: Record<string, number> = {};
   for (const r of results) {
     metrics[`score/${r.model}`] = r.mean_score;

@@ -62,6 +62,7 @@ const length = z.looseObject({ mean: z.number(), p10: z.number(), p50: z.number(
 /** An eval stage's report/report.json (runtime/stages/eval.ts), read by the HTML report and `run --seeds`. */
 export const EvalReportSchema = z.looseObject({
   judge: z.string(),
+  accuracy: z.boolean().optional(),
   results: z.array(
     z.looseObject({
       model: z.string(),
