@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Plan, PlanNode } from '../../core/plan-types.ts';
-import { loadDataset, splitDataset } from '../../runtime/data/index.ts';
-import { DATASET_SOURCES } from '../../runtime/sources/index.ts';
+import { splitDataset } from '../../runtime/data/index.ts';
+import { DATASET_SOURCES, loadDataset } from '../../runtime/sources/index.ts';
 import { encodePreference, encodeSft } from '../../runtime/train/examples.ts';
 import { loadTokenizer, type Tokenizer } from '../../runtime/tokenizers/index.ts';
 import { describeInterop, py, PYTHON, pyEnv, ROOT } from './python.ts';
@@ -73,7 +73,7 @@ describeInterop('interop: the records TRL\'s trainers receive equal the local ru
     const specDir = join(tmp, 'spec');
     mkdirSync(specDir);
     copyFileSync(join(ROOT, 'tests/interop/cases/records.rlhf'), join(specDir, 'records.rlhf'));
-    const { sentimentSentences } = await import('../../runtime/data/corpora.ts');
+    const { sentimentSentences } = await import('../../runtime/sources/dataset-corpus.ts');
     const sentences = sentimentSentences().map((s) => s.text);
     writeHfTiny(join(specDir, 'hf-tiny'), sentences);
     const qa = sentences.slice(0, 60).map((t) => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compileFile } from '../../compiler/compile.ts';
-import { loadCorpus } from '../../runtime/data/corpora.ts';
+import { loadCorpus } from '../../runtime/sources/dataset-corpus.ts';
 import { fromCheckpoint } from '../../runtime/model/io.ts';
 import type { GPT } from '../../runtime/model/gpt.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadCorpus, sentimentSentences } from '../../runtime/data/corpora.ts';
+import { loadCorpus, sentimentSentences } from '../../runtime/sources/dataset-corpus.ts';
 import { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, loadTokenizer, type Tokenizer } from '../../runtime/tokenizers/index.ts';
 import { describeInterop, pyJson } from './python.ts';
 
