@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { z } from 'zod';
 import { LIMITS, parseJson, readTextSync } from './validate/files.ts';
 
-const DataRecordSchema = z.record(z.string(), z.union([z.string(), z.number()]));
+const DataRecordSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 import { join, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { UserError, diag } from '../core/diagnostics.ts';
@@ -128,7 +128,7 @@ export async function loadStageOutputs(node: PlanNode, dir: string): Promise<Rec
     const sub = join(dir, name);
     if (type === 'causal_lm' || type === 'reward_model') out[name] = { type, dir: sub };
     else if (type === 'report') out[name] = { type, dir: sub };
-    else if (type === 'text' || type === 'pairs' || type === 'preferences' || type === 'prompts') {
+    else if (type === 'text' || type === 'pairs' || type === 'preferences' || type === 'prompts' || type === 'unpaired') {
       out[name] = { type, train: readJsonl(join(sub, 'train.jsonl')), validation: readJsonl(join(sub, 'validation.jsonl')), origin: node.id };
     }
   }

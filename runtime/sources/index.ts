@@ -39,6 +39,8 @@ const fields = block('Which source field feeds each record field (defaults: the 
   chosen: str('Field holding the preferred response.', 'chosen'),
   rejected: str('Field holding the dispreferred response.', 'rejected'),
   margin: str('Optional field with a preference margin (a number).', 'margin'),
+  completion: str('Field holding an unpaired completion.', 'completion'),
+  label: str('Field holding an unpaired label: true (desirable) or false (undesirable).', 'label'),
 });
 
 const path = (doc: string): ParamSpec => ({ ...str(doc), required: true });
@@ -52,7 +54,7 @@ export const DATASET_SOURCES: Record<string, ConstructorSchema> = {
       kind: kind(undefined, false, 'What the records are (default: text for "sotu" and "moby-dick", preferences for "sentiment").'),
       split,
       limit,
-      prompt_words: int('For prompts/pairs from sentences: how many leading words form the prompt.', 4, 1),
+      prompt_words: int('For prompts/pairs/unpaired from sentences: how many leading words form the prompt.', 4, 1),
     },
     produces: 'text',
   },
@@ -91,7 +93,7 @@ export const CORPUS_DEFAULT_KIND: Record<string, DatasetKind> = { sotu: 'text', 
 export const CORPUS_KINDS: Record<string, readonly DatasetKind[]> = {
   sotu: ['text', 'pairs', 'prompts'],
   'moby-dick': ['text', 'pairs', 'prompts'],
-  sentiment: ['text', 'pairs', 'preferences', 'prompts'],
+  sentiment: ['text', 'pairs', 'preferences', 'prompts', 'unpaired'],
 };
 
 /** The dataset kind a declaration produces, from its constructor, first argument and params. */
