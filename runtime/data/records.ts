@@ -94,6 +94,15 @@ export function toRecord(raw: unknown, kind: DatasetKind, fields: Record<string,
       out.margin = m;
     }
   }
+  if (kind === 'prompts') {
+    // A prompt keeps its record's other top-level scalar fields (e.g. a reference answer): user
+    // reward functions receive the record as their third argument.
+    const used = new Set([fields.prompt ?? 'prompt']);
+    for (const [k, v] of Object.entries(obj)) {
+      if (used.has(k) || k in out || !(typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) continue;
+      (out as Record<string, unknown>)[k] = v;
+    }
+  }
   if (kind === 'unpaired') {
     const src = fields.label ?? 'label';
     const l = lookup(obj, src);

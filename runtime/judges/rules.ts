@@ -3,10 +3,14 @@
 
 import { createRequire } from 'node:module';
 
+/** The dataset record a prompt came from (its `prompt` and the source's other fields, e.g. a reference answer). */
+export type PromptRecordOf = Readonly<Record<string, unknown>>;
+
 /** Anything that scores (prompt, response) pairs; one number per pair, in order. */
 export interface Judge {
   name: string;
-  score(prompts: string[], responses: string[]): Promise<number[]>;
+  /** `records`: each prompt's dataset record, handed to user functions as their third argument (rule judges ignore it). */
+  score(prompts: string[], responses: string[], records?: readonly PromptRecordOf[]): Promise<number[]>;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,5 +1,6 @@
-// Users' judge functions: an exported `(prompt: string, response: string) => number | Promise<number>`
-// of a TypeScript (or JavaScript) file, imported at run time. The project runs under tsx, whose
+// Users' judge functions: an exported `(prompt: string, response: string, record?) => number | Promise<number>`
+// of a TypeScript (or JavaScript) file, imported at run time; `record` is the prompt's dataset record
+// (its `prompt` and the source's other fields, e.g. a reference answer). The project runs under tsx, whose
 // loader makes `import()` of a .ts file work. The compiler checks the signature beforehand
 // (compiler/hooks.ts); every failure here is still a clear UserError naming the file, the export
 // and the offending input, never a stack trace.
@@ -10,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { UserError, diag, didYouMean, type Code } from '../../core/diagnostics.ts';
 import type { Judge } from './rules.ts';
 
-type UserFn = (prompt: string, response: string) => unknown;
+type UserFn = (prompt: string, response: string, record: Readonly<Record<string, unknown>>) => unknown;
 
 const fail = (code: Code, message: string) => new UserError([diag(code, message)]);
 const quote = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
@@ -45,14 +46,14 @@ export async function loadUserJudge(file: string, exportName: string, baseDir: s
   if (typeof fn !== 'function') throw fail('RLHF3013', `'${exportName}' in ${shown} is not a function (it is ${describe(fn)})`);
   return {
     name: `fn(${file}#${exportName})`,
-    async score(prompts, responses) {
+    async score(prompts, responses, records) {
       if (prompts.length !== responses.length) throw new Error(`${label}: ${prompts.length} prompts but ${responses.length} responses`);
       const out: number[] = [];
       for (let i = 0; i < responses.length; i++) {
         const where = `prompt ${quote(prompts[i])}, response ${quote(responses[i])}`;
         let v: unknown;
         try {
-          v = await (fn as UserFn)(prompts[i], responses[i]);
+          v = await (fn as UserFn)(prompts[i], responses[i], Object.freeze({ ...(records?.[i] ?? { prompt: prompts[i] }) }));
         } catch (e) {
           throw fail('RLHF9002', `${label} threw on ${where}: ${firstLine(e)}`);
         }

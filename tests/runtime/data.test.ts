@@ -139,6 +139,11 @@ describe('file sources', () => {
     ]);
   });
 
+  it('jsonl(path) of kind prompts keeps each record\'s other scalar fields (a reward function receives the record)', async () => {
+    await writeFile(join(dir, 'sums.jsonl'), JSON.stringify({ q: '12+30=', answer: '42', level: 2, nested: { x: 1 } }) + '\n');
+    expect(await loadDataset(spec('jsonl', ['sums.jsonl'], 'prompts', { fields: { prompt: 'q' } }), dir)).toEqual([{ prompt: '12+30=', answer: '42', level: 2 }]);
+  });
+
   it('jsonl(path) of kind unpaired: field mapping, and labels must be JSON booleans', async () => {
     await writeFile(
       join(dir, 'thumbs.jsonl'),

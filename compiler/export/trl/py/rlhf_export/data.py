@@ -65,6 +65,15 @@ def to_record(raw: Any, kind: str, fields: dict[str, str], where: str) -> dict[s
             if isinstance(margin, bool) or not isinstance(margin, (int, float)):
                 raise DataError(f"{where}: the margin must be a number, got {margin!r}")
             out["margin"] = margin
+    if kind == "prompts":
+        # a prompt keeps its record's other top-level scalar fields (user reward functions receive the record)
+        used = fields.get("prompt", "prompt")
+        for key, value in raw.items():
+            if key == used or key in out or not isinstance(value, (str, bool, int, float)):
+                continue
+            if isinstance(value, float) and value != value:
+                continue
+            out[key] = value
     if kind == "unpaired":
         source = fields.get("label", "label")
         label = _lookup(raw, source)
