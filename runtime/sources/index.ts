@@ -204,7 +204,7 @@ export const JUDGE_SOURCES: Record<string, ConstructorSchema> = {
   },
   fn: {
     name: 'fn',
-    doc: 'A user TypeScript function `(prompt: string, response: string) => number | Promise<number>`, as "./file.ts#exportName".',
+    doc: 'A user TypeScript function `(prompt: string, response: string, record?) => number | Promise<number>` (record: the prompt\'s dataset record), as "./file.ts#exportName".',
     args: [{ name: 'ref', spec: path('"path/to/file.ts#exportName", relative to the spec file.') }],
     params: {},
     produces: 'judge',

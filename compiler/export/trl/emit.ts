@@ -24,7 +24,7 @@ import type { Span } from '../../../grammar/ast.ts';
 import { STAGE_EXPORTS, rowsFor, valueAt } from './mapping.ts';
 import { smokePlan } from './smoke.ts';
 import { StageWriter, type ClusterOptions, type EmittedCall, type Resource } from './writer.ts';
-import { judgeResource } from './judges.ts';
+import { hookCopier, judgeResource } from './judges.ts';
 import { accelerateYaml, afinnLexicon, dataScript, projectReadme, requirements, runSh, shellWord, tokenizerScript, type ProjectContext, type Step } from './project.ts';
 
 export type { ClusterOptions, EmittedCall } from './writer.ts';
@@ -87,6 +87,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
   if (unsupported.length) return { files, copies, calls, diagnostics };
 
   // ---- resources -------------------------------------------------------------------------------
+  const hook = hookCopier(opts.specDir, copies);
   function resource(b: InputBinding): Resource {
     const n = byId.get(b.node)!;
     if (n.category === 'dataset') return { kind: 'folder', path: `data/${n.name}` };
@@ -98,7 +99,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
       const local = n.kind === 'load' || written.startsWith('.') || written.startsWith('/');
       return { kind: 'folder', path: local ? relative(opts.outDir, resolve(opts.specDir, written)).split('\\').join('/') : written };
     }
-    return judgeResource(n);
+    return judgeResource(n, hook);
   }
 
   /** `step` lines of run.sh: [name, output folder, command]. */
@@ -116,7 +117,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
     const s = new StageWriter(n, file, calls, plan, opts.cluster, res);
     // Judges the target cannot run.
     for (const [param, r] of Object.entries(res)) {
-      if (r.kind === 'none') report(n, 'RLHF5002', `stage '${n.name}' (${n.kind}): '${param}' is ${byId.get(n.inputs[param].node)!.kind}(…); ${r.why}`, 'error', ['use a rule judge (vader, afinn, length, words) or a reward model for the trl target']);
+      if (r.kind === 'none') report(n, 'RLHF5002', `stage '${n.name}' (${n.kind}): '${param}' is ${byId.get(n.inputs[param].node)!.kind}(…); ${r.why}`, 'error', ['a fn() hook for the trl target must be one self-contained file; or use a rule judge (vader, afinn, length, words) or a reward model']);
     }
     // Parameters without an equivalent.
     for (const r of rowsFor(n.kind, n.params)) {
@@ -147,6 +148,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
   files.set('requirements.txt', requirements(header('#', 'pinned requirements'), plan, opts.cluster));
   files.set('README.md', projectReadme(plan, hash, regenerate, opts.cluster, steps, diagnostics, Boolean(opts.smoke)));
   if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'afinn')) files.set('rlhf_export/afinn.json', afinnLexicon(header('', 'afinn() lexicon').replace(/\n/g, ' ').trim()));
+  if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'fn')) files.set('rlhf_export/ts_judge.mjs', `${header('//', 'runs user TypeScript reward functions')}\n${readFileSync(resolve(PY_HELPERS, 'ts_judge.mjs'), 'utf8')}`);
   for (const f of readdirSync(PY_HELPERS).filter((x) => x.endsWith('.py')).sort()) {
     files.set(`rlhf_export/${f}`, `${header('#', 'shared helpers (the same in every export)')}\n${readFileSync(resolve(PY_HELPERS, f), 'utf8')}`);
   }

@@ -17,11 +17,14 @@ import { ppo } from './stages/ppo.ts';
 import { judge } from './stages/judge.ts';
 import { generate } from './stages/generate.ts';
 import { evalStage } from './stages/eval.ts';
+import { grpo } from './stages/grpo.ts';
+import { rloo } from './stages/rloo.ts';
+import { kto } from './stages/kto.ts';
 
 export { fieldValues, valueAt, type Into, type Py, type Row } from './rows.ts';
 
 /** Every stage kind the target exports, in the order the README documents them. */
-export const STAGE_EXPORTS: Record<string, StageExport> = { pretrain, sft, reward, dpo, ppo, judge, generate, eval: evalStage };
+export const STAGE_EXPORTS: Record<string, StageExport> = { pretrain, sft, reward, dpo, ppo, judge, generate, eval: evalStage, grpo, rloo, kto };
 
 /** The trainer and configuration class of each stage kind; script-only stages have none. */
 export const STAGE_CLASSES: Record<string, StageClasses> = Object.fromEntries(Object.entries(STAGE_EXPORTS).map(([k, s]) => [k, s.classes]));
@@ -29,7 +32,7 @@ export const STAGE_CLASSES: Record<string, StageClasses> = Object.fromEntries(Ob
 export const STAGE_MAPPING: Record<string, Row[]> = Object.fromEntries(Object.entries(STAGE_EXPORTS).map(([k, s]) => [k, s.rows]));
 
 /** Row groups several stage kinds share (the README documents each once). */
-export const SHARED_ROWS: Record<string, Row[]> = { 'training loop (pretrain, sft, reward, dpo)': loop, 'optimizer (pretrain, sft, reward, dpo, ppo)': optimizer, 'lora (sft, reward, dpo, ppo)': lora };
+export const SHARED_ROWS: Record<string, Row[]> = { 'training loop (pretrain, sft, reward, dpo, kto)': loop, 'optimizer (pretrain, sft, reward, dpo, ppo, grpo, rloo, kto)': optimizer, 'lora (sft, reward, dpo, ppo, grpo, rloo, kto)': lora };
 
 /** What every dataset source maps to: limit and split, done by prepare_data.py as the runtime does. */
 const DATASET_COMMON: Row[] = [
@@ -78,7 +81,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
   'judge afinn': [],
   'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
   'judge words': [{ param: 'list', script: 'rlhf_export/judges.py `words(list)`' }],
-  'judge fn': [{ param: 'ref', when: 'always', unsupported: () => 'a user TypeScript function cannot run in the Python project', note: 'an error (RLHF5002), not a warning' }],
+  'judge fn': [{ param: 'ref', script: 'the file is copied to hooks/ and run by Node.js + tsx in a subprocess (rlhf_export/ts_judge.mjs); it receives (prompt, response, record) as locally', note: 'the project needs Node.js >= 20 and `npm install tsx`; a hook that imports other local files needs them copied too' }],
   'setting seed': [{ param: 'seed', into: 'config', fields: ['seed', 'data_seed'], value: (v) => ({ seed: v, data_seed: v }), script: 'also seeds sampling in the script-only stages' }],
   'setting artifacts': [{ param: 'artifacts', script: 'not used: stage outputs go to outputs/<stage>/ in the project' }],
   'setting cluster': [

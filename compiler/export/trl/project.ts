@@ -268,6 +268,7 @@ export function requirements(header: string, plan: Plan, c: ClusterOptions): str
   ];
   if (c.strategy === 'zero2' || c.strategy === 'zero3') lines.push('deepspeed  # strategy zero2 / zero3 (not pinned: not installed or tested by rlhfc\'s CI)');
   if (judges.has('vader')) lines.push(`vaderSentiment==${PINNED.vaderSentiment}  # vader() judge`);
+  if (judges.has('fn')) lines.push('# fn() judges run the spec\'s TypeScript with Node.js >= 20 and tsx: `npm install tsx` in this folder (not a pip package)');
   return lines.join('\n') + '\n';
 }
 
