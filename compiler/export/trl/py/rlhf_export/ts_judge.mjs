@@ -2,6 +2,7 @@
 //   node rlhf_export/ts_judge.mjs FILE EXPORT  <  [{"prompt", "response", "record"}, ...]  →  [score, ...]
 // The file is compiled by tsx (npm), found from $RLHF_TSX_FROM or the current folder.
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const [file, name] = process.argv.slice(2);
@@ -12,7 +13,9 @@ const fail = (message) => {
 const from = process.env.RLHF_TSX_FROM ?? process.cwd();
 let api;
 try {
-  api = await import(pathToFileURL(createRequire(from.endsWith('/') ? from : `${from}/`).resolve('tsx/esm/api')).href);
+  // the ESM entry of tsx's API (require.resolve would give its CommonJS one)
+  const pkg = createRequire(from.endsWith('/') ? from : `${from}/`).resolve('tsx/package.json');
+  api = await import(pathToFileURL(join(dirname(pkg), 'dist/esm/api/index.mjs')).href);
 } catch {
   fail('needs tsx (npm install tsx in the project folder, or set RLHF_TSX_FROM to a folder whose node_modules holds it)');
 }
