@@ -1,6 +1,8 @@
 // Compile-time check of users' TypeScript hooks (`fn("./hooks.ts#politeness")`) with ts-morph:
-// the file must export a function callable as (prompt: string, response: string) and returning
-// number or Promise<number>. The ts-morph project is created only when a spec uses a hook.
+// the file must export a function callable as (prompt: string, response: string) or
+// (prompt: string, response: string, record) — record is the prompt's dataset record, an object
+// (its `prompt` and the source's other fields, e.g. a reference answer) — returning number or
+// Promise<number>. The ts-morph project is created only when a spec uses a hook.
 
 import type { Project as TsProject, Type } from 'ts-morph';
 import { createRequire } from 'node:module';
@@ -36,6 +38,13 @@ function returnsNumber(t: Type): boolean {
   return false;
 }
 
+/** Whether a parameter can take a record object: any, unknown, object, a Record or an object type (or a union holding one). */
+function acceptsRecord(t: Type): boolean {
+  if (t.isAny() || t.isUnknown()) return true;
+  if (t.isUnion()) return t.getUnionTypes().some(acceptsRecord);
+  return t.isObject() && t.getCallSignatures().length === 0 && !t.isArray();
+}
+
 /**
  * undefined when `file` exports `name` as a compatible function; otherwise what is wrong, in words.
  */
@@ -66,8 +75,8 @@ function check(file: string, name: string): string | undefined {
       const d = s.getValueDeclaration();
       return !(d && 'hasQuestionToken' in d && (d as unknown as { hasQuestionToken(): boolean }).hasQuestionToken()) && !(d && 'hasInitializer' in d && (d as unknown as { hasInitializer(): boolean }).hasInitializer());
     });
-    if (required.length > 2) {
-      problems.push(`'${name}' takes ${required.length} required parameters; it is called with (prompt, response)`);
+    if (required.length > 3) {
+      problems.push(`'${name}' takes ${required.length} required parameters; it is called with (prompt, response) or (prompt, response, record)`);
       continue;
     }
     const bad = params.slice(0, 2).find((s) => {
@@ -77,6 +86,14 @@ function check(file: string, name: string): string | undefined {
     if (bad) {
       problems.push(`parameter '${bad.getName()}' of '${name}' is ${bad.getTypeAtLocation(sf).getText()}, but it receives a string`);
       continue;
+    }
+    const record = params[2];
+    if (record) {
+      const t = record.getTypeAtLocation(sf);
+      if (!acceptsRecord(t)) {
+        problems.push(`parameter '${record.getName()}' of '${name}' is ${t.getText()}, but it receives the prompt's dataset record (an object such as { prompt: string; answer: string })`);
+        continue;
+      }
     }
     const ret = sig.getReturnType();
     if (!returnsNumber(ret)) {

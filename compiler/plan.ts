@@ -17,6 +17,14 @@ function hashedParams(kind: string, params: Record<string, Value>): Record<strin
   return Object.fromEntries(Object.entries(params).filter(([k]) => !specs[k]?.notInHash));
 }
 
+/** A source's params as hashed: a dataset that is not `unpaired` never reads `fields.completion` or `fields.label`, so they are left out (and caches of earlier jsonl/json datasets stay valid). */
+function hashedSourceParams(n: { category: string; datasetKind?: string }, params: Record<string, Value>): Record<string, Value> {
+  const f = params['fields'];
+  if (n.category !== 'dataset' || n.datasetKind === 'unpaired' || !f || typeof f !== 'object' || Array.isArray(f)) return params;
+  const { completion: _c, label: _l, ...rest } = f;
+  return { ...params, fields: rest };
+}
+
 export const COMPILER_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** JSON with object keys sorted, so equal values always hash equally. */
@@ -122,7 +130,7 @@ export function buildPlan(nodes: CheckedNode[], opts: PlanOptions): { plan?: Pla
         canonicalJson({
           category: n.category,
           kind: n.kind,
-          params: n.category === 'stage' ? hashedParams(n.kind, n.params) : n.params,
+          params: n.category === 'stage' ? hashedParams(n.kind, n.params) : hashedSourceParams(n, n.params),
           inputs: Object.fromEntries(Object.entries(inputs).map(([k, b]) => [k, `${hashes.get(b.node)}:${b.output}`])),
           content: n.contentHash,
           seed: opts.seed,

@@ -75,7 +75,7 @@ export const CATALOG = {
 
   // --- target export ---
   RLHF5001: 'parameter has no equivalent in the target',
-  RLHF5002: 'input the target cannot use (user TypeScript judge, rule judge as PPO reward)',
+  RLHF5002: 'input the target cannot use (a user TypeScript hook that imports other local files)',
   RLHF5003: 'invalid export options (--gpus, --nodes, --strategy, --out)',
   RLHF5004: 'stage kind the target cannot export',
 

@@ -8,13 +8,14 @@ export type ArtifactType =
   | 'pairs' // dataset of (prompt, response)
   | 'preferences' // dataset of (prompt, chosen, rejected[, margin])
   | 'prompts' // dataset of prompts
+  | 'unpaired' // dataset of (prompt, completion, label: true = desirable / false = undesirable)
   | 'tokenizer'
   | 'causal_lm' // a GPT-style causal LM (full weights, or LoRA adapter + base reference)
   | 'reward_model' // causal LM body + scalar head
   | 'judge' // a scoring function: rule judge, user TS function, or a reward model
   | 'report'; // an evaluation report
 
-export const DATASET_KINDS = ['text', 'pairs', 'preferences', 'prompts'] as const;
+export const DATASET_KINDS = ['text', 'pairs', 'preferences', 'prompts', 'unpaired'] as const;
 export type DatasetKind = (typeof DATASET_KINDS)[number];
 
 /** A fully resolved parameter value (plain JSON). */

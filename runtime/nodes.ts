@@ -12,7 +12,7 @@ import { nodeRecord, type ArtifactStore } from './store.ts';
 import type { Artifact, DataRecord, DatasetArtifact } from './stage-context.ts';
 import { LIMITS, parseJson, readTextSync } from './validate/files.ts';
 
-const DataRecordSchema = z.record(z.string(), z.union([z.string(), z.number()]));
+const DataRecordSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 
 export interface MaterializeEnv {
   plan: Plan;
@@ -96,7 +96,7 @@ export async function loadStageOutputs(node: PlanNode, dir: string): Promise<Rec
     const sub = join(dir, name);
     if (type === 'causal_lm' || type === 'reward_model') out[name] = { type, dir: sub };
     else if (type === 'report') out[name] = { type, dir: sub };
-    else if (type === 'text' || type === 'pairs' || type === 'preferences' || type === 'prompts') {
+    else if (type === 'text' || type === 'pairs' || type === 'preferences' || type === 'prompts' || type === 'unpaired') {
       out[name] = { type, train: readJsonl(join(sub, 'train.jsonl')), validation: readJsonl(join(sub, 'validation.jsonl')), origin: node.id };
     }
   }

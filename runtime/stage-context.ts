@@ -12,6 +12,8 @@ export interface DataRecord {
   chosen?: string;
   rejected?: string;
   margin?: number;
+  completion?: string;
+  label?: boolean;
 }
 
 export interface DatasetArtifact {

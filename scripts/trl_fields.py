@@ -52,6 +52,7 @@ def build() -> dict:
         "DPOConfig": ("trl", trl.DPOConfig, dataclass_fields),
         "GRPOConfig": ("trl", trl.GRPOConfig, dataclass_fields),
         "RLOOConfig": ("trl", trl.RLOOConfig, dataclass_fields),
+        "KTOConfig": ("trl", trl.KTOConfig, dataclass_fields),
         "PPOConfig": ("rlhf_export", own_ppo.PPOConfig, dataclass_fields),
         "LoraConfig": ("peft", peft.LoraConfig, dataclass_fields),
         "GPT2Config": ("transformers", transformers.GPT2Config, lambda c: parameters(c.__init__)),
@@ -64,6 +65,7 @@ def build() -> dict:
         "DPOTrainer": ("trl", trl.DPOTrainer.__init__),
         "GRPOTrainer": ("trl", trl.GRPOTrainer.__init__),
         "RLOOTrainer": ("trl", trl.RLOOTrainer.__init__),
+        "KTOTrainer": ("trl", trl.KTOTrainer.__init__),
         "Accelerator": ("accelerate", __import__("accelerate").Accelerator.__init__),
     }
     out = {

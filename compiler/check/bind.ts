@@ -5,7 +5,7 @@
 // checked on first use (ctx.stage / ctx.source), so a program is checked in dependency order.
 
 import { diag, withSuggestion } from '../../core/diagnostics.ts';
-import type { ArtifactType, ParamSpec } from '../../core/schema.ts';
+import { DATASET_KINDS, type ArtifactType, type ParamSpec } from '../../core/schema.ts';
 import { describeRVal, type RVal } from '../expressions.ts';
 import type { SourceDecl } from '../resolve.ts';
 import { STAGE_SCHEMAS } from '../../runtime/stages/index.ts';
@@ -103,6 +103,9 @@ export function bindInput(
     ds.push(
       diag('RLHF3005', `'${path}' expects ${spec.accepts.map((a) => `'${a}'`).join(' or ')}, but ${what} is '${type}'`, where.span, {
         related: where.related,
+        ...(target.node.category === 'dataset' && spec.accepts.some((a) => (DATASET_KINDS as readonly string[]).includes(a))
+          ? { notes: [`a dataset's records are the kind it is declared with: e.g. \`dataset ${target.node.name} = jsonl("…") { kind: ${spec.accepts.find((a) => (DATASET_KINDS as readonly string[]).includes(a))} }\`${spec.accepts.includes('unpaired') ? ' or corpus("sentiment") { kind: unpaired }' : ''}`] }
+          : {}),
       }),
     );
     return undefined;

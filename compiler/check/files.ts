@@ -71,7 +71,7 @@ export function checkLocalFile(
   if (argName === 'ref') {
     const problem = exportName ? checkUserFunction(abs, exportName) : 'write the function as "file.ts#exportName"';
     if (problem) {
-      ctx.ds.push(diag('RLHF3013', `${written}: ${problem}`, argSpan, { related, notes: ['expected: (prompt: string, response: string) => number | Promise<number>'] }));
+      ctx.ds.push(diag('RLHF3013', `${written}: ${problem}`, argSpan, { related, notes: ['expected: (prompt: string, response: string, record?: { prompt: string; [field: string]: unknown }) => number | Promise<number>'] }));
       return false;
     }
   }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import { diag, withSuggestion } from '../../core/diagnostics.ts';
-import type { ArtifactType, ConstructorSchema, ResolvedParams, Value } from '../../core/schema.ts';
+import { DATASET_KINDS, type ArtifactType, type ConstructorSchema, type ResolvedParams, type Value } from '../../core/schema.ts';
 import { evaluate, type RVal } from '../expressions.ts';
 import type { SourceDecl, Tree } from '../resolve.ts';
 import { DATASET_SOURCES, MODEL_SOURCES, TOKENIZER_SOURCES, datasetKindOf } from '../../runtime/sources/index.ts';
@@ -98,7 +98,7 @@ export function checkConstructor(
     const kind = datasetKindOf(schema, params);
     const kinds = schema.facts?.(params).kinds;
     if (!kind) {
-      ds.push(diag('RLHF3004', `${what} needs 'kind' (text, pairs, preferences or prompts)`, span));
+      ds.push(diag('RLHF3004', `${what} needs 'kind' (${DATASET_KINDS.slice(0, -1).join(', ')} or ${DATASET_KINDS[DATASET_KINDS.length - 1]})`, span));
       ok = false;
     } else if (kinds && !kinds.includes(kind)) {
       ds.push(diag('RLHF3009', `${schema.name} ${JSON.stringify(params[schema.args[0].name])} cannot be read as '${kind}'`, out.spans.get('kind')?.span ?? span, { notes: [`it can be: ${kinds.join(', ')}`] }));

@@ -37,6 +37,7 @@ export function sentences(text: string): string[] {
 export function deriveRecords(texts: readonly string[], kind: DatasetKind, promptWords: number, where: string): DataRecord[] {
   if (kind === 'text') return texts.map((text) => ({ text }));
   if (kind === 'preferences') throw dataError(where, 'a preferences dataset needs chosen/rejected pairs; this source has only plain text (use jsonl/json with fields, or corpus("sentiment"))');
+  if (kind === 'unpaired') throw dataError(where, 'an unpaired dataset needs a true/false label per completion; this source has only plain text (use jsonl/json with fields, or corpus("sentiment"))');
   if (!Number.isInteger(promptWords) || promptWords < 1) throw dataError(where, `prompt_words must be a positive integer, got ${promptWords}`);
   const out: DataRecord[] = [];
   for (const t of texts) {

@@ -21,7 +21,13 @@ export interface PreferenceRecord {
 export interface PromptRecord {
   prompt: string;
 }
-export type DataRecord = TextRecord | PairRecord | PreferenceRecord | PromptRecord;
+/** A thumbs-up (label true) or thumbs-down (label false) completion of a prompt, for KTO. */
+export interface UnpairedRecord {
+  prompt: string;
+  completion: string;
+  label: boolean;
+}
+export type DataRecord = TextRecord | PairRecord | PreferenceRecord | PromptRecord | UnpairedRecord;
 
 /** The record type for each dataset kind. */
 export interface RecordOf {
@@ -29,14 +35,16 @@ export interface RecordOf {
   pairs: PairRecord;
   preferences: PreferenceRecord;
   prompts: PromptRecord;
+  unpaired: UnpairedRecord;
 }
 
-/** Required string fields of each kind (preferences also accept an optional numeric `margin`). */
+/** Required string fields of each kind (preferences also accept an optional numeric `margin`; unpaired also needs a boolean `label`). */
 export const KIND_FIELDS: Record<DatasetKind, readonly string[]> = {
   text: ['text'],
   pairs: ['prompt', 'response'],
   preferences: ['prompt', 'chosen', 'rejected'],
   prompts: ['prompt'],
+  unpaired: ['prompt', 'completion'],
 };
 
 /** A data error (RLHF9002) whose message starts with `file:line:` (or `file:`) so it reads like a compiler error. */
@@ -87,6 +95,26 @@ export function toRecord(raw: unknown, kind: DatasetKind, fields: Record<string,
       if (typeof m !== 'number' || !Number.isFinite(m)) throw dataError(where, `field '${src}' (margin) must be a number, got ${JSON.stringify(m)}`);
       out.margin = m;
     }
+  }
+  if (kind === 'prompts') {
+    // A prompt keeps its record's other top-level scalar fields (e.g. a reference answer): user
+    // reward functions receive the record as their third argument.
+    const used = new Set([fields.prompt ?? 'prompt']);
+    for (const [k, v] of Object.entries(obj)) {
+      if (used.has(k) || k in out || !(typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) continue;
+      (out as Record<string, unknown>)[k] = v;
+    }
+  }
+  if (kind === 'unpaired') {
+    const src = fields.label ?? 'label';
+    const l = lookup(obj, src);
+    const named = src === 'label' ? `'label'` : `'${src}' (mapped to 'label')`;
+    if (typeof l !== 'boolean') {
+      throw dataError(where, l === undefined ? `missing field ${named} for an unpaired record` : `field ${named} must be true (desirable) or false (undesirable), got ${JSON.stringify(l)}`, [
+        l === undefined ? `the record has: ${Object.keys(obj).join(', ') || '(no fields)'}` : 'labels are JSON booleans: true = thumbs up, false = thumbs down',
+      ]);
+    }
+    (out as Record<string, unknown>).label = l;
   }
   return out as unknown as DataRecord;
 }

@@ -148,6 +148,12 @@ export interface GrpoOptions {
    * optimizer updates it is split into (default: this micro-batch's tokens).
    */
   tokensInBatch?: number;
+  /**
+   * TRL 1.13's `use_bias_correction_kl` (its default: true): the per-token KL term is multiplied by
+   * the importance ratio ρ, making its gradient the unbiased reverse-KL gradient (DeepSeek-V3.2).
+   * The logged KL stays the plain k3 estimate. Default here: false.
+   */
+  biasCorrectedKl?: boolean;
 }
 
 /**
@@ -173,7 +179,7 @@ export function grpoLoss(x: GrpoInputs, o: GrpoOptions) {
       if (!x.refLogps) throw new Error('GRPO with beta > 0 needs the reference log-probs');
       const d = tf.sub(x.refLogps, x.logps);
       const perTokenKl = tf.sub(tf.sub(tf.exp(d), d), 1);
-      perToken = tf.add(perToken, tf.mul(o.beta, perTokenKl));
+      perToken = tf.add(perToken, tf.mul(o.beta, o.biasCorrectedKl ? tf.mul(perTokenKl, ratio) : perTokenKl));
       kl = tf.div(tf.sum(tf.mul(perTokenKl, x.mask)), tokens) as tf.Scalar;
     }
     const masked = tf.mul(perToken, x.mask);

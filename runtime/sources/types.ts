@@ -41,10 +41,14 @@ export interface ModelSource extends ConstructorSchema {
   open(params: ResolvedParams, env: ModelSourceEnv): ModelArtifact;
 }
 
+/** The dataset record a prompt came from (its `prompt` and the source's other fields, e.g. a reference answer). */
+export type PromptRecordOf = Readonly<Record<string, unknown>>;
+
 /** Anything that scores (prompt, response) pairs; one number per pair, in order. */
 export interface Judge {
   name: string;
-  score(prompts: string[], responses: string[]): Promise<number[]>;
+  /** `records`: each prompt's dataset record, handed to user functions as their third argument (rule judges ignore it). */
+  score(prompts: string[], responses: string[], records?: readonly PromptRecordOf[]): Promise<number[]>;
 }
 
 export interface JudgeSource extends ConstructorSchema {

@@ -44,8 +44,9 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const p = ctx.params;
   const gen = p.generation;
   const src = ctx.inputs.prompts;
-  let prompts = (src.validation.length ? src.validation : src.train).map((r) => r.prompt ?? '');
-  if (p.max_prompts > 0) prompts = prompts.slice(0, p.max_prompts);
+  let records = src.validation.length ? src.validation : src.train;
+  if (p.max_prompts > 0) records = records.slice(0, p.max_prompts);
+  const prompts = records.map((r) => r.prompt ?? '');
   if (prompts.length === 0) throw new Error('no prompts to evaluate on');
   const heldOut = src.validation.length > 0;
   const scorer = await openScorer(ctx, 'judge');
@@ -77,7 +78,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
       try {
         const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
-        const scores = await scorer.score(prompts, s.texts);
+        const scores = await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]);
         allScores.push(...scores);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
         const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(scores.length - 1, 1));

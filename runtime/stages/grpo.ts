@@ -44,6 +44,8 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
         epsilonHigh: epsHigh,
         lossType: p.loss_type,
         maxCompletionLength: p.generation.max_new_tokens,
+        // TRL 1.13's default use_bias_correction_kl: the KL term weighted by the importance ratio
+        biasCorrectedKl: true,
         // dapo: TRL's num_items_in_batch (the generation batch's tokens) per optimizer update
         tokensInBatch: m.tokensInBatch / m.updates,
       });

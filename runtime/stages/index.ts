@@ -9,6 +9,7 @@ import { schema as ppo } from './ppo.ts';
 import { schema as dpo } from './dpo.ts';
 import { schema as grpo } from './grpo.ts';
 import { schema as rloo } from './rloo.ts';
+import { schema as kto } from './kto.ts';
 import { schema as judge } from './judge.ts';
 import { schema as generate } from './generate.ts';
 import { schema as evalStage } from './eval.ts';
@@ -21,6 +22,7 @@ export const STAGE_SCHEMAS: Record<string, StageSchema> = {
   dpo,
   grpo,
   rloo,
+  kto,
   judge,
   generate,
   eval: evalStage,

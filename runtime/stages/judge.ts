@@ -37,8 +37,8 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const scorer = await openScorer(ctx, 'judge');
   try {
     const src = ctx.inputs.prompts;
-    let prompts = src.train.map((r) => r.prompt ?? '');
-    if (p.max_prompts > 0) prompts = prompts.slice(0, p.max_prompts);
+    const sources = (p.max_prompts > 0 ? src.train.slice(0, p.max_prompts) : src.train) as unknown as Record<string, unknown>[];
+    const prompts = sources.map((r) => (typeof r['prompt'] === 'string' ? r['prompt'] : ''));
     if (prompts.length === 0) throw lm.dataError(`dataset ${src.origin} has no prompts`);
     const n = p.samples_per_prompt;
     ctx.reporter.note(`${prompts.length} prompts × ${n} samples, judged by ${scorer.name}`);
@@ -54,7 +54,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
         throw new Interrupted(k, n, undefined);
       }
       const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed * 131 + k);
-      const sc = await scorer.score(prompts, s.texts);
+      const sc = await scorer.score(prompts, s.texts, sources);
       s.texts.forEach((t, i) => (responses[i].push(t), scores[i].push(sc[i])));
       ctx.reporter.tick(k + 1, { mean: sc.reduce((a, b) => a + b, 0) / sc.length });
     }

@@ -102,7 +102,8 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const refCopy = policy.model.lora ? undefined : await lib.openLM({ ...ctx, inputs: { model: ctx.inputs.policy } });
   const scorer = await lib.openScorer(ctx, 'reward');
   try {
-    const prompts = ctx.inputs.prompts.train.map((r) => r.prompt ?? '');
+    // Whole records: a user reward function also receives each prompt's dataset record.
+    const prompts = ctx.inputs.prompts.train as unknown as Record<string, unknown>[];
     if (prompts.length === 0) throw policy.dataError('the prompts dataset is empty');
     const { batch_size: B, steps } = p;
     // The schedule runs over PPO steps: every mini-batch update of step i uses the rate of step i
@@ -155,7 +156,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
         const samples = Object.fromEntries(
           r.sampled.texts
             .slice(0, p.samples)
-            .map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i])} → ${JSON.stringify(t)} (score ${r.scores[i].toFixed(3)})`]),
+            .map((t, i) => [`sample_${i}`, `${JSON.stringify(batchPrompts[i]['prompt'] ?? '')} → ${JSON.stringify(t)} (score ${r.scores[i].toFixed(3)})`]),
         );
         if (lib.logDue(step, p.log_every, steps)) ctx.reporter.log({ ...last, ...samples });
         ctx.reporter.tick(step + 1, { score: last['score'], kl: last['kl'] });
@@ -176,12 +177,12 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 /** Endless batches of B prompts, reshuffled every epoch (seeded by `salt` and the epoch). */
-function promptCycle(lib: Lib, prompts: string[], B: number, salt: string): () => string[] {
-  let order: string[] = [];
+function promptCycle<T>(lib: Lib, prompts: T[], B: number, salt: string): () => T[] {
+  let order: T[] = [];
   let at = 0;
   let epoch = 0;
   return () => {
-    const out: string[] = [];
+    const out: T[] = [];
     while (out.length < B) {
       if (at >= order.length) {
         order = lib.shuffle(prompts, `${salt}:${epoch++}`);
@@ -216,12 +217,13 @@ async function rollout(
   tok: Tokenizer,
   scorer: Scorer,
   moments: RunningMoments,
-  prompts: string[],
+  records: Record<string, unknown>[],
   seed: number,
 ): Promise<Rollout> {
   const { tf, rl } = lib;
+  const prompts = records.map((r) => (typeof r['prompt'] === 'string' ? r['prompt'] : ''));
   const sampled = lib.sampleResponses(policy, tok, prompts, p.generation, p.max_prompt_length, seed);
-  let scores = await scorer.score(prompts, sampled.texts);
+  let scores = await scorer.score(prompts, sampled.texts, records);
   const rawMean = rl.maskedMean(scores);
   scores = rl.scaleScores(scores, moments, { scaling: p.score.scaling, clip: p.score.clip });
   const rows = sampled.promptIds.map((q, i) => {

@@ -84,6 +84,17 @@ export function encodePreference(
   return { chosen: one(chosen), rejected: one(rejected) };
 }
 
+/** An unpaired (KTO) example's prompt and completion ids (end-of-text ends the completion), joined by `joinCompletion`. */
+export function encodeCompletion(tok: Tokenizer, prompt: string, completion: string, maxLen: number): { prompt: number[]; completion: number[] } {
+  return { prompt: tok.encode(clipForTokens(prompt, maxLen, 'end')), completion: [...tok.encode(clipForTokens(completion, maxLen, 'start')), tok.eosId] };
+}
+
+/** Prompt + completion as one row, truncated as preference rows are; `loss` marks the completion's tokens. */
+export function joinCompletion(promptIds: number[], completionIds: number[], maxLen: number, maxPrompt = maxLen - 1): Row {
+  const { ids, promptLen } = joinTruncated(promptIds, completionIds, maxLen, maxPrompt);
+  return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
+}
+
 /**
  * Pretraining blocks: documents joined with end-of-text and cut into rows of `blockSize + 1`
  * tokens (inputs and shifted targets). The remainder is dropped, or padded with loss 0.

@@ -80,15 +80,16 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
   try {
     for (const key of rewardKeys) scorers.push(await openScorer(ctx, key));
     const src = ctx.inputs['prompts'] as { train: { prompt?: string }[] };
-    const prompts = src.train.map((r) => r.prompt ?? '');
+    // Whole records: user reward functions receive each prompt's record (e.g. its reference answer).
+    const prompts = src.train;
     if (prompts.length === 0) throw policy.dataError('the prompts dataset is empty');
     const tok = policy.tokenizer;
     const opt = policy.optimizerParts(p.optimizer, p.steps * updates * p.num_iterations);
-    let order: string[] = [];
+    let order: typeof prompts = [];
     let at = 0;
     let epoch = 0;
     const nextPrompts = () => {
-      const out: string[] = [];
+      const out: typeof prompts = [];
       while (out.length < B / k) {
         if (at >= order.length) {
           order = shuffle(prompts, `${ctx.seed}:${ctx.node.id}:${epoch++}`);

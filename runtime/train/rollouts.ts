@@ -29,18 +29,19 @@ export interface GroupRollout {
   tokens: number[];
 }
 
-/** Sample `k` answers per prompt, score them with every source, and collate the batch. */
+/** Sample `k` answers per prompt record, score them with every source (user functions also get the record), and collate the batch. */
 export async function groupRollout(
   model: GPT,
   tok: Tokenizer,
-  stepPrompts: string[],
+  stepRecords: readonly { prompt?: string }[],
   k: number,
   o: { gen: ResolvedParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
 ): Promise<GroupRollout> {
-  const prompts = stepPrompts.flatMap((p) => Array.from({ length: k }, () => p));
+  const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
+  const prompts = records.map((r) => r.prompt ?? '');
   const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
   const perSource: number[][] = [];
-  for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts));
+  for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts, records));
   const rewards = weightedRewards(perSource, o.weights);
   const truncated = s.responseIds.map((r) => r[r.length - 1] !== tok.eosId);
   const rows = s.promptIds.map((q, i) => {

@@ -10,7 +10,8 @@ import { openLM, type LM } from './lm.ts';
 
 export interface Scorer {
   name: string;
-  score(prompts: string[], responses: string[]): Promise<number[]>;
+  /** `records`: each prompt's dataset record, passed on to user functions (reward models ignore it). */
+  score(prompts: string[], responses: string[], records?: readonly Readonly<Record<string, unknown>>[]): Promise<number[]>;
   dispose(): void;
 }
 
@@ -19,7 +20,7 @@ export async function openScorer(ctx: StageContext, input: string): Promise<Scor
   if (art.type === 'judge') {
     const j = art as JudgeArtifact;
     const judge = await makeJudge(j.constructor, j.args, j.baseDir);
-    return { name: judge.name, score: (p, r) => judge.score(p, r), dispose: () => {} };
+    return { name: judge.name, score: (p, r, rec) => judge.score(p, r, rec), dispose: () => {} };
   }
   const rm: LM = await openLM({ ...ctx, inputs: { model: art as ModelArtifact } }, { head: 'reward' });
   const maxLen = rm.model.config.context;

@@ -46,6 +46,8 @@ describeSmoke('interop: every stage kind and option family at smoke scale', () =
     const specDir = join(tmp, 'spec');
     mkdirSync(specDir, { recursive: true });
     copyFileSync('tests/interop/cases/coverage.rlhf', join(specDir, 'coverage.rlhf'));
+    copyFileSync('tests/interop/cases/rewards.ts', join(specDir, 'rewards.ts'));
+    process.env['RLHF_TSX_FROM'] = process.cwd(); // fn() rewards: tsx from this checkout's node_modules
     writeHfTiny(join(specDir, 'hf-tiny'));
     out = join(tmp, 'project');
     plan = exportSmoke(join(specDir, 'coverage.rlhf'), out);
@@ -96,6 +98,48 @@ describeSmoke('interop: every stage kind and option family at smoke scale', () =
     });
   };
 
+  /** GRPO / RLOO / KTO: the constructed trainer's settings equal rlhfc's (trainer.json holds its config). */
+  const groupSemantics = (name: string, dir: string, processes: number) => {
+    const n = plan.nodes.find((x) => x.name === name)!;
+    const p = n.params as Record<string, number & string & boolean & number[]>;
+    const facts = JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8'));
+    const updates = (p['batch_size'] / p['mini_batch_size']) * p['num_iterations'];
+    expect(facts.processes).toBe(processes);
+    expect(facts.global_step, 'optimizer steps').toBe(p['steps'] * updates);
+    expect(facts.max_steps).toBe(p['steps'] * updates);
+    expect(facts.num_generations, 'group size').toBe(p['num_generations']);
+    expect(facts.generation_batch_size, 'answers per generation step').toBe(p['batch_size']);
+    expect(facts.per_device_train_batch_size * processes * facts.gradient_accumulation_steps, 'answers per update').toBe(p['mini_batch_size']);
+    expect(facts.steps_per_generation, 'updates per generation').toBe(p['batch_size'] / p['mini_batch_size']);
+    expect(facts.num_iterations).toBe(p['num_iterations']);
+    expect(facts.beta).toBeCloseTo(p['beta'], 12);
+    expect(facts.epsilon).toBeCloseTo(p['epsilon'], 12);
+    expect(facts.epsilon_high ?? facts.epsilon).toBeCloseTo(p['epsilon_high'] || p['epsilon'], 12);
+    expect(facts.mask_truncated_completions).toBe(p['mask_truncated_completions']);
+    expect(facts.max_completion_length).toBe((n.params['generation'] as Record<string, number>)['max_new_tokens']);
+    expect(facts.reward_weights ?? []).toEqual(p['reward_weights']);
+    if (n.kind === 'grpo') {
+      expect(facts.loss_type).toBe(p['loss_type']);
+      expect(facts.scale_rewards).toBe(p['scale_rewards']);
+    } else expect(facts.normalize_advantages).toBe(p['normalize_advantages']);
+    const rows = readJsonl(join(dir, 'metrics.jsonl')).filter((r) => 'reward' in r);
+    expect(rows.length, 'logged steps').toBeGreaterThan(0);
+    for (const r of rows) expect(Number.isFinite(r['reward'] as number)).toBe(true);
+  };
+
+  it('GRPO and RLOO with one process: group size, generation batch, updates, beta, epsilon, loss_type as rlhfc; KTO: beta and weights', () => {
+    groupSemantics('gr', join(out, 'outputs/gr'), 1);
+    groupSemantics('loo', join(out, 'outputs/loo'), 1);
+    const k = plan.nodes.find((x) => x.name === 'thumbs_kto')!;
+    const facts = JSON.parse(readFileSync(join(out, 'outputs/thumbs_kto/trainer.json'), 'utf8'));
+    expect(facts.beta).toBeCloseTo(k.params['beta'] as number, 12);
+    expect(facts.desirable_weight).toBeCloseTo(k.params['desirable_weight'] as number, 12);
+    expect(facts.undesirable_weight).toBeCloseTo(k.params['undesirable_weight'] as number, 12);
+    expect(facts.max_length).toBe(k.params['max_seq_length']);
+    expect(facts.global_step).toBe(k.params['max_steps']);
+    expect(facts.effective_batch_size).toBe(k.params['batch_size']);
+  });
+
   it('PPO with one process: rollout, updates and prompts as rlhfc', () => {
     ppoSemantics('rl', join(out, 'outputs/rl'), 1);
     ppoSemantics('rlj', join(out, 'outputs/rlj'), 1);
@@ -114,5 +158,11 @@ describeSmoke('interop: every stage kind and option family at smoke scale', () =
     expect(ppo.status, ppo.log.slice(-3000)).toBe(0);
     process.stderr.write(`two processes: sft ${sft.seconds.toFixed(0)} s, ppo ${ppo.seconds.toFixed(0)} s\n`);
     ppoSemantics('rl', join(out, 'outputs2/rl'), 2);
+    const gr = runStep(out, 'gr', join(out, 'outputs2/gr'), env);
+    expect(gr.status, gr.log.slice(-3000)).toBe(0);
+    groupSemantics('gr', join(out, 'outputs2/gr'), 2);
+    const kt = runStep(out, 'thumbs_kto', join(out, 'outputs2/thumbs_kto'), env);
+    expect(kt.status, kt.log.slice(-3000)).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'outputs2/thumbs_kto/trainer.json'), 'utf8')).processes).toBe(2);
   });
 });

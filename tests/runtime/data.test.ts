@@ -14,6 +14,7 @@ import {
   type PromptRecord,
   type TextRecord,
 } from '../../runtime/data/index.ts';
+import type { UnpairedRecord } from '../../runtime/data/records.ts';
 import { CharTokenizer } from '../../runtime/tokenizers/index.ts';
 
 const require = createRequire(import.meta.url);
@@ -90,6 +91,17 @@ describe('built-in corpora', () => {
     expect(pairs.every((p) => /^\s/.test(p.response))).toBe(true);
   });
 
+  it('sentiment unpaired: each labelled sentence as prompt (first words) + completion, label = positive', async () => {
+    const long = labelled.filter((r) => r.text.trim().split(/\s+/).length > 3);
+    const recs = (await loadDataset(spec('corpus', ['sentiment'], 'unpaired', { prompt_words: 3 }), dir)) as UnpairedRecord[];
+    expect(recs).toHaveLength(long.length);
+    expect(recs.map((r) => r.prompt + r.completion)).toEqual(long.map((r) => r.text.trim()));
+    expect(recs.map((r) => r.label)).toEqual(long.map((r) => r.class === 1));
+    expect(recs.filter((r) => r.label).length).toBeGreaterThan(1000);
+    expect(recs.filter((r) => !r.label).length).toBeGreaterThan(1000);
+    expect((await dataError(loadDataset(spec('corpus', ['sotu'], 'unpaired'), dir))).message).toMatch(/unpaired dataset needs a true\/false label/);
+  });
+
   it('rejects unknown corpora and subsets, and preferences from plain text', async () => {
     expect((await dataError(loadDataset(spec('corpus', ['wiki'], 'text'), dir))).message).toMatch(/unknown corpus 'wiki' \(available: sotu, sentiment, moby-dick\)/);
     expect((await dataError(loadDataset(spec('corpus', ['sentiment', 'tweets'], 'text'), dir))).message).toMatch(/unknown sentiment source 'tweets'/);
@@ -124,6 +136,28 @@ describe('file sources', () => {
       { prompt: 'Q1', chosen: 'yes', rejected: 'no', margin: 2 },
       { prompt: 'Q2', chosen: 'fine', rejected: 'awful' },
     ]);
+  });
+
+  it('jsonl(path) of kind prompts keeps each record\'s other scalar fields (a reward function receives the record)', async () => {
+    await writeFile(join(dir, 'sums.jsonl'), JSON.stringify({ q: '12+30=', answer: '42', level: 2, nested: { x: 1 } }) + '\n');
+    expect(await loadDataset(spec('jsonl', ['sums.jsonl'], 'prompts', { fields: { prompt: 'q' } }), dir)).toEqual([{ prompt: '12+30=', answer: '42', level: 2 }]);
+  });
+
+  it('jsonl(path) of kind unpaired: field mapping, and labels must be JSON booleans', async () => {
+    await writeFile(
+      join(dir, 'thumbs.jsonl'),
+      [JSON.stringify({ q: 'The soup', a: ' was great.', up: true }), JSON.stringify({ q: 'The service', a: ' was slow.', up: false })].join('\n') + '\n',
+    );
+    const fields = { prompt: 'q', completion: 'a', label: 'up' };
+    expect(await loadDataset(spec('jsonl', ['thumbs.jsonl'], 'unpaired', { fields }), dir)).toEqual([
+      { prompt: 'The soup', completion: ' was great.', label: true },
+      { prompt: 'The service', completion: ' was slow.', label: false },
+    ]);
+    await writeFile(join(dir, 'thumbs-bad.jsonl'), JSON.stringify({ prompt: 'x', completion: 'y', label: 1 }) + '\n');
+    const e = await dataError(loadDataset(spec('jsonl', ['thumbs-bad.jsonl'], 'unpaired'), dir));
+    expect(e.message).toMatch(/thumbs-bad\.jsonl:1: field 'label' must be true \(desirable\) or false \(undesirable\), got 1/);
+    await writeFile(join(dir, 'thumbs-none.jsonl'), JSON.stringify({ prompt: 'x', completion: 'y' }) + '\n');
+    expect((await dataError(loadDataset(spec('jsonl', ['thumbs-none.jsonl'], 'unpaired'), dir))).message).toMatch(/missing field 'label' for an unpaired record/);
   });
 
   it('json(path): an array of records (a byte-order mark and CRLF line ends are fine)', async () => {

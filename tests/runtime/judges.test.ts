@@ -91,6 +91,7 @@ describe('user judges', () => {
       'export function text(p: string, r: string): number { return "five" as unknown as number; }',
       'export async function later(p: string, r: string): Promise<number> { return r.length + p.length; }',
       'export function politness(p: string, r: string): number { return 1; }',
+      'export function exact(p: string, r: string, rec: { prompt: string; answer?: string }): number { return r.trim() === rec.answer ? 1 : rec.prompt === p ? 0 : -1; }',
     ].join('\n'),
   );
   writeFileSync(join(dir, 'broken.ts'), 'export function f(: string) {');
@@ -103,6 +104,13 @@ describe('user judges', () => {
     return e as UserError;
   };
   const scoreOne = (j: Judge) => j.score(['Say hi'], ['resp']);
+
+  it('a third parameter receives the prompt\'s dataset record (or { prompt } when the caller has none)', async () => {
+    const j = await userJudge('h.ts#exact', dir);
+    const records = [{ prompt: '2+2=', answer: '4' }, { prompt: '3+3=', answer: '6' }];
+    expect(await j.score(['2+2=', '3+3='], [' 4', '5'], records)).toEqual([1, 0]);
+    expect(await j.score(['1+1='], ['2'])).toEqual([0]);
+  });
 
   it('async functions work', async () => {
     expect(await (await userJudge('h.ts#later', dir)).score(['ab', ''], ['xyz', ''])).toEqual([5, 0]);

@@ -232,6 +232,36 @@ describe('eval', () => {
   });
 });
 
+describe('kto', () => {
+  it('raises the held-out reward margin of desirable over undesirable completions; held-out loss falls below its starting 0.5', async () => {
+    const { metrics, dir } = await run('thumbs_kto');
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(6);
+    // At the start the policy is its reference: h = 0 and z₀ = 0, so every example's loss is exactly 0.5
+    // and the margin exactly 0. (The training loss itself hovers near 0.5: z₀ follows h upwards.)
+    expect(metrics['eval_loss']).toBeLessThan(0.495);
+    expect(metrics['reward_margin']).toBeGreaterThan(0.1);
+    expect(metrics['rewards/chosen']).toBeGreaterThan(metrics['rewards/rejected']);
+    expect(metrics['kl']).toBeGreaterThanOrEqual(0); // the reference point is clamped at 0
+    const evals = lines.filter((l) => 'reward_margin' in l);
+    expect(evals).toHaveLength(2);
+  });
+
+  it('resumes bit-identically after an interruption', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'rlhfc-kto-resume-'));
+    const ac = new AbortController();
+    const write = (l: string) => {
+      if (/^thumbs_kto: step=20 /.test(l)) ac.abort();
+    };
+    await expect(runPlan(plan, { specPath: SPEC, stage: 'thumbs_kto', storeDir: other, write, tty: false, signal: ac.signal })).rejects.toThrow(/interrupted/i);
+    await runPlan(plan, { specPath: SPEC, stage: 'thumbs_kto', storeDir: other, write: () => {}, tty: false });
+    const node = plan.nodes.find((n) => n.id === 'stage:thumbs_kto')!;
+    const a = readFileSync(join(new ArtifactStore(store).nodeDir(node.hash), 'model', 'model.safetensors'));
+    const b = readFileSync(join(new ArtifactStore(other).nodeDir(node.hash), 'model', 'model.safetensors'));
+    expect(b.equals(a)).toBe(true);
+  });
+});
+
 describe('memory', () => {
   it('stages leave no tensors behind', async () => {
     const before = tf.memory().numTensors;

@@ -10,40 +10,24 @@
 //   rlhf_export/         helpers shared by the scripts (copied from ./py)
 //   data/sources/        the spec's data files (copied) and built-in corpora (written as JSONL)
 //
-// It reads only the Plan (core/plan-types.ts) and the mapping table (mapping.ts).
+// It reads only the Plan (core/plan-types.ts) and the mapping table (mapping.ts). Each stage kind's
+// script is written by stages/<kind>.ts, the other project files by project.ts.
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename, extname, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 import type { Plan, PlanNode, InputBinding } from '../../../core/plan-types.ts';
 import { canonicalJson } from '../../plan.ts';
 import { diag, type Diagnostic } from '../../../core/diagnostics.ts';
 import type { Span } from '../../../grammar/ast.ts';
-import type { ParamSpec, ResolvedParams } from '../../../core/schema.ts';
-import { STAGE_SCHEMAS } from '../../../runtime/stages/index.ts';
-import { MODEL_SOURCES } from '../../../runtime/sources/index.ts';
-import {
-  SOURCE_MAPPING,
-  STAGE_MAPPING,
-  STAGE_CLASSES,
-  fieldValues,
-  rowsFor,
-  valueAt,
-  type Into,
-  type Py,
-} from './mapping.ts';
-import { PINNED } from './versions.ts';
-import { SMOKE, smokePlan } from './smoke.ts';
-import { call, expr, pyLit, type Kwarg } from './py.ts';
+import { STAGE_EXPORTS, rowsFor, valueAt } from './mapping.ts';
+import { smokePlan } from './smoke.ts';
+import { StageWriter, type ClusterOptions, type EmittedCall, type Resource } from './writer.ts';
+import { hookCopier, judgeResource } from './judges.ts';
+import { accelerateYaml, afinnLexicon, dataScript, projectReadme, requirements, runSh, shellWord, tokenizerScript, type ProjectContext, type Step } from './project.ts';
 
-export interface ClusterOptions {
-  gpus: number;
-  nodes: number;
-  strategy: 'ddp' | 'zero2' | 'zero3' | 'fsdp';
-  mixed_precision: 'no' | 'fp16' | 'bf16';
-}
+export type { ClusterOptions, EmittedCall } from './writer.ts';
 
 export interface ExportOptions {
   /** Absolute folder of the main spec: relative paths in the plan are relative to it. */
@@ -57,22 +41,6 @@ export interface ExportOptions {
   corpusRecords: (node: PlanNode) => object[];
   /** `--smoke`: a few records and steps (smoke.ts). */
   smoke?: boolean;
-}
-
-/** One line of run.sh: `main` steps run on the main node only (other nodes wait for them). */
-interface Step {
-  name: string;
-  out: string;
-  hash: string;
-  mode: 'all' | 'main';
-  command: string;
-}
-
-/** A config-class instantiation in the emitted code, recorded for the field check. */
-export interface EmittedCall {
-  file: string;
-  cls: string;
-  kwargs: string[];
 }
 
 export interface ExportResult {
@@ -95,15 +63,6 @@ export function planHash(plan: Plan): string {
     .slice(0, 16);
 }
 
-/** What a stage input is in the exported project. */
-type Resource =
-  | { kind: 'folder'; path: string } // a dataset folder, a model folder or Hub id, or a tokenizer folder or Hub id
-  | { kind: 'fresh'; node: PlanNode } // a `gpt` declaration: GPT2Config built in the script
-  | { kind: 'judge'; code: string } // a rule judge built in the script
-  | { kind: 'none'; why: string };
-
-const TRAINING_KINDS = new Set(['pretrain', 'sft', 'reward', 'dpo', 'ppo']);
-
 export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
   if (opts.smoke) plan = smokePlan(plan);
   const files = new Map<string, string>();
@@ -120,14 +79,15 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
     diagnostics.push({ ...diag(code, message, opts.spanOf?.(n), notes ? { notes } : {}), severity });
 
   // Stage kinds this target has no trainer mapping for are refused, naming the stage; nothing is written.
-  const unsupported = plan.nodes.filter((n) => n.category === 'stage' && !STAGE_MAPPING[n.kind]);
+  const unsupported = plan.nodes.filter((n) => n.category === 'stage' && !STAGE_EXPORTS[n.kind]);
   for (const n of unsupported)
     report(n, 'RLHF5004', `stage '${n.name}' (${n.kind}): the trl target cannot export ${n.kind} stages yet`, 'error', [
-      `exported kinds: ${Object.keys(STAGE_MAPPING).join(', ')}; run this plan with \`rlhfc run\``,
+      `exported kinds: ${Object.keys(STAGE_EXPORTS).join(', ')}; run this plan with \`rlhfc run\``,
     ]);
   if (unsupported.length) return { files, copies, calls, diagnostics };
 
   // ---- resources -------------------------------------------------------------------------------
+  const hook = hookCopier(opts.specDir, copies);
   function resource(b: InputBinding): Resource {
     const n = byId.get(b.node)!;
     if (n.category === 'dataset') return { kind: 'folder', path: `data/${n.name}` };
@@ -139,127 +99,25 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
       const local = n.kind === 'load' || written.startsWith('.') || written.startsWith('/');
       return { kind: 'folder', path: local ? relative(opts.outDir, resolve(opts.specDir, written)).split('\\').join('/') : written };
     }
-    // judges
-    const a = n.params;
-    switch (n.kind) {
-      case 'vader':
-        return { kind: 'judge', code: 'judges.vader()' };
-      case 'afinn':
-        return { kind: 'judge', code: 'judges.afinn()' };
-      case 'length':
-        return { kind: 'judge', code: `judges.length(${pyLit(a['target'] ?? 0)})` };
-      case 'words':
-        return { kind: 'judge', code: `judges.words(${pyLit(a['list'] ?? [])})` };
-      default:
-        return { kind: 'none', why: `${n.kind}() runs user TypeScript, which the Python project cannot call` };
-    }
+    return judgeResource(n, hook);
   }
 
   /** `step` lines of run.sh: [name, output folder, command]. */
   const steps: Step[] = [];
-
-  // ---- data --------------------------------------------------------------------------------------
-  const datasets = plan.nodes.filter((n) => n.category === 'dataset');
-  if (datasets.length) {
-    const specs: string[] = [];
-    for (const n of datasets) {
-      const p = n.params;
-      const split = p['split'] as ResolvedParams;
-      let source: string;
-      let format: string;
-      if (n.kind === 'corpus') {
-        source = `data/sources/${n.name}.jsonl`;
-        format = 'records';
-        files.set(source, opts.corpusRecords(n).map((r) => JSON.stringify(r)).join('\n') + '\n');
-      } else {
-        const path = String(p['path']);
-        source = `data/sources/${n.name}${extname(path) || (n.kind === 'text' ? '.txt' : `.${n.kind}`)}`;
-        format = n.kind;
-        copies.set(source, resolve(opts.specDir, path));
-      }
-      const fields: [string, Py][] = [
-        ['name', n.name],
-        ['source', source],
-        ['format', format],
-        ['kind', n.datasetKind ?? 'text'],
-      ];
-      if (n.kind === 'jsonl' || n.kind === 'json') fields.push(['fields', nonDefaultFields(p['fields'] as ResolvedParams)]);
-      if (n.kind === 'text') fields.push(['separator', p['separator'] ?? ''], ['prompt_words', 4]);
-      fields.push(['limit', p['limit'] ?? 0], ['validation', split['validation']], ['split_seed', split['seed']]);
-      specs.push(`    # ${n.name} = ${n.kind}(…) at ${where(n)}\n    dict(${fields.map(([k, v]) => `${k}=${pyLit(v)}`).join(', ')}),`);
-    }
-    files.set(
-      'prepare_data.py',
-      `${header('#', 'datasets')}
-"""Write data/<name>/train.jsonl and validation.jsonl for every dataset of the spec.
-
-Same records, field mappings and held-out splits as \`rlhfc run\` (see rlhf_export/data.py).
-"""
-
-from pathlib import Path
-
-from rlhf_export.data import prepare
-
-DATASETS = [
-${specs.join('\n')}
-]
-
-if __name__ == "__main__":
-    root = Path(__file__).resolve().parent
-    prepare(DATASETS, root)
-`,
-    );
-    steps.push({ name: 'data', out: 'data', hash: combined(datasets), mode: 'main', command: 'python prepare_data.py' });
-  }
-
-  // ---- tokenizers ----------------------------------------------------------------------------------
-  const trained = plan.nodes.filter((n) => n.category === 'tokenizer' && n.kind !== 'gpt2');
-  if (trained.length) {
-    const lines = trained.map((n) => {
-      const data = resource(n.inputs['data']);
-      const path = data.kind === 'folder' ? data.path : '';
-      const texts = `[r["text"] for r in load_records(root / ${pyLit(path)})[0]]`;
-      const body =
-        n.kind === 'bpe'
-          ? `train_bpe(${texts}, vocab_size=${pyLit(n.params['vocab_size'])}, folder=out)`
-          : `train_chars(${texts}, folder=out)`;
-      return `    # tokenizer ${n.name} = ${n.kind}(…) at ${where(n)}: trained on the training split of ${path}
-    out = root / "tokenizers" / ${pyLit(n.name)}
-    ${body}
-    print(f"tokenizer ${n.name}: {out}")`;
-    });
-    files.set(
-      'train_tokenizers.py',
-      `${header('#', 'tokenizers')}
-"""Train the spec's tokenizers on their datasets' training splits (see rlhf_export/tokenizer_training.py)."""
-
-from pathlib import Path
-
-from rlhf_export.common import load_records
-from rlhf_export.tokenizer_training import ${[...new Set(trained.map((n) => (n.kind === 'bpe' ? 'train_bpe' : 'train_chars')))].sort().join(', ')}
-
-
-def main() -> None:
-    root = Path(__file__).resolve().parent
-${lines.join('\n\n')}
-
-
-if __name__ == "__main__":
-    main()
-`,
-    );
-    steps.push({ name: 'tokenizers', out: 'tokenizers', hash: combined(trained), mode: 'main', command: 'python train_tokenizers.py' });
-  }
+  const project: ProjectContext = { files, copies, steps, specDir: opts.specDir, header, where, corpusRecords: opts.corpusRecords };
+  dataScript(plan, project);
+  tokenizerScript(plan, project, (n) => resource(n.inputs['data']));
 
   // ---- stages -------------------------------------------------------------------------------------
   for (const n of plan.nodes.filter((x) => x.category === 'stage')) {
+    const stage = STAGE_EXPORTS[n.kind];
     const file = `stages/${n.name}.py`;
-    const s = new StageWriter(n, file, calls, plan, opts.cluster);
     const res: Record<string, Resource> = {};
     for (const [param, b] of Object.entries(n.inputs)) res[param] = resource(b);
+    const s = new StageWriter(n, file, calls, plan, opts.cluster, res);
     // Judges the target cannot run.
     for (const [param, r] of Object.entries(res)) {
-      if (r.kind === 'none') report(n, 'RLHF5002', `stage '${n.name}' (${n.kind}): '${param}' is ${byId.get(n.inputs[param].node)!.kind}(…); ${r.why}`, 'error', ['use a rule judge (vader, afinn, length, words) or a reward model for the trl target']);
+      if (r.kind === 'none') report(n, 'RLHF5002', `stage '${n.name}' (${n.kind}): '${param}' is ${byId.get(n.inputs[param].node)!.kind}(…); ${r.why}`, 'error', ['a fn() hook for the trl target must be one self-contained file; or use a rule judge (vader, afinn, length, words) or a reward model']);
     }
     // Parameters without an equivalent.
     for (const r of rowsFor(n.kind, n.params)) {
@@ -270,9 +128,9 @@ if __name__ == "__main__":
         s.unsupported.push(`${r.param} = ${shown}: ${why}`);
       }
     }
-    files.set(file, s.render(res, header('#', `stage '${n.name}' (${n.kind}) at ${where(n)}`)));
+    files.set(file, s.render(stage, header('#', `stage '${n.name}' (${n.kind}) at ${where(n)}`)));
     const args = Object.entries(n.inputs)
-      .map(([param, b]) => [param, res[param]] as const)
+      .map(([param]) => [param, res[param]] as const)
       .filter((x): x is readonly [string, Extract<Resource, { kind: 'folder' }>] => x[1].kind === 'folder');
     const named = new Map<string, string[]>();
     for (const [param, r] of args) {
@@ -280,8 +138,8 @@ if __name__ == "__main__":
       named.set(key, [...(named.get(key) ?? []), r.path]);
     }
     const argText = [...named.entries()].map(([k, v]) => `--${k} ${v.map(shellWord).join(' ')}`).join(' ');
-    const launcher = TRAINING_KINDS.has(n.kind) ? '"${LAUNCH[@]}"' : 'python';
-    steps.push({ name: n.name, out: `outputs/${n.name}`, hash: n.hash.slice(0, 16), mode: TRAINING_KINDS.has(n.kind) ? 'all' : 'main', command: `${launcher} ${file} ${argText} --out outputs/${n.name}`.replace(/ +/g, ' ') });
+    const launcher = stage.training ? '"${LAUNCH[@]}"' : 'python';
+    steps.push({ name: n.name, out: `outputs/${n.name}`, hash: n.hash.slice(0, 16), mode: stage.training ? 'all' : 'main', command: `${launcher} ${file} ${argText} --out outputs/${n.name}`.replace(/ +/g, ' ') });
   }
 
   // ---- project files ------------------------------------------------------------------------------
@@ -290,535 +148,9 @@ if __name__ == "__main__":
   files.set('requirements.txt', requirements(header('#', 'pinned requirements'), plan, opts.cluster));
   files.set('README.md', projectReadme(plan, hash, regenerate, opts.cluster, steps, diagnostics, Boolean(opts.smoke)));
   if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'afinn')) files.set('rlhf_export/afinn.json', afinnLexicon(header('', 'afinn() lexicon').replace(/\n/g, ' ').trim()));
+  if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'fn')) files.set('rlhf_export/ts_judge.mjs', `${header('//', 'runs user TypeScript reward functions')}\n${readFileSync(resolve(PY_HELPERS, 'ts_judge.mjs'), 'utf8')}`);
   for (const f of readdirSync(PY_HELPERS).filter((x) => x.endsWith('.py')).sort()) {
     files.set(`rlhf_export/${f}`, `${header('#', 'shared helpers (the same in every export)')}\n${readFileSync(resolve(PY_HELPERS, f), 'utf8')}`);
   }
   return { files, copies, calls, diagnostics };
 }
-
-/** The afinn() judge's lexicon as the local runtime reads it (npm `sentiment`: AFINN-165 labels, emoji, negators). */
-function afinnLexicon(generated: string): string {
-  const req = createRequire(import.meta.url);
-  const labels = { ...req('sentiment/languages/en/labels.json'), ...req('sentiment/build/emoji.json') };
-  return JSON.stringify({ generated, source: 'npm sentiment 5.0.2 (AFINN-165 and Emoji Sentiment Ranking)', labels, negators: req('sentiment/languages/en/negators.json') }) + '\n';
-}
-
-/** Whether a dotted parameter path is a float (or list of floats) in a schema. */
-function isFloat(params: Record<string, ParamSpec>, path: string): boolean {
-  const [head, ...rest] = path.split('.');
-  const spec = params[head];
-  if (!spec) return false;
-  if (spec.type === 'block') return isFloat(spec.fields, rest.join('.'));
-  return spec.type === 'float' || (spec.type === 'list' && spec.of === 'float');
-}
-
-/** Integral numbers written as Python floats (`1.0`, not `1`), so float settings read as floats. */
-function asFloat(v: Py): Py {
-  return typeof v === 'number' && Number.isInteger(v) ? expr(`${v}.0`) : v;
-}
-
-/** One hash for a step that materialises several nodes. */
-function combined(nodes: PlanNode[]): string {
-  return createHash('sha256')
-    .update(nodes.map((n) => n.hash).join(','))
-    .digest('hex')
-    .slice(0, 16);
-}
-
-/** `fields { ... }` without the entries that map a field to itself. */
-function nonDefaultFields(f: ResolvedParams | null): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(f ?? {})) if (typeof v === 'string' && v !== k) out[k] = v;
-  return out;
-}
-
-function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./@:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-// ---- one stage script --------------------------------------------------------------------------
-
-class StageWriter {
-  readonly unsupported: string[] = [];
-  private readonly imports = new Map<string, Set<string>>();
-
-  constructor(
-    private readonly n: PlanNode,
-    private readonly file: string,
-    private readonly calls: EmittedCall[],
-    private readonly plan: Plan,
-    private readonly cluster: ClusterOptions,
-  ) {}
-
-  private use(module: string, ...names: string[]) {
-    const s = this.imports.get(module) ?? new Set<string>();
-    names.forEach((x) => s.add(x));
-    this.imports.set(module, s);
-  }
-
-  /** `Cls(...)` with the given keyword arguments, recorded for the field check. */
-  private instantiate(cls: string, module: string, kwargs: Kwarg[], indent = ''): string {
-    this.use(module, cls);
-    this.calls.push({ file: this.file, cls, kwargs: kwargs.map((k) => k.name) });
-    return call(cls, kwargs, indent);
-  }
-
-  /** Mapped keyword arguments of the rows going `into` a target, each commented with its rlhfc parameter. */
-  private mapped(into: Into): Kwarg[] {
-    const out: Kwarg[] = [];
-    for (const r of rowsFor(this.n.kind, this.n.params)) {
-      if (r.into !== into || (r.unsupported && r.unsupported(valueAt(this.n.params, r.param), this.n.params))) continue;
-      const float = isFloat(STAGE_SCHEMAS[this.n.kind].params, r.param);
-      for (const [name, value] of Object.entries(fieldValues(r, this.n.params))) out.push({ name, value: float ? asFloat(value) : value, comment: r.param });
-    }
-    return out;
-  }
-
-  private settingKwargs(): Kwarg[] {
-    const seed = SOURCE_MAPPING['setting seed'][0];
-    const mp = SOURCE_MAPPING['setting cluster'].find((r) => r.param === 'cluster.mixed_precision')!;
-    const out: Kwarg[] = [];
-    for (const [name, value] of Object.entries(fieldValues(seed, { seed: this.plan.seed }))) out.push({ name, value, comment: 'seed' });
-    for (const [name, value] of Object.entries(fieldValues(mp, { cluster: { mixed_precision: this.cluster.mixed_precision } }))) out.push({ name, value, comment: 'cluster.mixed_precision' });
-    return out;
-  }
-
-  private configCall(extra: Kwarg[] = []): string {
-    const cls = STAGE_CLASSES[this.n.kind];
-    const kwargs: Kwarg[] = [
-      { name: 'output_dir', value: expr('os.path.join(args.out, "trainer")'), comment: 'checkpoints and logs; the result goes to args.out' },
-      ...this.mapped('config').map((k) =>
-        k.name === 'eval_strategy' && k.value === 'steps' ? { ...k, value: expr('"steps" if validation is not None else "no"') } : k,
-      ),
-      ...extra,
-      ...this.settingKwargs(),
-      { name: 'optim', value: 'adamw_torch', comment: 'AdamW, as rlhfc' },
-      { name: 'gradient_checkpointing', value: false },
-      { name: 'report_to', value: 'none', comment: 'set to "wandb" or "tensorboard" to track runs' },
-    ];
-    this.use('os');
-    return this.instantiate(cls.config!, cls.module, kwargs);
-  }
-
-  private loraCall(task: 'CAUSAL_LM' | 'SEQ_CLS'): string {
-    if (this.n.params['lora'] === null) return 'None';
-    return this.instantiate('LoraConfig', 'peft', [
-      ...this.mapped('lora'),
-      { name: 'task_type', value: task },
-      { name: 'fan_in_fan_out', value: true, comment: "GPT-2's attention and MLP projections are Conv1D layers" },
-    ]);
-  }
-
-  private generationCall(): string {
-    return this.instantiate('GenerationConfig', 'transformers', [{ name: 'do_sample', value: true }, ...this.mapped('generation')]);
-  }
-
-  /** Lines that set `tokenizer` and `<name>` from a model input. */
-  private model(name: string, param: string, r: Resource, head: 'lm' | 'scalar', withTokenizer = true): string[] {
-    const lines: string[] = [];
-    if (r.kind === 'fresh') {
-      const gpt = SOURCE_MAPPING['model gpt'];
-      const sized: Kwarg[] = gpt.flatMap((row) =>
-        Object.entries(fieldValues(row, r.node.params)).map(([k, v]) => ({ name: k, value: isFloat(MODEL_SOURCES['gpt'].params, row.param) ? asFloat(v) : v, comment: `${r.node.name}.${row.param}` })),
-      );
-      const special: Kwarg[] = [
-        { name: 'vocab_size', value: expr('len(tokenizer)') },
-        { name: 'bos_token_id', value: expr('tokenizer.eos_token_id') },
-        { name: 'eos_token_id', value: expr('tokenizer.eos_token_id') },
-        ...(head === 'scalar' ? [{ name: 'pad_token_id', value: expr('tokenizer.pad_token_id') }, { name: 'num_labels', value: 1 }] : []),
-      ];
-      if (withTokenizer) lines.push('tokenizer = common.load_tokenizer(args.tokenizer)');
-      const cls = head === 'scalar' ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel';
-      this.use('transformers', cls);
-      lines.push(`# model ${r.node.name} = gpt at ${r.node.loc.file}:${r.node.loc.line}:${r.node.loc.col}: a GPT-2 trained from scratch`);
-      lines.push(`${name}_config = ${this.instantiate('GPT2Config', 'transformers', [...sized, ...special])}`, `${name} = ${cls}(${name}_config)`);
-      return lines;
-    }
-    if (withTokenizer) lines.push(`tokenizer = common.load_tokenizer(args.${param})`);
-    lines.push(head === 'scalar' ? `${name} = common.load_scalar_model(args.${param}, tokenizer.pad_token_id)` : `${name} = common.load_causal_lm(args.${param})`);
-    return lines;
-  }
-
-  render(res: Record<string, Resource>, header: string): string {
-    const n = this.n;
-    const p = n.params;
-    const body: string[] = [];
-    const add = (...lines: string[]) => body.push(...lines);
-    const args: string[] = [];
-    const argFor = (param: string, help: string) => {
-      const r = res[param];
-      if (r?.kind === 'folder') args.push(`parser.add_argument("--${param}", required=True, help=${pyLit(help)})`);
-    };
-    const describe = (param: string) => {
-      const b = n.inputs[param];
-      if (!b) return '';
-      return b.node.startsWith('stage:') ? `${b.node.slice(6)}.${b.output}` : b.node.replace(':', ' ');
-    };
-    this.use('argparse');
-    this.use('rlhf_export', 'common');
-    const lora = p['lora'] as ResolvedParams | null;
-    const merge = Boolean(lora?.['merge']);
-    /** `trainer = Cls(kw=…)`, train (resuming from the last checkpoint), evaluate, save the result. */
-    const trainer = (pkg: string, trainerCls: string, kwargs: string[], o: { evaluate?: string[] | false; resume?: boolean; save?: string } = {}) => {
-      this.use(pkg, trainerCls);
-      const kwarg = (k: string) => {
-        const [code, comment] = k.split('  # ');
-        return `    ${code},${comment ? `  # ${comment}` : ''}`;
-      };
-      add(`trainer = ${trainerCls}(`, ...kwargs.map(kwarg), ')');
-      add(o.resume === false ? 'trainer.train()' : 'trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
-      if (o.evaluate !== false) add(...(o.evaluate ?? ['if validation is not None:', '    trainer.log_metrics("eval", trainer.evaluate())']));
-      add(`common.save_result(trainer, tokenizer, args.out${o.save ?? (merge ? ', merge_lora=True' : '')})`);
-    };
-    const standard = ['args=config', 'train_dataset=train', 'eval_dataset=validation', 'processing_class=tokenizer'];
-    const cls = STAGE_CLASSES[n.kind];
-
-    switch (n.kind) {
-      case 'pretrain': {
-        argFor('model', `folder or Hub id of ${describe('model')}`);
-        argFor('tokenizer', `tokenizer folder or Hub id (${describe('tokenizer')})`);
-        argFor('data', `dataset folder of ${describe('data')}`);
-        add(...this.model('model', 'model', res['model'], 'lm'));
-        add('train, validation = common.load_split(args.data)');
-        add(`# block_size and remainder: documents joined with end-of-text, cut into blocks`);
-        add(`train = common.pack_text(train["text"], tokenizer, block_size=${pyLit(p['block_size'])}, remainder=${pyLit(p['remainder'])})`);
-        add(`if validation is not None:`, `    validation = common.pack_text(validation["text"], tokenizer, block_size=${pyLit(p['block_size'])}, remainder=${pyLit(p['remainder'])})`);
-        add(`config = ${this.configCall()}`);
-        this.use('transformers', 'default_data_collator');
-        this.use('math');
-        trainer(
-          'transformers',
-          'Trainer',
-          [
-            'model=model',
-            'args=config',
-            'train_dataset=train',
-            'eval_dataset=validation',
-            'data_collator=default_data_collator  # causal-LM batches: labels are the input ids (see common.pack_text)',
-            'processing_class=tokenizer',
-          ],
-          { evaluate: ['if validation is not None:', '    metrics = trainer.evaluate()', '    metrics["eval_perplexity"] = math.exp(metrics["eval_loss"])', '    trainer.log_metrics("eval", metrics)'], save: '' },
-        );
-        break;
-      }
-      case 'sft': {
-        argFor('model', `folder or Hub id of ${describe('model')}`);
-        argFor('tokenizer', `tokenizer folder or Hub id (${describe('tokenizer')})`);
-        argFor('data', `prompt/response pairs: ${describe('data')}`);
-        add(...this.model('model', 'model', res['model'], 'lm'));
-        add('train, validation = common.load_split(args.data)');
-        add(`# template: the pair becomes prompt (context only) + completion (learned), tokenized as rlhfc does`);
-        add(`TEMPLATE = ${pyLit(p['template'])}`);
-        add(`MAX_LENGTH = ${pyLit(p['max_seq_length'])}  # max_seq_length: the prompt keeps its end, the completion its start`);
-        add('train = train.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=train.column_names)');
-        add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=validation.column_names)');
-        add(`config = ${this.configCall()}`);
-        add(`peft_config = ${this.loraCall('CAUSAL_LM')}`);
-        trainer('trl', 'SFTTrainer', ['model=model', ...standard, 'peft_config=peft_config']);
-        break;
-      }
-      case 'reward': {
-        argFor('model', `body to start from: ${describe('model')}`);
-        argFor('tokenizer', `tokenizer folder or Hub id (${describe('tokenizer')})`);
-        argFor('data', `preference triples: ${describe('data')}`);
-        add(...this.model('model', 'model', res['model'], 'scalar'));
-        add('train, validation = common.load_split(args.data)');
-        add('# RewardTrainer scores whole texts: it prepends the prompt column to chosen and rejected itself.');
-        if (!p['use_margin']) add('# use_margin: false — the margin column is not used', 'train = train.remove_columns([c for c in ["margin"] if c in train.column_names])', 'if validation is not None:', '    validation = validation.remove_columns([c for c in ["margin"] if c in validation.column_names])');
-        add(`config = ${this.configCall()}`);
-        add(`peft_config = ${this.loraCall('SEQ_CLS')}`);
-        trainer('trl', 'RewardTrainer', ['model=model', ...standard, 'peft_config=peft_config'], { save: merge ? ', merge_lora=True, scalar_head=True' : '' });
-        break;
-      }
-      case 'dpo': {
-        argFor('model', `policy to optimise: ${describe('model')}`);
-        argFor('reference', `frozen reference: ${describe('reference')}`);
-        argFor('data', `preference triples: ${describe('data')}`);
-        add(...this.model('model', 'model', res['model'], 'lm'));
-        if (n.inputs['reference']) add(...this.model('ref_model', 'reference', res['reference'], 'lm', false));
-        else add('ref_model = None  # the reference is the policy\'s starting weights (TRL copies them, or disables the adapter)');
-        add('train, validation = common.load_split(args.data)');
-        add(`MAX_PROMPT_LENGTH = ${pyLit(p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
-        add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))', 'if validation is not None:', '    validation = validation.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
-        add(`config = ${this.configCall()}`);
-        add(`peft_config = ${this.loraCall('CAUSAL_LM')}`);
-        trainer('trl', 'DPOTrainer', ['model=model', 'ref_model=ref_model', ...standard, 'peft_config=peft_config']);
-        break;
-      }
-      case 'ppo': {
-        // TRL 1.x has no PPO trainer: the export's own (rlhf_export/ppo.py), with rlhfc's semantics.
-        argFor('policy', `policy to optimise: ${describe('policy')}`);
-        argFor('prompts', `prompts: ${describe('prompts')}`);
-        if (res['reward']?.kind === 'folder') args.push(`parser.add_argument("--reward", required=True, help=${pyLit(`reward model: ${describe('reward')}`)})`);
-        this.use('rlhf_export', 'judges');
-        add(...this.model('policy', 'policy', res['policy'], 'lm'));
-        add('# reference: the policy\'s starting weights (with LoRA, the policy with its adapter disabled)');
-        add(lora ? 'ref_policy = None' : this.model('ref_policy', 'policy', res['policy'], 'lm', false).join('\n'));
-        if (lora) {
-          add(`peft_config = ${this.loraCall('CAUSAL_LM')}`, 'policy = get_peft_model(policy, peft_config)');
-          this.use('peft', 'get_peft_model');
-        }
-        const j = res['reward'];
-        add(j?.kind === 'folder' ? 'reward = judges.reward_model(args.reward)' : j?.kind === 'judge' ? `reward = ${j.code}` : 'reward = None  # not exportable: see the RLHF5002 diagnostic');
-        add('train, validation = common.load_records(args.prompts)');
-        add('prompts = [r.get("prompt") or "" for r in train]');
-        this.use('os');
-        add(`config = ${this.instantiate('PPOConfig', 'rlhf_export.ppo', [
-          { name: 'output_dir', value: expr('os.path.join(args.out, "trainer")'), comment: 'checkpoints; the result goes to args.out' },
-          ...this.mapped('config'),
-          { name: 'seed', value: this.plan.seed, comment: 'seed' },
-          { name: 'node_id', value: n.id, comment: 'with the seed: the prompt order, as rlhfc' },
-          { name: 'mixed_precision', value: this.cluster.mixed_precision, comment: 'cluster.mixed_precision' },
-        ])}`);
-        this.use('rlhf_export.ppo', 'PPOTrainer');
-        add('trainer = PPOTrainer(config, policy, ref_policy, reward, tokenizer, prompts)');
-        add('trainer.train()');
-        add(`trainer.save(args.out${merge ? ', merge_lora=True' : ''})`);
-        break;
-      }
-      case 'judge':
-      case 'generate':
-      case 'eval': {
-        const modelParams = n.kind === 'eval' ? Object.keys(n.inputs).filter((k) => k.startsWith('models[')) : ['model'];
-        if (n.kind === 'eval') args.push(`parser.add_argument("--models", nargs="+", required=True, help=${pyLit(`models to evaluate: ${modelParams.map(describe).join(', ')}`)})`);
-        else argFor('model', `model that writes the responses: ${describe('model')}`);
-        if (n.inputs['reference']) argFor('reference', `reference for KL: ${describe('reference')}`);
-        argFor('prompts', `prompts: ${describe('prompts')}`);
-        if (n.inputs['judge']) {
-          const j = res['judge'];
-          if (j.kind === 'folder') args.push(`parser.add_argument("--judge", required=True, help=${pyLit(`reward model: ${describe('judge')}`)})`);
-          this.use('rlhf_export', 'judges');
-        }
-        this.use('transformers', 'set_seed');
-        add(`SEED = ${pyLit(this.plan.seed)}`);
-        add(`MAX_PROMPT_LENGTH = ${pyLit(p['max_prompt_length'])}  # prompts are truncated from the left`);
-        add(`generation = ${this.generationCall()}`);
-        add('train, validation = common.load_records(args.prompts)');
-        if (n.kind === 'eval') add('prompts = [r["prompt"] for r in (validation or train)]  # held-out prompts when there are any');
-        else add('prompts = [r["prompt"] for r in train]');
-        if ((p['max_prompts'] as number) > 0) add(`prompts = prompts[: ${pyLit(p['max_prompts'])}]  # max_prompts`);
-        const judgeLine = () => {
-          const j = res['judge'];
-          if (j?.kind === 'folder') return 'judge = judges.reward_model(args.judge)';
-          if (j?.kind === 'judge') return `judge = ${j.code}`;
-          return 'judge = None  # not exportable: see the RLHF5002 diagnostic';
-        };
-        if (n.kind === 'generate') {
-          add(...this.model('model', 'model', res['model'], 'lm'), 'model.to(common.device())');
-          add('', 'def write(name: str, prompts: list[str], seed: int) -> None:', '    set_seed(seed)', '    responses = common.sample(model, tokenizer, prompts, MAX_PROMPT_LENGTH, generation)');
-          add('    write_jsonl(Path(args.out) / f"{name}.jsonl", [{"prompt": q, "response": r} for q, r in zip(prompts, responses)])', '');
-          add('write("train", prompts, SEED + len("train"))');
-          add(`write("validation", [r["prompt"] for r in validation]${(p['max_prompts'] as number) > 0 ? `[: ${pyLit(p['max_prompts'])}]` : ''}, SEED + len("validation"))`);
-          add('print(f"{len(prompts)} responses written to {args.out}")');
-          this.use('pathlib', 'Path');
-          this.use('rlhf_export.data', 'write_jsonl');
-        } else if (n.kind === 'judge') {
-          add(...this.model('model', 'model', res['model'], 'lm'), 'model.to(common.device())');
-          add(judgeLine());
-          add(`SAMPLES_PER_PROMPT = ${pyLit(p['samples_per_prompt'])}`);
-          add('responses = [[] for _ in prompts]', 'scores = [[] for _ in prompts]');
-          add('for k in range(SAMPLES_PER_PROMPT):  # round k samples one response for every prompt', '    set_seed(SEED * 131 + k)', '    texts = common.sample(model, tokenizer, prompts, MAX_PROMPT_LENGTH, generation)', '    for i, (text, score) in enumerate(zip(texts, judge(prompts, texts))):', '        responses[i].append(text)', '        scores[i].append(score)');
-          add('records, ties = [], 0', 'for i, prompt in enumerate(prompts):', '    sc = scores[i]', '    best, worst = sc.index(max(sc)), sc.index(min(sc))', '    if sc[best] == sc[worst]:', '        ties += 1');
-          add(p['ties'] === 'drop' ? '        continue  # ties: drop' : '        best, worst = shuffle(range(len(sc)), f"{SEED}:{i}")[:2]  # ties: random, seeded as in rlhfc');
-          add('    records.append({"prompt": prompt, "chosen": responses[i][best], "rejected": responses[i][worst], "margin": sc[best] - sc[worst]})');
-          add('if not records:', '    raise SystemExit(f"every prompt\'s samples scored the same ({ties} ties): no preference pairs")');
-          add('train_pairs, validation_pairs = split_dataset(records, 0.1, SEED)', 'write_jsonl(Path(args.out) / "train.jsonl", train_pairs)', 'write_jsonl(Path(args.out) / "validation.jsonl", validation_pairs)');
-          add('print(f"{len(records)} preference pairs ({ties} ties)")');
-          this.use('pathlib', 'Path');
-          this.use('rlhf_export.data', 'write_jsonl');
-          this.use('rlhf_export.seedrandom', 'shuffle', 'split_dataset');
-        } else {
-          add(judgeLine());
-          if (n.inputs['reference']) add('reference = common.load_causal_lm(args.reference).to(common.device())');
-          add(`NAMES = ${pyLit(modelParams.map(describe))}`);
-          add('results = []', 'for name, folder in zip(NAMES, args.models):');
-          add('    tokenizer = common.load_tokenizer(folder)', '    model = common.load_causal_lm(folder).to(common.device())', '    set_seed(SEED)', '    responses = common.sample(model, tokenizer, prompts, MAX_PROMPT_LENGTH, generation)', '    scores = judge(prompts, responses)');
-          add('    result = {"model": name, "mean_score": statistics.fmean(scores), "stderr": statistics.stdev(scores) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0}');
-          if (n.inputs['reference']) add('    # KL(policy ‖ reference) on the policy\'s own samples, both at the sampling temperature', '    lp = common.sequence_logprobs(model, tokenizer, prompts, responses, MAX_PROMPT_LENGTH, generation.temperature)', '    lr = common.sequence_logprobs(reference, tokenizer, prompts, responses, MAX_PROMPT_LENGTH, generation.temperature)', '    result["kl"] = statistics.fmean(a - b for a, b in zip(lp, lr))');
-          add(`    result["samples"] = [{"prompt": q, "response": r, "score": s} for q, r, s in list(zip(prompts, responses, scores))[: ${pyLit(p['samples'])}]]`, '    results.append(result)', '    print(f"{name}: score {result[\'mean_score\']:.3f} ± {result[\'stderr\']:.3f}" + (f", KL {result[\'kl\']:.2f}" if "kl" in result else ""))');
-          add('Path(args.out).mkdir(parents=True, exist_ok=True)', `report = {"prompts": len(prompts), "held_out": bool(validation), "temperature": generation.temperature, "results": results}`, '(Path(args.out) / "report.json").write_text(json.dumps(report, indent=2) + "\\n", encoding="utf-8")');
-          this.use('json');
-          this.use('math');
-          this.use('statistics');
-          this.use('pathlib', 'Path');
-        }
-        break;
-      }
-      default:
-        throw new Error(`no TRL emitter for stage kind '${n.kind}'`);
-    }
-
-    const notes = this.unsupported.length
-      ? ['', '# Not exported (no equivalent in the pinned TRL; rlhfc reported RLHF5001):', ...this.unsupported.map((u) => `#   ${u}`)]
-      : [];
-    const lines = [
-      header,
-      `"""Stage ${n.name} (${n.kind}): ${cls.doc.replace(/`/g, '')}."""`,
-      ...notes,
-      '',
-      ...this.importLines(),
-      '',
-      '',
-      'def main() -> None:',
-      `    parser = argparse.ArgumentParser(description=${pyLit(`stage ${n.name} (${n.kind})`)})`,
-      ...args.map((a) => `    ${a}`),
-      '    parser.add_argument("--out", required=True, help="folder for this stage\'s result")',
-      '    args = parser.parse_args()',
-      '',
-      ...body.flatMap((l) => l.split('\n')).map((l) => (l ? `    ${l}` : '')),
-      '',
-      '',
-      'if __name__ == "__main__":',
-      '    main()',
-      '',
-    ];
-    return lines.join('\n');
-  }
-
-  private importLines(): string[] {
-    const std = ['argparse', 'json', 'math', 'os', 'statistics'].filter((m) => this.imports.has(m)).map((m) => `import ${m}`);
-    // isort's default order within a line: CONSTANTS, then Classes, then functions and modules.
-    const rank = (x: string) => (x === x.toUpperCase() ? 0 : x[0] === x[0].toUpperCase() ? 1 : 2);
-    const order = (a: string, b: string) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
-    const from = (m: string) => `from ${m} import ${[...this.imports.get(m)!].sort(order).join(', ')}`;
-    const stdFrom = ['pathlib'].filter((m) => this.imports.has(m)).map(from);
-    const third = ['peft', 'transformers', 'trl'].filter((m) => this.imports.has(m)).map(from);
-    const local = ['rlhf_export', 'rlhf_export.data', 'rlhf_export.ppo', 'rlhf_export.seedrandom'].filter((m) => this.imports.has(m)).map(from);
-    return [...std, ...stdFrom, ...(third.length ? ['', ...third] : []), '', ...local];
-  }
-}
-
-// ---- run.sh, accelerate.yaml, requirements.txt, README.md ------------------------------------------
-
-function runSh(header: string, steps: Step[], c: ClusterOptions): string {
-  const multi = c.nodes > 1;
-  return `#!/usr/bin/env bash
-${header}
-#
-# Runs every step in the plan's dependency order. When a step succeeds, its output folder gets a
-# .done file holding the step's plan hash; a step whose .done matches is skipped, so an interrupted
-# run resumes where it stopped (training stages also resume from their last checkpoint) and a
-# step whose parameters or inputs changed in the spec runs again.
-#
-# Training stages run under \`accelerate launch\` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy}).
-# Data preparation and the sampling stages (judge, generate, eval) run as one process${multi ? ' on the main node' : ''}.${multi ? `
-# Multi-node: run this script on every node with MACHINE_RANK (0 on the main node),
-# MAIN_PROCESS_IP and MAIN_PROCESS_PORT set; data/, tokenizers/ and outputs/ must be on a
-# shared filesystem. Other nodes wait for the main node's single-process steps.` : ''}
-set -euo pipefail
-cd "$(dirname "$0")"
-export PYTHONPATH="$PWD\${PYTHONPATH:+:$PYTHONPATH}"
-
-LAUNCH=(accelerate launch --config_file "\${ACCELERATE_CONFIG_FILE:-accelerate.yaml}"${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})
-
-# step NAME OUTPUT_FOLDER PLAN_HASH all|main COMMAND...
-step() {
-  local name=$1 out=$2 hash=$3 mode=$4
-  shift 4
-  if [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$hash" ]; then
-    echo "== $name: finished, skipping ($out)"
-    return
-  fi
-  if [ "$mode" = main ] && [ "\${MACHINE_RANK:-0}" != 0 ]; then
-    echo "== $name: waiting for the main node"
-    until [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$hash" ]; do sleep 10; done
-    return
-  fi
-  echo "== $name"
-  rm -f "$out/.done"
-  "$@"
-  if [ "$mode" = main ] || [ "\${MACHINE_RANK:-0}" = 0 ]; then
-    mkdir -p "$out"
-    echo "$hash" >"$out/.done"
-  fi
-}
-
-${steps.map((s) => `step ${s.name} ${s.out} ${s.hash} ${s.mode} ${s.command}`).join('\n')}
-
-echo "done: results in outputs/"
-`;
-}
-
-function accelerateYaml(header: string, c: ClusterOptions): string {
-  const processes = c.gpus * c.nodes;
-  const lines = [header, 'compute_environment: LOCAL_MACHINE', 'debug: false'];
-  if (c.strategy === 'zero2' || c.strategy === 'zero3') {
-    const stage = c.strategy === 'zero2' ? 2 : 3;
-    lines.push('distributed_type: DEEPSPEED', 'deepspeed_config:', '  deepspeed_multinode_launcher: standard', '  offload_optimizer_device: none', '  offload_param_device: none');
-    if (stage === 3) lines.push('  zero3_init_flag: true', '  zero3_save_16bit_model: true');
-    lines.push(`  zero_stage: ${stage}`);
-  } else if (c.strategy === 'fsdp') {
-    lines.push(
-      'distributed_type: FSDP',
-      'fsdp_config:',
-      '  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP',
-      '  fsdp_backward_prefetch: BACKWARD_PRE',
-      '  fsdp_cpu_ram_efficient_loading: true',
-      '  fsdp_forward_prefetch: false',
-      '  fsdp_offload_params: false',
-      '  fsdp_sharding_strategy: FULL_SHARD',
-      '  fsdp_state_dict_type: FULL_STATE_DICT',
-      '  fsdp_sync_module_states: true',
-      '  fsdp_use_orig_params: true',
-    );
-  } else {
-    lines.push(`distributed_type: ${processes > 1 ? 'MULTI_GPU' : "'NO'"}`);  // quoted: YAML reads a bare NO as false
-  }
-  lines.push(
-    'downcast_bf16: \'no\'',
-    'machine_rank: 0',
-    'main_training_function: main',
-    `mixed_precision: ${c.mixed_precision === 'no' ? "'no'" : c.mixed_precision}`,
-    `num_machines: ${c.nodes}`,
-    `num_processes: ${processes}`,
-    'rdzv_backend: static',
-    'same_network: true',
-    'use_cpu: false',
-    '',
-  );
-  return lines.join('\n');
-}
-
-function requirements(header: string, plan: Plan, c: ClusterOptions): string {
-  const judges = new Set(plan.nodes.filter((n) => n.category === 'judge').map((n) => n.kind));
-  const lines = [
-    header,
-    `torch==${PINNED.torch}`,
-    `transformers==${PINNED.transformers}`,
-    `tokenizers==${PINNED.tokenizers}`,
-    `trl==${PINNED.trl}`,
-    `peft==${PINNED.peft}`,
-    `accelerate==${PINNED.accelerate}`,
-    `datasets==${PINNED.datasets}`,
-    `safetensors==${PINNED.safetensors}`,
-  ];
-  if (c.strategy === 'zero2' || c.strategy === 'zero3') lines.push('deepspeed  # strategy zero2 / zero3 (not pinned: not installed or tested by rlhfc\'s CI)');
-  if (judges.has('vader')) lines.push(`vaderSentiment==${PINNED.vaderSentiment}  # vader() judge`);
-  return lines.join('\n') + '\n';
-}
-
-function projectReadme(plan: Plan, hash: string, regenerate: string, c: ClusterOptions, steps: Step[], ds: Diagnostic[], smoke: boolean): string {
-  const stages = plan.nodes.filter((n) => n.category === 'stage');
-  const approx = ds.filter((d) => d.severity === 'warning').map((d) => `- ${d.message}`);
-  return `<!-- Generated by rlhfc ${plan.compiler} from ${plan.spec} (plan ${hash}). Regenerate instead of editing: ${regenerate} -->
-# ${basename(plan.spec)} on TRL + Accelerate
-
-This project runs the pipeline of \`${plan.spec}\` with Hugging Face TRL ${PINNED.trl} and Transformers ${PINNED.transformers}
-on ${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''} (${c.strategy}, ${c.mixed_precision} mixed precision).
-${smoke ? `\n**Smoke run** (\`--smoke\`): at most ${SMOKE.records} records per dataset, ${SMOKE.steps} steps per training stage, batches of at most ${SMOKE.batch}, ${SMOKE.newTokens} new tokens per response, judges break ties at random. It proves that every step runs; it does not train anything useful.\n` : ''}
-\`\`\`sh
-pip install -r requirements.txt
-./run.sh
-\`\`\`
-
-| step | result | what runs |
-|---|---|---|
-${steps.map((s) => `| ${s.name} | \`${s.out}/\` | \`${s.command.replace('"${LAUNCH[@]}"', 'accelerate launch')}\` |`).join('\n')}
-
-Stages (in dependency order): ${stages.map((n) => `${n.name} (${n.kind})`).join(', ')}.
-Each stage script states its trainer and every configuration value, each commented with the rlhfc
-parameter it comes from. A finished step's folder holds a \`.done\` file with its plan hash;
-\`run.sh\` skips those, so it resumes after an interruption and reruns what the spec changed.
-${approx.length ? `\nNot exported exactly (rlhfc warning RLHF5001):\n\n${approx.join('\n')}\n` : ''}`;
-}
-

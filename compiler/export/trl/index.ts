@@ -97,7 +97,7 @@ export function buildTrlProject(plan: Plan, o: Omit<ExportProjectOptions, 'flags
 }
 
 /** Files this back end owns in an output folder; stale ones from an earlier export are removed. */
-const OWNED_DIRS = ['stages', 'rlhf_export', 'data/sources'];
+const OWNED_DIRS = ['stages', 'rlhf_export', 'data/sources', 'hooks'];
 
 /** Write the project to `outDir`. Leaves data/<name>/, tokenizers/ and outputs/ (a previous run's results) alone. */
 export function writeTrlProject(result: ExportResult, outDir: string): void {

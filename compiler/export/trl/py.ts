@@ -1,6 +1,6 @@
 // Writing Python source: literals and keyword-argument lists.
 
-import type { Py } from './mapping.ts';
+import type { Py } from './rows.ts';
 
 /** A Python literal for a JSON-like value (or a raw expression). */
 export function pyLit(v: Py): string {

@@ -30,6 +30,7 @@ function smokeParams(n: PlanNode): ResolvedParams {
     case 'sft':
     case 'reward':
     case 'dpo':
+    case 'kto':
       p['max_steps'] = SMOKE.steps;
       cap(p, 'batch_size', SMOKE.batch);
       if (typeof p['eval_every'] === 'number' && (p['eval_every'] as number) > 0) p['eval_every'] = SMOKE.steps;
@@ -40,6 +41,13 @@ function smokeParams(n: PlanNode): ResolvedParams {
       p['steps'] = SMOKE.steps;
       p['batch_size'] = SMOKE.ppoBatch;
       p['mini_batch_size'] = SMOKE.ppoMiniBatch;
+      p['log_every'] = 1;
+      if ((p['checkpoint_every'] as number) > 0) p['checkpoint_every'] = 1;
+      break;
+    case 'grpo':
+    case 'rloo':
+      // groups, mini-batches and iterations stay as written: only the number of generation steps shrinks
+      p['steps'] = SMOKE.steps;
       p['log_every'] = 1;
       if ((p['checkpoint_every'] as number) > 0) p['checkpoint_every'] = 1;
       break;

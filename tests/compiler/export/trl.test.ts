@@ -219,8 +219,8 @@ describe('trl export: the mapping table', () => {
       expect(STAGE_SCHEMAS[kind], kind).toBeDefined();
       expect(rows.map((r) => r.param).sort(), kind).toEqual(leaves(STAGE_SCHEMAS[kind].params).sort());
     }
-    // the kinds it does not export yet are refused by name (tests/cases/export_unsupported_kind.rlhf)
-    expect(Object.keys(STAGE_SCHEMAS).filter((k) => !STAGE_MAPPING[k])).toEqual(['grpo', 'rloo']);
+    // every stage kind is exported (a kind without a mapping would be refused by name, RLHF5004)
+    expect(Object.keys(STAGE_SCHEMAS).filter((k) => !STAGE_MAPPING[k])).toEqual([]);
   });
 
   it('has a row for every argument and parameter of every source constructor and setting', () => {
@@ -414,6 +414,42 @@ describe('trl export: the command', () => {
     const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', join(tmp, 'cmd-seed-clean'), '--strict']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
+  });
+});
+
+describe('trl export: grpo, rloo and kto', () => {
+  const cov = exportSpec('tests/interop/cases/coverage.rlhf');
+  it('a stage kind without a mapping is refused by name (RLHF5004) and nothing is written', () => {
+    const plan: Plan = JSON.parse(JSON.stringify(cov.plan));
+    const g = plan.nodes.find((n) => n.kind === 'grpo')!;
+    g.kind = 'madeup';
+    const res = buildTrlProject(plan, { specPath: 'tests/interop/cases/coverage.rlhf', outDir: join(tmp, 'madeup'), sources: new Map(), cluster: clusterOptions(plan, {}).cluster! });
+    expect(res.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([expect.stringMatching(new RegExp(`^RLHF5004 stage '${g.name}' \\(madeup\\): the trl target cannot export madeup stages`))]);
+    expect(res.files.size).toBe(0);
+  });
+  it('exports them without approximations', () => {
+    expect(cov.diagnostics).toBe('');
+  });
+  it('GRPO and RLOO count optimizer steps as TRL does: steps × batch_size / mini_batch_size × num_iterations', () => {
+    for (const kind of ['grpo', 'rloo']) {
+      const n = cov.plan.nodes.find((x) => x.kind === kind)!;
+      const p = n.params as Record<string, number>;
+      const py = cov.result.files.get(`stages/${n.name}.py`)!;
+      expect(py).toContain(`max_steps=${p['steps'] * (p['batch_size'] / p['mini_batch_size']) * p['num_iterations']},  # steps`);
+      expect(py).toContain(`generation_batch_size=${p['batch_size']},  # batch_size`);
+      expect(py).toContain(`per_device_train_batch_size=common.per_process(${p['mini_batch_size']}),  # mini_batch_size`);
+      expect(py).toContain('gradient_accumulation_steps=1,  # mini_batch_size');
+      expect(py).toContain(`num_generations=${p['num_generations']},  # num_generations`);
+      expect(py).toMatch(/reward_funcs = \[\n.*judges\.reward_func\(/);
+    }
+  });
+  it('KTO maps beta and the class weights, and shuffles once with the seed (KTOTrainer reads batches in order)', () => {
+    const n = cov.plan.nodes.find((x) => x.kind === 'kto')!;
+    const py = cov.result.files.get(`stages/${n.name}.py`)!;
+    expect(py).toMatch(/config = KTOConfig\(/);
+    expect(py).toContain(`beta=${n.params['beta']},  # beta`);
+    expect(py).toMatch(/desirable_weight=[\d.]+,  # desirable_weight/);
+    expect(py).toMatch(/train = train\.shuffle\(seed=\d+\)/);
   });
 });
 

@@ -198,6 +198,12 @@ def save_result(trainer, tokenizer, out: str, merge_lora: bool = False, scalar_h
             "global_step": trainer.state.global_step,
             "train_records": len(trainer.train_dataset) if trainer.train_dataset is not None else 0,
         }
+        # the RL and KTO settings as the trainer's config holds them (checked against rlhfc's by the interop tests)
+        for key in ("max_steps", "num_generations", "generation_batch_size", "steps_per_generation", "num_iterations", "beta",
+                    "epsilon", "epsilon_high", "loss_type", "scale_rewards", "mask_truncated_completions", "normalize_advantages",
+                    "reward_weights", "max_completion_length", "desirable_weight", "undesirable_weight", "max_length"):
+            if hasattr(a, key):
+                facts[key] = getattr(a, key)
         (Path(out) / "trainer.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
         if merge_lora and is_adapter(out):
             merged = load_scalar_model(out, tokenizer.pad_token_id) if scalar_head else load_causal_lm(out)

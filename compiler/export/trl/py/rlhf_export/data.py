@@ -5,7 +5,7 @@ Each dataset of the spec is described by a dict (written into prepare_data.py by
     name        dataset name in the spec
     source      file under data/sources/ (a copy of the spec's file, or a built-in corpus written as JSONL)
     format      "records" (JSONL already in the dataset's kind), "jsonl", "json" or "text"
-    kind        "text", "pairs", "preferences" or "prompts"
+    kind        "text", "pairs", "preferences", "prompts" or "unpaired"
     fields      {record field: source field} for jsonl/json (dotted paths reach into objects)
     separator   text files: "" (one document), "blank_line", or a literal separator
     prompt_words  text files read as prompts/pairs: the first N words are the prompt
@@ -29,6 +29,7 @@ KIND_FIELDS = {
     "pairs": ["prompt", "response"],
     "preferences": ["prompt", "chosen", "rejected"],
     "prompts": ["prompt"],
+    "unpaired": ["prompt", "completion"],
 }
 
 
@@ -64,6 +65,21 @@ def to_record(raw: Any, kind: str, fields: dict[str, str], where: str) -> dict[s
             if isinstance(margin, bool) or not isinstance(margin, (int, float)):
                 raise DataError(f"{where}: the margin must be a number, got {margin!r}")
             out["margin"] = margin
+    if kind == "prompts":
+        # a prompt keeps its record's other top-level scalar fields (user reward functions receive the record)
+        used = fields.get("prompt", "prompt")
+        for key, value in raw.items():
+            if key == used or key in out or not isinstance(value, (str, bool, int, float)):
+                continue
+            if isinstance(value, float) and value != value:
+                continue
+            out[key] = value
+    if kind == "unpaired":
+        source = fields.get("label", "label")
+        label = _lookup(raw, source)
+        if not isinstance(label, bool):
+            raise DataError(f"{where}: field '{source}' must be true (desirable) or false (undesirable), got {label!r}")
+        out["label"] = label
     return out
 
 
@@ -82,6 +98,8 @@ def derive_records(texts: list[str], kind: str, prompt_words: int, where: str) -
         return [{"text": t} for t in texts]
     if kind == "preferences":
         raise DataError(f"{where}: a preferences dataset cannot be derived from plain text")
+    if kind == "unpaired":
+        raise DataError(f"{where}: an unpaired dataset cannot be derived from plain text")
     out = []
     for t in texts:
         parts = split_after_words(t, prompt_words)

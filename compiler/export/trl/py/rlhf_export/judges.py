@@ -5,6 +5,11 @@
     length(target) word count, or -|words - target| when target > 0
     words(list)    fraction of the response's words that are in the list
     reward model   the scalar head of a trained reward model, on prompt + response
+    typescript(file, name)  a user TypeScript function, run by Node.js + tsx (ts_judge.mjs)
+
+A judge is called as judge(prompts, responses) or judge(prompts, responses, records), records being
+each prompt's dataset record (user functions receive it as their third argument; the others ignore it).
+`reward_func` turns a judge into a TRL reward function.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Sequence
 
-Judge = Callable[[Sequence[str], Sequence[str]], list[float]]
+Judge = Callable[..., list[float]]
 
 _WORD = re.compile(r"(?:[^\W_]|')+")
 
@@ -26,7 +31,7 @@ def vader() -> Judge:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     analyzer = SentimentIntensityAnalyzer()
-    return lambda prompts, responses: [analyzer.polarity_scores(r)["compound"] for r in responses]
+    return lambda prompts, responses, records=None: [analyzer.polarity_scores(r)["compound"] for r in responses]
 
 
 def afinn() -> Judge:
@@ -46,11 +51,11 @@ def afinn() -> Judge:
                 score += -labels[t] if i > 0 and negators.get(tokens[i - 1]) else labels[t]
         return score / len(tokens) if tokens else 0.0
 
-    return lambda prompts, responses: [analyze(r) for r in responses]
+    return lambda prompts, responses, records=None: [analyze(r) for r in responses]
 
 
 def length(target: int = 0) -> Judge:
-    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+    def score(prompts: Sequence[str], responses: Sequence[str], records=None) -> list[float]:
         counts = [len(words_of(r)) for r in responses]
         return [float(-abs(c - target)) if target > 0 else float(c) for c in counts]
 
@@ -60,7 +65,7 @@ def length(target: int = 0) -> Judge:
 def words(vocabulary: Sequence[str]) -> Judge:
     wanted = {w.lower() for w in vocabulary}
 
-    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+    def score(prompts: Sequence[str], responses: Sequence[str], records=None) -> list[float]:
         out = []
         for r in responses:
             ws = words_of(r)
@@ -80,7 +85,7 @@ def reward_model(folder: str, batch_size: int = 32) -> Judge:
     model = load_scalar_model(folder, tokenizer.pad_token_id).to(device()).eval()
     tokenizer.padding_side = "right"
 
-    def score(prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+    def score(prompts: Sequence[str], responses: Sequence[str], records=None) -> list[float]:
         out: list[float] = []
         texts = [p + r for p, r in zip(prompts, responses)]
         for i in range(0, len(texts), batch_size):
@@ -90,3 +95,46 @@ def reward_model(folder: str, batch_size: int = 32) -> Judge:
         return out
 
     return score
+
+
+def typescript(file: str, name: str) -> Judge:
+    """A user TypeScript function fn("file.ts#name"): each batch is scored by `node rlhf_export/ts_judge.mjs`
+    (Node.js >= 20 and tsx must be installed; $RLHF_NODE names another node binary)."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    runner = Path(__file__).with_name("ts_judge.mjs")
+    path = Path(__file__).resolve().parent.parent / file
+
+    def score(prompts: Sequence[str], responses: Sequence[str], records=None) -> list[float]:
+        items = [
+            {"prompt": p, "response": r, "record": records[i] if records is not None else {"prompt": p}}
+            for i, (p, r) in enumerate(zip(prompts, responses))
+        ]
+        proc = subprocess.run(
+            [os.environ.get("RLHF_NODE", "node"), str(runner), str(path), name],
+            input=json.dumps(items),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip() or f"fn({file}#{name}) failed with exit code {proc.returncode}")
+        return [float(x) for x in json.loads(proc.stdout)]
+
+    return score
+
+
+def reward_func(judge: Judge, name: str):
+    """A judge as a TRL reward function: TRL passes the dataset's other columns as keyword lists, which
+    become each prompt's record (the third argument of a user function)."""
+
+    def func(prompts, completions, **kwargs):
+        columns = {k: v for k, v in kwargs.items() if isinstance(v, list) and len(v) == len(prompts) and k != "completion_ids"}
+        records = [{"prompt": p, **{k: v[i] for k, v in columns.items()}} for i, p in enumerate(prompts)]
+        return judge(list(prompts), list(completions), records)
+
+    func.__name__ = name
+    return func

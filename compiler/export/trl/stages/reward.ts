@@ -1,0 +1,29 @@
+// reward → TRL `RewardTrainer` on a sequence-classification model with one label.
+
+import { loop, lora, optimizer } from '../rows.ts';
+import type { StageExport } from '../writer.ts';
+
+export const reward: StageExport = {
+  classes: { trainer: 'RewardTrainer', config: 'RewardConfig', module: 'trl', doc: 'TRL `RewardTrainer` on `AutoModelForSequenceClassification(num_labels=1)`' },
+  training: true,
+  rows: [
+    { param: 'max_seq_length', into: 'config', fields: ['max_length'], note: 'TRL drops longer pairs instead of truncating them; it tokenizes prompt + response as one text where rlhfc tokenizes each by itself, so a prompt ending in a space (or a word cut in two) meets the response in another token' },
+    { param: 'use_margin', script: 'the `margin` column is kept (RewardTrainer subtracts it inside the sigmoid) or removed' },
+    { param: 'center_rewards', into: 'config', fields: ['center_rewards_coefficient'], value: (v) => ({ center_rewards_coefficient: (v as number) > 0 ? v : null }) },
+    ...lora,
+    ...loop,
+    ...optimizer,
+  ],
+  emit(w) {
+    w.argFor('model', `body to start from: ${w.describe('model')}`);
+    w.argFor('tokenizer', `tokenizer folder or Hub id (${w.describe('tokenizer')})`);
+    w.argFor('data', `preference triples: ${w.describe('data')}`);
+    w.add(...w.model('model', 'model', w.res['model'], 'scalar'));
+    w.add('train, validation = common.load_split(args.data)');
+    w.add('# RewardTrainer scores whole texts: it prepends the prompt column to chosen and rejected itself.');
+    if (!w.p['use_margin']) w.add('# use_margin: false — the margin column is not used', 'train = train.remove_columns([c for c in ["margin"] if c in train.column_names])', 'if validation is not None:', '    validation = validation.remove_columns([c for c in ["margin"] if c in validation.column_names])');
+    w.add(`config = ${w.configCall(reward.classes)}`);
+    w.add(`peft_config = ${w.loraCall('SEQ_CLS')}`);
+    w.trainer('trl', 'RewardTrainer', ['model=model', ...w.standard, 'peft_config=peft_config'], { save: w.merge ? ', merge_lora=True, scalar_head=True' : '' });
+  },
+};

@@ -1,0 +1,245 @@
+// One stage script: the helpers every stage kind's emitter (stages/<kind>.ts) writes its script
+// with — imports, argument parsing, mapped config calls, model loading, the trainer call — and the
+// script's frame (header, docstring, imports, main()).
+
+import type { Plan, PlanNode } from '../../../core/plan-types.ts';
+import type { ParamSpec, ResolvedParams } from '../../../core/schema.ts';
+import { STAGE_SCHEMAS } from '../../../runtime/stages/index.ts';
+import { MODEL_SOURCES } from '../../../runtime/sources/index.ts';
+import { SOURCE_MAPPING, rowsFor } from './mapping.ts';
+import { fieldValues, valueAt, type Into, type Py, type Row, type StageClasses } from './rows.ts';
+import { call, expr, pyLit, type Kwarg } from './py.ts';
+
+export interface ClusterOptions {
+  gpus: number;
+  nodes: number;
+  strategy: 'ddp' | 'zero2' | 'zero3' | 'fsdp';
+  mixed_precision: 'no' | 'fp16' | 'bf16';
+}
+
+/** A config-class instantiation in the emitted code, recorded for the field check. */
+export interface EmittedCall {
+  file: string;
+  cls: string;
+  kwargs: string[];
+}
+
+/** What a stage input is in the exported project. */
+export type Resource =
+  | { kind: 'folder'; path: string } // a dataset folder, a model folder or Hub id, or a tokenizer folder or Hub id
+  | { kind: 'fresh'; node: PlanNode } // a `gpt` declaration: GPT2Config built in the script
+  | { kind: 'judge'; code: string } // a rule judge built in the script
+  | { kind: 'none'; why: string };
+
+/** What the TRL target knows about one stage kind: its classes, its mapping rows, its script. */
+export interface StageExport {
+  classes: StageClasses;
+  rows: Row[];
+  /** Training stages run under `accelerate launch` on every process; the others as one process. */
+  training: boolean;
+  /** Writes the script's arguments and body through the writer. */
+  emit(w: StageWriter): void;
+}
+
+/** Whether a dotted parameter path is a float (or list of floats) in a schema. */
+function isFloat(params: Record<string, ParamSpec>, path: string): boolean {
+  const [head, ...rest] = path.split('.');
+  const spec = params[head];
+  if (!spec) return false;
+  if (spec.type === 'block') return isFloat(spec.fields, rest.join('.'));
+  return spec.type === 'float' || (spec.type === 'list' && spec.of === 'float');
+}
+
+/** Integral numbers written as Python floats (`1.0`, not `1`), so float settings read as floats. */
+function asFloat(v: Py): Py {
+  return typeof v === 'number' && Number.isInteger(v) ? expr(`${v}.0`) : v;
+}
+
+export class StageWriter {
+  readonly unsupported: string[] = [];
+  private readonly imports = new Map<string, Set<string>>();
+  /** The script's argparse lines and main() body (unindented). */
+  readonly args: string[] = [];
+  readonly body: string[] = [];
+  readonly p: ResolvedParams;
+  readonly lora: ResolvedParams | null;
+  readonly merge: boolean;
+  /** The usual trainer keywords after the model. */
+  readonly standard = ['args=config', 'train_dataset=train', 'eval_dataset=validation', 'processing_class=tokenizer'];
+
+  constructor(
+    readonly n: PlanNode,
+    readonly file: string,
+    private readonly calls: EmittedCall[],
+    readonly plan: Plan,
+    readonly cluster: ClusterOptions,
+    readonly res: Record<string, Resource>,
+  ) {
+    this.p = n.params;
+    this.lora = this.p['lora'] as ResolvedParams | null;
+    this.merge = Boolean(this.lora?.['merge']);
+  }
+
+  add(...lines: string[]): void {
+    this.body.push(...lines);
+  }
+
+  use(module: string, ...names: string[]): void {
+    const s = this.imports.get(module) ?? new Set<string>();
+    names.forEach((x) => s.add(x));
+    this.imports.set(module, s);
+  }
+
+  /** `--param` for an input that is a folder in the project. */
+  argFor(param: string, help: string): void {
+    const r = this.res[param];
+    if (r?.kind === 'folder') this.args.push(`parser.add_argument("--${param}", required=True, help=${pyLit(help)})`);
+  }
+
+  /** What an input is bound to, for help texts ('sft.model', 'dataset prefs'). */
+  describe(param: string): string {
+    const b = this.n.inputs[param];
+    if (!b) return '';
+    return b.node.startsWith('stage:') ? `${b.node.slice(6)}.${b.output}` : b.node.replace(':', ' ');
+  }
+
+  /** `Cls(...)` with the given keyword arguments, recorded for the field check. */
+  instantiate(cls: string, module: string, kwargs: Kwarg[], indent = ''): string {
+    this.use(module, cls);
+    this.calls.push({ file: this.file, cls, kwargs: kwargs.map((k) => k.name) });
+    return call(cls, kwargs, indent);
+  }
+
+  /** Mapped keyword arguments of the rows going `into` a target, each commented with its rlhfc parameter. */
+  mapped(into: Into): Kwarg[] {
+    const out: Kwarg[] = [];
+    for (const r of rowsFor(this.n.kind, this.n.params)) {
+      if (r.into !== into || (r.unsupported && r.unsupported(valueAt(this.n.params, r.param), this.n.params))) continue;
+      const float = isFloat(STAGE_SCHEMAS[this.n.kind].params, r.param);
+      for (const [name, value] of Object.entries(fieldValues(r, this.n.params))) out.push({ name, value: float ? asFloat(value) : value, comment: r.param });
+    }
+    return out;
+  }
+
+  settingKwargs(): Kwarg[] {
+    const seed = SOURCE_MAPPING['setting seed'][0];
+    const mp = SOURCE_MAPPING['setting cluster'].find((r) => r.param === 'cluster.mixed_precision')!;
+    const out: Kwarg[] = [];
+    for (const [name, value] of Object.entries(fieldValues(seed, { seed: this.plan.seed }))) out.push({ name, value, comment: 'seed' });
+    for (const [name, value] of Object.entries(fieldValues(mp, { cluster: { mixed_precision: this.cluster.mixed_precision } }))) out.push({ name, value, comment: 'cluster.mixed_precision' });
+    return out;
+  }
+
+  configCall(cls: StageClasses, extra: Kwarg[] = []): string {
+    const kwargs: Kwarg[] = [
+      { name: 'output_dir', value: expr('os.path.join(args.out, "trainer")'), comment: 'checkpoints and logs; the result goes to args.out' },
+      ...this.mapped('config').map((k) =>
+        k.name === 'eval_strategy' && k.value === 'steps' ? { ...k, value: expr('"steps" if validation is not None else "no"') } : k,
+      ),
+      ...extra,
+      ...this.settingKwargs(),
+      { name: 'optim', value: 'adamw_torch', comment: 'AdamW, as rlhfc' },
+      { name: 'gradient_checkpointing', value: false },
+      { name: 'report_to', value: 'none', comment: 'set to "wandb" or "tensorboard" to track runs' },
+    ];
+    this.use('os');
+    return this.instantiate(cls.config!, cls.module, kwargs);
+  }
+
+  loraCall(task: 'CAUSAL_LM' | 'SEQ_CLS'): string {
+    if (this.n.params['lora'] === null) return 'None';
+    return this.instantiate('LoraConfig', 'peft', [
+      ...this.mapped('lora'),
+      { name: 'task_type', value: task },
+      { name: 'fan_in_fan_out', value: true, comment: "GPT-2's attention and MLP projections are Conv1D layers" },
+    ]);
+  }
+
+  generationCall(): string {
+    return this.instantiate('GenerationConfig', 'transformers', [{ name: 'do_sample', value: true }, ...this.mapped('generation')]);
+  }
+
+  /** Lines that set `tokenizer` and `<name>` from a model input. */
+  model(name: string, param: string, r: Resource, head: 'lm' | 'scalar', withTokenizer = true): string[] {
+    const lines: string[] = [];
+    if (r.kind === 'fresh') {
+      const gpt = SOURCE_MAPPING['model gpt'];
+      const sized: Kwarg[] = gpt.flatMap((row) =>
+        Object.entries(fieldValues(row, r.node.params)).map(([k, v]) => ({ name: k, value: isFloat(MODEL_SOURCES['gpt'].params, row.param) ? asFloat(v) : v, comment: `${r.node.name}.${row.param}` })),
+      );
+      const special: Kwarg[] = [
+        { name: 'vocab_size', value: expr('len(tokenizer)') },
+        { name: 'bos_token_id', value: expr('tokenizer.eos_token_id') },
+        { name: 'eos_token_id', value: expr('tokenizer.eos_token_id') },
+        ...(head === 'scalar' ? [{ name: 'pad_token_id', value: expr('tokenizer.pad_token_id') }, { name: 'num_labels', value: 1 }] : []),
+      ];
+      if (withTokenizer) lines.push('tokenizer = common.load_tokenizer(args.tokenizer)');
+      const cls = head === 'scalar' ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel';
+      this.use('transformers', cls);
+      lines.push(`# model ${r.node.name} = gpt at ${r.node.loc.file}:${r.node.loc.line}:${r.node.loc.col}: a GPT-2 trained from scratch`);
+      lines.push(`${name}_config = ${this.instantiate('GPT2Config', 'transformers', [...sized, ...special])}`, `${name} = ${cls}(${name}_config)`);
+      return lines;
+    }
+    if (withTokenizer) lines.push(`tokenizer = common.load_tokenizer(args.${param})`);
+    lines.push(head === 'scalar' ? `${name} = common.load_scalar_model(args.${param}, tokenizer.pad_token_id)` : `${name} = common.load_causal_lm(args.${param})`);
+    return lines;
+  }
+
+  /** `trainer = Cls(kw=…)`, train (resuming from the last checkpoint), evaluate, save the result. */
+  trainer(pkg: string, trainerCls: string, kwargs: string[], o: { evaluate?: string[] | false; resume?: boolean; save?: string } = {}): void {
+    this.use(pkg, trainerCls);
+    const kwarg = (k: string) => {
+      const [code, comment] = k.split('  # ');
+      return `    ${code},${comment ? `  # ${comment}` : ''}`;
+    };
+    this.add(`trainer = ${trainerCls}(`, ...kwargs.map(kwarg), ')');
+    this.add(o.resume === false ? 'trainer.train()' : 'trainer.train(resume_from_checkpoint=common.last_checkpoint(config.output_dir))');
+    if (o.evaluate !== false) this.add(...(o.evaluate ?? ['if validation is not None:', '    trainer.log_metrics("eval", trainer.evaluate())']));
+    this.add(`common.save_result(trainer, tokenizer, args.out${o.save ?? (this.merge ? ', merge_lora=True' : '')})`);
+  }
+
+  /** The whole script: header, docstring, what was not exported, imports, main() with the stage's body. */
+  render(stage: StageExport, header: string): string {
+    const n = this.n;
+    this.use('argparse');
+    this.use('rlhf_export', 'common');
+    stage.emit(this);
+    const notes = this.unsupported.length
+      ? ['', '# Not exported (no equivalent in the pinned TRL; rlhfc reported RLHF5001):', ...this.unsupported.map((u) => `#   ${u}`)]
+      : [];
+    const lines = [
+      header,
+      `"""Stage ${n.name} (${n.kind}): ${stage.classes.doc.replace(/`/g, '')}."""`,
+      ...notes,
+      '',
+      ...this.importLines(),
+      '',
+      '',
+      'def main() -> None:',
+      `    parser = argparse.ArgumentParser(description=${pyLit(`stage ${n.name} (${n.kind})`)})`,
+      ...this.args.map((a) => `    ${a}`),
+      '    parser.add_argument("--out", required=True, help="folder for this stage\'s result")',
+      '    args = parser.parse_args()',
+      '',
+      ...this.body.flatMap((l) => l.split('\n')).map((l) => (l ? `    ${l}` : '')),
+      '',
+      '',
+      'if __name__ == "__main__":',
+      '    main()',
+      '',
+    ];
+    return lines.join('\n');
+  }
+
+  private importLines(): string[] {
+    const std = ['argparse', 'json', 'math', 'os', 'statistics', 'subprocess'].filter((m) => this.imports.has(m)).map((m) => `import ${m}`);
+    // isort's default order within a line: CONSTANTS, then Classes, then functions and modules.
+    const rank = (x: string) => (x === x.toUpperCase() ? 0 : x[0] === x[0].toUpperCase() ? 1 : 2);
+    const order = (a: string, b: string) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+    const from = (m: string) => `from ${m} import ${[...this.imports.get(m)!].sort(order).join(', ')}`;
+    const stdFrom = ['pathlib'].filter((m) => this.imports.has(m)).map(from);
+    const third = ['peft', 'transformers', 'trl'].filter((m) => this.imports.has(m)).map(from);
+    const local = ['rlhf_export', 'rlhf_export.data', 'rlhf_export.ppo', 'rlhf_export.seedrandom'].filter((m) => this.imports.has(m)).map(from);
+    return [...std, ...stdFrom, ...(third.length ? ['', ...third] : []), '', ...local];
+  }
+}
