@@ -14,7 +14,7 @@ export async function makeJudge(constructor: string, args: ResolvedParams, baseD
     case 'vader':
       return vaderJudge();
     case 'afinn':
-      return afinnJudge();
+      return afinnJudge((args['per_token'] as boolean | undefined) ?? true);
     case 'length':
       return lengthJudge((args['target'] as number) ?? 0);
     case 'words':

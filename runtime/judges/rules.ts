@@ -22,11 +22,14 @@ export function vaderJudge(): Judge {
   return { name: 'vader()', score: async (_p, rs) => rs.map((r) => SentimentIntensityAnalyzer.polarity_scores(r).compound) };
 }
 
-/** AFINN-165 comparative sentiment of the response (the `sentiment` package): summed word scores / tokens (0 when empty). */
-export function afinnJudge(): Judge {
-  const Sentiment = require('sentiment') as new () => { analyze(s: string): { comparative: number } };
+/**
+ * AFINN-165 sentiment of the response (the `sentiment` package): summed word scores divided by the
+ * number of tokens (its comparative score; 0 when empty), or with perToken false the summed score.
+ */
+export function afinnJudge(perToken = true): Judge {
+  const Sentiment = require('sentiment') as new () => { analyze(s: string): { score: number; comparative: number } };
   const s = new Sentiment();
-  return { name: 'afinn()', score: async (_p, rs) => rs.map((r) => s.analyze(r).comparative) };
+  return { name: perToken ? 'afinn()' : 'afinn(per_token: false)', score: async (_p, rs) => rs.map((r) => (perToken ? s.analyze(r).comparative : s.analyze(r).score)) };
 }
 
 /** Word count of the response, or −|count − target| when target > 0 (closer to the target is better). */

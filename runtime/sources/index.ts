@@ -5,6 +5,7 @@
 
 import {
   block,
+  bool,
   float,
   input,
   int,
@@ -181,8 +182,8 @@ export const JUDGE_SOURCES: Record<string, ConstructorSchema> = {
   },
   afinn: {
     name: 'afinn',
-    doc: 'Sentiment of the response: AFINN comparative score (the `sentiment` package).',
-    args: [],
+    doc: 'Sentiment of the response: AFINN-165 word scores of the `sentiment` package, summed, and by default divided by the number of tokens (its comparative score).',
+    args: [{ name: 'per_token', spec: bool('Divide the summed score by the number of tokens (true: the comparative score, which favours short responses; false: the summed score).', true) }],
     params: {},
     produces: 'judge',
   },

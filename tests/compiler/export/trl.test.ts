@@ -276,15 +276,17 @@ describe('trl export: Python helpers', () => {
     expect(got).toEqual(want);
   });
 
-  it('afinn() scores like the local one (the lexicon of the npm sentiment package ships with the project)', async () => {
+  it('afinn() and afinn(per_token: false) score like the local ones (the lexicon of the npm sentiment package ships with the project)', async () => {
     const { afinnJudge } = await import('../../../runtime/judges/rules.ts');
     const p = projects.get('rlaif.rlhf')!;
     writeTrlProject(p.result, p.out);
     const texts = ["I don't like it, it's bad!", 'Great, GREAT product :)', '', 'not happy\nnot sad 😀', 'it is not good, cant complain'];
-    const want = await afinnJudge().score([], texts);
-    const got = JSON.parse(execFileSync('python3', ['-c', `import json\nfrom rlhf_export import judges\nprint(json.dumps(judges.afinn()([], ${JSON.stringify(texts)})))`], { cwd: p.out, encoding: 'utf8' }));
-    expect(got.some((x: number) => x !== 0)).toBe(true);
-    got.forEach((x: number, i: number) => expect(x, texts[i]).toBeCloseTo(want[i], 12));
+    for (const perToken of [true, false]) {
+      const want = await afinnJudge(perToken).score([], texts);
+      const got = JSON.parse(execFileSync('python3', ['-c', `import json\nfrom rlhf_export import judges\nprint(json.dumps(judges.afinn(per_token=${perToken ? 'True' : 'False'})([], ${JSON.stringify(texts)})))`], { cwd: p.out, encoding: 'utf8' }));
+      expect(got.some((x: number) => x !== 0)).toBe(true);
+      got.forEach((x: number, i: number) => expect(x, `${texts[i]} (per_token ${perToken})`).toBeCloseTo(want[i], 12));
+    }
   });
 
   it('pack_text predicts every token exactly once, in blocks that fit the context', () => {
