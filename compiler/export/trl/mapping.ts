@@ -246,7 +246,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
   'dataset jsonl': DATASET_FILE,
   'dataset json': DATASET_FILE,
   'judge vader': [],
-  'judge afinn': [{ param: 'per_token', script: 'rlhf_export/judges.py `afinn(per_token)`' }],
+  'judge afinn': [{ param: 'per_token', script: 'rlhf_export/judges.py `afinn(per_token)` (the AFINN-165 lexicon of npm `sentiment`, shipped as afinn.json)' }],
   'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
   'judge words': [{ param: 'list', script: 'rlhf_export/judges.py `words(list)`' }],
   'judge fn': [{ param: 'ref', when: 'always', unsupported: () => 'a user TypeScript function cannot run in the Python project', note: 'an error (RLHF5002), not a warning' }],
