@@ -27,7 +27,7 @@ describe('docs', () => {
   it('README.md is the front door: at most 20 KB, linking the generated pages instead of holding them', () => {
     expect(statSync(new URL('../README.md', import.meta.url)).size).toBeLessThanOrEqual(20 * 1024);
     const readme = page('README.md');
-    for (const link of ['docs/reference.md', 'docs/trl-export.md', 'docs/performance.md']) expect(readme).toContain(`](${link})`);
+    for (const link of ['docs/reference.md', 'docs/trl-export.md', 'docs/performance.md', 'docs/results.md']) expect(readme).toContain(`](${link})`);
     expect(readme).not.toContain('<!-- reference:begin');
     expect(readme).not.toContain('<!-- trl-mapping:begin');
   });

@@ -36,12 +36,18 @@ describe('plan hashes', () => {
     const before = hashes(withEdited((s) => s));
     const after = hashes(withEdited((s) => s.replace('lora { r: 8  alpha: 16  targets', 'lora { r: 4  alpha: 16  targets')));
     const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
-    expect(changed.sort()).toEqual(['stage:chat', 'stage:rl']);
+    expect(changed.sort()).toEqual(['stage:chat', 'stage:report', 'stage:rl']);
   });
 
   it('do not depend on where the spec lives or on parameter order', () => {
     const moved = hashes(withEdited((s) => s));
-    const reordered = hashes(withEdited((s) => s.replace('block_size: 64  max_steps: 300  batch_size: 16', 'batch_size: 16  max_steps: 300  block_size: 64')));
+    const reordered = hashes(
+      withEdited((s) => {
+        const t = s.replace('block_size: 64  max_steps: 1000  batch_size: 16', 'batch_size: 16  max_steps: 1000  block_size: 64');
+        expect(t).not.toBe(s); // the edit applies
+        return t;
+      }),
+    );
     expect(reordered).toEqual(moved);
   });
 

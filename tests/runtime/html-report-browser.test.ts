@@ -180,6 +180,54 @@ describe.skipIf(!haveBrowser && !required)('report in a real browser', () => {
     expect(edges.sort()).toEqual([...want].sort());
   });
 
+  it("shows the eval stage's degeneration table: one row per model with report.json's numbers, flags beside samples", async () => {
+    const s = plan.nodes.find((n) => n.kind === 'eval')!;
+    const report = JSON.parse(readFileSync(join(new ArtifactStore(storeDir).nodeDir(s.hash), 'report', 'report.json'), 'utf8')) as {
+      results: { model: string; mean_score: number; stderr: number; kl?: number; degeneration: { words: { mean: number; p10: number; p50: number; p90: number }; tokens: { mean: number }; empty_rate: number; distinct_1: number; distinct_2: number; repetition_2: number }; flags?: string[]; samples: { response: string }[] }[];
+    };
+    const section = page.locator(`section.stage[data-stage="${s.name}"]`);
+    const table = section.locator('table.eval');
+    await table.scrollIntoViewIfNeeded();
+    await expect(table.isVisible()).resolves.toBe(true);
+    const head = await table.locator('tr').first().locator('th').allTextContents();
+    expect(head).toEqual(['model', 'score', 'KL', 'words: mean (p10 / p50 / p90)', 'tokens', 'empty', 'distinct-1', 'distinct-2', 'repetition', '']);
+    const rows = await table.locator('tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', flag: td.classList.contains('flag') }))));
+    expect(rows.length).toBe(report.results.length);
+    expect(report.results.length).toBe(2);
+    for (const [i, r] of report.results.entries()) {
+      const d = r.degeneration;
+      const cells = rows[i].map((c) => c.text);
+      expect(cells.slice(0, 9), r.model).toEqual([
+        r.model,
+        `${r.mean_score.toFixed(3)} ± ${r.stderr.toFixed(3)}`,
+        r.kl === undefined ? '—' : r.kl.toFixed(2),
+        `${d.words.mean.toFixed(1)} (${d.words.p10.toFixed(0)} / ${d.words.p50.toFixed(0)} / ${d.words.p90.toFixed(0)})`,
+        d.tokens.mean.toFixed(1),
+        `${(d.empty_rate * 100).toFixed(0)}%`,
+        d.distinct_1.toFixed(2),
+        d.distinct_2.toFixed(2),
+        d.repetition_2.toFixed(2),
+      ]);
+      // The last cell carries the flag exactly when the eval flagged the model.
+      const flagged = Boolean(r.flags?.length);
+      expect(rows[i][9], r.model).toEqual({ text: flagged ? 'possible reward hacking' : '', flag: flagged });
+    }
+    // The reference (the first model) is never flagged against itself.
+    expect(report.results[0].flags ?? []).toEqual([]);
+    // Each flagged model: its reasons and its sample generations, visible, next to the table.
+    const boxes = section.locator('div.flagged');
+    const flaggedModels = report.results.filter((r) => r.flags?.length);
+    expect(await boxes.count()).toBe(flaggedModels.length);
+    for (const [j, r] of flaggedModels.entries()) {
+      const box = boxes.nth(j);
+      await expect(box.isVisible()).resolves.toBe(true);
+      const text = (await box.textContent())!;
+      expect(text).toContain(`${r.model}: possible reward hacking`);
+      for (const why of r.flags!) expect(text).toContain(why);
+      for (const x of r.samples) expect(text).toContain(JSON.stringify(x.response));
+    }
+  });
+
   it('shows the sample generations of the generating stages, before and after', async () => {
     for (const name of ['tune', 'score']) {
       const s = plan.nodes.find((n) => n.name === name)!;

@@ -46,6 +46,20 @@ describe('sentiment judges', () => {
   });
 });
 
+describe('afinn(per_token)', () => {
+  it('per token (default) divides the summed AFINN-165 score by the number of tokens; per_token: false keeps the sum', async () => {
+    // "great" +3; "the food was great and good": great +3, good +3 over 6 tokens; "bad" −3;
+    // "it is not good": "not" negates good → −3 over 4 tokens; empty → 0.
+    const texts = ['great', 'the food was great and good', 'bad', 'it is not good', ''];
+    expect(await afinnJudge().score(texts.map(() => ''), texts)).toEqual([3, 1, -3, -0.75, 0]);
+    expect(await afinnJudge(true).score(texts.map(() => ''), texts)).toEqual([3, 1, -3, -0.75, 0]);
+    expect(await afinnJudge(false).score(texts.map(() => ''), texts)).toEqual([3, 6, -3, -3, 0]);
+    expect(afinnJudge(false).name).toBe('afinn(per_token: false)');
+    expect(await (await makeJudge('afinn', { per_token: false }, '.')).score([''], ['the food was great and good'])).toEqual([6]);
+    expect(await (await makeJudge('afinn', {}, '.')).score([''], ['the food was great and good'])).toEqual([1]);
+  });
+});
+
 describe('length and word-list judges', () => {
   it('length: word count, or −|count − target|', async () => {
     expect(await lengthJudge(0).score(['', '', ''], ['one two three', '', "Don't stop, café!"])).toEqual([3, 0, 3]);

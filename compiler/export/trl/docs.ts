@@ -52,7 +52,6 @@ export function generateTrlMapping(): string {
       'tokenizer gpt2': '`AutoTokenizer.from_pretrained("gpt2")`',
       'tokenizer chars': 'script: `tokenizers`, one token per character seen',
       'judge vader': 'rlhf_export/judges.py `vader()` (vaderSentiment)',
-      'judge afinn': 'rlhf_export/judges.py `afinn()` (afinn, AFINN-165)',
     };
     if (!rows.length) out.push(`| \`${what}\` | | ${bare[what]} | |`);
     for (const r of rows) out.push(`| \`${what}\` | \`${r.param}\` | ${r.into === 'config' ? 'every trainer config: ' : ''}${target(r, undefined)} | ${cell(r.note ?? '')} |`);

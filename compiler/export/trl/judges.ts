@@ -35,7 +35,7 @@ export function judgeResource(n: PlanNode, hook: (ref: string) => { file: string
     case 'vader':
       return { kind: 'judge', code: 'judges.vader()' };
     case 'afinn':
-      return { kind: 'judge', code: 'judges.afinn()' };
+      return { kind: 'judge', code: a['per_token'] === false ? 'judges.afinn(per_token=False)' : 'judges.afinn()' };
     case 'length':
       return { kind: 'judge', code: `judges.length(${pyLit(a['target'] ?? 0)})` };
     case 'words':

@@ -78,7 +78,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
   'dataset jsonl': DATASET_FILE,
   'dataset json': DATASET_FILE,
   'judge vader': [],
-  'judge afinn': [],
+  'judge afinn': [{ param: 'per_token', script: 'rlhf_export/judges.py `afinn(per_token)` (the AFINN-165 lexicon of npm `sentiment`, shipped as afinn.json)' }],
   'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
   'judge words': [{ param: 'list', script: 'rlhf_export/judges.py `words(list)`' }],
   'judge fn': [{ param: 'ref', script: 'the file is copied to hooks/ and run by Node.js + tsx in a subprocess (rlhf_export/ts_judge.mjs); it receives (prompt, response, record) as locally', note: 'the project needs Node.js >= 20 and `npm install tsx`; a hook that imports other local files needs them copied too' }],

@@ -290,15 +290,17 @@ describe('trl export: Python helpers', () => {
     expect(got).toEqual(want);
   });
 
-  it('afinn() scores like the local one (the lexicon of the npm sentiment package ships with the project)', async () => {
+  it('afinn() and afinn(per_token: false) score like the local ones (the lexicon of the npm sentiment package ships with the project)', async () => {
     const { afinnJudge } = await import('../../../runtime/sources/judge-afinn.ts');
     const p = projects.get('rlaif.rlhf')!;
     writeTrlProject(p.result, p.out);
     const texts = ["I don't like it, it's bad!", 'Great, GREAT product :)', '', 'not happy\nnot sad 😀', 'it is not good, cant complain'];
-    const want = await afinnJudge().score([], texts);
-    const got = JSON.parse(execFileSync('python3', ['-c', `import json\nfrom rlhf_export import judges\nprint(json.dumps(judges.afinn()([], ${JSON.stringify(texts)})))`], { cwd: p.out, encoding: 'utf8' }));
-    expect(got.some((x: number) => x !== 0)).toBe(true);
-    got.forEach((x: number, i: number) => expect(x, texts[i]).toBeCloseTo(want[i], 12));
+    for (const perToken of [true, false]) {
+      const want = await afinnJudge(perToken).score([], texts);
+      const got = JSON.parse(execFileSync('python3', ['-c', `import json\nfrom rlhf_export import judges\nprint(json.dumps(judges.afinn(per_token=${perToken ? 'True' : 'False'})([], ${JSON.stringify(texts)})))`], { cwd: p.out, encoding: 'utf8' }));
+      expect(got.some((x: number) => x !== 0)).toBe(true);
+      got.forEach((x: number, i: number) => expect(x, `${texts[i]} (per_token ${perToken})`).toBeCloseTo(want[i], 12));
+    }
   });
 
   it('pack_text predicts every token exactly once, in blocks that fit the context', () => {
@@ -456,8 +458,8 @@ describe('trl export: grpo, rloo and kto', () => {
 describe('trl export: defects of the TRL 0.19 export, fixed', () => {
   it('PPO: a step rolls out batch_size prompts in batch_size / mini_batch_size mini-batches, for steps steps (not TRL ≤ 0.16\'s mapping)', () => {
     const rl = projects.get('seed.rlhf')!.result.files.get('stages/rl.py')!;
-    // seed.rlhf: steps 30, batch_size 16, mini_batch_size 4
-    expect(rl).toContain('steps=30,  # steps');
+    // seed.rlhf: steps 45, batch_size 16, mini_batch_size 4
+    expect(rl).toContain('steps=45,  # steps');
     expect(rl).toContain('batch_size=16,  # batch_size');
     expect(rl).toContain('mini_batch_size=4,  # mini_batch_size');
     expect(rl).not.toMatch(/per_device_train_batch_size|num_mini_batches|total_episodes/);
@@ -466,7 +468,7 @@ describe('trl export: defects of the TRL 0.19 export, fixed', () => {
   it('PPO: the number of updates does not depend on the number of processes (no total_episodes = steps × batch_size)', () => {
     const spec = 'examples/seed.rlhf';
     const eight = exportSpec(spec, { gpus: '8' }).result.files.get('stages/rl.py')!;
-    expect(eight).toContain('steps=30,  # steps');
+    expect(eight).toContain('steps=45,  # steps');
     expect(eight).toContain('batch_size=16,  # batch_size');
   });
 

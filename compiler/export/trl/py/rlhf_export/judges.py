@@ -2,6 +2,7 @@
 
     vader()        VADER compound sentiment of the response (vaderSentiment), in [-1, 1]
     afinn()        AFINN-165 sentiment of the response (afinn) divided by its number of tokens
+                   (per_token=False: the summed score)
     length(target) word count, or -|words - target| when target > 0
     words(list)    fraction of the response's words that are in the list
     reward model   the scalar head of a trained reward model, on prompt + response
@@ -34,9 +35,10 @@ def vader() -> Judge:
     return lambda prompts, responses, records=None: [analyzer.polarity_scores(r)["compound"] for r in responses]
 
 
-def afinn() -> Judge:
-    """AFINN-165 comparative sentiment, as rlhfc's afinn() (the npm `sentiment` package 5.0.2): its
-    tokenizer, labels (with emoji), and negators; afinn.json is written next to this file by the export."""
+def afinn(per_token: bool = True) -> Judge:
+    """AFINN-165 sentiment, as rlhfc's afinn() (the npm `sentiment` package 5.0.2): its tokenizer, labels
+    (with emoji), and negators; afinn.json is written next to this file by the export. per_token: the
+    comparative score (summed / number of tokens), else the summed score."""
     import json
     from pathlib import Path
 
@@ -49,6 +51,8 @@ def afinn() -> Judge:
         for i, t in enumerate(tokens):
             if t in labels:
                 score += -labels[t] if i > 0 and negators.get(tokens[i - 1]) else labels[t]
+        if not per_token:
+            return float(score)
         return score / len(tokens) if tokens else 0.0
 
     return lambda prompts, responses, records=None: [analyze(r) for r in responses]
