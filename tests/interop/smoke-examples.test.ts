@@ -25,6 +25,7 @@ function refusals(spec: string): string[] {
 }
 
 describeSmoke('interop: every example runs at smoke scale with the real libraries', () => {
+  process.env['RLHF_TSX_FROM'] = process.cwd(); // fn() rewards (examples/verifiable.rlhf): tsx from this checkout's node_modules
   for (const e of examples) {
     it(e, { timeout: 900_000 }, (ctx) => {
       const out = join(tmp, e.replace('.rlhf', ''));

@@ -183,6 +183,7 @@ describe.skipIf(!haveBrowser && !required)('report in a real browser', () => {
   it("shows the eval stage's degeneration table: one row per model with report.json's numbers, flags beside samples", async () => {
     const s = plan.nodes.find((n) => n.kind === 'eval')!;
     const report = JSON.parse(readFileSync(join(new ArtifactStore(storeDir).nodeDir(s.hash), 'report', 'report.json'), 'utf8')) as {
+      accuracy?: boolean;
       results: { model: string; mean_score: number; stderr: number; kl?: number; degeneration: { words: { mean: number; p10: number; p50: number; p90: number }; tokens: { mean: number }; empty_rate: number; distinct_1: number; distinct_2: number; repetition_2: number }; flags?: string[]; samples: { response: string }[] }[];
     };
     const section = page.locator(`section.stage[data-stage="${s.name}"]`);
@@ -190,7 +191,8 @@ describe.skipIf(!haveBrowser && !required)('report in a real browser', () => {
     await table.scrollIntoViewIfNeeded();
     await expect(table.isVisible()).resolves.toBe(true);
     const head = await table.locator('tr').first().locator('th').allTextContents();
-    expect(head).toEqual(['model', 'score', 'KL', 'words: mean (p10 / p50 / p90)', 'tokens', 'empty', 'distinct-1', 'distinct-2', 'repetition', '']);
+    // a judge whose every score is 0 or 1 reads as accuracy (report.json says which)
+    expect(head).toEqual(['model', report.accuracy ? 'accuracy (0/1 judge)' : 'score', 'KL', 'words: mean (p10 / p50 / p90)', 'tokens', 'empty', 'distinct-1', 'distinct-2', 'repetition', '']);
     const rows = await table.locator('tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', flag: td.classList.contains('flag') }))));
     expect(rows.length).toBe(report.results.length);
     expect(report.results.length).toBe(2);

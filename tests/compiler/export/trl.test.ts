@@ -125,7 +125,7 @@ describe('trl export: emitted Python', () => {
     writeFileSync(fieldsJson, JSON.stringify(Object.fromEntries(Object.keys(FIELDS).map((c) => [c, [...fieldsOf(c)]]))));
     for (const [e, p] of exported) {
       writeTrlProject(p.result, p.out);
-      const log = execFileSync('python3', [resolve('tests/fixtures/trl_stub_run.py'), p.out, fieldsJson], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const log = execFileSync('python3', [resolve('tests/fixtures/trl_stub_run.py'), p.out, fieldsJson], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RLHF_TSX_FROM: process.cwd() } });
       const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { step?: string; class?: string });
       const steps = lines.filter((l) => l.step).map((l) => l.step);
       const stages = p.plan.nodes.filter((n) => n.category === 'stage').map((n) => n.name);

@@ -21,11 +21,12 @@ def main() -> None:
     tokenizer = common.load_tokenizer(args.model)
     model = common.load_causal_lm(args.model)
     train, validation = common.load_split(args.data)
-    # template: the pair becomes prompt (context only) + completion (learned)
+    # template: the pair becomes prompt (context only) + completion (learned), tokenized as rlhfc does
     TEMPLATE = "{prompt}{response}"
-    train = train.map(lambda r: common.apply_template(r, TEMPLATE), remove_columns=train.column_names)
+    MAX_LENGTH = 64  # max_seq_length: the prompt keeps its end, the completion its start
+    train = train.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=train.column_names)
     if validation is not None:
-        validation = validation.map(lambda r: common.apply_template(r, TEMPLATE), remove_columns=validation.column_names)
+        validation = validation.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=validation.column_names)
     config = SFTConfig(
         output_dir=os.path.join(args.out, "trainer"),  # checkpoints and logs; the result goes to args.out
         completion_only_loss=True,  # completion_only
