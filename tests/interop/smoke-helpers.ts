@@ -69,7 +69,7 @@ export function checkStages(plan: Plan, out: string, except: string[] = []): voi
   for (const n of plan.nodes.filter((x) => x.category === 'stage' && !except.includes(x.name))) {
     const dir = join(out, 'outputs', n.name);
     expect(existsSync(join(dir, '.done')), `${n.name}: .done`).toBe(true);
-    if (['pretrain', 'sft', 'reward', 'dpo', 'ppo'].includes(n.kind)) {
+    if (['pretrain', 'sft', 'reward', 'dpo', 'ppo', 'grpo', 'rloo', 'kto'].includes(n.kind)) {
       expect(existsSync(join(dir, 'config.json')) || existsSync(join(dir, 'adapter_config.json')), `${n.name}: a model folder`).toBe(true);
       const rows = readJsonl(join(dir, 'metrics.jsonl'));
       expect(rows.length, `${n.name}: metrics`).toBeGreaterThan(0);
