@@ -19,7 +19,8 @@ type KFn = (args: Args) => TI | TI[];
 
 export const NATIVE = 'native';
 /** Pooled (recycled) output buffers: at most the peak bytes in use at once, within these bounds (RLHFC_NATIVE_POOL_MB sets the upper one). */
-const POOL_BYTES = (Number(process.env['RLHFC_NATIVE_POOL_MB']) >= 0 && process.env['RLHFC_NATIVE_POOL_MB'] ? Number(process.env['RLHFC_NATIVE_POOL_MB']) : 1024) * 2 ** 20;
+const poolMB = Number(process.env['RLHFC_NATIVE_POOL_MB'] || 1024);
+const POOL_BYTES = (Number.isFinite(poolMB) && poolMB >= 0 ? poolMB : 1024) * 2 ** 20;
 const MIN_POOL_BYTES = Math.min(POOL_BYTES, 32 * 2 ** 20);
 
 const isView = (v: unknown): v is ArrayBufferView => ArrayBuffer.isView(v);

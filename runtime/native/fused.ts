@@ -50,10 +50,10 @@ function linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, 
   const tw = o.transposeW;
   const forward = (xx: tf.Tensor, ww: tf.Tensor, bb?: tf.Tensor) => run('NativeLinearGelu', bb ? { a: xx, b: ww, bias: bb } : { a: xx, b: ww }, { transposeB: tw }) as tf.Tensor[];
   // dpre = dy ⊙ gelu'(pre); dx = dpre·wᵀ, dw = xᵀ·dpre (or dpreᵀ·x), db = Σ_rows dpre
-  const grads = (dy: tf.Tensor, xx: tf.Tensor2D, ww: tf.Tensor2D, pre: tf.Tensor, withWeights: boolean) => {
+  const grads = (dy: tf.Tensor, ww: tf.Tensor2D, pre: tf.Tensor, xx?: tf.Tensor2D) => {
     const dpre = run('NativeGeluGrad', { x: pre, dy }) as tf.Tensor2D;
     const dx = tf.matMul(dpre, ww, false, !tw);
-    if (!withWeights) return [dx];
+    if (!xx) return [dx]; // frozen: no weight gradients
     const dw = tw ? tf.matMul(dpre, xx, true, false) : tf.matMul(xx, dpre, true, false);
     return b ? [dx, dw, tf.sum(dpre, 0)] : [dx, dw];
   };
@@ -61,7 +61,7 @@ function linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, 
     const f = tf.customGrad(((xx: tf.Tensor2D, save: tf.GradSaveFunc) => {
       const [y, pre] = forward(xx, w, b);
       save([w, pre]);
-      return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => grads(dy, xx, s[0] as tf.Tensor2D, s[1], false) };
+      return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => grads(dy, s[0] as tf.Tensor2D, s[1]) };
     }) as never) as (xx: tf.Tensor2D) => tf.Tensor2D;
     return f(x);
   }
@@ -70,7 +70,7 @@ function linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, 
     const bb = rest.length > 1 ? (rest[0] as tf.Tensor1D) : undefined;
     const [y, pre] = forward(xx, ww, bb);
     save([xx, ww, pre]);
-    return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => grads(dy, s[0] as tf.Tensor2D, s[1] as tf.Tensor2D, s[2], true) };
+    return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => grads(dy, s[1] as tf.Tensor2D, s[2], s[0] as tf.Tensor2D) };
   };
   if (b) return (tf.customGrad(body as never) as unknown as (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor2D)(x, w, b);
   return (tf.customGrad(body as never) as unknown as (a: tf.Tensor, c: tf.Tensor) => tf.Tensor2D)(x, w);
