@@ -1,7 +1,7 @@
 // Generation benchmark: tokens/s with and without the KV cache on the reference config
 // (vocab 512, width 128, 2 layers, 4 heads, context 64; `--config gpt2`: GPT-2 small, context 256),
-// batch 8, prompts of 8 tokens, 48 new tokens, sampling at temperature 1 (no top-k/top-p), timed after
-// one identical warm-up run — beside Hugging Face generate() with the KV cache on PyTorch, same model
+// batch 8, prompts of 8 tokens, 48 new tokens, sampling at temperature 1 (no top-k/top-p): the median
+// of REPS timed runs (7; 3 for gpt2) after one identical warm-up run — beside Hugging Face generate() with the KV cache on PyTorch, same model
 // shape and settings (bench/hf_generate.py; python from RLHFC_PYTHON, ./.venv or python3).
 // The native backend runs on our own GEMM, or OpenBLAS with RLHFC_NATIVE_BLAS=openblas.
 // Usage: npx tsx bench/generate.ts [native|wasm|cpu ...] [--config ref|gpt2] (default: native and wasm)
@@ -25,8 +25,9 @@ if (!cfg) throw new Error(`unknown --config ${key}: ref or gpt2`);
 const B = 8;
 const PROMPT = 8;
 const NEW = 48;
+const REPS = key === 'gpt2' ? 3 : 7;
 const names = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--config');
-console.log(`${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads; batch ${B}, prompts of ${PROMPT} tokens, ${NEW} new tokens, temperature 1`);
+console.log(`${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads; batch ${B}, prompts of ${PROMPT} tokens, ${NEW} new tokens, temperature 1; median of ${REPS} runs`);
 
 const rates = new Map<string, number>();
 for (const name of names.length ? names : ['native', 'wasm']) {
@@ -44,10 +45,15 @@ for (const name of names.length ? names : ['native', 'wasm']) {
   const opts = { maxNewTokens: NEW, eosId: cfg.vocabSize, padId: 0, temperature: 1, seed: 4 };
   for (const useCache of [true, false]) {
     generate(model, prompts, { ...opts, useCache }); // warm-up: one full run (buffer pools, JIT)
-    const t0 = performance.now();
-    const r = generate(model, prompts, { ...opts, useCache });
-    const ms = performance.now() - t0;
-    const n = r.tokens.reduce((s, t) => s + t.length, 0);
+    const times: number[] = [];
+    let n = 0;
+    for (let rep = 0; rep < REPS; rep++) {
+      const t0 = performance.now();
+      const r = generate(model, prompts, { ...opts, useCache });
+      times.push(performance.now() - t0);
+      n = r.tokens.reduce((s, t) => s + t.length, 0);
+    }
+    const ms = times.sort((a, b) => a - b)[REPS >> 1];
     console.log(`${info.banner}, ${useCache ? 'KV cache   ' : 'no cache   '}: ${Math.round((n * 1000) / ms)} tokens/s (${n} tokens in ${ms.toFixed(0)} ms)`);
     rates.set(`${info.name} ${useCache}`, (n * 1000) / ms);
   }
@@ -67,7 +73,7 @@ const py = [process.env.RLHFC_PYTHON, `${root}.venv/bin/python`, 'python3']
   .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { stdio: 'ignore' }).status === 0);
 if (!py) console.log('Hugging Face generate(): not available (no python with torch and transformers: set RLHFC_PYTHON or create .venv)');
 else {
-  const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B, PROMPT, NEW].map(String);
+  const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B, PROMPT, NEW, REPS].map(String);
   const r = spawnSync(py, [fileURLToPath(new URL('./hf_generate.py', import.meta.url)), ...shape], { encoding: 'utf8' });
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) console.log(`Hugging Face generate(): failed: ${r.stderr.trim().split('\n').pop()}`);

@@ -4,7 +4,7 @@
 
 import { UserError, diag } from '../../core/diagnostics.ts';
 import * as tf from '@tensorflow/tfjs';
-import type { GPT, KVCache } from './gpt.ts';
+import type { GPT, KVCache, KVSlots } from './gpt.ts';
 import { Rng } from '../rng.ts';
 
 export interface GenerateOptions {
@@ -53,12 +53,12 @@ export function sampleToken(logits: Float32Array, o: { temperature: number; topK
     for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
     return best;
   }
-  let idx = Array.from({ length: V }, (_, i) => i).filter((i) => logits[i] > -Infinity);
-  idx.sort((a, b) => logits[b] - logits[a]);
-  if (o.topK > 0 && o.topK < idx.length) idx = idx.slice(0, o.topK);
+  let idx = byLogitDescending(logits);
+  if (o.topK > 0 && o.topK < idx.length) idx = idx.subarray(0, o.topK);
   const max = logits[idx[0]];
-  let probs = idx.map((i) => Math.exp((logits[i] - max) / o.temperature));
-  let total = probs.reduce((a, b) => a + b, 0);
+  let probs = new Float64Array(idx.length);
+  let total = 0;
+  for (let j = 0; j < idx.length; j++) total += probs[j] = Math.exp((logits[idx[j]] - max) / o.temperature);
   if (o.topP < 1) {
     let cum = 0;
     let keep = idx.length;
@@ -69,9 +69,10 @@ export function sampleToken(logits: Float32Array, o: { temperature: number; topK
         break;
       }
     }
-    idx = idx.slice(0, keep);
-    probs = probs.slice(0, keep);
-    total = probs.reduce((a, b) => a + b, 0);
+    idx = idx.subarray(0, keep);
+    probs = probs.subarray(0, keep);
+    total = 0;
+    for (let j = 0; j < keep; j++) total += probs[j];
   }
   let u = rng.next() * total;
   for (let j = 0; j < idx.length; j++) {
@@ -79,6 +80,50 @@ export function sampleToken(logits: Float32Array, o: { temperature: number; topK
     if (u <= 0) return idx[j];
   }
   return idx[idx.length - 1];
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * Indices of the finite logits (> −Infinity), by logit descending, ties by index ascending (the order
+ * of a stable sort): a stable LSD radix sort (3 passes of 11 bits) of the float32 order bits. A
+ * comparator sort of GPT-2's 50,257 logits took 8 ms per token, the larger share of a decode step.
+ */
+function byLogitDescending(logits: Float32Array): Uint32Array {
+  const V = logits.length;
+  let keys = new Uint32Array(V);
+  let idx = new Uint32Array(V);
+  let n = 0;
+  for (let i = 0; i < V; i++) {
+    const x = logits[i];
+    if (!(x > -Infinity)) continue;
+    f32[0] = x === 0 ? 0 : x; // −0 and +0 tie
+    const u = u32[0];
+    const ascending = u & 0x80000000 ? ~u >>> 0 : (u | 0x80000000) >>> 0; // float order as unsigned order
+    keys[n] = ~ascending >>> 0; // descending
+    idx[n++] = i;
+  }
+  let keys2 = new Uint32Array(n);
+  let idx2 = new Uint32Array(n);
+  const count = new Uint32Array(2048);
+  for (let shift = 0; shift < 32; shift += 11) {
+    count.fill(0);
+    for (let j = 0; j < n; j++) count[(keys[j] >>> shift) & 2047]++;
+    let sum = 0;
+    for (let d = 0; d < 2048; d++) {
+      const c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const at = count[(keys[j] >>> shift) & 2047]++;
+      keys2[at] = keys[j];
+      idx2[at] = idx[j];
+    }
+    [keys, keys2, idx, idx2] = [keys2, keys, idx2, idx];
+  }
+  return idx.subarray(0, n);
 }
 
 /** Sample continuations of `prompts` (token id lists, at least one token each). */
@@ -108,6 +153,8 @@ export function generate(model: GPT, prompts: number[][], o: GenerateOptions): G
   const finished = prompts.map(() => false);
   const useCache = o.useCache ?? true;
   let cache: KVCache | undefined;
+  // native backend: one preallocated cache written in place; elsewhere a cache grown by concatenation
+  const slots: KVSlots | undefined = useCache ? model.kvSlots(B, L) : undefined;
 
   /** Logits [B,V] at position `len − 1` given the first `len` positions. */
   const nextLogits = (len: number): Float32Array => {
@@ -122,6 +169,10 @@ export function generate(model: GPT, prompts: number[][], o: GenerateOptions): G
       if (!useCache) {
         const h = model.hidden(cols(ids, 0, len, 'int32'), maskT);
         return [model.head(tf.reshape(tf.slice(h, [0, len - 1, 0], [B, 1, -1]), [B, -1]))];
+      }
+      if (slots) {
+        const r = model.forward(cols(ids, slots.length, len, 'int32'), maskT, { kv: slots });
+        return [model.head(tf.reshape(tf.slice(r.hidden, [0, r.hidden.shape[1] - 1, 0], [B, 1, -1]), [B, -1]))];
       }
       const from = cache ? len - 1 : 0;
       const r = model.forward(cols(ids, from, len, 'int32'), maskT, { past: cache, returnCache: true });
@@ -160,6 +211,7 @@ export function generate(model: GPT, prompts: number[][], o: GenerateOptions): G
     return trim(L);
   } finally {
     if (cache) tf.dispose([...cache.k, ...cache.v]);
+    if (slots) tf.dispose([...slots.k, ...slots.v]);
   }
 
   function trim(len: number): Generation {

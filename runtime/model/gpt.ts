@@ -11,7 +11,7 @@ import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
 import { activation } from './activations.ts';
-import { attendPacked, attention as attend, canAttendPacked, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attendCached, attendPacked, attention as attend, canAttendPacked, kvBuffer, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -45,6 +45,17 @@ export interface KVCache {
   v: tf.Tensor4D[];
 }
 
+/**
+ * A preallocated KV cache (native backend, from `GPT.kvSlots`): per layer [B,H,S,D] buffers of which
+ * the first `length` positions are filled. A forward pass with it writes the new positions' keys and
+ * values in place and advances `length`; nothing is copied per step.
+ */
+export interface KVSlots {
+  k: tf.Tensor4D[];
+  v: tf.Tensor4D[];
+  length: number;
+}
+
 export interface ForwardOptions {
   training?: boolean;
   /** int32 [B,L] segment ids (packed rows). */
@@ -53,6 +64,8 @@ export interface ForwardOptions {
   past?: KVCache;
   /** Also return the keys/values of all L positions (for generation). */
   returnCache?: boolean;
+  /** A preallocated cache holding the first L−T positions, written in place (instead of past/returnCache). */
+  kv?: KVSlots;
 }
 
 /** Per-position entropy of the distributions given by logits [..., V] → [...]. */
@@ -219,46 +232,53 @@ export class GPT {
    */
   forward(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): { hidden: tf.Tensor3D; cache?: KVCache } {
     const [B, T] = ids.shape as [number, number];
-    const past = o.past?.k[0]?.shape[2] ?? 0;
+    const past = o.kv ? o.kv.length : (o.past?.k[0]?.shape[2] ?? 0);
+    if (o.kv && (o.past || o.returnCache)) throw new Error('forward: kv (a preallocated cache) replaces past and returnCache');
+    if (o.kv && past + T > o.kv.k[0].shape[2]) throw new Error(`forward: ${past + T} positions exceed the KV cache's ${o.kv.k[0].shape[2]}`);
     this.checkInputs(B, past + T, mask, o.segments);
     const training = o.training ?? false;
     const { positions, bias } = attentionLayout(B, T, past, mask, o.segments);
     const cache: KVCache | undefined = o.returnCache ? { k: [], v: [] } : undefined;
     let x = tf.add(this.embedding('transformer.wte', ids), this.embedding('transformer.wpe', positions));
     x = this.drop(x, training);
-    for (let i = 0; i < this.config.layers; i++) x = this.block(i, x, bias, training, o.past, cache);
+    for (let i = 0; i < this.config.layers; i++) x = this.block(i, x, bias, training, o.past, cache, o.kv);
+    if (o.kv) o.kv.length += T;
     const hidden = this.norm('transformer.ln_f', x) as tf.Tensor3D;
     return cache ? { hidden, cache } : { hidden };
   }
 
   /** One pre-LN transformer block: x + attention(ln_1(x)), then x + mlp(ln_2(x)). */
-  private block(i: number, x: tf.Tensor, bias: tf.Tensor, training: boolean, past?: KVCache, cache?: KVCache): tf.Tensor {
+  private block(i: number, x: tf.Tensor, bias: tf.Tensor, training: boolean, past?: KVCache, cache?: KVCache, kv?: KVSlots): tf.Tensor {
     const p = `transformer.h.${i}.`;
-    x = tf.add(x, this.drop(this.attention(i, this.norm(p + 'ln_1', x), bias, training, past, cache), training));
+    x = tf.add(x, this.drop(this.attention(i, this.norm(p + 'ln_1', x), bias, training, past, cache, kv), training));
     return tf.add(x, this.drop(this.mlp(i, this.norm(p + 'ln_2', x), training), training));
   }
 
   /** Causal self-attention of layer i: queries of the new positions over cached + new keys. */
-  private attention(i: number, x: tf.Tensor, bias: tf.Tensor, training: boolean, past?: KVCache, cache?: KVCache): tf.Tensor {
+  private attention(i: number, x: tf.Tensor, bias: tf.Tensor, training: boolean, past?: KVCache, cache?: KVCache, kv?: KVSlots): tf.Tensor {
     const [B, T, C] = x.shape as [number, number, number];
     const H = this.config.heads;
     const D = C / H;
     // without a KV cache: one c_attn product, and attention reading q, k, v in place (native backend)
-    if (!past && !cache && canAttendPacked({ rate: training ? this.config.dropout : 0 })) {
+    if (!past && !cache && !kv && canAttendPacked({ rate: training ? this.config.dropout : 0 })) {
       const qkv = this.proj(i, 'attn.c_attn', x, training) as tf.Tensor3D;
       if (training) this.rng.seed(); // the attention-dropout seed the other path draws (rate 0 here)
       return this.proj(i, 'attn.c_proj', attendPacked(qkv, bias, H), training);
     }
     const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
-    const [q, k0, v0] = this.qkv(i, x, training).map(heads);
+    // with a KV cache (sampling: a few rows per step) one c_attn product and a split of its small
+    // output; otherwise (training without the packed kernel) products with slices of the weight
+    const qkv = past || cache || kv ? tf.split(this.proj(i, 'attn.c_attn', x, training), 3, 2) : this.qkv(i, x, training);
+    const [q, k0, v0] = qkv.map(heads);
+    const merge = (y: tf.Tensor4D) => tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]);
+    if (kv) return this.proj(i, 'attn.c_proj', merge(attendCached(q, k0, v0, kv.k[i], kv.v[i], kv.length, bias)), training);
     const k = past ? (tf.concat([past.k[i], k0], 2) as tf.Tensor4D) : k0;
     const v = past ? (tf.concat([past.v[i], v0], 2) as tf.Tensor4D) : v0;
     cache?.k.push(k);
     cache?.v.push(v);
     // softmax(q·kᵀ/√D + bias) · v, with attention dropout when training (one fused kernel on native)
     const drop = training ? { rate: this.config.dropout, seed: this.rng.seed() } : undefined;
-    const y = tf.reshape(tf.transpose(attend(q, k, v, bias, drop), [0, 2, 1, 3]), [B, T, C]);
-    return this.proj(i, 'attn.c_proj', y, training);
+    return this.proj(i, 'attn.c_proj', merge(attend(q, k, v, bias, drop)), training);
   }
 
   /** The MLP of layer i: c_proj(act(c_fc(x))), act the config's activation_function (GPT-2: gelu_new). */
@@ -280,6 +300,19 @@ export class GPT {
     if (L > this.config.context) throw new Error(`sequence of ${L} positions exceeds the model's context of ${this.config.context}`);
     if (mask && (mask.shape[0] !== B || mask.shape[1] !== L)) throw new Error(`mask must be [${B}, ${L}] (batch, cached + new positions), got [${mask.shape}]`);
     if (segments && (segments.shape[0] !== B || segments.shape[1] !== L)) throw new Error(`segments must be [${B}, ${L}], got [${segments.shape}]`);
+  }
+
+  /**
+   * A KV cache for B rows of up to `capacity` positions, written in place by `forward({ kv })`: only on
+   * the native backend (undefined elsewhere: use past/returnCache). Dispose its tensors when done.
+   */
+  kvSlots(B: number, capacity: number): KVSlots | undefined {
+    const { layers, heads, width } = this.config;
+    const shape: [number, number, number, number] = [B, heads, capacity, width / heads];
+    const first = kvBuffer(shape);
+    if (!first) return undefined;
+    const bufs = [first, ...Array.from({ length: 2 * layers - 1 }, () => kvBuffer(shape)!)];
+    return { k: bufs.slice(0, layers), v: bufs.slice(layers), length: 0 };
   }
 
   /** Final hidden states [B,T,C]. */

@@ -217,6 +217,22 @@ export function attendPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number): 
   return f.attentionPacked(qkv, bias, heads, 1 / Math.sqrt(qkv.shape[2] / 3 / heads));
 }
 
+/** A zeroed KV cache [B,H,S,D] for `attendCached` (native backend), else undefined. */
+export function kvBuffer(shape: [number, number, number, number]): tf.Tensor4D | undefined {
+  return fusedOps()?.kvCache(shape);
+}
+
+/**
+ * Attention of the new positions' q [B,H,T,D] over a KV cache from `kvBuffer` holding `past`
+ * positions, after writing the new k, v [B,H,T,D] into it in place (sampling; no gradient): the same
+ * numbers as `attention` over the concatenated keys and values, without copying the cache each step.
+ */
+export function attendCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor): tf.Tensor4D {
+  const f = fusedOps();
+  if (!f) throw new Error('attendCached needs the native backend (a KV cache from kvBuffer)');
+  return f.attentionCached(q, k, v, kc, vc, past, bias, 1 / Math.sqrt(q.shape[3]));
+}
+
 /** Sum of x·w / sum of w (0 when w sums to 0). */
 export function weightedMean(x: tf.Tensor, w: tf.Tensor): tf.Scalar {
   return tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1e-8)) as tf.Scalar;

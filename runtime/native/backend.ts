@@ -181,7 +181,7 @@ export class NativeBackend extends MathBackendCPU {
    * Whether the tensor's float32 buffer may be written in place: one data id holds it (no reshape or
    * clone shares it) and no one outside the backend has ever seen it (no dataSync, no foreign view).
    */
-  private writable(t: TI): boolean {
+  writable(t: TI): boolean {
     const d = this.data.get(t.dataId);
     if (!d || d.refCount !== 1 || d.dtype !== 'float32' || !isView(d.values)) return false;
     return this.owned.get(d.values.buffer)?.view === d.values;
@@ -740,6 +740,44 @@ function attentionKernel(args: Args): TI[] {
   return [out(b, [B, H, T, D], 'float32', y), out(b, [B, H, T, L], 'float32', p)];
 }
 
+// NativeKVCache: a zeroed float32 buffer of `shape` ([B,H,S,D]) that NativeAttentionCached may write
+// in place (a fresh buffer of ours: one data id holds it and no one outside the backend sees it).
+function kvCacheKernel(args: Args): TI {
+  const { shape } = args.attrs as { shape: number[] };
+  const b = args.backend;
+  const y = b.f32(size(shape));
+  y.fill(0);
+  return out(b, shape, 'float32', y);
+}
+
+// NativeAttentionCached: q, k, v [B,H,T,D] of the new positions; kc, vc [B,H,S,D] a KV cache (from
+// NativeKVCache) holding `past` positions; bias [Bb,1,T,L] with L = past + T. Writes k, v into the
+// cache at positions past…L−1 in place, then attention over its first L positions → y [B,H,T,D]
+// (the same arithmetic as NativeAttention over the concatenated keys and values; inference only).
+function attentionCachedKernel(args: Args): TI {
+  const { q, k, v, kc, vc, bias } = args.inputs;
+  const { scale, past } = args.attrs as { scale: number; past: number };
+  f32Inputs('NativeAttentionCached', [q, k, v, kc, vc, bias]);
+  const [B, H, T, D] = q.shape;
+  const S = kc.shape[2];
+  const L = past + T;
+  const Bb = bias.shape[0];
+  if (k.shape.join() !== q.shape.join() || v.shape.join() !== q.shape.join() || kc.shape.join() !== [B, H, S, D].join() || vc.shape.join() !== kc.shape.join() || L > S || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * L)
+    throw new Error(`NativeAttentionCached: q/k/v [B,H,T,D], caches [B,H,S,D] with past + T ≤ S, bias [1|B,1,T,past+T] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}], cache [${kc.shape}], past ${past}, bias [${bias.shape}]`);
+  const b = args.backend;
+  if (!b.writable(kc) || !b.writable(vc)) throw new Error('NativeAttentionCached: the KV cache must come from NativeKVCache and be held by one tensor only');
+  const [kv, vv, kcv, vcv] = [vals(b, k), vals(b, v), vals(b, kc), vals(b, vc)];
+  for (let i = 0; i < B * H; i++) {
+    kcv.set(kv.subarray(i * T * D, (i + 1) * T * D), (i * S + past) * D);
+    vcv.set(vv.subarray(i * T * D, (i + 1) * T * D), (i * S + past) * D);
+  }
+  const y = b.f32(B * H * T * D);
+  const p = b.f32(B * H * T * L);
+  if (y.length > 0 && p.length > 0) b.addon.attention(vals(b, q), kcv, vcv, vals(b, bias), y, p, Int32Array.of(B, H, T, L, D, Bb, S), scale);
+  b.disposeData(out(b, [B, H, T, L], 'float32', p).dataId); // the probabilities: no gradient here
+  return out(b, [B, H, T, D], 'float32', y);
+}
+
 function attentionGradKernel(args: Args): TI[] {
   const { dy, q, k, v, probs } = args.inputs;
   const { scale } = args.attrs as { scale: number };
@@ -824,6 +862,8 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeAdam', adamKernel);
   k.set('NativeAttention', attentionKernel);
   k.set('NativeAttentionGrad', attentionGradKernel);
+  k.set('NativeKVCache', kvCacheKernel);
+  k.set('NativeAttentionCached', attentionCachedKernel);
   k.set('NativeAttentionPacked', attentionPackedKernel);
   k.set('NativeAttentionPackedGrad', attentionPackedGradKernel);
   k.set('NativeSoftmaxGrad', softmaxGradKernel);

@@ -29,6 +29,14 @@ export interface FusedOps {
    * each), read in place; returns [B,T,C] with the heads merged. Differentiable in qkv.
    */
   attentionPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number, scale: number): tf.Tensor3D;
+  /** A zeroed KV cache [B,H,S,D] that `attentionCached` writes in place (inference only). */
+  kvCache(shape: [number, number, number, number]): tf.Tensor4D;
+  /**
+   * Sampling with a KV cache: writes the new positions' k, v [B,H,T,D] into the caches kc, vc
+   * [B,H,S,D] (from `kvCache`) at past…past+T−1 in place, and returns attention of q [B,H,T,D] over
+   * the first past + T cached positions (bias [1|B,1,T,past+T]). No gradient.
+   */
+  attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor, scale: number): tf.Tensor4D;
   /**
    * One AdamW update of p with moments m, v (all assigned): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
    * p ← p·decay − stepSize · m / (√v / bc2sqrt + eps). decay = 1 − lr·weightDecay (1: Adam).
@@ -136,7 +144,15 @@ function attentionPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number, scale
   return f(qkv);
 }
 
-const OPS: FusedOps = { layerNorm, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked };
+function kvCache(shape: [number, number, number, number]): tf.Tensor4D {
+  return run('NativeKVCache', {}, { shape }) as tf.Tensor4D;
+}
+
+function attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor, scale: number): tf.Tensor4D {
+  return run('NativeAttentionCached', { q, k, v, kc, vc, bias }, { scale, past }) as tf.Tensor4D;
+}
+
+const OPS: FusedOps = { layerNorm, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked, kvCache, attentionCached };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

@@ -371,6 +371,46 @@ describe.skipIf(!available && !required)('native backend', () => {
     expect(tf.memory().numTensors).toBe(before - 4);
   });
 
+  it('sampling with the in-place KV cache gives bit-identical logits and tokens to the concatenated cache (also LoRA), with no tensor left behind', async () => {
+    await tf.setBackend('native');
+    const m = tinyModel({}, 4);
+    m.addLora({ r: 2, alpha: 4, targets: ['c_attn', 'c_fc'] } as never);
+    for (const v of m.trainable().values()) if (v.name.includes('lora')) v.assign(tf.randomNormal(v.shape, 0, 0.05, 'float32', 3));
+    const before = tf.memory().numTensors;
+    // logits step by step: the preallocated cache written in place against past/returnCache (concat)
+    const rng = new Rng(8);
+    const B = 3;
+    const steps = [5, 1, 1, 2, 1].map((T) => tf.tensor2d(Array.from({ length: B * T }, () => rng.int(m.config.vocabSize)), [B, T], 'int32'));
+    const slots = m.kvSlots(B, 12)!;
+    let cache: { k: tf.Tensor4D[]; v: tf.Tensor4D[] } | undefined;
+    let len = 0;
+    for (const ids of steps) {
+      len += ids.shape[1];
+      const mask = tf.tensor2d(Array.from({ length: B * len }, (_, i) => (i % len === 0 && i / len === 1 ? 0 : 1)), [B, len]); // row 1 left-padded
+      const a = tf.tidy(() => Array.from(m.head(m.forward(ids, mask, { kv: slots }).hidden).dataSync()));
+      const [logits, ...kv] = tf.tidy(() => {
+        const r = m.forward(ids, mask, { past: cache, returnCache: true });
+        return [m.head(r.hidden), ...r.cache!.k, ...r.cache!.v];
+      });
+      const b = Array.from(logits.dataSync());
+      if (cache) tf.dispose([...cache.k, ...cache.v]);
+      cache = { k: kv.slice(0, kv.length / 2) as tf.Tensor4D[], v: kv.slice(kv.length / 2) as tf.Tensor4D[] };
+      tf.dispose([logits, mask]);
+      expect(a).toEqual(b);
+    }
+    expect(slots.length).toBe(10);
+    expect(() => m.forward(steps[0], undefined, { kv: slots })).toThrow(/15 positions exceed the KV cache's 12/);
+    tf.dispose([...slots.k, ...slots.v, ...cache!.k, ...cache!.v, ...steps]);
+    expect(tf.memory().numTensors).toBe(before);
+    // a cache another tensor shares (a reshape) is never written in place
+    const kc = fusedOps()!.kvCache([1, 1, 4, 2]);
+    const alias = tf.reshape(kc, [8]);
+    const q = tf.ones([1, 1, 1, 2]) as tf.Tensor4D;
+    expect(() => fusedOps()!.attentionCached(q, q, q, kc, kc, 0, tf.zeros([1, 1, 1, 1]), 1)).toThrow(/held by one tensor only/);
+    tf.dispose([kc, alias, q]);
+    m.dispose();
+  });
+
   it('AdamW updates the variables in place between steps, never an array a caller has read or a buffer another tensor shares', async () => {
     await tf.setBackend('native');
     const f = fusedOps()!;

@@ -729,7 +729,9 @@ void forItems(int64_t items, int64_t workPerItem, const std::function<void(int64
   });
 }
 
-// attention(q [B,H,T,D], k [B,H,L,D], v [B,H,L,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb], scale)
+// attention(q [B,H,T,D], k [B,H,S,D], v [B,H,S,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb, S?], scale)
+// Keys and values are the first L of S rows per head (S = L when meta has 6 entries): a preallocated
+// KV cache of S positions with L filled.
 napi_value Attention(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* q = static_cast<const float*>(ta(env, a.v[0]));
@@ -738,17 +740,19 @@ napi_value Attention(napi_env env, napi_callback_info info) {
   const float* bias = static_cast<const float*>(ta(env, a.v[3]));
   float* y = static_cast<float*>(ta(env, a.v[4]));
   float* p = static_cast<float*>(ta(env, a.v[5]));
-  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[6]));
+  size_t metaLen = 0;
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[6], &metaLen));
   const float scale = static_cast<float>(f64(env, a.v[7]));
   const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4], Bb = m[5];
+  const int64_t S = metaLen > 6 ? m[6] : L;
   forItems(B * H, 2 * Tn * L * D, [&](int64_t it) {
     const int64_t b = it / H;
     float* P = p + it * Tn * L;
-    G->run(false, true, Tn, L, D, q + it * Tn * D, D, k + it * L * D, D, P, L, false);
+    G->run(false, true, Tn, L, D, q + it * Tn * D, D, k + it * S * D, D, P, L, false);
     const float* bb = bias + (Bb > 1 ? b * Tn * L : 0);
     for (int64_t i = 0; i < Tn * L; i++) P[i] = P[i] * scale + bb[i];
     T->softmax(P, P, Tn, L, 0);
-    G->run(false, false, Tn, D, L, P, L, v + it * L * D, D, y + it * Tn * D, D, false);
+    G->run(false, false, Tn, D, L, P, L, v + it * S * D, D, y + it * Tn * D, D, false);
   });
   return nullptr;
 }

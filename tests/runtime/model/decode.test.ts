@@ -78,6 +78,43 @@ describe('generate', () => {
     expect(sampleToken(logits, { temperature: 0, topK: 0, topP: 1 }, rng)).toBe(0);
   });
 
+  it('samples exactly as the definition: a stable sort by logit, top-k, top-p, then one uniform draw', () => {
+    // the definition, written plainly (a comparator sort; the product uses a native key sort)
+    const reference = (logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): number => {
+      let idx = Array.from({ length: logits.length }, (_, i) => i).filter((i) => logits[i] > -Infinity);
+      idx.sort((a, b) => logits[b] - logits[a]);
+      if (o.topK > 0 && o.topK < idx.length) idx = idx.slice(0, o.topK);
+      let probs = idx.map((i) => Math.exp((logits[i] - logits[idx[0]]) / o.temperature));
+      let total = probs.reduce((a, b) => a + b, 0);
+      if (o.topP < 1) {
+        let cum = 0;
+        const keep = probs.findIndex((p) => (cum += p / total) >= o.topP) + 1 || idx.length;
+        [idx, probs] = [idx.slice(0, keep), probs.slice(0, keep)];
+        total = probs.reduce((a, b) => a + b, 0);
+      }
+      let u = rng.next() * total;
+      for (let j = 0; j < idx.length; j++) if ((u -= probs[j]) <= 0) return idx[j];
+      return idx[idx.length - 1];
+    };
+    const gen = new Rng(7);
+    for (let trial = 0; trial < 200; trial++) {
+      const V = 1 + gen.int(600);
+      // few distinct values (many ties), −0 beside +0, masked (−Infinity) entries, huge and tiny values
+      const logits = Float32Array.from({ length: V }, () => {
+        const r = gen.next();
+        if (r < 0.05) return -Infinity;
+        if (r < 0.1) return -0;
+        if (r < 0.15) return 0;
+        if (r < 0.2) return (gen.next() - 0.5) * 1e30;
+        return Math.round((gen.next() - 0.5) * 20) / 4;
+      });
+      if (!logits.some((x) => x > -Infinity)) logits[0] = 1;
+      const o = { temperature: [1, 0.7, 2][trial % 3], topK: [0, 1, 5, 50][trial % 4], topP: [1, 0.9, 0.3][trial % 5 % 3] };
+      const [a, b] = [new Rng(trial), new Rng(trial)];
+      for (let draw = 0; draw < 5; draw++) expect(sampleToken(logits, o, a)).toBe(reference(logits, o, b));
+    }
+  });
+
   it('rejects prompts that fill the context', () => {
     const m = tinyModel({ context: 8 });
     expect(() => generate(m, [tok.encode('Four score')], opts)).toThrow(/no room in the model's context of 8/);
