@@ -219,6 +219,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       write(`${node.name}: cached (${node.hash.slice(0, 12)})`);
       continue;
     }
+    await new Promise((r) => setImmediate(r)); // a pending SIGINT/SIGTERM handler runs before the next stage
     if (signal.aborted) break;
     const started = performance.now();
     const resuming = store.checkpointInfo(node.hash);

@@ -47,6 +47,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const responses: string[][] = prompts.map(() => []);
     const scores: number[][] = prompts.map(() => []);
     for (let k = 0; k < n; k++) {
+      await new Promise((r) => setImmediate(r)); // let a SIGINT handler run between rounds
       if (ctx.signal.aborted) {
         // Partial labels must never be committed as the stage's result: stop without output.
         const { Interrupted } = await import('../train/resume.ts');

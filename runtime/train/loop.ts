@@ -68,7 +68,14 @@ export async function runSteps<S extends Record<string, unknown>>(o: StepsOption
   const resumedFrom = step;
   o.reporter.start(o.totalSteps);
   if (step > 0) o.reporter.tick(step, o.progress());
+  let yielded = performance.now();
   for (; step < o.totalSteps; step++) {
+    // A step is synchronous work: let the event loop run now and then so that a SIGINT/SIGTERM handler
+    // gets to abort the signal (else Ctrl-C would wait for the stage's end or its next checkpoint).
+    if (performance.now() - yielded > 50) {
+      await new Promise((r) => setImmediate(r));
+      yielded = performance.now();
+    }
     if (o.signal.aborted) {
       o.reporter.stop();
       throw o.checkpoints

@@ -22,7 +22,7 @@ interface Done {
 }
 
 /** Run the CLI in a child process; `until` may kill it (returns true once it has). */
-function rlhfc(args: string[], opts: { cwd?: string; until?: (kill: (s: NodeJS.Signals) => void) => boolean } = {}): Promise<Done> {
+function rlhfc(args: string[], opts: { cwd?: string; until?: (kill: (s: NodeJS.Signals) => void, err: string) => boolean } = {}): Promise<Done> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, RLHFC_BACKEND: 'auto', CI: '1' } });
     let out = '';
@@ -32,7 +32,7 @@ function rlhfc(args: string[], opts: { cwd?: string; until?: (kill: (s: NodeJS.S
     let timer: NodeJS.Timeout | undefined;
     if (opts.until) {
       timer = setInterval(() => {
-        if (opts.until!((s) => child.kill(s))) clearInterval(timer);
+        if (opts.until!((s) => child.kill(s), err)) clearInterval(timer);
       }, 10);
     }
     child.on('error', fail);
@@ -162,6 +162,21 @@ describe('rlhfc run: faults', () => {
     expect(g.code).toBe(1);
     rmSync(join(store, 'lock'));
   }, 60_000);
+
+  it('stops at the next step on SIGINT even when no checkpoint is due (a stage is synchronous work)', async () => {
+    // pretraining for 5,000 steps with the default checkpoint interval (2 minutes): Ctrl-C once its
+    // first metrics line is out must stop it within seconds, not at the stage's end
+    const spec = join(work, 'long.rlhf');
+    writeFileSync(spec, readFileSync(FIXTURE, 'utf8').replace('max_steps: 100  log_every: 20  checkpoint_every: 10', 'max_steps: 5000  log_every: 20'));
+    let sent = 0;
+    const r = await rlhfc(['run', spec, '--store', join(work, 'long')], {
+      until: (kill, err) => err.includes('base: step=') && ((sent = performance.now()), kill('SIGINT'), true),
+    });
+    expect(r.code, r.err).toBe(130);
+    expect(r.err).toMatch(/interrupted at step (\d+)\/5000/);
+    expect(Number(/interrupted at step (\d+)\/5000/.exec(r.err)![1])).toBeLessThan(5000);
+    expect(performance.now() - sent).toBeLessThan(15_000);
+  }, 120_000);
 
   it('resumes after SIGINT and after SIGKILL and ends with the same weights as an uninterrupted run', async () => {
     const store = join(work, 'killed');
