@@ -265,12 +265,13 @@ export class GPT {
       if (training) this.rng.seed(); // the attention-dropout seed the other path draws (rate 0 here)
       return this.proj(i, 'attn.c_proj', attendPacked(qkv, bias, H), training);
     }
-    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
+    // [B,T,C] → [B,H,T,D]; with one position (a sampling step) the transpose moves nothing: a reshape
+    const heads = (t: tf.Tensor) => (T === 1 ? tf.reshape(t, [B, H, 1, D]) : tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])) as tf.Tensor4D;
     // with a KV cache (sampling: a few rows per step) one c_attn product and a split of its small
     // output; otherwise (training without the packed kernel) products with slices of the weight
     const qkv = past || cache || kv ? tf.split(this.proj(i, 'attn.c_attn', x, training), 3, 2) : this.qkv(i, x, training);
     const [q, k0, v0] = qkv.map(heads);
-    const merge = (y: tf.Tensor4D) => tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]);
+    const merge = (y: tf.Tensor4D) => tf.reshape(T === 1 ? y : tf.transpose(y, [0, 2, 1, 3]), [B, T, C]);
     if (kv) return this.proj(i, 'attn.c_proj', merge(attendCached(q, k0, v0, kv.k[i], kv.v[i], kv.length, bias)), training);
     const k = past ? (tf.concat([past.k[i], k0], 2) as tf.Tensor4D) : k0;
     const v = past ? (tf.concat([past.v[i], v0], 2) as tf.Tensor4D) : v0;
