@@ -458,10 +458,10 @@ describe('trl export: grpo, rloo and kto', () => {
 describe('trl export: defects of the TRL 0.19 export, fixed', () => {
   it('PPO: a step rolls out batch_size prompts in batch_size / mini_batch_size mini-batches, for steps steps (not TRL ≤ 0.16\'s mapping)', () => {
     const rl = projects.get('seed.rlhf')!.result.files.get('stages/rl.py')!;
-    // seed.rlhf: steps 45, batch_size 16, mini_batch_size 4
+    // seed.rlhf: steps 45, batch_size 32, mini_batch_size 8
     expect(rl).toContain('steps=45,  # steps');
-    expect(rl).toContain('batch_size=16,  # batch_size');
-    expect(rl).toContain('mini_batch_size=4,  # mini_batch_size');
+    expect(rl).toContain('batch_size=32,  # batch_size');
+    expect(rl).toContain('mini_batch_size=8,  # mini_batch_size');
     expect(rl).not.toMatch(/per_device_train_batch_size|num_mini_batches|total_episodes/);
   });
 
@@ -469,7 +469,7 @@ describe('trl export: defects of the TRL 0.19 export, fixed', () => {
     const spec = 'examples/seed.rlhf';
     const eight = exportSpec(spec, { gpus: '8' }).result.files.get('stages/rl.py')!;
     expect(eight).toContain('steps=45,  # steps');
-    expect(eight).toContain('batch_size=16,  # batch_size');
+    expect(eight).toContain('batch_size=32,  # batch_size');
   });
 
   it('accelerate.yaml quotes NO (a bare NO is the boolean false in YAML)', () => {
