@@ -26,7 +26,7 @@ for (const blas of only) {
       env: { ...process.env, RLHFC_NATIVE_BLAS: blas },
     });
     const wall = (performance.now() - t0) / 1000;
-    const banner = r.stdout.split('\n').find((l) => l.includes('backend'))?.trim() ?? '';
+    const banner = r.stderr.split('\n').find((l) => l.startsWith('backend'))?.trim() ?? '';
     if (r.status !== 0) {
       console.log(`${blas}: failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
       continue;
