@@ -20,7 +20,7 @@ export { storeDirOf };
 import { Reporter } from './reporter.ts';
 import { materializeSource, loadStageOutputs } from './nodes.ts';
 import type { Artifact, StageOutcome, StageRun } from './stage-context.ts';
-import { Interrupted } from './train/resume.ts';
+import { Interrupted, letSignalsIn } from './train/resume.ts';
 
 export interface RunOptions {
   /** Path of the main spec (for resolving relative paths and the default store). */
@@ -219,7 +219,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       write(`${node.name}: cached (${node.hash.slice(0, 12)})`);
       continue;
     }
-    await new Promise((r) => setImmediate(r)); // a pending SIGINT/SIGTERM handler runs before the next stage
+    await letSignalsIn(); // a Ctrl-C during the last stage is seen before the next one starts
     if (signal.aborted) break;
     const started = performance.now();
     const resuming = store.checkpointInfo(node.hash);

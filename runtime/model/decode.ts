@@ -163,21 +163,20 @@ export function generate(model: GPT, prompts: number[][], o: GenerateOptions): G
       for (let b = 0; b < B; b++) out.set(a.subarray(b * L + from, b * L + to), b * (to - from));
       return tf.tensor2d(out, [B, to - from], dtype);
     };
+    /** Hidden states [B,T,C] → the last position's [B,C]. */
+    const last = (h: tf.Tensor3D) => tf.reshape(tf.slice(h, [0, h.shape[1] - 1, 0], [B, 1, -1]), [B, -1]);
     // Tidy returns [logits, ...keys, ...values] so the cache survives it.
     const out = tf.tidy((): tf.Tensor[] => {
       const maskT = cols(mask, 0, len, 'float32');
       if (!useCache) {
-        const h = model.hidden(cols(ids, 0, len, 'int32'), maskT);
-        return [model.head(tf.reshape(tf.slice(h, [0, len - 1, 0], [B, 1, -1]), [B, -1]))];
+        return [model.head(last(model.hidden(cols(ids, 0, len, 'int32'), maskT)))];
       }
       if (slots) {
-        const r = model.forward(cols(ids, slots.length, len, 'int32'), maskT, { kv: slots });
-        return [model.head(tf.reshape(tf.slice(r.hidden, [0, r.hidden.shape[1] - 1, 0], [B, 1, -1]), [B, -1]))];
+        return [model.head(last(model.forward(cols(ids, slots.length, len, 'int32'), maskT, { kv: slots }).hidden))];
       }
       const from = cache ? len - 1 : 0;
       const r = model.forward(cols(ids, from, len, 'int32'), maskT, { past: cache, returnCache: true });
-      const last = tf.reshape(tf.slice(r.hidden, [0, len - from - 1, 0], [B, 1, -1]), [B, -1]);
-      return [model.head(last), ...r.cache!.k, ...r.cache!.v];
+      return [model.head(last(r.hidden)), ...r.cache!.k, ...r.cache!.v];
     });
     const [logits, ...kv] = out;
     if (kv.length) {

@@ -47,10 +47,10 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const responses: string[][] = prompts.map(() => []);
     const scores: number[][] = prompts.map(() => []);
     for (let k = 0; k < n; k++) {
-      await new Promise((r) => setImmediate(r)); // let a SIGINT handler run between rounds
+      const { Interrupted, letSignalsIn } = await import('../train/resume.ts');
+      await letSignalsIn(); // a Ctrl-C during the last round is seen now
       if (ctx.signal.aborted) {
         // Partial labels must never be committed as the stage's result: stop without output.
-        const { Interrupted } = await import('../train/resume.ts');
         ctx.reporter.stop();
         throw new Interrupted(k, n, undefined);
       }

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { accumulateGrads, clipByGlobalNorm, learningRate, type AdamW } from '../optim.ts';
 import type { Reporter } from '../reporter.ts';
 import { UserError, diag } from '../../core/diagnostics.ts';
-import { Interrupted, type Checkpoints } from './resume.ts';
+import { Interrupted, letSignalsIn, type Checkpoints } from './resume.ts';
 import type { OptimizerParams } from './params.ts';
 
 /** What one optimizer step needs: the trainable variables, AdamW, the schedule and the clipping norm. */
@@ -73,7 +73,7 @@ export async function runSteps<S extends Record<string, unknown>>(o: StepsOption
     // A step is synchronous work: let the event loop run now and then so that a SIGINT/SIGTERM handler
     // gets to abort the signal (else Ctrl-C would wait for the stage's end or its next checkpoint).
     if (performance.now() - yielded > 50) {
-      await new Promise((r) => setImmediate(r));
+      await letSignalsIn();
       yielded = performance.now();
     }
     if (o.signal.aborted) {

@@ -202,6 +202,14 @@ export class Checkpoints {
 const damaged = (why: string) => new UserError([diag('RLHF9003', why)]);
 
 /** A stage stopped by SIGINT/SIGTERM at a step boundary, after saving a checkpoint. */
+/**
+ * Give the event loop one turn, so that a pending SIGINT/SIGTERM handler runs and aborts the run's
+ * signal: training steps and sampling are synchronous work, during which no handler runs.
+ */
+export function letSignalsIn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
 export class Interrupted extends Error {
   constructor(
     readonly step: number,
