@@ -1,0 +1,72 @@
+// The training-health monitor on metric streams shaped like the stages' own lines: each pathology
+// fires its check (once, then counted), a healthy stream fires none, a threshold of 0 silences one.
+import { describe, expect, it } from 'vitest';
+import { correlation, HEALTH_DEFAULTS, HealthMonitor, type CheckId } from '../../runtime/health.ts';
+
+type Line = Record<string, number | string>;
+
+function run(lines: Line[], thresholds = HEALTH_DEFAULTS) {
+  const m = new HealthMonitor(thresholds);
+  const fresh = lines.map((l) => m.observe(l).map((f) => f.check));
+  return { fresh, findings: m.findings(), fired: new Set(m.findings().map((f) => f.check)) };
+}
+
+const steps = (n: number, f: (i: number) => Line): Line[] => Array.from({ length: n }, (_, i) => ({ step: (i + 1) * 10, ...f(i) }));
+
+// A GRPO-like run that is fine: rewards spread, answers not cut, length steady, KL small and flat.
+const healthyGroup = steps(12, (i) => ({ reward: 0.2 + 0.02 * i, frac_reward_zero_std: 0.1, truncated_ratio: 0.05, reward_length_corr: 0.1 * Math.sin(i), completion_len: 12 + (i % 3), kl: 0.5 + 0.05 * Math.sin(i), entropy: 2.5 - 0.05 * i }));
+const healthySft = steps(10, (i) => ({ loss: 3 - 0.2 * i, val_loss: 3.1 - 0.15 * i }));
+const healthyDpo = steps(8, (i) => ({ loss: 0.69 - 0.03 * i, 'rewards/chosen': 0.1 + 0.05 * i, 'rewards/rejected': -0.1 - 0.05 * i, reward_margin: 0.2 + 0.1 * i, eval_loss: 0.7 - 0.03 * i }));
+
+describe('health monitor', () => {
+  it('a healthy run raises no flag', () => {
+    for (const s of [healthyGroup, healthySft, healthyDpo]) expect(run(s).findings).toEqual([]);
+  });
+
+  const cases: [CheckId, Line[]][] = [
+    ['zero_std', steps(6, (i) => ({ reward: 1, frac_reward_zero_std: i < 3 ? 0.2 : 1 }))],
+    ['truncation', steps(4, () => ({ truncated_ratio: 0.9 }))],
+    ['length_corr', steps(4, () => ({ reward_length_corr: -0.8 }))],
+    ['length_drift', steps(6, (i) => ({ completion_len: 20 - 3 * i }))],
+    ['kl_max', steps(3, (i) => ({ kl: 10 + 8 * i }))],
+    ['kl_growth', steps(7, (i) => ({ kl: 0.5 * 1.3 ** i }))],
+    ['entropy_drop', steps(6, (i) => ({ entropy: 3 * 0.5 ** i }))],
+    ['chosen_falling', steps(6, (i) => ({ 'rewards/chosen': -0.1 * i, reward_margin: 0.3 * i }))],
+    ['flat_evals', steps(7, (i) => ({ val_loss: i < 2 ? 3 - i : 2.0 + 1e-5 * i }))],
+  ];
+  for (const [check, lines] of cases) {
+    it(`flags ${check}, once, and keeps counting`, () => {
+      const r = run(lines);
+      expect([...r.fired]).toEqual([check]);
+      const f = r.findings[0];
+      expect(r.fresh.flat().filter((c) => c === check)).toHaveLength(1);
+      expect(f.count).toBeGreaterThanOrEqual(1);
+      expect(f.lastStep).toBeGreaterThanOrEqual(f.step);
+      expect(f.message.length).toBeGreaterThan(20);
+      // silenced with 0
+      expect(run(lines, { ...HEALTH_DEFAULTS, [check]: 0 }).findings).toEqual([]);
+    });
+  }
+
+  it('keeps the worst value and the first step', () => {
+    const r = run(steps(5, (i) => ({ truncated_ratio: [0.1, 0.4, 0.9, 0.5, 0.35][i] })));
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]).toMatchObject({ check: 'truncation', step: 20, lastStep: 50, count: 4, value: 0.9 });
+    expect(r.findings[0].message).toMatch(/90% of answers/);
+  });
+
+  it('thresholds are the stage’s: a looser one does not fire', () => {
+    const lines = steps(4, () => ({ truncated_ratio: 0.4 }));
+    expect(run(lines).fired.has('truncation')).toBe(true);
+    expect(run(lines, { ...HEALTH_DEFAULTS, truncation: 0.5 }).fired.has('truncation')).toBe(false);
+  });
+
+  it('correlation: hand values', () => {
+    expect(correlation([1, 2, 3, 4], [2, 4, 6, 8])).toBeCloseTo(1, 12);
+    expect(correlation([1, 2, 3, 4], [8, 6, 4, 2])).toBeCloseTo(-1, 12);
+    // x = 1..5, y = [2,1,4,3,5]: Σdxdy = 8, Σdx² = 10, Σdy² = 10 → 0.8
+    expect(correlation([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])).toBeCloseTo(0.8, 12);
+    expect(correlation([1, 1, 1], [1, 2, 3])).toBeNaN();
+    expect(correlation([1, 2], [1, 2])).toBeNaN();
+  });
+});
