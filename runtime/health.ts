@@ -9,27 +9,28 @@
 
 import { block, float, int, type ParamsOf } from '../core/schema.ts';
 
+const FIELDS = {
+  zero_std: float('Warn when at least this fraction of reward groups scored every answer the same (grpo, rloo: those groups teach nothing).', 0.5, 0, 1),
+  truncation: float('Warn when at least this fraction of answers hit max_new_tokens.', 0.3, 0, 1),
+  length_corr: float('Warn when |correlation| between reward and answer length reaches this (reward follows length: possible length hacking).', 0.5, 0, 1),
+  length_drift: float('Warn when mean answer length moves by at least this fraction from its first logged value.', 0.3, 0),
+  kl_max: float('Warn when the KL to the reference exceeds this.', 20, 0),
+  kl_growth: int('Warn when the KL rose at each of this many logged steps in a row and at least doubled over them (growing without bound).', 5, 0),
+  entropy_drop: float('Warn when the policy entropy falls below this fraction of its first logged value (entropy collapse).', 0.2, 0, 1),
+  chosen_falling: int('DPO/KTO: warn when the held-out chosen reward fell over this many evaluations in a row while the margin rose.', 3, 0),
+  flat_evals: int('Warn when the held-out loss moved by less than 0.1% (relative) over this many evaluations in a row.', 4, 0),
+};
+
 export const health = {
-  ...block('Training-health monitor: warnings while training (also kept in the run record and the report). 0 silences a check. Not part of the cache key.', 'always', {
-    zero_std: float('Warn when at least this fraction of reward groups scored every answer the same (grpo, rloo: those groups teach nothing).', 0.5, 0, 1),
-    truncation: float('Warn when at least this fraction of answers hit max_new_tokens.', 0.3, 0, 1),
-    length_corr: float('Warn when |correlation| between reward and answer length reaches this (reward follows length: possible length hacking).', 0.5, 0, 1),
-    length_drift: float('Warn when mean answer length moves by at least this fraction from its first logged value.', 0.3, 0),
-    kl_max: float('Warn when the KL to the reference exceeds this.', 20, 0),
-    kl_growth: int('Warn when the KL rose at each of this many logged steps in a row and at least doubled over them (growing without bound).', 5, 0),
-    entropy_drop: float('Warn when the policy entropy falls below this fraction of its first logged value (entropy collapse).', 0.2, 0, 1),
-    chosen_falling: int('DPO/KTO: warn when the held-out chosen reward fell over this many evaluations in a row while the margin rose.', 3, 0),
-    flat_evals: int('Warn when the held-out loss moved by less than 0.1% (relative) over this many evaluations in a row.', 4, 0),
-  }),
+  ...block('Training-health monitor: warnings while training (also kept in the run record and the report). 0 silences a check. Not part of the cache key.', 'always', FIELDS),
   notInHash: true,
 };
 
-export type HealthParams = ParamsOf<(typeof health)['fields']>;
+export type HealthParams = ParamsOf<typeof FIELDS>;
+export type CheckId = keyof typeof FIELDS;
 
 /** Defaults of every threshold (a stage without a `health` block in its params uses these). */
-export const HEALTH_DEFAULTS: HealthParams = Object.fromEntries(Object.entries(health.fields).map(([k, s]) => [k, s.default])) as HealthParams;
-
-export type CheckId = keyof HealthParams;
+export const HEALTH_DEFAULTS = Object.fromEntries(Object.entries(FIELDS).map(([k, s]) => [k, s.default])) as HealthParams;
 
 /** One check that fired: first where, how often, the worst value, and a message a person reads. */
 export interface Finding {
@@ -173,29 +174,6 @@ export class HealthMonitor {
   findings(): Finding[] {
     return [...this.found.values()].map((x) => x.finding);
   }
-}
-
-/** Pearson correlation of two equal-length series (NaN when either has no spread or fewer than 3 points). */
-export function correlation(x: readonly number[], y: readonly number[]): number {
-  const n = Math.min(x.length, y.length);
-  if (n < 3) return Number.NaN;
-  let mx = 0;
-  let my = 0;
-  for (let i = 0; i < n; i++) {
-    mx += x[i];
-    my += y[i];
-  }
-  mx /= n;
-  my /= n;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) ** 2;
-    syy += (y[i] - my) ** 2;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : Number.NaN;
 }
 
 /** One warning line for the console. */

@@ -153,6 +153,7 @@ interface EvalResult {
   mean_score: number;
   stderr: number;
   kl?: number;
+  length_corr?: number | null;
   degeneration?: { words: { mean: number; p10: number; p50: number; p90: number }; tokens?: { mean: number }; empty_rate: number; distinct_1: number; distinct_2: number; repetition_2: number };
   flags?: string[];
   samples: { prompt: string; response: string; score: number }[];
@@ -173,14 +174,14 @@ export function evalTable(dir: string): string {
     return `<p class="flag">${esc((e as Error).message)}</p>`;
   }
   const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
-  const head = `<tr><th>model</th><th>${report.accuracy ? 'accuracy (0/1 judge)' : 'score'}</th><th>KL</th><th>words: mean (p10 / p50 / p90)</th><th>tokens</th><th>empty</th><th>distinct-1</th><th>distinct-2</th><th>repetition</th><th></th></tr>`;
+  const head = `<tr><th>model</th><th>${report.accuracy ? 'accuracy (0/1 judge)' : 'score'}</th><th>KL</th><th>words: mean (p10 / p50 / p90)</th><th>tokens</th><th>empty</th><th>distinct-1</th><th>distinct-2</th><th>repetition</th><th title="correlation of the judge's score with answer length (tokens)">score–length r</th><th></th></tr>`;
   const rows = report.results.map((r) => {
     const d = r.degeneration;
     const flag = r.flags?.length ? '<td class="flag">possible reward hacking</td>' : '<td></td>';
     const cells = d
       ? `<td>${f(d.words.mean, 1)} (${f(d.words.p10, 0)} / ${f(d.words.p50, 0)} / ${f(d.words.p90, 0)})</td><td>${f(d.tokens?.mean, 1)}</td><td>${f(d.empty_rate * 100, 0)}%</td><td>${f(d.distinct_1)}</td><td>${f(d.distinct_2)}</td><td>${f(d.repetition_2)}</td>`
       : '<td colspan="6"></td>';
-    return `<tr><td>${esc(r.model)}</td><td>${f(r.mean_score, 3)} ± ${f(r.stderr, 3)}</td><td>${f(r.kl)}</td>${cells}${flag}</tr>`;
+    return `<tr><td>${esc(r.model)}</td><td>${f(r.mean_score, 3)} ± ${f(r.stderr, 3)}</td><td>${f(r.kl)}</td>${cells}<td>${f(r.length_corr ?? undefined)}</td>${flag}</tr>`;
   });
   const flagged = report.results
     .filter((r) => r.flags?.length)

@@ -110,3 +110,75 @@ export function hackingFlags(model: DegenerationStats, reference: DegenerationSt
   } else if (model.words.mean > 0) flags.push(`the reference's responses are empty, this model's are ${model.words.mean.toFixed(1)} words`);
   return flags;
 }
+
+/** Pearson correlation of two equal-length series (NaN when either has no spread or fewer than 3 points). */
+export function correlation(x: readonly number[], y: readonly number[]): number {
+  const f = fit(x, y);
+  return f ? f.r : Number.NaN;
+}
+
+/** Least-squares line of y on x: slope, its standard error and the correlation; undefined below 3 points or without spread. */
+export function fit(x: readonly number[], y: readonly number[]): { slope: number; se: number; r: number } | undefined {
+  const n = Math.min(x.length, y.length);
+  if (n < 3) return undefined;
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) {
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= n;
+  my /= n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) ** 2;
+    syy += (y[i] - my) ** 2;
+  }
+  if (!(sxx > 0 && syy > 0)) return undefined;
+  const slope = sxy / sxx;
+  const residual = Math.max(syy - slope * sxy, 0);
+  return { slope, se: Math.sqrt(residual / (n - 2) / sxx), r: sxy / Math.sqrt(sxx * syy) };
+}
+
+/** Scores and lengths (tokens) of one model's answers to the same prompts. */
+export interface ScoredAnswers {
+  scores: readonly number[];
+  lengths: readonly number[];
+}
+
+export interface LengthDrivenGain {
+  /** Mean score gain over the reference. */
+  gain: number;
+  /** The part of it the length change alone predicts: pooled score-per-token slope × change in mean length. */
+  predicted: number;
+  /** The pooled slope and its t statistic (slope / standard error). */
+  slope: number;
+  t: number;
+  /** Set when the gain is positive, the slope is significant (|t| ≥ 2) and length predicts at least half of the gain. */
+  flag?: string;
+}
+
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+
+/**
+ * Is a model's gain over its reference explained by answer length? The judge's score is regressed on
+ * answer length over both models' answers (pooled); the slope times the change in mean length is the
+ * gain that length alone predicts. A model whose positive gain is at least half predicted by that,
+ * with a slope two standard errors from zero, gains by length rather than content.
+ */
+export function lengthDrivenGain(model: ScoredAnswers, reference: ScoredAnswers): LengthDrivenGain {
+  const gain = mean(model.scores) - mean(reference.scores);
+  const f = fit([...model.lengths, ...reference.lengths], [...model.scores, ...reference.scores]);
+  const dLen = mean(model.lengths) - mean(reference.lengths);
+  if (!f) return { gain, predicted: 0, slope: 0, t: 0 };
+  const predicted = f.slope * dLen;
+  const t = f.se > 0 ? f.slope / f.se : f.slope === 0 ? 0 : Number.POSITIVE_INFINITY * Math.sign(f.slope);
+  const out: LengthDrivenGain = { gain, predicted, slope: f.slope, t };
+  if (gain > 0 && Math.abs(t) >= 2 && predicted >= 0.5 * gain) {
+    out.flag = `length-driven gain: ${predicted.toFixed(3)} of its +${gain.toFixed(3)} over the reference (${Math.round((100 * predicted) / gain)}%) is what the judge's score-per-token slope (${f.slope.toFixed(4)}, t ${t.toFixed(1)}) predicts from the length change (${mean(reference.lengths).toFixed(1)} → ${mean(model.lengths).toFixed(1)} tokens)`;
+  }
+  return out;
+}

@@ -22,14 +22,16 @@ export function shortFloor(n: number, floor: number): number {
   return floor > 0 && n < floor ? (n - floor) / floor : 0;
 }
 
-export const lengthShaping = block('Length shaping: rewards that depend on answer length alone, added to each score (before scaling and clipping).', 'always', {
+const FIELDS = {
   overlong_cache: int('Soft over-length penalty (DAPO; TRL get_soft_overlong_punishment): answers longer than generation.max_new_tokens − overlong_cache tokens lose up to 1 linearly, reaching −1 at the limit (0: off).', 0, 0),
   overlong_weight: float('Weight of the over-length penalty.', 1, 0),
   floor: int('Answers shorter than this many tokens are penalised by (length − floor) / floor, −1 for an empty answer (0: off).', 0, 0),
   floor_weight: float('Weight of the short-answer penalty.', 1, 0),
-});
+};
 
-export type LengthShaping = ParamsOf<(typeof lengthShaping)['fields']>;
+export const lengthShaping = block('Length shaping: rewards that depend on answer length alone, added to each score (before scaling and clipping).', 'always', FIELDS);
+
+export type LengthShaping = ParamsOf<typeof FIELDS>;
 
 /** The shaping reward of one response of `n` tokens, under a stage's `length` block and its max_new_tokens. */
 export function lengthReward(n: number, p: LengthShaping, maxNewTokens: number): number {

@@ -28,6 +28,8 @@ export const schema = stageSchema({
 
 type Params = typeof schema.params;
 
+const nullIfNaN = (x: number) => (Number.isNaN(x) ? null : x);
+
 // ---- run ----------------------------------------------------------------------------------
 // For each model: sample responses to the held-out prompts (the validation split), score them with
 // the judge, and estimate KL(π ‖ ref) = E_{y~π}[Σ_t log π(y_t) − log ref(y_t)] on those samples,
@@ -40,7 +42,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { sampleResponses } = await import('../train/sampling.ts');
   const { collate } = await import('../train/examples.ts');
   const { mkdirSync, writeFileSync } = await import('node:fs');
-  const { degenerationStats, hackingFlags } = await import('../text-stats.ts');
+  const { correlation, degenerationStats, hackingFlags, lengthDrivenGain } = await import('../text-stats.ts');
   const p = ctx.params;
   const gen = p.generation;
   const src = ctx.inputs.prompts;
@@ -70,7 +72,9 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   };
   const rowsOf = (q: number[][], r: number[][]) => q.map((x, i) => ({ ids: [...x, ...r[i]], loss: [...x.map(() => 0), ...r[i].map(() => 1)] }));
   type Stats = import('../text-stats.ts').DegenerationStats;
-  const results: { model: string; mean_score: number; stderr: number; kl?: number; mean_tokens: number; degeneration: Stats; flags?: string[]; samples: { prompt: string; response: string; score: number }[] }[] = [];
+  type Answers = import('../text-stats.ts').ScoredAnswers;
+  const results: { model: string; mean_score: number; stderr: number; kl?: number; mean_tokens: number; length_corr: number | null; length_gain?: { gain: number; predicted: number; slope: number; t: number }; degeneration: Stats; flags?: string[]; samples: { prompt: string; response: string; score: number }[] }[] = [];
+  const answers: Answers[] = [];
   const allScores: number[] = [];
   ctx.reporter.start(modelKeys.length, 'model');
   try {
@@ -95,25 +99,37 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
           stderr: sd / Math.sqrt(scores.length),
           kl,
           mean_tokens: s.responseIds.reduce((acc, r) => acc + r.length, 0) / s.responseIds.length,
+          // does the judge's score follow answer length? (null: no spread in either)
+          length_corr: nullIfNaN(correlation(scores, s.responseIds.map((r) => r.length))),
           degeneration: degenerationStats(s.texts, s.responseIds.map((r) => r.length)),
           samples: prompts.slice(0, p.samples).map((q, j) => ({ prompt: q, response: s.texts[j], score: scores[j] })),
         });
+        answers.push({ scores, lengths: s.responseIds.map((r) => r.length) });
         const r = results[results.length - 1];
         const d = r.degeneration;
-        ctx.reporter.log({ step: i, model: r.model, mean_score: r.mean_score, stderr: r.stderr, ...(kl !== undefined ? { kl } : {}), mean_words: d.words.mean, empty_rate: d.empty_rate, distinct_1: d.distinct_1, distinct_2: d.distinct_2, repetition_2: d.repetition_2, ...Object.fromEntries(r.samples.map((x, j) => [`sample_${j}`, `[${r.model}] ${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`])) });
+        ctx.reporter.log({ step: i, model: r.model, mean_score: r.mean_score, stderr: r.stderr, ...(kl !== undefined ? { kl } : {}), ...(r.length_corr !== null ? { length_corr: r.length_corr } : {}), mean_words: d.words.mean, empty_rate: d.empty_rate, distinct_1: d.distinct_1, distinct_2: d.distinct_2, repetition_2: d.repetition_2, ...Object.fromEntries(r.samples.map((x, j) => [`sample_${j}`, `[${r.model}] ${JSON.stringify(x.prompt)} → ${JSON.stringify(x.response)} (${x.score.toFixed(3)})`])) });
         ctx.reporter.tick(i + 1, { score: mean });
       } finally {
         lm.dispose();
       }
     }
-    // Degeneration is judged against the reference's own answers: those of the evaluated model that
-    // is the reference, else the reference sampled on the same prompts.
+    // Degeneration and length-driven gains are judged against the reference's own answers: those of
+    // the evaluated model that is the reference, else the reference sampled (and judged) on the same prompts.
     if (ref) {
       const refBinding = ctx.node.inputs['reference'];
       const same = modelKeys.findIndex((k) => ctx.node.inputs[k].node === refBinding.node && ctx.node.inputs[k].output === refBinding.output);
-      const refStats = same >= 0 ? results[same].degeneration : degenerationStats(sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed).texts);
+      let refStats = results[same]?.degeneration;
+      let refAnswers = answers[same];
+      if (same < 0) {
+        const s = sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
+        refStats = degenerationStats(s.texts);
+        refAnswers = { scores: await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]), lengths: s.responseIds.map((r) => r.length) };
+      }
       results.forEach((r, j) => {
-        if (j !== same) r.flags = hackingFlags(r.degeneration, refStats);
+        if (j === same) return;
+        const g = lengthDrivenGain(answers[j], refAnswers);
+        r.length_gain = { gain: g.gain, predicted: g.predicted, slope: g.slope, t: g.t };
+        r.flags = [...hackingFlags(r.degeneration, refStats), ...(g.flag ? [g.flag] : [])];
       });
     }
   } finally {
@@ -135,6 +151,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     if (r.kl !== undefined) metrics[`kl/${r.model}`] = r.kl;
     metrics[`mean_words/${r.model}`] = r.degeneration.words.mean;
     metrics[`distinct_2/${r.model}`] = r.degeneration.distinct_2;
+    if (r.length_corr !== null) metrics[`length_corr/${r.model}`] = r.length_corr;
   }
   const flagged = results.filter((r) => r.flags?.length).map((r) => r.model);
   const warning = flagged.length ? ` — possible reward hacking: ${flagged.join(', ')}` : '';

@@ -69,6 +69,7 @@ export const EvalReportSchema = z.looseObject({
       mean_score: z.number(),
       stderr: z.number(),
       kl: z.number().optional(),
+      length_corr: z.number().nullable().optional(),
       degeneration: z.looseObject({ words: length, tokens: length.optional(), empty_rate: z.number(), distinct_1: z.number(), distinct_2: z.number(), repetition_2: z.number() }).optional(),
       flags: z.array(z.string()).optional(),
       samples: z.array(z.looseObject({ prompt: z.string(), response: z.string(), score: z.number() })),

@@ -1,7 +1,8 @@
 // The training-health monitor on metric streams shaped like the stages' own lines: each pathology
 // fires its check (once, then counted), a healthy stream fires none, a threshold of 0 silences one.
 import { describe, expect, it } from 'vitest';
-import { correlation, HEALTH_DEFAULTS, HealthMonitor, type CheckId } from '../../runtime/health.ts';
+import { HEALTH_DEFAULTS, HealthMonitor, type CheckId } from '../../runtime/health.ts';
+import { correlation, fit, lengthDrivenGain } from '../../runtime/text-stats.ts';
 
 type Line = Record<string, number | string>;
 
@@ -68,5 +69,28 @@ describe('health monitor', () => {
     expect(correlation([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])).toBeCloseTo(0.8, 12);
     expect(correlation([1, 1, 1], [1, 2, 3])).toBeNaN();
     expect(correlation([1, 2], [1, 2])).toBeNaN();
+  });
+
+  it('fit: slope, its standard error and r against hand values', () => {
+    // Σdxdy = 9.8, Σdx² = 5 → slope 1.96; Σdy² = 19.24, SSR = 19.24 − 1.96·9.8 = 0.032, se = √(0.032/2/5)
+    const f = fit([1, 2, 3, 4], [2.1, 3.9, 6.1, 7.9])!;
+    expect(f.slope).toBeCloseTo(1.96, 12);
+    expect(f.se).toBeCloseTo(Math.sqrt(0.032 / 2 / 5), 12);
+    expect(fit([1, 1, 1], [1, 2, 3])).toBeUndefined();
+  });
+
+  it('length-driven gain: flagged when length explains the gain, not when content does', () => {
+    // The judge pays 0.05 per token; the model's answers are 6 tokens longer and its gain is 0.3 = 6 × 0.05.
+    const ref = { lengths: [4, 5, 6, 7, 8, 4, 5, 6, 7, 8], scores: [0.2, 0.25, 0.3, 0.35, 0.4, 0.21, 0.24, 0.31, 0.34, 0.41] };
+    const longer = { lengths: ref.lengths.map((n) => n + 6), scores: ref.scores.map((s) => s + 0.3) };
+    const g = lengthDrivenGain(longer, ref);
+    expect(g.gain).toBeCloseTo(0.3, 10);
+    expect(g.predicted).toBeGreaterThan(0.25);
+    expect(g.flag).toMatch(/length-driven gain/);
+    // Same lengths, higher scores: content.
+    const better = { lengths: ref.lengths, scores: ref.scores.map((s) => s + 0.3) };
+    expect(lengthDrivenGain(better, ref).flag).toBeUndefined();
+    // Longer and worse: no gain to explain.
+    expect(lengthDrivenGain({ lengths: longer.lengths, scores: ref.scores.map((s) => s - 0.1) }, ref).flag).toBeUndefined();
   });
 });

@@ -214,12 +214,22 @@ describe('eval', () => {
       expect(d.words.p10).toBeLessThanOrEqual(d.words.p90);
       expect(d.tokens.mean).toBeCloseTo(r.mean_tokens, 10);
       expect(metrics[`distinct_2/${r.model}`]).toBe(d.distinct_2);
+      // the judge's score against answer length, per model (null only when either has no spread)
+      if (r.length_corr === null) expect(metrics[`length_corr/${r.model}`]).toBeUndefined();
+      else {
+        expect(Math.abs(r.length_corr)).toBeLessThanOrEqual(1);
+        expect(metrics[`length_corr/${r.model}`]).toBe(r.length_corr);
+      }
     }
     // the reference is not judged against itself; the others are, by the documented thresholds
     expect(report.results[0].flags).toBeUndefined();
     const ref = report.results[0].degeneration;
     for (const r of report.results.slice(1)) {
-      const expected = ref.distinct_2 - r.degeneration.distinct_2 > 0.1 || Math.abs(r.degeneration.words.mean / ref.words.mean - 1) > 0.3;
+      const g = r.length_gain;
+      expect(g.gain).toBeCloseTo(r.mean_score - report.results[0].mean_score, 10);
+      const lengthDriven = g.gain > 0 && Math.abs(g.t) >= 2 && g.predicted >= 0.5 * g.gain;
+      expect(r.flags.some((f: string) => f.startsWith('length-driven gain'))).toBe(lengthDriven);
+      const expected = ref.distinct_2 - r.degeneration.distinct_2 > 0.1 || Math.abs(r.degeneration.words.mean / ref.words.mean - 1) > 0.3 || lengthDriven;
       expect(r.flags.length > 0, `${r.model}: ${r.flags.join('; ')}`).toBe(expected);
     }
     const flagged = report.results.filter((r: { flags?: string[] }) => r.flags?.length).map((r: { model: string }) => r.model);
