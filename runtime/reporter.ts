@@ -4,6 +4,7 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { formatFinding, HealthMonitor, type Finding, type HealthParams } from './health.ts';
 
 export type Metrics = Record<string, number | string>;
 
@@ -18,6 +19,8 @@ export interface ReporterOptions {
   write?: (line: string) => void;
   /** The run's combined metrics file: every line is appended there too, tagged with the stage. */
   runMetricsPath?: string;
+  /** Watch the metrics lines with the training-health monitor under these thresholds (a stage's `health` block). */
+  health?: HealthParams;
 }
 
 function fmt(v: number | string): string {
@@ -34,11 +37,18 @@ export class Reporter {
   private readonly write: (line: string) => void;
   private readonly tty: boolean;
   private readonly started = performance.now();
+  private readonly monitor?: HealthMonitor;
 
   constructor(private readonly opts: ReporterOptions) {
     this.metricsPath = join(opts.dir, 'metrics.jsonl');
     this.tty = opts.tty ?? (Boolean(process.stderr.isTTY) && !process.env.CI);
     this.write = opts.write ?? ((l) => process.stderr.write(l + '\n'));
+    if (opts.health) this.monitor = new HealthMonitor(opts.health);
+  }
+
+  /** What the training-health monitor found so far (empty without one). */
+  findings(): Finding[] {
+    return this.monitor?.findings() ?? [];
   }
 
   /** Begin a progress bar over `total` steps. */
@@ -85,15 +95,21 @@ export class Reporter {
         .join(' ');
       this.write(`${this.opts.label}: ${text}`);
     }
+    for (const f of this.monitor?.observe(m) ?? []) this.above(formatFinding(this.opts.label, f));
+  }
+
+  /** A line printed above the progress bar (or plainly without one). */
+  private above(line: string): void {
+    if (this.bar) {
+      this.bar.stop();
+      this.write(line);
+      this.bar.start(this.total, (this.bar as unknown as { value: number }).value ?? 0);
+    } else this.write(line);
   }
 
   /** A free-form line (sample generations, notes), shown above the bar. */
   note(line: string): void {
-    if (this.bar) {
-      this.bar.stop();
-      this.write(`${this.opts.label}: ${line}`);
-      this.bar.start(this.total, (this.bar as unknown as { value: number }).value ?? 0);
-    } else this.write(`${this.opts.label}: ${line}`);
+    this.above(`${this.opts.label}: ${line}`);
   }
 
   stop(): void {

@@ -1,6 +1,10 @@
 // The training-health monitor on metric streams shaped like the stages' own lines: each pathology
 // fires its check (once, then counted), a healthy stream fires none, a threshold of 0 silences one.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Reporter } from '../../runtime/reporter.ts';
 import { HEALTH_DEFAULTS, HealthMonitor, type CheckId } from '../../runtime/health.ts';
 import { correlation, fit, lengthDrivenGain } from '../../runtime/text-stats.ts';
 
@@ -92,5 +96,23 @@ describe('health monitor', () => {
     expect(lengthDrivenGain(better, ref).flag).toBeUndefined();
     // Longer and worse: no gain to explain.
     expect(lengthDrivenGain({ lengths: longer.lengths, scores: ref.scores.map((s) => s - 0.1) }, ref).flag).toBeUndefined();
+  });
+
+  it('a Reporter with a health block prints each finding once, above its lines, and keeps them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rlhfc-health-'));
+    try {
+      const out: string[] = [];
+      const r = new Reporter({ dir, label: 'grpo', tty: false, write: (l) => out.push(l), health: HEALTH_DEFAULTS });
+      for (const l of steps(4, (i) => ({ reward: 0.1 * i, truncated_ratio: i >= 1 ? 0.6 : 0 }))) r.log(l);
+      const warnings = out.filter((l) => l.startsWith('warning:'));
+      expect(warnings).toEqual([expect.stringMatching(/^warning: grpo: step 20: 60% of answers hit max_new_tokens .*\[health\.truncation\]$/)]);
+      expect(r.findings()).toMatchObject([{ check: 'truncation', step: 20, lastStep: 40, count: 3 }]);
+      // without a health block: no monitor
+      const quiet = new Reporter({ dir, label: 'x', tty: false, write: (l) => out.push(l) });
+      quiet.log({ step: 1, truncated_ratio: 1 });
+      expect(quiet.findings()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
