@@ -11,7 +11,7 @@ import { shuffle } from '../data/split.ts';
 import type { GPT } from '../model/gpt.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
 import { accumulateGrads } from '../optim.ts';
-import type { StageContext, StageOutcome } from '../stage-context.ts';
+import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 import { degenerationStats } from '../text-stats.ts';
 import { openLM } from './lm.ts';
 import { logDue, optimizerStep, runSteps, type OptimizerParts } from './loop.ts';
@@ -107,7 +107,7 @@ export async function runOnPolicy<S>(ctx: StageContext, p: OnPolicyParams, algo:
     if (algo.reference) reference = await openReference(ctx, policy, { duringTraining: true, policyInput: 'policy' });
     for (const key of algo.rewardInputs) scorers.push(await openScorer(ctx, key));
     // Whole records: user reward functions receive each prompt's record (e.g. its reference answer).
-    const prompts = (ctx.inputs['prompts'] as { train: { prompt?: string }[] }).train;
+    const prompts = (ctx.inputs['prompts'] as DatasetArtifact).train;
     if (prompts.length === 0) throw policy.dataError('the prompts dataset is empty');
     const tok = policy.tokenizer;
     const opt = policy.optimizerParts(p.optimizer, algo.scheduleSteps);
