@@ -65,7 +65,7 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
     .filter((key) => key.startsWith('rewards['))
     .sort((a, b) => Number(a.slice(8, -1)) - Number(b.slice(8, -1)));
   const names = rewardInputs.map((_, i) => `rewards/${i}`);
-  return runOnPolicy<GroupStep>(ctx, p, {
+  return runOnPolicy(ctx, p, {
     answersPerPrompt: k,
     rewardInputs,
     weights: p.reward_weights.length ? p.reward_weights : undefined,
@@ -77,7 +77,7 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
     updateIndex: (step, it, u) => (step * p.num_iterations + it) * updates + u,
     main: 'reward',
     describe: (scorers) => `${p.batch_size / k} prompts × ${k} answers; ${scorers.map((s, i) => `${names[i]} = ${s.name}`).join(', ')}`,
-    prepare: (ro, lp) => {
+    prepare: (ro, lp): GroupStep => {
       const prep = algo.prepare(ro, lp.old, lp.ref);
       return { prep, advantages: Float32Array.from(prep.advantages), oldLp: lp.old, refLp: lp.ref, tokensInBatch: ro.tokens.reduce((a, b) => a + b, 0) };
     },
@@ -111,6 +111,9 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
       };
     },
     sampleNote: (ro, { prep }, i) => `(reward ${ro.rewards[i].toFixed(3)}, advantage ${prep.advantages[i].toFixed(2)})`,
+    // No state beyond the loop's own (the first and last metrics).
+    state: () => ({}),
+    restore: () => {},
     outcome: (first, last) => ({
       metrics: { ...last, first_reward: first?.['reward'] ?? Number.NaN },
       headline: `mean reward ${(first?.['reward'] ?? Number.NaN).toFixed(3)} → ${(last['reward'] ?? Number.NaN).toFixed(3)}${p.beta > 0 ? `, KL ${(last['kl'] ?? Number.NaN).toFixed(3)}` : ''}, ${k} answers per prompt`,

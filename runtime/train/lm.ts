@@ -7,7 +7,6 @@ import { UserError, diag } from '../../core/diagnostics.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
 import { GPT } from '../model/gpt.ts';
-import type { LoraTarget } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
@@ -170,7 +169,7 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   }
   if (o.head) model.addHead(o.head);
   const lora = o.lora;
-  if (lora) model.addLora({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets as LoraTarget[], seed });
+  if (lora) model.addLora({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, seed });
   return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm', Boolean(lora?.merge));
 }
 

@@ -58,8 +58,11 @@ export interface MiniBatch {
   idx: number[];
 }
 
-/** What makes an on-policy algorithm itself; `S` is what it computes once per generation batch. */
-export interface OnPolicyAlgorithm<S> {
+/**
+ * What makes an on-policy algorithm itself; `S` is what it computes once per generation batch, `X`
+ * its own state kept in checkpoints (plain JSON).
+ */
+export interface OnPolicyAlgorithm<S, X extends Record<string, unknown>> {
   /** Answers per prompt (ppo: 1; grpo/rloo: the group size). */
   answersPerPrompt: number;
   /** The inputs holding the reward sources, in order; `weights` sums them (default all 1). */
@@ -90,14 +93,14 @@ export interface OnPolicyAlgorithm<S> {
   finish(ro: Rollout, s: S, stats: Record<string, number>): Record<string, number>;
   /** What a logged sample shows after its answer, e.g. '(score 0.512)'. */
   sampleNote(ro: Rollout, s: S, i: number): string;
-  /** State beyond the loop's own kept in checkpoints (plain JSON), and how it comes back on resume. */
-  state?(): Record<string, unknown>;
-  restore?(saved: Record<string, unknown>): void;
+  /** State beyond the loop's own kept in checkpoints, and how it comes back on resume. */
+  state(): X;
+  restore(saved: X): void;
   /** The stage's final metrics and headline from its first and last step's metrics. */
   outcome(first: Record<string, number> | undefined, last: Record<string, number>): StageOutcome;
 }
 
-export async function runOnPolicy<S>(ctx: StageContext, p: OnPolicyParams, algo: OnPolicyAlgorithm<S>): Promise<StageOutcome> {
+export async function runOnPolicy<S, X extends Record<string, unknown>>(ctx: StageContext, p: OnPolicyParams, algo: OnPolicyAlgorithm<S, X>): Promise<StageOutcome> {
   const k = algo.answersPerPrompt;
   const B = p.batch_size;
   const policy = await openLM(ctx, { modelInput: 'policy', lora: p.lora, head: algo.valueHead ? 'value' : undefined });
@@ -121,11 +124,11 @@ export async function runOnPolicy<S>(ctx: StageContext, p: OnPolicyParams, algo:
       reporter: ctx.reporter,
       signal: ctx.signal,
       checkpoints: policy.checkpoints(ctx, p.checkpoint_every),
-      state: () => ({ ...algo.state?.(), first: first ?? null, last }),
+      state: () => ({ ...algo.state(), first: first ?? null, last }),
       restore: (e, start) => {
-        algo.restore?.(e);
-        first = (e.first as Record<string, number> | null) ?? undefined;
-        last = e.last as Record<string, number>;
+        algo.restore(e);
+        first = e.first ?? undefined;
+        last = e.last;
         for (let s = 0; s < start; s++) nextPrompts();
       },
       progress,
@@ -208,11 +211,11 @@ export async function tokenLogProbs(m: GPT, batch: Batch, values: boolean): Prom
 }
 
 /** The algorithm's passes of shuffled mini-batches over the generation batch; the mean of each logged scalar. */
-function optimise<S>(
+function optimise<S, X extends Record<string, unknown>>(
   policy: GPT,
   opt: OptimizerParts,
   p: OnPolicyParams,
-  algo: OnPolicyAlgorithm<S>,
+  algo: OnPolicyAlgorithm<S, X>,
   batch: Batch,
   s: S,
   step: number,

@@ -17,7 +17,6 @@ import {
   scaleScores,
   whiten,
   type KlController,
-  type KlControllerState,
 } from '../rl/advantages.ts';
 import { ppoLoss } from '../rl/losses.ts';
 import type { StageContext, StageOutcome } from '../stage-context.ts';
@@ -53,7 +52,7 @@ export function runPpo(ctx: StageContext, p: PpoParams): Promise<StageOutcome> {
   const kl = p.kl;
   let ctl: KlController = kl.adaptive ? new AdaptiveKl(kl.init, kl.target, kl.horizon) : new FixedKl(kl.init);
   const moments = new RunningMoments();
-  return runOnPolicy<PpoStep>(ctx, p, {
+  return runOnPolicy(ctx, p, {
     answersPerPrompt: 1,
     rewardInputs: ['reward'],
     maskTruncated: false,
@@ -66,7 +65,7 @@ export function runPpo(ctx: StageContext, p: PpoParams): Promise<StageOutcome> {
     updateIndex: (step) => step,
     main: 'score',
     describe: (scorers) => `${p.batch_size}; judge: ${scorers[0].name}`,
-    prepare: (ro, lp) => {
+    prepare: (ro, lp): PpoStep => {
       const raw = ro.perSource[0];
       const scores = scaleScores(raw, moments, { scaling: p.score.scaling, clip: p.score.clip });
       const beta = ctl.value;
@@ -106,8 +105,8 @@ export function runPpo(ctx: StageContext, p: PpoParams): Promise<StageOutcome> {
     // Resume: the KL controller and the score moments come back through the loop's checkpoint state.
     state: () => ({ ctl: ctl.state(), moments: moments.state() }),
     restore: (e) => {
-      ctl = klControllerFromState(e['ctl'] as KlControllerState);
-      moments.load(e['moments'] as ReturnType<RunningMoments['state']>);
+      ctl = klControllerFromState(e.ctl);
+      moments.load(e.moments);
     },
     outcome: (first, last) => ({
       metrics: { ...last, first_score: first?.['score'] ?? NaN, final_beta: ctl.value },
