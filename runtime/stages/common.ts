@@ -3,7 +3,7 @@
 // logging) live with that code: runtime/train/params.ts.
 // Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in docs/reference.md.
 
-import { block, bool, float, input, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
+import { bool, input, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 import { generation, lora, optimizer, rlStepLogging } from '../train/params.ts';
 
 export const maxSeqLength = (def: number, doc = 'Longest tokenized example; longer ones are truncated.'): IntSpec => ({
