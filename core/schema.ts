@@ -173,7 +173,7 @@ export const str = <const E extends readonly string[] = readonly string[]>(doc: 
   default: def,
   enum: en,
 });
-export const list = <const O extends ListSpec['of']>(doc: string, of: O, def?: Value[], en?: readonly string[]): ListSpec & { of: O } => ({
+export const list = <const O extends ListSpec['of'], const E extends readonly string[] = readonly string[]>(doc: string, of: O, def?: Value[], en?: E): ListSpec & { of: O; enum?: E } => ({
   type: 'list',
   doc,
   of,
@@ -213,7 +213,13 @@ export type ValueOf<S> = S extends IntSpec | FloatSpec
         : string
       : S extends ListSpec & { of: infer O }
         ? O extends 'string'
-          ? string[]
+          ? S extends { enum?: infer E }
+            ? E extends readonly string[]
+              ? string extends E[number]
+                ? string[]
+                : E[number][]
+              : string[]
+            : string[]
           : number[]
         : S extends BlockSpec & { presence: infer P; fields: infer F }
           ? F extends Record<string, ParamSpec>

@@ -249,9 +249,6 @@ export async function saveModel(dir: string, m: SavedModel): Promise<void> {
   const weights = new Map<string, Weight>();
   for (const [name, w] of m.weights) weights.set(name, toWeight(name, w));
   checkWeights(weights, config, dir);
-  if (m.tokenizer && m.tokenizer.vocabSize > config.vocab_size) {
-    invalid(`${dir}: tokenizer has ${m.tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocab_size}`);
-  }
   await writeDirAtomic(dir, async (tmp) => {
     await writeFileAtomic(join(tmp, CONFIG_FILE), JSON.stringify(config, null, 2) + '\n');
     await writeSafetensors(join(tmp, WEIGHTS_FILE), weights, { format: 'pt' });
@@ -315,7 +312,6 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   let tokenizer: Tokenizer | undefined;
   if ((await exists(join(dir, TOKENIZER_FILE))) || (await exists(join(dir, MANIFEST_FILE)))) {
     tokenizer = await loadTokenizer(dir);
-    if (tokenizer.vocabSize > config.vocab_size) invalid(`${dir}: tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocab_size}`);
   }
   return { config, weights, tokenizer, metadata: st.metadata };
 }

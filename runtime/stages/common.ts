@@ -1,18 +1,10 @@
-// Parameter groups shared by several stage kinds: generation, lengths and the rules they share.
-// The training groups (optimizer, loop, lora) live with the code that reads them: runtime/train/params.ts.
+// Parameter groups shared by several stage kinds: lengths, the group-RL parameters and the rules they
+// share. The groups the training code reads (optimizer, loop, lora, generation, the on-policy stages'
+// logging) live with that code: runtime/train/params.ts.
 // Defaults follow TRL/Transformers where that makes sense for tiny CPU models; documented in docs/reference.md.
 
-import { block, bool, float, input, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
-import { lora, optimizer } from '../train/params.ts';
-
-export const generation = (d: { max_new_tokens: number; temperature: number }) =>
-  block('Sampling settings.', 'always', {
-    max_new_tokens: int('Most tokens generated per response.', d.max_new_tokens, 1),
-    min_new_tokens: int('End-of-text is suppressed until this many tokens were generated.', 0, 0),
-    temperature: float('Softmax temperature (must be > 0).', d.temperature, 0, 100, { minExclusive: true }),
-    top_k: int('Sample among the k most likely tokens (0: off).', 0, 0),
-    top_p: float('Nucleus sampling mass (1: off).', 1.0, 0, 1, { minExclusive: true }),
-  });
+import { bool, input, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
+import { generation, lora, optimizer, rlStepLogging } from '../train/params.ts';
 
 export const maxSeqLength = (def: number, doc = 'Longest tokenized example; longer ones are truncated.'): IntSpec => ({
   ...int(`${doc} Default: ${def}, or the model's context if smaller.`, def, 2),
@@ -69,13 +61,6 @@ export const maxPromptLength = (def: number, modelParam = 'model'): IntSpec => (
   capDefaultAtContextOf: modelParam,
   capFraction: 0.5,
 });
-
-/** Logging, checkpoints and samples of the RL stages (ppo, grpo, rloo), which count generation steps. */
-export const rlStepLogging = {
-  log_every: int('Write a metrics line every N steps.', 1, 1),
-  checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
-  samples: int('Sample generations logged per step.', 2, 0),
-} as const;
 
 /**
  * The parameters the group-RL stages (grpo, rloo) share: several weighted reward sources, prompts,

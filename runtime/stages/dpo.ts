@@ -44,6 +44,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM, plannedSteps, cycle, loopSettings } = await import('../train/lm.ts');
   const { encodePreference, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
+  const { openReference } = await import('../train/reference.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
   const p = ctx.params;
   const lm = await openLM(ctx, { lora: p.lora });
@@ -69,26 +70,15 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       }
       return out;
     };
-    let refNote: string;
+    // The reference: the given model, or the policy's starting weights (with LoRA, adapters off).
+    const ref = await openReference(ctx, lm, { given: ctx.inputs.reference, duringTraining: false });
     let trainPairs: Pair[];
     let valPairs: Pair[];
-    const refArt = ctx.inputs['reference'];
-    if (refArt) {
-      const ref = await openLM({ ...ctx, inputs: { model: refArt } });
-      try {
-        trainPairs = await withRef(train, ref.model);
-        valPairs = await withRef(val, ref.model);
-      } finally {
-        ref.dispose();
-      }
-      refNote = 'reference: the given model';
-    } else {
-      // The policy's starting weights: with LoRA, the base with adapters disabled (B = 0 at start anyway).
-      if (lm.model.lora) lm.model.lora.enabled = false;
-      trainPairs = await withRef(train, lm.model);
-      valPairs = await withRef(val, lm.model);
-      if (lm.model.lora) lm.model.lora.enabled = true;
-      refNote = 'reference: the starting weights';
+    try {
+      trainPairs = await ref.use((m) => withRef(train, m));
+      valPairs = await ref.use((m) => withRef(val, m));
+    } finally {
+      ref.dispose();
     }
     const beta = p.beta;
     const lossType = p.loss;
@@ -138,7 +128,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       const n = Math.max(evalSet.length, 1);
       return { eval_loss: loss / n, reward_accuracy: acc / n, reward_margin: margin / n, 'rewards/chosen': rc / n, 'rewards/rejected': rr / n };
     };
-    ctx.reporter.note(`${trainPairs.length} pairs, ${valPairs.length} held out; ${total} steps; ${lm.describeTrainable()}; ${refNote}`);
+    ctx.reporter.note(`${trainPairs.length} pairs, ${valPairs.length} held out; ${total} steps; ${lm.describeTrainable()}; ${ref.note}`);
     const res = await trainLoop({
       ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,

@@ -3,7 +3,8 @@
 // next to the reference's); writes a report.
 
 import { input, inputs, int, stageSchema } from '../../core/schema.ts';
-import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { maxPromptLength, samplingRules } from './common.ts';
+import { generation } from '../train/params.ts';
 import type { DatasetArtifact, ModelArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({

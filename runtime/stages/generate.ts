@@ -1,7 +1,8 @@
 // Stage `generate`: sample responses to prompts and write them as a pairs dataset.
 
 import { input, int, stageSchema } from '../../core/schema.ts';
-import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { maxPromptLength, samplingRules } from './common.ts';
+import { generation } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({

@@ -2,7 +2,8 @@
 // preference dataset (chosen = highest score, rejected = lowest) for `reward` or `dpo`.
 
 import { input, int, str, stageSchema } from '../../core/schema.ts';
-import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { maxPromptLength, samplingRules } from './common.ts';
+import { generation } from '../train/params.ts';
 import type { DatasetArtifact, DataRecord, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({

@@ -48,6 +48,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM, plannedSteps, cycle, loopSettings } = await import('../train/lm.ts');
   const { encodeCompletion, joinCompletion, collate } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
+  const { openReference } = await import('../train/reference.ts');
   const { ktoLoss, ktoReferencePoint } = await import('../rl/group.ts');
   const p = ctx.params;
   const lm = await openLM(ctx, { lora: p.lora });
@@ -101,26 +102,15 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       for (const b of bs_) out.push({ ...b, ref: await valuesOf(model, b.rows), refKl: await valuesOf(model, b.klRows) });
       return out;
     };
+    // The reference: the given model, or the policy's starting weights (with LoRA, adapters off).
+    const ref = await openReference(ctx, lm, { given: ctx.inputs.reference, duringTraining: false });
     let batches: KtoBatch[];
     let evalBatches: KtoBatch[];
-    let refNote: string;
-    const refArt = ctx.inputs['reference'];
-    if (refArt) {
-      const ref = await openLM({ ...ctx, inputs: { model: refArt } });
-      try {
-        batches = await withRef(ref.model, plain);
-        evalBatches = await withRef(ref.model, evalChunks);
-      } finally {
-        ref.dispose();
-      }
-      refNote = 'reference: the given model';
-    } else {
-      // The policy's starting weights: with LoRA, the base with adapters disabled (B = 0 at start anyway).
-      if (lm.model.lora) lm.model.lora.enabled = false;
-      batches = await withRef(lm.model, plain);
-      evalBatches = await withRef(lm.model, evalChunks);
-      if (lm.model.lora) lm.model.lora.enabled = true;
-      refNote = 'reference: the starting weights';
+    try {
+      batches = await ref.use((m) => withRef(m, plain));
+      evalBatches = await ref.use((m) => withRef(m, evalChunks));
+    } finally {
+      ref.dispose();
     }
     let cursor = 0;
     /** z₀ from the policy's current log-probs of the mismatched pairs (read out: no gradient flows through it). */
@@ -163,7 +153,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       const rejected = nr ? rr / nr : NaN;
       return { eval_loss: loss / Math.max(n, 1), 'rewards/chosen': chosen, 'rewards/rejected': rejected, reward_margin: chosen - rejected, kl: kl / Math.max(n, 1) };
     };
-    ctx.reporter.note(`${train.length} examples (${desirable} desirable, ${train.length - desirable} undesirable), ${val.length} held out; ${total} steps; ${lm.describeTrainable()}; ${refNote}`);
+    ctx.reporter.note(`${train.length} examples (${desirable} desirable, ${train.length - desirable} undesirable), ${val.length} held out; ${total} steps; ${lm.describeTrainable()}; ${ref.note}`);
     const res = await trainLoop({
       ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,

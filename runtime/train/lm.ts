@@ -7,7 +7,6 @@ import { UserError, diag } from '../../core/diagnostics.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
 import { GPT } from '../model/gpt.ts';
-import type { LoraTarget } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
@@ -119,12 +118,12 @@ export class LM {
     } else await toCheckpoint(dir, this.model, { tokenizer: this.tokenizer, kind: this.kind });
   }
 
-  /** Resumable checkpoints of this model and its optimizers, in the runner's folder for the stage. */
-  checkpoints(ctx: StageContext): Checkpoints {
+  /** Resumable checkpoints of this model and its optimizers, in the runner's folder for the stage, every `every` steps (0: every 2 minutes). */
+  checkpoints(ctx: StageContext, every: number): Checkpoints {
     return new Checkpoints({
       dir: ctx.checkpointDir,
       node: ctx.node.hash,
-      every: (ctx.params['checkpoint_every'] as number | undefined) ?? 0,
+      every,
       model: this.model,
       optimizers: () => this.optimizers,
       metricsPath: ctx.reporter.metricsPath,
@@ -157,8 +156,10 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
     const cfg = ck.config;
     tokenizer ??= ck.tokenizer;
     if (!tokenizer) throw new UserError([diag('RLHF9003', `model folder ${art.dir} has no tokenizer; add 'tokenizer: <name>' to the stage`)]);
+    // The one run-time check that a tokenizer fits a model's weights (hf-checkpoint.ts reads folders
+    // without judging the pair; the compiler checks what it knows beforehand, e.g. ppo's rules).
     if (tokenizer.vocabSize !== cfg.vocab_size) {
-      throw new UserError([diag('RLHF9003', `tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${cfg.vocab_size}`)]);
+      throw new UserError([diag('RLHF9003', `${art.dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary (config.json vocab_size) is ${cfg.vocab_size}; a model and its tokenizer must have the same vocabulary`)]);
     }
   } else {
     if (!art.init) throw new Error('model artifact has neither a folder nor an architecture');
@@ -168,7 +169,7 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   }
   if (o.head) model.addHead(o.head);
   const lora = o.lora;
-  if (lora) model.addLora({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets as LoraTarget[], seed });
+  if (lora) model.addLora({ r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, seed });
   return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm', Boolean(lora?.merge));
 }
 
@@ -192,7 +193,7 @@ export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: numb
 export function loopSettings(ctx: Omit<StageContext, 'params'> & { params: LoopParams }, lm: LM) {
   const p = ctx.params;
   return {
-    checkpoints: lm.checkpoints(ctx),
+    checkpoints: lm.checkpoints(ctx, p.checkpoint_every),
     gradAccum: p.grad_accum,
     evalEvery: p.eval_every,
     logEvery: p.log_every,

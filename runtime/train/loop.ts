@@ -1,7 +1,7 @@
 // The training loop of every training stage, in two pieces:
 //   runSteps   the step driver: resume from a checkpoint, progress, a stop at the next step boundary
 //              when the run is interrupted (after saving a checkpoint, so nothing done is lost), and
-//              periodic checkpoints; used by trainLoop and by ppo's loop of generate/score/optimise.
+//              periodic checkpoints; used by trainLoop and by the on-policy loop (on-policy.ts).
 //   optimizerStep  one update of an `optimizer { ... }` block: global-norm clipping, the learning
 //              rate of the schedule at that step, AdamW.
 // trainLoop (pretrain, sft, reward, dpo) adds micro-batches accumulated into one optimizer step,

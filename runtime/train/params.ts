@@ -1,7 +1,7 @@
-// The parameter groups of the training loop, with the types the training code reads them as: the
-// `optimizer { ... }` block, the loop's batch/length/cadence parameters, and `lora { ... }`. Stage
-// kinds put these groups in their schemas; train/lm.ts and train/loop.ts take them typed. No
-// TensorFlow.js here: the compiler loads this file with the schemas.
+// The parameter groups of the training code, with the types it reads them as: the `optimizer { ... }`
+// block, the loop's batch/length/cadence parameters, `lora { ... }`, `generation { ... }` and the
+// logging of the on-policy stages. Stage kinds put these groups in their schemas; the code in
+// runtime/train/ takes them typed. No TensorFlow.js here: the compiler loads this file with the schemas.
 
 import { block, bool, float, int, list, str, type ParamsOf } from '../../core/schema.ts';
 
@@ -37,6 +37,25 @@ export const lora = block('LoRA adapters; without this block the stage fine-tune
   merge: bool('Save the result merged into full weights instead of the adapter alone (with a reference to its base).', false),
 });
 
+/** The `generation { ... }` block of every stage that samples (ppo, grpo, rloo, judge, generate, eval). */
+export const generation = (d: { max_new_tokens: number; temperature: number }) =>
+  block('Sampling settings.', 'always', {
+    max_new_tokens: int('Most tokens generated per response.', d.max_new_tokens, 1),
+    min_new_tokens: int('End-of-text is suppressed until this many tokens were generated.', 0, 0),
+    temperature: float('Softmax temperature (must be > 0).', d.temperature, 0, 100, { minExclusive: true }),
+    top_k: int('Sample among the k most likely tokens (0: off).', 0, 0),
+    top_p: float('Nucleus sampling mass (1: off).', 1.0, 0, 1, { minExclusive: true }),
+  });
+
+/** Logging, checkpoints and samples of the on-policy stages (ppo, grpo, rloo), which count generation steps. */
+export const rlStepLogging = {
+  log_every: int('Write a metrics line every N steps.', 1, 1),
+  checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
+  samples: int('Sample generations logged per step.', 2, 0),
+} as const;
+
 export type OptimizerParams = ParamsOf<(typeof optimizer)['fields']>;
 export type LoopParams = ParamsOf<ReturnType<typeof loop>>;
 export type LoraParams = ParamsOf<(typeof lora)['fields']>;
+export type GenerationParams = ParamsOf<ReturnType<typeof generation>['fields']>;
+export type RlStepLoggingParams = ParamsOf<typeof rlStepLogging>;

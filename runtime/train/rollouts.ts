@@ -1,19 +1,18 @@
-// Group rollouts for the value-free RL stages (grpo, rloo): each prompt of a step is answered
+// Rollouts of the on-policy stages (ppo with k = 1, grpo, rloo): each prompt of a step is answered
 // `k` times by the current policy, every answer is scored by each reward source, and the batch is
-// laid out for the token-level losses (prompt + response rows, response-token masks, per-token
-// log-probs under any model). The stages turn rewards into advantages their own way.
+// laid out for the token-level losses (prompt + response rows, response-token masks). The
+// algorithms turn rewards into advantages their own way.
 
-import * as tf from '@tensorflow/tfjs';
 import type { GPT } from '../model/gpt.ts';
-import { toTensors, type Batch } from '../model/batch.ts';
+import type { Batch } from '../model/batch.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
-import type { ResolvedParams } from '../../core/schema.ts';
 import { weightedRewards } from '../rl/group.ts';
 import { collate } from './examples.ts';
 import { sampleResponses } from './sampling.ts';
 import type { Scorer } from './scorer.ts';
+import type { GenerationParams } from './params.ts';
 
-export interface GroupRollout {
+export interface Rollout {
   /** The prompts as answered: each prompt of the step `k` times in a row. */
   prompts: string[];
   texts: string[];
@@ -30,13 +29,13 @@ export interface GroupRollout {
 }
 
 /** Sample `k` answers per prompt record, score them with every source (user functions also get the record), and collate the batch. */
-export async function groupRollout(
+export async function rollout(
   model: GPT,
   tok: Tokenizer,
   stepRecords: readonly { prompt?: string }[],
   k: number,
-  o: { gen: ResolvedParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
-): Promise<GroupRollout> {
+  o: { gen: GenerationParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
+): Promise<Rollout> {
   const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
   const prompts = records.map((r) => r.prompt ?? '');
   const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
@@ -56,17 +55,6 @@ export async function groupRollout(
     return n;
   });
   return { prompts, texts: s.texts, responseIds: s.responseIds, truncated, perSource, rewards, batch, tokens };
-}
-
-/** Per-token log-probs [B, T] of the batch's targets under `m` (no gradient), as a flat array. */
-export async function tokenLogProbs(m: GPT, batch: Batch): Promise<Float32Array> {
-  const lp = tf.tidy(() => {
-    const t = toTensors(batch);
-    return m.logProbsFrom(m.hidden(t.ids, t.mask), t.targets);
-  });
-  const out = (await lp.data()) as Float32Array;
-  lp.dispose();
-  return out;
 }
 
 /** Rows `idx` of a [B, T] row-major array. */

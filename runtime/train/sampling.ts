@@ -1,4 +1,4 @@
-// Sampling responses for the stages that generate (ppo, judge, generate, eval): prompts are
+// Sampling responses for the stages that generate (ppo, grpo, rloo, judge, generate, eval): prompts are
 // encoded, cut to their last `maxPromptLength` tokens (an empty prompt starts from end-of-text,
 // as GPT-2 does), generated in chunks with the KV cache, and decoded.
 
@@ -6,7 +6,7 @@ import { clipForTokens } from './examples.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import type { GPT } from '../model/gpt.ts';
 import { generate } from '../model/decode.ts';
-import type { ResolvedParams } from '../../core/schema.ts';
+import type { GenerationParams } from './params.ts';
 
 export interface Sampled {
   promptIds: number[][];
@@ -28,16 +28,16 @@ export function decodeResponse(tok: Tokenizer, ids: number[]): string {
 }
 
 /** Sample one response per prompt with the `generation { ... }` params. */
-export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: ResolvedParams, maxPromptLength: number, seed: number, chunk = 32): Sampled {
+export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, chunk = 32): Sampled {
   const promptIds = encodePrompts(tok, prompts, maxPromptLength);
   const responseIds: number[][] = [];
   for (let i = 0; i < promptIds.length; i += chunk) {
     const g = generate(model, promptIds.slice(i, i + chunk), {
-      maxNewTokens: gen['max_new_tokens'] as number,
-      minNewTokens: gen['min_new_tokens'] as number,
-      temperature: gen['temperature'] as number,
-      topK: gen['top_k'] as number,
-      topP: gen['top_p'] as number,
+      maxNewTokens: gen.max_new_tokens,
+      minNewTokens: gen.min_new_tokens,
+      temperature: gen.temperature,
+      topK: gen.top_k,
+      topP: gen.top_p,
       eosId: tok.eosId,
       padId: tok.padId,
       seed: seed * 7919 + i,
