@@ -5,6 +5,7 @@
 
 import { bool, input, inputs, int, list, type IntSpec, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 import { generation, lora, optimizer, rlStepLogging } from '../train/params.ts';
+import { lengthShaping } from '../rl/length.ts';
 
 export const maxSeqLength = (def: number, doc = 'Longest tokenized example; longer ones are truncated.'): IntSpec => ({
   ...int(`${doc} Default: ${def}, or the model's context if smaller.`, def, 2),
@@ -81,6 +82,7 @@ export function groupRLParams(o: { generations: number; generationsDoc: string }
     mask_truncated_completions: bool('Leave answers that hit max_new_tokens without end-of-text out of the loss.', false),
     max_prompt_length: maxPromptLength(32, 'policy'),
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
+    length: lengthShaping,
     lora,
     optimizer,
     ...rlStepLogging,

@@ -4,6 +4,7 @@
 import { input, int, stageSchema } from '../../core/schema.ts';
 import { maxPromptLength, samplingRules } from './common.ts';
 import { generation, lora, optimizer, rlStepLogging } from '../train/params.ts';
+import { lengthShaping } from '../rl/length.ts';
 import { ppoConfig } from '../train/ppo-config.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 
@@ -21,6 +22,7 @@ export const schema = stageSchema({
     max_prompt_length: maxPromptLength(32, 'policy'),
     ...ppoConfig,
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
+    length: lengthShaping,
     lora,
     optimizer,
     ...rlStepLogging,

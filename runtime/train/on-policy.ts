@@ -12,10 +12,11 @@ import type { GPT } from '../model/gpt.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
 import { accumulateGrads } from '../optim.ts';
 import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
-import { degenerationStats } from '../text-stats.ts';
+import { correlation, degenerationStats } from '../text-stats.ts';
 import { openLM } from './lm.ts';
 import { logDue, optimizerStep, runSteps, type OptimizerParts } from './loop.ts';
 import type { GenerationParams, LoraParams, OptimizerParams, RlStepLoggingParams } from './params.ts';
+import { lengthReward, type LengthShaping } from '../rl/length.ts';
 import { openReference, type Reference } from './reference.ts';
 import { rollout, rowsOf, type Rollout } from './rollouts.ts';
 import { openScorer, type Scorer } from './scorer.ts';
@@ -29,6 +30,8 @@ export interface OnPolicyParams extends RlStepLoggingParams {
   mini_batch_size: number;
   max_prompt_length: number;
   generation: GenerationParams;
+  /** Length shaping added to every answer's reward (rl/length.ts). */
+  length: LengthShaping;
   /** The stage's `lora { ... }` block (null: train every weight). */
   lora: LoraParams | null;
   optimizer: OptimizerParams;
@@ -142,6 +145,7 @@ export async function runOnPolicy<S, X extends Record<string, unknown>>(ctx: Sta
           scorers,
           weights: algo.weights,
           maskTruncated: algo.maskTruncated,
+          shaping: (n) => lengthReward(n, p.length, p.generation.max_new_tokens),
         });
         // 2. Log-probs (and values) of the sampling policy, the reference's; the algorithm's advantages.
         const lp: RolloutLogProbs = await tokenLogProbs(policy.model, ro.batch, algo.valueHead);
@@ -151,9 +155,15 @@ export async function runOnPolicy<S, X extends Record<string, unknown>>(ctx: Sta
         const stats = optimise(policy.model, opt, p, algo, ro.batch, s, step, `${ctx.seed}:${step}`);
         // 4. The step's metrics and samples.
         const d = degenerationStats(ro.texts, ro.responseIds.map((r) => r.length));
+        const lengths = ro.responseIds.map((r) => r.length);
+        const shaped = p.length.overlong_cache > 0 || p.length.floor > 0;
         last = {
           step: step + 1,
           ...algo.finish(ro, s, stats),
+          ...(shaped ? { length_reward: mean(ro.lengthRewards) } : {}),
+          // the training-health monitor's inputs (runtime/health.ts): answers cut off, reward following length
+          truncated_ratio: mean(ro.truncated.map((t) => (t ? 1 : 0))),
+          reward_length_corr: correlation(ro.rewards, lengths),
           mean_words: d.words.mean,
           empty_rate: d.empty_rate,
           distinct_1: d.distinct_1,
@@ -178,6 +188,8 @@ export async function runOnPolicy<S, X extends Record<string, unknown>>(ctx: Sta
     policy.dispose();
   }
 }
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
 
 /** Endless batches of `n` prompt records, reshuffled every epoch (seeded by `salt` and the epoch). */
 function promptCycle<T>(records: T[], n: number, salt: string): () => T[] {

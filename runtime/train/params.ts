@@ -4,6 +4,7 @@
 // runtime/train/ takes them typed. No TensorFlow.js here: the compiler loads this file with the schemas.
 
 import { block, bool, float, int, list, str, type ParamsOf } from '../../core/schema.ts';
+import { health } from '../health.ts';
 
 export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
 
@@ -27,6 +28,7 @@ export const loop = (defaults: { batch_size: number; epochs: number; eval_every:
   eval_every: int('Evaluate on the validation split every N optimizer steps (0: only at the end).', defaults.eval_every, 0),
   log_every: int('Write a metrics line every N optimizer steps.', 10, 1),
   checkpoint_every: { ...int('Save a resumable checkpoint every N optimizer steps (0: every 2 minutes of training). Not part of the cache key.', 0, 0), notInHash: true },
+  health,
 });
 
 export const lora = block('LoRA adapters; without this block the stage fine-tunes all weights.', 'optional', {
@@ -52,6 +54,7 @@ export const rlStepLogging = {
   log_every: int('Write a metrics line every N steps.', 1, 1),
   checkpoint_every: { ...int('Save a resumable checkpoint every N steps (0: every 2 minutes). Not part of the cache key.', 0, 0), notInHash: true },
   samples: int('Sample generations logged per step.', 2, 0),
+  health,
 } as const;
 
 export type OptimizerParams = ParamsOf<(typeof optimizer)['fields']>;

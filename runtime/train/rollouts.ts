@@ -19,9 +19,11 @@ export interface Rollout {
   responseIds: number[][];
   /** Rows that hit max_new_tokens without end-of-text. */
   truncated: boolean[];
-  /** rewards per source [source][completion], and their weighted sum per completion. */
+  /** rewards per source [source][completion]; their weighted sum plus the length shaping per completion. */
   perSource: number[][];
   rewards: number[];
+  /** The length-shaping part of each reward (0 without shaping). */
+  lengthRewards: number[];
   /** Prompt + response rows; targetsMask marks response tokens (with truncated rows zeroed when masked). */
   batch: Batch;
   /** Response tokens per row that count in the loss. */
@@ -34,14 +36,15 @@ export async function rollout(
   tok: Tokenizer,
   stepRecords: readonly { prompt?: string }[],
   k: number,
-  o: { gen: GenerationParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
+  o: { gen: GenerationParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean; shaping?: (tokens: number) => number },
 ): Promise<Rollout> {
   const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
   const prompts = records.map((r) => r.prompt ?? '');
   const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
   const perSource: number[][] = [];
   for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts, records));
-  const rewards = weightedRewards(perSource, o.weights);
+  const lengthRewards = s.responseIds.map((r) => o.shaping?.(r.length) ?? 0);
+  const rewards = weightedRewards(perSource, o.weights).map((r, i) => r + lengthRewards[i]);
   const truncated = s.responseIds.map((r) => r[r.length - 1] !== tok.eosId);
   const rows = s.promptIds.map((q, i) => {
     const r = s.responseIds[i].length ? s.responseIds[i] : [tok.eosId];
@@ -54,7 +57,7 @@ export async function rollout(
     for (let t = 0; t < batch.T; t++) n += batch.targetsMask[b * batch.T + t];
     return n;
   });
-  return { prompts, texts: s.texts, responseIds: s.responseIds, truncated, perSource, rewards, batch, tokens };
+  return { prompts, texts: s.texts, responseIds: s.responseIds, truncated, perSource, rewards, lengthRewards, batch, tokens };
 }
 
 /** Rows `idx` of a [B, T] row-major array. */
