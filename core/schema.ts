@@ -239,6 +239,13 @@ export function stageSchema<const P extends Record<string, ParamSpec>>(s: TypedS
   return s;
 }
 
+/** Dotted paths of the parameters typed float, or list of floats, in a schema ('optimizer.lr', 'optimizer.betas'). */
+export function floatPaths(params: Record<string, ParamSpec>, prefix = ''): string[] {
+  return Object.entries(params).flatMap(([k, spec]) =>
+    spec.type === 'block' ? floatPaths(spec.fields, `${prefix}${k}.`) : spec.type === 'float' || (spec.type === 'list' && spec.of === 'float') ? [`${prefix}${k}`] : [],
+  );
+}
+
 /** Fill defaults of a (possibly partial) param object from a schema: used by the checker and by tests. */
 export function withDefaults(params: Record<string, ParamSpec>, given: Record<string, Value | undefined>): ResolvedParams {
   const out: ResolvedParams = {};

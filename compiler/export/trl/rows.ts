@@ -107,6 +107,11 @@ export const generation = (into: Into): Row[] => [
 export const promptLength: Row = { param: 'max_prompt_length', script: 'prompts are tokenized and truncated from the left to this many tokens' };
 export const maxPrompts: Row = { param: 'max_prompts', script: 'only the first N prompts are used (0: all)' };
 
+/** The rows whose parameter is present in `p`: lora rows only with a lora block. */
+export function presentRows(rows: Row[], p: ResolvedParams): Row[] {
+  return rows.filter((r) => !r.param.startsWith('lora.') || p['lora'] !== null);
+}
+
 /** Value of a dotted parameter path. */
 export function valueAt(p: ResolvedParams, path: string): Value {
   let cur: Value = p;
