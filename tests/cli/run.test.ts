@@ -43,6 +43,37 @@ describe('rlhfc run', () => {
   });
 });
 
+describe('a dataset with nothing to learn', () => {
+  it('an sft stage over pairs whose every prompt and response is empty is an error naming the dataset', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rlhfc-empty-pairs-'));
+    const spec = join(dir, 'empty.rlhf');
+    const data = join(dir, 'pairs.jsonl');
+    writeFileSync(data, Array.from({ length: 6 }, () => JSON.stringify({ prompt: '', response: '' })).join('\n') + '\n');
+    writeFileSync(
+      spec,
+      [
+        'seed = 3',
+        'dataset text = corpus("sentiment") { kind: text  limit: 60 }',
+        'dataset empty = jsonl("pairs.jsonl") { kind: pairs }',
+        'tokenizer chars = chars(text)',
+        'model m = gpt { layers: 1  heads: 2  width: 8  context: 16 }',
+        'stage tune: sft { model: m  tokenizer: chars  data: empty  max_steps: 2  batch_size: 2  max_seq_length: 8 }',
+        '',
+      ].join('\n'),
+    );
+    const io = capture();
+    const code = await main(['run', spec, '--backend', 'cpu'], io);
+    expect(io.text.err).not.toContain('internal error');
+    expect(io.text.err).toContain(data);
+    expect(io.text.err).toContain('nothing to learn');
+    expect(code).toBe(1);
+    // One record with a response is something to learn (control).
+    writeFileSync(data, [JSON.stringify({ prompt: '', response: 'good' }), ...Array.from({ length: 5 }, () => JSON.stringify({ prompt: '', response: '' }))].join('\n') + '\n');
+    const ok = capture();
+    expect(await main(['run', spec, '--backend', 'cpu'], ok), ok.text.err).toBe(0);
+  });
+});
+
 describe('help texts', () => {
   it('give the default store as ./.rlhfc, never the old ./.rlhf', async () => {
     const io = capture();
