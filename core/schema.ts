@@ -184,7 +184,7 @@ export const block = <const P extends BlockSpec['presence'], F extends Record<st
   doc: string,
   presence: P,
   fields: F,
-): BlockSpec & { presence: P; fields: F } => ({ type: 'block', doc, presence, fields });
+): Omit<BlockSpec, 'presence' | 'fields'> & { type: 'block'; presence: P; fields: F } => ({ type: 'block', doc, presence, fields }); // not `BlockSpec & …`: its index signature would let any field name through the derived type
 export function input<const A extends readonly ArtifactType[]>(doc: string, accepts: A): InputSpec & { accepts: A; required: true };
 export function input<const A extends readonly ArtifactType[]>(doc: string, accepts: A, required: false): InputSpec & { accepts: A; required: false };
 export function input(doc: string, accepts: readonly ArtifactType[], required = true): InputSpec {
