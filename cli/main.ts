@@ -8,12 +8,11 @@ import { compileFile, type CompileResult } from '../compiler/compile.ts';
 import { diag, renderDiagnostics, UserError, type Diagnostic } from '../core/diagnostics.ts';
 import { renderDot, renderJson, renderText } from '../compiler/render.ts';
 import { COMPILER_VERSION } from '../compiler/plan.ts';
+import { formatTable } from '../core/table.ts';
 
 export const EXIT = { ok: 0, spec: 1, usage: 2, internal: 3, interrupted: 130 } as const;
 
 const BACKENDS = ['auto', 'native', 'tensorflow', 'wasm', 'cpu'];
-
-type RunError = Error & { reports?: import('../runtime/runner.ts').StageReport[]; storeDir?: string };
 
 export interface Io {
   out: (s: string) => void;
@@ -153,88 +152,23 @@ const runCmd: Register = (program, io) =>
     .action(async (file: string, o: { stage?: string; force?: true | string[]; backend: string; store?: string; seed?: string; seeds?: string }) => {
       const first = compileOrExit(io, file, o.stage, parseSeed(io, o.seed));
       const seeds = parseSeedCount(io, o.seeds, first.plan.seed);
-      const { initBackend } = await import('../runtime/tensor-backend.ts');
-      const b = await initBackend(o.backend as 'auto');
-      io.err(`${b.banner}\n`);
-      const { runPlan, formatRunTable } = await import('../runtime/runner.ts');
-      const { Interrupted } = await import('../runtime/train/resume.ts');
-      const { buildReport } = await import('../runtime/html-report.ts');
-      const ac = new AbortController();
-      const onSig = (sig: string) => {
-        if (ac.signal.aborted) {
-          io.err(`\n${sig} again: quitting now; the last checkpoint is kept\n`);
-          process.exit(EXIT.interrupted);
-        }
-        io.err(`\n${sig}: stopping at the next step boundary and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit at once)\n`);
-        ac.abort();
-      };
-      const onInt = () => onSig('SIGINT');
-      const onTerm = () => onSig('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      const writeReport = (plan: typeof first.plan, storeDir: string) => {
-        const reportPath = join(storeDir, 'report.html');
-        mkdirSync(dirname(reportPath), { recursive: true });
-        writeFileSync(reportPath, buildReport(plan, storeDir));
-        io.out(`\nreport: ${reportPath}\n`);
-      };
-      // The same command resumes: with --seeds, the seeds already finished are cached.
-      const resumeHint = `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.seeds ? ` --seeds ${o.seeds}` : ''}${o.store ? ` --store ${o.store}` : ''}`;
-      const evals: import('../runtime/seeds.ts').SeedEval[] = [];
-      let storeDir = '';
-      try {
-        for (const [i, seed] of seeds.entries()) {
-          const r = i === 0 ? first : compileOrExit(io, file, o.stage, seed);
-          if (seeds.length > 1) io.err(`\n== seed ${seed} (${i + 1} of ${seeds.length})\n`);
-          try {
-            const res = await runPlan(r.plan, {
-              specPath: file,
-              stage: o.stage,
-              force: o.force,
-              storeDir: o.store,
-              signal: ac.signal,
-              backend: b.name,
-              argv: process.argv.slice(2),
-              write: (l) => io.err(l + '\n'),
-            });
-            storeDir = res.storeDir;
-            io.out(`\n${seeds.length > 1 ? `seed ${seed}\n` : ''}${formatRunTable(res)}\n`);
-            writeReport(r.plan, res.storeDir);
-            io.out(`run: ${res.runId}\n`);
-          } catch (e) {
-            const err = e as RunError;
-            if (err.reports) {
-              if (err.reports.length) io.out(`\n${formatRunTable({ stages: err.reports })}\n`);
-              if (err.storeDir) writeReport(r.plan, err.storeDir);
-            }
-            throw e;
-          }
-          if (ac.signal.aborted) {
-            io.err(`interrupted; finished stages are kept. ${resumeHint}\n`);
-            throw new Exit(EXIT.interrupted);
-          }
-          if (seeds.length > 1) {
-            const { evalReportsOf } = await import('../runtime/seeds.ts');
-            evals.push(...evalReportsOf(r.plan, storeDir));
-          }
-        }
-        if (seeds.length > 1) {
-          const { formatSeedSummary, summarizeSeeds } = await import('../runtime/seeds.ts');
-          const rows = summarizeSeeds(evals);
-          const out = join(storeDir, `seeds-${seeds[0]}-${seeds[seeds.length - 1]}.json`);
-          writeFileSync(out, JSON.stringify({ spec: first.plan.spec, seeds, rows }, null, 2) + '\n');
-          io.out(`\neval across ${seeds.length} seeds (${seeds.join(', ')}):\n${formatSeedSummary(rows)}\nsaved: ${out}\n`);
-        }
-      } catch (e) {
-        if (e instanceof Interrupted) {
-          io.err(`interrupted at step ${e.step}/${e.total} of the running stage; ${e.checkpoint ? `checkpoint saved in ${e.checkpoint}` : 'it had no checkpoint yet and restarts from its beginning'}; finished stages are kept.\n${resumeHint}\n`);
-          throw new Exit(EXIT.interrupted);
-        }
-        throw e;
-      } finally {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-      }
+      const { runSpec } = await import('../runtime/run.ts');
+      const outcome = await runSpec({
+        specPath: file,
+        stage: o.stage,
+        force: o.force,
+        storeDir: o.store,
+        seeds,
+        planFor: (seed, i) => (i === 0 ? first : compileOrExit(io, file, o.stage, seed)).plan,
+        backend: o.backend,
+        argv: process.argv.slice(2),
+        // The same command resumes: with --seeds, the seeds already finished are cached.
+        resumeHint: `resume with: rlhfc run ${file}${o.stage ? ` --stage ${o.stage}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.seeds ? ` --seeds ${o.seeds}` : ''}${o.store ? ` --store ${o.store}` : ''}`,
+        out: io.out,
+        err: io.err,
+        quitNow: () => process.exit(EXIT.interrupted),
+      });
+      if (outcome === 'interrupted') throw new Exit(EXIT.interrupted);
     });
 
 /** `--seeds N`: the seeds to run, from the plan's; none given is the plan's seed alone. */
@@ -293,7 +227,7 @@ const runsCmd: Register = (program, io) =>
   program
     .command('runs')
     .description('list past runs of a store, newest first, with their status and where their logs are')
-    .argument('[file]', '.rlhf spec whose store to read (default: ./.rlhf)')
+    .argument('[file]', '.rlhf spec whose store to read (default: ./.rlhfc)')
     .option('--store <dir>', 'artifact store folder')
     .option('-n, --limit <n>', 'show at most n runs', '20')
     .action(async (file: string | undefined, o: { store?: string; limit: string }) => {
@@ -312,9 +246,7 @@ const runsCmd: Register = (program, io) =>
       };
       const rows = runs.map((r) => [r.id, r.started.slice(0, 19).replace('T', ' '), Number.isNaN(secs(r)) ? '—' : `${secs(r).toFixed(1)} s`, r.shownStatus, count(r), r.spec, r.backend ?? '']);
       const head = ['run', 'started (UTC)', 'time', 'status', 'stages', 'spec', 'backend'];
-      const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-      const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
-      io.out([line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n') + '\n');
+      io.out(formatTable(head, rows) + '\n');
       io.out(`\nlogs and metrics: ${join(store.root, 'runs', '<run>')}/ (log.txt, metrics.jsonl, run.json, plan.json)\n`);
     });
 
@@ -339,7 +271,7 @@ const cleanCmd: Register = (program, io) =>
   program
     .command('clean')
     .description('remove leftovers of interrupted work: temp folders of stopped processes and superseded checkpoints (never finished results or resumable checkpoints)')
-    .argument('[file]', '.rlhf spec whose store to clean (default: ./.rlhf)')
+    .argument('[file]', '.rlhf spec whose store to clean (default: ./.rlhfc)')
     .option('--store <dir>', 'artifact store folder')
     .option('--dry-run', 'only list what would be removed')
     .action(async (file: string | undefined, o: { store?: string; dryRun?: boolean }) => {

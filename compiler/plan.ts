@@ -8,8 +8,16 @@ import { readFileSync } from 'node:fs';
 import type { CheckedNode } from './check/index.ts';
 import { diag, withSuggestion, type Diagnostic } from '../core/diagnostics.ts';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanNode } from '../core/plan-types.ts';
-import type { Value } from '../core/schema.ts';
+import { floatPaths, type ParamSpec, type Value } from '../core/schema.ts';
 import { STAGE_SCHEMAS } from '../runtime/stages/index.ts';
+import { DATASET_SOURCES, JUDGE_SOURCES, MODEL_SOURCES, TOKENIZER_SOURCES } from '../runtime/sources/index.ts';
+
+/** The parameter specs of a node's kind: its stage schema or its constructor's. */
+function paramSpecsOf(n: { category: string; kind: string }): Record<string, ParamSpec> {
+  if (n.category === 'stage') return STAGE_SCHEMAS[n.kind]?.params ?? {};
+  const table = { dataset: DATASET_SOURCES, tokenizer: TOKENIZER_SOURCES, model: MODEL_SOURCES, judge: JUDGE_SOURCES }[n.category];
+  return table?.[n.kind]?.params ?? {};
+}
 
 /** A stage's params without those that cannot change its results (`notInHash`, e.g. checkpoint_every). */
 function hashedParams(kind: string, params: Record<string, Value>): Record<string, Value> {
@@ -152,6 +160,8 @@ export function buildPlan(nodes: CheckedNode[], opts: PlanOptions): { plan?: Pla
       outputs: n.outputs,
       hash,
     };
+    const floats = floatPaths(paramSpecsOf(n));
+    if (floats.length) node.floats = floats;
     if (n.datasetKind) node.datasetKind = n.datasetKind;
     if (n.model) node.model = n.model;
     return node;

@@ -36,6 +36,10 @@ export interface PlanNode {
   params: Record<string, Value>;
   /** Dotted paths of params whose value is the schema default ('optimizer.lr'). */
   defaults: string[];
+  /** Dotted paths of params typed float or list of floats in the schema ('optimizer.lr'), absent when
+   *  none: JSON cannot tell `1` from `1.0`, and a back end that writes typed code (the TRL export
+   *  writes `1.0`) reads the type here instead of the runtime's schemas. */
+  floats?: string[];
   inputs: Record<string, InputBinding>;
   outputs: Record<string, ArtifactType>;
   /** For datasets: the dataset kind; for models and stages producing models: architecture facts. */

@@ -184,7 +184,7 @@ export const block = <const P extends BlockSpec['presence'], F extends Record<st
   doc: string,
   presence: P,
   fields: F,
-): BlockSpec & { presence: P; fields: F } => ({ type: 'block', doc, presence, fields });
+): Omit<BlockSpec, 'presence' | 'fields'> & { type: 'block'; presence: P; fields: F } => ({ type: 'block', doc, presence, fields }); // not `BlockSpec & …`: its index signature would let any field name through the derived type
 export function input<const A extends readonly ArtifactType[]>(doc: string, accepts: A): InputSpec & { accepts: A; required: true };
 export function input<const A extends readonly ArtifactType[]>(doc: string, accepts: A, required: false): InputSpec & { accepts: A; required: false };
 export function input(doc: string, accepts: readonly ArtifactType[], required = true): InputSpec {
@@ -243,6 +243,13 @@ export interface TypedStageSchema<P extends Record<string, ParamSpec>> extends O
 /** Declare a stage kind's schema so that its `rules` and `run()` see typed params. */
 export function stageSchema<const P extends Record<string, ParamSpec>>(s: TypedStageSchema<P>): TypedStageSchema<P> {
   return s;
+}
+
+/** Dotted paths of the parameters typed float, or list of floats, in a schema ('optimizer.lr', 'optimizer.betas'). */
+export function floatPaths(params: Record<string, ParamSpec>, prefix = ''): string[] {
+  return Object.entries(params).flatMap(([k, spec]) =>
+    spec.type === 'block' ? floatPaths(spec.fields, `${prefix}${k}.`) : spec.type === 'float' || (spec.type === 'list' && spec.of === 'float') ? [`${prefix}${k}`] : [],
+  );
 }
 
 /** Fill defaults of a (possibly partial) param object from a schema: used by the checker and by tests. */

@@ -1,4 +1,4 @@
-// The .rlhf grammar as a chevrotain CstParser (created once, reused). grammar/ast-builder.ts turns
+// The .rlhf grammar as a chevrotain CstParser (created once, reused). grammar/parse.ts turns
 // its CST into the AST of grammar/ast.ts.
 //
 //   file      := (import | setting | source | stage | template)*

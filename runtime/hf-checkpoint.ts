@@ -435,6 +435,10 @@ export async function loadAdapter(dir: string, base?: Gpt2Config): Promise<{ con
     weights.set(name, { shape: t.shape, data: t.data as Float32Array });
   }
   checkAdapter(weights, config, file, base);
+  for (const [name, w] of weights) {
+    const bad = w.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) invalid(`adapter folder ${dir}: ${file}: tensor '${name}' holds a non-finite value (${w.data[bad]}) at index ${bad}; the adapter weights are damaged`);
+  }
   return { config, weights };
 }
 

@@ -8,12 +8,13 @@
 // Faults: a stage's outputs go to a temp folder that is renamed into the store only when the stage
 // returns, so a failure or a kill never leaves a half-written result that looks finished, and never
 // touches the results of other stages. Long stages save resumable checkpoints (runtime/train/
-// checkpoints.ts) under <store>/checkpoints/<hash>; the next run continues from there.
+// resume.ts) under <store>/checkpoints/<hash>; the next run continues from there.
 // Every run is recorded under <store>/runs/<id>/ (run.json, plan.json, log.txt, metrics.jsonl).
 
 import { dirname, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { UserError, diag, didYouMean } from '../core/diagnostics.ts';
+import { formatTable } from '../core/table.ts';
 import { ArtifactStore, StoreBusy, nodeRecord, specKey, storeDirOf, type RunRecord } from './store.ts';
 
 export { storeDirOf };
@@ -292,7 +293,5 @@ function inputsOf(node: PlanNode, artifacts: Map<string, Record<string, Artifact
 export function formatRunTable(r: { stages: StageReport[] }): string {
   const rows = r.stages.map((s) => [s.name, s.kind, s.status, `${s.seconds.toFixed(1)} s`, s.headline]);
   const head = ['stage', 'kind', 'status', 'time', 'result'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
-  return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+  return formatTable(head, rows);
 }

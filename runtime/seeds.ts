@@ -5,6 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatTable } from '../core/table.ts';
 import type { Plan } from '../core/plan-types.ts';
 import { ArtifactStore } from './store.ts';
 import { readJsonSync } from './validate/files.ts';
@@ -85,9 +86,7 @@ export function formatSeedSummary(rows: SeedSummaryRow[]): string {
   if (!rows.length) return 'no eval stage ran: nothing to compare across seeds';
   const head = ['stage', 'model', 'seeds', 'score', 'KL', 'words', 'distinct-2', 'flagged in seeds'];
   const body = rows.map((r) => [r.stage, r.model, String(r.seeds.length), pm(r.score, 3), pm(r.kl, 2), pm(r.words, 1), pm(r.distinct_2, 2), r.flagged.length ? r.flagged.join(', ') : '—']);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') + '\n(mean ± standard deviation over seeds)';
+  return formatTable(head, body) + '\n(mean ± standard deviation over seeds)';
 }
 
 /** The eval stages' reports of one seed's finished run. */

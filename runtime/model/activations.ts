@@ -1,6 +1,6 @@
 // The MLP activations a GPT-2 config.json may name (`activation_function`), as transformers'
 // ACT2FN computes them (transformers/activations.py). A name not listed here is refused when the
-// folder is loaded (runtime/checkpoint.ts), never silently replaced by another function.
+// folder is loaded (runtime/hf-checkpoint.ts), never silently replaced by another function.
 
 import * as tf from '@tensorflow/tfjs';
 import { gelu } from './ops.ts';

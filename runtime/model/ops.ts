@@ -113,9 +113,11 @@ function nativeLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined
   return f(x, w, b);
 }
 
-/** Float one-hot rows for integer indices (cast from int32: wasm's OneHot mishandles a float dtype). */
+/** Float one-hot rows for integer indices (cast from int32: wasm's OneHot mishandles a float dtype; tfjs refuses depth 1). */
 export function oneHot(idx: tf.Tensor, depth: number): tf.Tensor {
-  return tf.cast(tf.oneHot(tf.cast(idx, 'int32') as tf.Tensor1D, depth), 'float32');
+  const i = tf.cast(idx, 'int32');
+  if (depth === 1) return tf.expandDims(tf.cast(tf.equal(i, 0), 'float32'), -1);
+  return tf.cast(tf.oneHot(i as tf.Tensor1D, depth), 'float32');
 }
 
 function hasKernel(name: string): boolean {

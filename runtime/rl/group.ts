@@ -1,7 +1,7 @@
 // The group-relative family (GRPO, RLOO) and KTO: rewards and advantages as pure functions of plain
 // numbers, losses as functions of tensors. Each follows TRL 1.13 (the version the export targets),
 // named in its comment, and is tested against hand-computed values and TRL's own code on the same
-// inputs (tests/rl-math.test.ts, the interop suite).
+// inputs (tests/runtime/rl-group.test.ts, the interop suite).
 //
 // Layout of a batch: prompts × generations, generations of one prompt next to each other
 // (completion i belongs to prompt ⌊i / k⌋), as TRL's `repeat_interleave`.

@@ -48,6 +48,10 @@ export async function loadDataset(spec: DatasetSpec, baseDir: string): Promise<D
     const hint = spec.kind === 'prompts' || spec.kind === 'pairs' || spec.kind === 'unpaired' ? ` (for ${spec.kind}, texts need more than prompt_words=${promptWords} words)` : '';
     throw dataError(where, `the ${spec.kind} dataset is empty${hint}`);
   }
+  // Pairs whose prompts and responses are all empty give a trainer nothing but end-of-text to learn.
+  if (spec.kind === 'pairs' && records.every((r) => !('prompt' in r && r.prompt) && !('response' in r && r.response))) {
+    throw dataError(where, `the pairs dataset has nothing to learn: every record's prompt and response is empty (${records.length} record${records.length === 1 ? '' : 's'})`);
+  }
   return records;
 }
 

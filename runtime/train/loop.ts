@@ -59,7 +59,7 @@ export interface StepsOptions<S extends Record<string, unknown>> {
 /** Run steps [resumed step, totalSteps): resume, interruption, checkpoints; returns where it started. */
 export async function runSteps<S extends Record<string, unknown>>(o: StepsOptions<S>): Promise<{ steps: number; resumedFrom: number }> {
   let step = 0;
-  const resumed = await o.checkpoints?.load();
+  const resumed = await o.checkpoints?.load(o.totalSteps); // a step beyond the stage is damage
   if (resumed) {
     step = resumed.step;
     o.restore(resumed.extra as S, step);

@@ -3,7 +3,7 @@
 // through ./files.ts, so damage is a clear error naming the file, never a crash deeper down.
 //
 // Bounds are part of the schema: a size read from a file must be one rlhfc can hold, and is then
-// checked against the tensors actually present (runtime/checkpoint.ts) before anything is allocated.
+// checked against the tensors actually present (runtime/hf-checkpoint.ts) before anything is allocated.
 
 import { z } from 'zod';
 
@@ -93,7 +93,7 @@ export const CheckpointStateSchema = z.object({
   files: z.record(z.string(), FileDigest).optional(),
 });
 
-// ---- models (runtime/checkpoint.ts) ----------------------------------------------------------
+// ---- models (runtime/hf-checkpoint.ts) ----------------------------------------------------------
 
 const prob = z.number().min(0).max(1);
 

@@ -2,7 +2,7 @@
 // parameter key with its block path, reference, stage output, template parameter, ...), found by
 // one pass over the lexer's tokens so it works while the file is being typed (half-written, with
 // syntax errors), plus the declarations of the file and its imports from the parser's ASTs.
-// Parameter facts come from the schemas (runtime/stages/*, runtime/sources.ts); nothing here
+// Parameter facts come from the schemas (runtime/stages/*, runtime/sources/*); nothing here
 // duplicates the checker's rules.
 
 import type { IToken } from 'chevrotain';

@@ -114,7 +114,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
     const file = `stages/${n.name}.py`;
     const res: Record<string, Resource> = {};
     for (const [param, b] of Object.entries(n.inputs)) res[param] = resource(b);
-    const s = new StageWriter(n, file, calls, plan, opts.cluster, res);
+    const s = new StageWriter(n, file, calls, plan, opts.cluster, res, stage.rows);
     // Judges the target cannot run.
     for (const [param, r] of Object.entries(res)) {
       if (r.kind === 'none') report(n, 'RLHF5002', `stage '${n.name}' (${n.kind}): '${param}' is ${byId.get(n.inputs[param].node)!.kind}(…); ${r.why}`, 'error', ['a fn() hook for the trl target must be one self-contained file; or use a rule judge (vader, afinn, length, words) or a reward model']);

@@ -1,13 +1,14 @@
 // The parameter mapping of the TRL target: every parameter of every stage kind and source
 // constructor → its TRL / Transformers / PEFT name, or what the emitted script does with it, or
 // why it has no equivalent. Each stage kind's rows live with its script emitter in
-// stages/<kind>.ts; this file assembles them and holds the sources' rows. The emitters read this
+// stages/<kind>.ts, the sources' in source-rows.ts; this file assembles them. The emitters read this
 // table (they never spell a config field themselves), the README's "Scaling out" table is generated
 // from it, and tests check that it covers every schema parameter and that every field it names
 // exists in the pinned classes.
 
 import type { ResolvedParams } from '../../../core/schema.ts';
-import { lora, loop, optimizer, type Row, type StageClasses } from './rows.ts';
+import { lora, loop, optimizer, presentRows, type Row, type StageClasses } from './rows.ts';
+import { SOURCE_MAPPING } from './source-rows.ts';
 import type { StageExport } from './writer.ts';
 import { pretrain } from './stages/pretrain.ts';
 import { sft } from './stages/sft.ts';
@@ -22,6 +23,7 @@ import { rloo } from './stages/rloo.ts';
 import { kto } from './stages/kto.ts';
 
 export { fieldValues, valueAt, type Into, type Py, type Row } from './rows.ts';
+export { SOURCE_MAPPING };
 
 /** Every stage kind the target exports, in the order the README documents them. */
 export const STAGE_EXPORTS: Record<string, StageExport> = { pretrain, sft, reward, dpo, ppo, judge, generate, eval: evalStage, grpo, rloo, kto };
@@ -34,65 +36,7 @@ export const STAGE_MAPPING: Record<string, Row[]> = Object.fromEntries(Object.en
 /** Row groups several stage kinds share (the README documents each once). */
 export const SHARED_ROWS: Record<string, Row[]> = { 'training loop (pretrain, sft, reward, dpo, kto)': loop, 'optimizer (pretrain, sft, reward, dpo, ppo, grpo, rloo, kto)': optimizer, 'lora (sft, reward, dpo, ppo, grpo, rloo, kto)': lora };
 
-/** What every dataset source maps to: limit and split, done by prepare_data.py as the runtime does. */
-const DATASET_COMMON: Row[] = [
-  { param: 'limit', script: 'prepare_data.py keeps the first N records' },
-  { param: 'split.validation', script: 'prepare_data.py: same held-out records (a port of the runtime\'s seeded shuffle)' },
-  { param: 'split.seed', script: 'prepare_data.py: split seed' },
-];
-
-/** `jsonl(path)` and `json(path)`: the file is copied and its fields mapped. */
-const DATASET_FILE: Row[] = [
-  { param: 'path', script: 'copied to data/sources/' },
-  { param: 'kind', script: 'prepare_data.py builds records of this kind' },
-  { param: 'fields.*', script: 'prepare_data.py applies the same field mapping (dotted paths)' },
-  ...DATASET_COMMON,
-];
-
-/** Sources: dataset and tokenizer constructors are implemented by prepare_data.py and train_tokenizers.py; models by the stage scripts. */
-export const SOURCE_MAPPING: Record<string, Row[]> = {
-  'model gpt': [
-    { param: 'layers', into: 'gpt2', fields: ['n_layer'] },
-    { param: 'heads', into: 'gpt2', fields: ['n_head'] },
-    { param: 'width', into: 'gpt2', fields: ['n_embd'] },
-    { param: 'context', into: 'gpt2', fields: ['n_positions'] },
-    { param: 'dropout', into: 'gpt2', fields: ['resid_pdrop', 'embd_pdrop', 'attn_pdrop'], value: (v) => ({ resid_pdrop: v, embd_pdrop: v, attn_pdrop: v }) },
-  ],
-  'model load': [{ param: 'path', script: '`from_pretrained` on the folder (referenced, not copied)' }],
-  'model hf': [{ param: 'id', script: '`from_pretrained` on the Hub id or folder' }],
-  'tokenizer gpt2': [],
-  'tokenizer bpe': [{ param: 'vocab_size', script: '`tokenizers` BpeTrainer(vocab_size) on the training split, byte-level' }],
-  'tokenizer chars': [],
-  'dataset corpus': [
-    { param: 'name', script: 'the corpus is written out as JSONL under data/sources/' },
-    { param: 'kind', script: 'records of this kind (the corpus is written in it)' },
-    { param: 'prompt_words', script: 'applied when the corpus is written out' },
-    ...DATASET_COMMON,
-  ],
-  'dataset text': [
-    { param: 'path', script: 'copied to data/sources/' },
-    { param: 'kind', script: 'prepare_data.py derives records of this kind' },
-    { param: 'separator', script: 'prepare_data.py splits documents the same way' },
-    ...DATASET_COMMON,
-  ],
-  'dataset jsonl': DATASET_FILE,
-  'dataset json': DATASET_FILE,
-  'judge vader': [],
-  'judge afinn': [{ param: 'per_token', script: 'rlhf_export/judges.py `afinn(per_token)` (the AFINN-165 lexicon of npm `sentiment`, shipped as afinn.json)' }],
-  'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
-  'judge words': [{ param: 'list', script: 'rlhf_export/judges.py `words(list)`' }],
-  'judge fn': [{ param: 'ref', script: 'the file is copied to hooks/ and run by Node.js + tsx in a subprocess (rlhf_export/ts_judge.mjs); it receives (prompt, response, record) as locally', note: 'the project needs Node.js >= 20 and `npm install tsx`; a hook that imports other local files needs them copied too' }],
-  'setting seed': [{ param: 'seed', into: 'config', fields: ['seed', 'data_seed'], value: (v) => ({ seed: v, data_seed: v }), script: 'also seeds sampling in the script-only stages' }],
-  'setting artifacts': [{ param: 'artifacts', script: 'not used: stage outputs go to outputs/<stage>/ in the project' }],
-  'setting cluster': [
-    { param: 'cluster.gpus', script: 'accelerate.yaml `num_processes` = gpus × nodes' },
-    { param: 'cluster.nodes', script: 'accelerate.yaml `num_machines`' },
-    { param: 'cluster.strategy', script: 'accelerate.yaml: `ddp` MULTI_GPU, `zero2`/`zero3` DEEPSPEED with that ZeRO stage, `fsdp` FSDP' },
-    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16'], value: (v) => ({ bf16: v === 'bf16', fp16: v === 'fp16' }), script: 'and accelerate.yaml `mixed_precision`' },
-  ],
-};
-
 /** The rows of a stage kind whose parameter is present in `p` (lora rows only with a lora block). */
 export function rowsFor(kind: string, p: ResolvedParams): Row[] {
-  return (STAGE_MAPPING[kind] ?? []).filter((r) => !r.param.startsWith('lora.') || p['lora'] !== null);
+  return presentRows(STAGE_MAPPING[kind] ?? [], p);
 }

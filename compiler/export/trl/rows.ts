@@ -1,7 +1,9 @@
 // The rows of the TRL mapping table and the row groups several stage kinds share. Each stage kind's
 // own rows live with its script emitter in stages/<kind>.ts; mapping.ts assembles the table.
 
-import type { ResolvedParams, Value } from '../../../core/schema.ts';
+import type { ParamsOf, ResolvedParams, Value } from '../../../core/schema.ts';
+import type { generation as generationBlock } from '../../../runtime/stages/common.ts';
+import type { LoopParams, LoraParams, OptimizerParams } from '../../../runtime/train/params.ts';
 
 /** A Python value in emitted code: JSON-like data, or a Python expression written as is. */
 export type Py = Value | { expr: string };
@@ -10,7 +12,8 @@ export type Py = Value | { expr: string };
 export type Into = 'config' | 'lora' | 'gpt2' | 'generation';
 
 export interface Row {
-  /** Dotted parameter path as in the schema ('optimizer.lr', 'kl.adaptive'). */
+  /** Dotted parameter path as in the schema ('optimizer.lr', 'kl.adaptive'): for a stage kind, what the
+   *  typed accessor given to `rowsOf` reads (never spelled by hand). */
   param: string;
   /** Fields this parameter sets, and how its value becomes theirs (default: the value, into the first field). */
   into?: Into;
@@ -34,78 +37,120 @@ export interface StageClasses {
   doc: string;
 }
 
+type GenerationParams = ParamsOf<ReturnType<typeof generationBlock>['fields']>;
+
+/** A row of a stage kind (or shared group) with params type `P`, for a parameter of type `V`. */
+export interface TypedRow<P, V> extends Omit<Row, 'param' | 'value' | 'unsupported'> {
+  value?: (v: V, p: P) => Record<string, Py | undefined>;
+  unsupported?: (v: V, p: P) => string | undefined;
+}
+
+/** The dotted path an accessor reads ('kl.init' for `(p) => p.kl.init`), recorded on a proxy. */
+function pathOf(at: (p: never) => unknown): string {
+  const path: string[] = [];
+  const probe: object = new Proxy(
+    {},
+    {
+      get(_t, key) {
+        if (typeof key !== 'string') throw new Error(`a row accessor must only read one parameter (${at.toString()})`);
+        path.push(key);
+        return probe;
+      },
+    },
+  );
+  if (at(probe as never) !== probe || path.length === 0) throw new Error(`a row accessor must only read one parameter (${at.toString()})`);
+  return path.join('.');
+}
+
+/**
+ * The row maker of a params type `P` (a stage kind's `ParamsOf` its schema, or a shared group's):
+ * `row((p) => p.kl.init, { into: 'config', fields: ['kl_init'] })`. The accessor is checked by the type
+ * checker against P, and `value` / `unsupported` see the parameter's type and P; the table keeps the
+ * dotted path the accessor reads. The Plan's resolved params are these types (the checker resolved
+ * them against the same schema), as a stage's `run()` receives them.
+ */
+export function rowsOf<P>(): <V>(at: (p: P) => V, r?: TypedRow<P, V>) => Row {
+  return (at, r = {}) => ({ param: pathOf(at as (p: never) => unknown), ...r }) as Row;
+}
+
 export const same = (field: string) => (v: Value) => ({ [field]: v });
-export const positive = (what: string) => (v: Value) => ((v as number) > 0 ? what : undefined);
+export const positive = (what: string) => (v: number) => (v > 0 ? what : undefined);
 
 // ---- groups shared by several stage kinds -------------------------------------------------------
 
+const loopRow = rowsOf<LoopParams>();
+const optimizerRow = rowsOf<{ optimizer: OptimizerParams }>();
+const loraRow = rowsOf<{ lora: LoraParams | null }>();
+const generationRow = rowsOf<{ generation: GenerationParams }>();
+
 export const loop: Row[] = [
-  {
-    param: 'batch_size',
+  loopRow((p) => p.batch_size, {
     into: 'config',
     fields: ['per_device_train_batch_size', 'per_device_eval_batch_size'],
     value: (v) => ({ per_device_train_batch_size: { expr: `common.per_process(${v})` }, per_device_eval_batch_size: v }),
     note: 'global, as rlhfc: each of P processes gets batch_size / P (the effective batch is batch_size × grad_accum for any P)',
-  },
-  { param: 'grad_accum', into: 'config', fields: ['gradient_accumulation_steps'] },
-  { param: 'epochs', into: 'config', fields: ['num_train_epochs'] },
-  { param: 'max_steps', into: 'config', fields: ['max_steps'], value: (v) => ({ max_steps: (v as number) > 0 ? v : -1 }), note: '0 becomes -1 (run `epochs`)' },
-  { param: 'eval_every', into: 'config', fields: ['eval_strategy', 'eval_steps'], value: (v) => ((v as number) > 0 ? { eval_strategy: 'steps', eval_steps: v } : { eval_strategy: 'no' }), note: 'the script also evaluates once after training' },
-  { param: 'log_every', into: 'config', fields: ['logging_steps'] },
-  { param: 'checkpoint_every', into: 'config', fields: ['save_strategy', 'save_steps'], value: (v) => ((v as number) > 0 ? { save_strategy: 'steps', save_steps: v } : { save_strategy: 'no' }), note: 'N > 0: a checkpoint every N steps, from which an interrupted stage resumes; 0 (locally: every 2 minutes) has no time-based equivalent, so no checkpoints' },
+  }),
+  loopRow((p) => p.grad_accum, { into: 'config', fields: ['gradient_accumulation_steps'] }),
+  loopRow((p) => p.epochs, { into: 'config', fields: ['num_train_epochs'] }),
+  loopRow((p) => p.max_steps, { into: 'config', fields: ['max_steps'], value: (v) => ({ max_steps: v > 0 ? v : -1 }), note: '0 becomes -1 (run `epochs`)' }),
+  loopRow((p) => p.eval_every, { into: 'config', fields: ['eval_strategy', 'eval_steps'], value: (v) => (v > 0 ? { eval_strategy: 'steps', eval_steps: v } : { eval_strategy: 'no' }), note: 'the script also evaluates once after training' }),
+  loopRow((p) => p.log_every, { into: 'config', fields: ['logging_steps'] }),
+  loopRow((p) => p.checkpoint_every, { into: 'config', fields: ['save_strategy', 'save_steps'], value: (v) => (v > 0 ? { save_strategy: 'steps', save_steps: v } : { save_strategy: 'no' }), note: 'N > 0: a checkpoint every N steps, from which an interrupted stage resumes; 0 (locally: every 2 minutes) has no time-based equivalent, so no checkpoints' }),
 ];
 
 /** `schedule` and `min_lr_ratio` together choose the scheduler. */
-export function scheduler(p: ResolvedParams): Record<string, Py | undefined> {
-  const o = p['optimizer'] as ResolvedParams;
-  const s = o['schedule'];
-  const floor = o['min_lr_ratio'] as number;
-  if (s === 'cosine' && floor > 0) return { lr_scheduler_type: 'cosine_with_min_lr', lr_scheduler_kwargs: { min_lr_rate: floor } };
-  if (s === 'constant') return { lr_scheduler_type: (o['warmup_steps'] as number) > 0 ? 'constant_with_warmup' : 'constant' };
-  return { lr_scheduler_type: s as string };
+export function scheduler(o: OptimizerParams): Record<string, Py | undefined> {
+  const floor = o.min_lr_ratio;
+  if (o.schedule === 'cosine' && floor > 0) return { lr_scheduler_type: 'cosine_with_min_lr', lr_scheduler_kwargs: { min_lr_rate: floor } };
+  if (o.schedule === 'constant') return { lr_scheduler_type: o.warmup_steps > 0 ? 'constant_with_warmup' : 'constant' };
+  return { lr_scheduler_type: o.schedule };
 }
 
 export const optimizer: Row[] = [
-  { param: 'optimizer.lr', into: 'config', fields: ['learning_rate'] },
-  { param: 'optimizer.weight_decay', into: 'config', fields: ['weight_decay'], note: 'Transformers also decays embeddings (rlhfc does not)' },
-  { param: 'optimizer.betas', into: 'config', fields: ['adam_beta1', 'adam_beta2'], value: (v) => ({ adam_beta1: (v as number[])[0], adam_beta2: (v as number[])[1] }) },
-  { param: 'optimizer.eps', into: 'config', fields: ['adam_epsilon'] },
-  { param: 'optimizer.schedule', into: 'config', fields: ['lr_scheduler_type'], value: (_v, p) => ({ lr_scheduler_type: scheduler(p)['lr_scheduler_type'] }), note: '`constant` with warmup is `constant_with_warmup`' },
-  {
-    param: 'optimizer.min_lr_ratio',
+  optimizerRow((p) => p.optimizer.lr, { into: 'config', fields: ['learning_rate'] }),
+  optimizerRow((p) => p.optimizer.weight_decay, { into: 'config', fields: ['weight_decay'], note: 'Transformers also decays embeddings (rlhfc does not)' }),
+  optimizerRow((p) => p.optimizer.betas, { into: 'config', fields: ['adam_beta1', 'adam_beta2'], value: (v) => ({ adam_beta1: v[0], adam_beta2: v[1] }) }),
+  optimizerRow((p) => p.optimizer.eps, { into: 'config', fields: ['adam_epsilon'] }),
+  optimizerRow((p) => p.optimizer.schedule, { into: 'config', fields: ['lr_scheduler_type'], value: (_v, p) => ({ lr_scheduler_type: scheduler(p.optimizer)['lr_scheduler_type'] }), note: '`constant` with warmup is `constant_with_warmup`' }),
+  optimizerRow((p) => p.optimizer.min_lr_ratio, {
     into: 'config',
     fields: ['lr_scheduler_kwargs'],
     value: (_v, p) => {
-      const s = scheduler(p);
+      const s = scheduler(p.optimizer);
       return s['lr_scheduler_kwargs'] ? { lr_scheduler_kwargs: s['lr_scheduler_kwargs'] } : {};
     },
     when: '> 0 with schedule: linear',
     unsupported: (v, p) =>
-      (v as number) > 0 && (p['optimizer'] as ResolvedParams)['schedule'] === 'linear' ? 'Transformers has no linear schedule with a floor (use schedule: cosine, which maps to cosine_with_min_lr)' : undefined,
+      v > 0 && p.optimizer.schedule === 'linear' ? 'Transformers has no linear schedule with a floor (use schedule: cosine, which maps to cosine_with_min_lr)' : undefined,
     note: 'with `cosine`: `cosine_with_min_lr` and `min_lr_rate`',
-  },
-  { param: 'optimizer.warmup_steps', into: 'config', fields: ['warmup_steps'] },
-  { param: 'optimizer.grad_clip', into: 'config', fields: ['max_grad_norm'], note: '0 turns clipping off in both' },
+  }),
+  optimizerRow((p) => p.optimizer.warmup_steps, { into: 'config', fields: ['warmup_steps'] }),
+  optimizerRow((p) => p.optimizer.grad_clip, { into: 'config', fields: ['max_grad_norm'], note: '0 turns clipping off in both' }),
 ];
 
 export const lora: Row[] = [
-  { param: 'lora.r', into: 'lora', fields: ['r'] },
-  { param: 'lora.alpha', into: 'lora', fields: ['lora_alpha'] },
-  { param: 'lora.dropout', into: 'lora', fields: ['lora_dropout'] },
-  { param: 'lora.targets', into: 'lora', fields: ['target_modules'], note: 'GPT-2 module names; `fan_in_fan_out=True` for its Conv1D layers' },
-  { param: 'lora.merge', script: 'after training the adapter is merged into full weights (`merge_and_unload`) before saving' },
+  loraRow((p) => p.lora?.r, { into: 'lora', fields: ['r'] }),
+  loraRow((p) => p.lora?.alpha, { into: 'lora', fields: ['lora_alpha'] }),
+  loraRow((p) => p.lora?.dropout, { into: 'lora', fields: ['lora_dropout'] }),
+  loraRow((p) => p.lora?.targets, { into: 'lora', fields: ['target_modules'], note: 'GPT-2 module names; `fan_in_fan_out=True` for its Conv1D layers' }),
+  loraRow((p) => p.lora?.merge, { script: 'after training the adapter is merged into full weights (`merge_and_unload`) before saving' }),
 ];
 
 export const generation = (into: Into): Row[] => [
-  { param: 'generation.max_new_tokens', into, fields: ['max_new_tokens'] },
-  { param: 'generation.min_new_tokens', into, fields: ['min_new_tokens'] },
-  { param: 'generation.temperature', into, fields: ['temperature'] },
-  { param: 'generation.top_k', into, fields: ['top_k'] },
-  { param: 'generation.top_p', into, fields: ['top_p'] },
+  generationRow((p) => p.generation.max_new_tokens, { into, fields: ['max_new_tokens'] }),
+  generationRow((p) => p.generation.min_new_tokens, { into, fields: ['min_new_tokens'] }),
+  generationRow((p) => p.generation.temperature, { into, fields: ['temperature'] }),
+  generationRow((p) => p.generation.top_k, { into, fields: ['top_k'] }),
+  generationRow((p) => p.generation.top_p, { into, fields: ['top_p'] }),
 ];
 
-export const promptLength: Row = { param: 'max_prompt_length', script: 'prompts are tokenized and truncated from the left to this many tokens' };
-export const maxPrompts: Row = { param: 'max_prompts', script: 'only the first N prompts are used (0: all)' };
+export const promptLength: Row = rowsOf<{ max_prompt_length: number }>()((p) => p.max_prompt_length, { script: 'prompts are tokenized and truncated from the left to this many tokens' });
+export const maxPrompts: Row = rowsOf<{ max_prompts: number }>()((p) => p.max_prompts, { script: 'only the first N prompts are used (0: all)' });
+
+/** The rows whose parameter is present in `p`: lora rows only with a lora block. */
+export function presentRows(rows: Row[], p: ResolvedParams): Row[] {
+  return rows.filter((r) => !r.param.startsWith('lora.') || p['lora'] !== null);
+}
 
 /** Value of a dotted parameter path. */
 export function valueAt(p: ResolvedParams, path: string): Value {

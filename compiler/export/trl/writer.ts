@@ -3,11 +3,9 @@
 // script's frame (header, docstring, imports, main()).
 
 import type { Plan, PlanNode } from '../../../core/plan-types.ts';
-import type { ParamSpec, ResolvedParams } from '../../../core/schema.ts';
-import { STAGE_SCHEMAS } from '../../../runtime/stages/index.ts';
-import { MODEL_SOURCES } from '../../../runtime/sources/index.ts';
-import { SOURCE_MAPPING, rowsFor } from './mapping.ts';
-import { fieldValues, valueAt, type Into, type Py, type Row, type StageClasses } from './rows.ts';
+import type { ResolvedParams } from '../../../core/schema.ts';
+import { SOURCE_MAPPING } from './source-rows.ts';
+import { fieldValues, presentRows, valueAt, type Into, type Py, type Row, type StageClasses } from './rows.ts';
 import { call, expr, pyLit, type Kwarg } from './py.ts';
 
 export interface ClusterOptions {
@@ -41,13 +39,9 @@ export interface StageExport {
   emit(w: StageWriter): void;
 }
 
-/** Whether a dotted parameter path is a float (or list of floats) in a schema. */
-function isFloat(params: Record<string, ParamSpec>, path: string): boolean {
-  const [head, ...rest] = path.split('.');
-  const spec = params[head];
-  if (!spec) return false;
-  if (spec.type === 'block') return isFloat(spec.fields, rest.join('.'));
-  return spec.type === 'float' || (spec.type === 'list' && spec.of === 'float');
+/** Whether a node's parameter is typed float (or list of floats): the Plan says (`PlanNode.floats`). */
+function isFloat(n: PlanNode, path: string): boolean {
+  return n.floats?.includes(path) ?? false;
 }
 
 /** Integral numbers written as Python floats (`1.0`, not `1`), so float settings read as floats. */
@@ -74,6 +68,8 @@ export class StageWriter {
     readonly plan: Plan,
     readonly cluster: ClusterOptions,
     readonly res: Record<string, Resource>,
+    /** The stage kind's mapping rows (its StageExport's). */
+    private readonly rows: Row[],
   ) {
     this.p = n.params;
     this.lora = this.p['lora'] as ResolvedParams | null;
@@ -113,9 +109,9 @@ export class StageWriter {
   /** Mapped keyword arguments of the rows going `into` a target, each commented with its rlhfc parameter. */
   mapped(into: Into): Kwarg[] {
     const out: Kwarg[] = [];
-    for (const r of rowsFor(this.n.kind, this.n.params)) {
+    for (const r of presentRows(this.rows, this.n.params)) {
       if (r.into !== into || (r.unsupported && r.unsupported(valueAt(this.n.params, r.param), this.n.params))) continue;
-      const float = isFloat(STAGE_SCHEMAS[this.n.kind].params, r.param);
+      const float = isFloat(this.n, r.param);
       for (const [name, value] of Object.entries(fieldValues(r, this.n.params))) out.push({ name, value: float ? asFloat(value) : value, comment: r.param });
     }
     return out;
@@ -165,7 +161,7 @@ export class StageWriter {
     if (r.kind === 'fresh') {
       const gpt = SOURCE_MAPPING['model gpt'];
       const sized: Kwarg[] = gpt.flatMap((row) =>
-        Object.entries(fieldValues(row, r.node.params)).map(([k, v]) => ({ name: k, value: isFloat(MODEL_SOURCES['gpt'].params, row.param) ? asFloat(v) : v, comment: `${r.node.name}.${row.param}` })),
+        Object.entries(fieldValues(row, r.node.params)).map(([k, v]) => ({ name: k, value: isFloat(r.node, row.param) ? asFloat(v) : v, comment: `${r.node.name}.${row.param}` })),
       );
       const special: Kwarg[] = [
         { name: 'vocab_size', value: expr('len(tokenizer)') },

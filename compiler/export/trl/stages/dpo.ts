@@ -1,24 +1,28 @@
 // dpo → TRL `DPOTrainer` with a frozen reference.
 
-import { loop, lora, optimizer, positive } from '../rows.ts';
+import { loop, lora, optimizer, positive, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/dpo.ts';
+
+/** Rows of dpo's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const dpo: StageExport = {
   classes: { trainer: 'DPOTrainer', config: 'DPOConfig', module: 'trl', doc: 'TRL `DPOTrainer`' },
   training: true,
   rows: [
-    { param: 'beta', into: 'config', fields: ['beta'] },
-    { param: 'loss', into: 'config', fields: ['loss_type'] },
-    {
-      param: 'label_smoothing',
+    row((p) => p.beta, { into: 'config', fields: ['beta'] }),
+    row((p) => p.loss, { into: 'config', fields: ['loss_type'] }),
+    row((p) => p.label_smoothing, {
       into: 'config',
       fields: ['label_smoothing'],
       when: '> 0',
       unsupported: positive("TRL 1.x's sigmoid DPO loss has no label smoothing (conservative DPO); its `robust` loss is a different estimator"),
-    },
-    { param: 'max_seq_length', into: 'config', fields: ['max_length'], note: 'DPOTrainer tokenizes prompt + response as one text where rlhfc tokenizes each by itself: a prompt ending in a space (or a word cut in two) meets the response in another token' },
-    { param: 'max_prompt_length', script: 'prompts are truncated from the left to this many tokens before DPOTrainer tokenizes the pairs (TRL 1.x has no max_prompt_length)' },
+    }),
+    row((p) => p.max_seq_length, { into: 'config', fields: ['max_length'], note: 'DPOTrainer tokenizes prompt + response as one text where rlhfc tokenizes each by itself: a prompt ending in a space (or a word cut in two) meets the response in another token' }),
+    row((p) => p.max_prompt_length, { script: 'prompts are truncated from the left to this many tokens before DPOTrainer tokenizes the pairs (TRL 1.x has no max_prompt_length)' }),
     ...lora,
     ...loop,
     ...optimizer,

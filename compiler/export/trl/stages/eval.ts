@@ -1,14 +1,19 @@
 // eval → a script: sample with `generate()`, score with the judge, KL to the reference; report.json.
 
-import { generation, maxPrompts, promptLength } from '../rows.ts';
+import { generation, maxPrompts, promptLength, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import { samplingPreamble } from './sampling.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/eval.ts';
+
+/** Rows of eval's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const evalStage: StageExport = {
   classes: { module: 'transformers', doc: 'script: sample with `generate()`, score with the judge, KL to the reference; writes report.json' },
   training: false,
-  rows: [maxPrompts, promptLength, { param: 'samples', script: 'sample generations kept per model in report.json' }, ...generation('generation')],
+  rows: [maxPrompts, promptLength, row((p) => p.samples, { script: 'sample generations kept per model in report.json' }), ...generation('generation')],
   emit(w) {
     const n = w.n;
     const p = w.p;

@@ -7,77 +7,75 @@
 // max_steps = steps × batch_size / mini_batch_size × num_iterations, with generation_batch_size =
 // batch_size (global) and a per-device batch of mini_batch_size / processes (no accumulation).
 
-import type { ResolvedParams, Value } from '../../../../core/schema.ts';
-import { lora, optimizer, type Row, type StageClasses } from '../rows.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import { lora, optimizer, rowsOf, type Row, type StageClasses } from '../rows.ts';
+import type { groupRLParams } from '../../../../runtime/stages/common.ts';
 import { pyLit } from '../py.ts';
 import type { StageWriter } from '../writer.ts';
 
+/** The parameters grpo and rloo share (runtime/stages/common.ts groupRLParams), and their clip-higher. */
+type GroupParams = ParamsOf<ReturnType<typeof groupRLParams>> & { epsilon_high: number };
+const row = rowsOf<GroupParams>();
+
 /** Optimizer steps per generation step. */
-const updatesPerStep = (p: ResolvedParams) => ((p['batch_size'] as number) / (p['mini_batch_size'] as number)) * (p['num_iterations'] as number);
+const updatesPerStep = (p: GroupParams) => (p.batch_size / p.mini_batch_size) * p.num_iterations;
 
 export const groupRows: Row[] = [
-  { param: 'reward_weights', into: 'config', fields: ['reward_weights'], value: (v) => ({ reward_weights: (v as number[]).length ? v : null }), note: 'empty: every source weighs 1, as TRL\'s None' },
-  {
-    param: 'steps',
+  row((p) => p.reward_weights, { into: 'config', fields: ['reward_weights'], value: (v) => ({ reward_weights: v.length ? v : null }), note: 'empty: every source weighs 1, as TRL\'s None' }),
+  row((p) => p.steps, {
     into: 'config',
     fields: ['max_steps'],
-    value: (v, p) => ({ max_steps: (v as number) * updatesPerStep(p) }),
+    value: (v, p) => ({ max_steps: v * updatesPerStep(p) }),
     note: 'TRL counts optimizer steps: steps × batch_size / mini_batch_size × num_iterations',
-  },
-  { param: 'batch_size', into: 'config', fields: ['generation_batch_size'], note: 'answers per generation step, global, as rlhfc' },
-  { param: 'num_generations', into: 'config', fields: ['num_generations'] },
-  {
-    param: 'mini_batch_size',
+  }),
+  row((p) => p.batch_size, { into: 'config', fields: ['generation_batch_size'], note: 'answers per generation step, global, as rlhfc' }),
+  row((p) => p.num_generations, { into: 'config', fields: ['num_generations'] }),
+  row((p) => p.mini_batch_size, {
     into: 'config',
     fields: ['per_device_train_batch_size', 'gradient_accumulation_steps'],
     value: (v) => ({ per_device_train_batch_size: { expr: `common.per_process(${v})` }, gradient_accumulation_steps: 1 }),
     note: 'global answers per update: each of P processes gets mini_batch_size / P',
-  },
-  { param: 'num_iterations', into: 'config', fields: ['num_iterations'] },
-  { param: 'mask_truncated_completions', into: 'config', fields: ['mask_truncated_completions'] },
-  { param: 'max_prompt_length', script: 'prompts are truncated from the left to this many tokens before the trainer sees them (TRL 1.13 has no max_prompt_length); reward functions then get the truncated prompt' },
-  { param: 'generation.max_new_tokens', into: 'config', fields: ['max_completion_length'] },
-  {
-    param: 'generation.min_new_tokens',
+  }),
+  row((p) => p.num_iterations, { into: 'config', fields: ['num_iterations'] }),
+  row((p) => p.mask_truncated_completions, { into: 'config', fields: ['mask_truncated_completions'] }),
+  row((p) => p.max_prompt_length, { script: 'prompts are truncated from the left to this many tokens before the trainer sees them (TRL 1.13 has no max_prompt_length); reward functions then get the truncated prompt' }),
+  row((p) => p.generation.max_new_tokens, { into: 'config', fields: ['max_completion_length'] }),
+  row((p) => p.generation.min_new_tokens, {
     into: 'config',
     fields: ['generation_kwargs'],
-    value: (v) => ({ generation_kwargs: (v as number) > 0 ? { min_new_tokens: v } : null }),
-  },
-  { param: 'generation.temperature', into: 'config', fields: ['temperature'] },
-  { param: 'generation.top_k', into: 'config', fields: ['top_k'] },
-  { param: 'generation.top_p', into: 'config', fields: ['top_p'] },
+    value: (v) => ({ generation_kwargs: v > 0 ? { min_new_tokens: v } : null }),
+  }),
+  row((p) => p.generation.temperature, { into: 'config', fields: ['temperature'] }),
+  row((p) => p.generation.top_k, { into: 'config', fields: ['top_k'] }),
+  row((p) => p.generation.top_p, { into: 'config', fields: ['top_p'] }),
   ...lora,
   ...optimizer,
-  {
-    param: 'log_every',
+  row((p) => p.log_every, {
     into: 'config',
     fields: ['logging_steps'],
-    value: (v, p) => ({ logging_steps: (v as number) * updatesPerStep(p) }),
+    value: (v, p) => ({ logging_steps: v * updatesPerStep(p) }),
     note: 'in optimizer steps: log_every × updates per generation step',
-  },
-  {
-    param: 'checkpoint_every',
+  }),
+  row((p) => p.checkpoint_every, {
     into: 'config',
     fields: ['save_strategy', 'save_steps'],
-    value: (v, p) => ((v as number) > 0 ? { save_strategy: 'steps', save_steps: (v as number) * updatesPerStep(p) } : { save_strategy: 'no' }),
+    value: (v, p) => (v > 0 ? { save_strategy: 'steps', save_steps: v * updatesPerStep(p) } : { save_strategy: 'no' }),
     note: 'N > 0: a checkpoint every N generation steps; 0 (locally: every 2 minutes): none',
-  },
-  {
-    param: 'samples',
+  }),
+  row((p) => p.samples, {
     into: 'config',
     fields: ['log_completions', 'num_completions_to_print'],
-    value: (v) => ({ log_completions: (v as number) > 0, num_completions_to_print: (v as number) > 0 ? v : null }),
-  },
+    value: (v) => ({ log_completions: v > 0, num_completions_to_print: v > 0 ? v : null }),
+  }),
 ];
 
 /** `epsilon_high` 0 means "the same as epsilon" in rlhfc, None in TRL. */
-export const epsilonHigh: Row = {
-  param: 'epsilon_high',
+export const epsilonHigh: Row = row((p) => p.epsilon_high, {
   into: 'config',
   fields: ['epsilon_high'],
-  value: (v: Value) => ({ epsilon_high: (v as number) > 0 ? v : null }),
+  value: (v) => ({ epsilon_high: v > 0 ? v : null }),
   note: '0 (rlhfc) = None (TRL): the same as epsilon',
-};
+});
 
 /** The script of a group-RL stage: policy, prompts, reward functions, config, trainer. */
 export function emitGroup(w: StageWriter, classes: StageClasses): void {

@@ -1,18 +1,23 @@
 // judge → a script: sample with `generate()`, score with the judge, keep best/worst as chosen/rejected.
 
-import { generation, maxPrompts, promptLength } from '../rows.ts';
+import { generation, maxPrompts, promptLength, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import { samplingPreamble } from './sampling.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/judge.ts';
+
+/** Rows of judge's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const judge: StageExport = {
   classes: { module: 'transformers', doc: 'script: sample with `generate()`, score with the judge, keep best/worst as chosen/rejected' },
   training: false,
   rows: [
-    { param: 'samples_per_prompt', script: 'responses sampled per prompt; the best and worst scored become chosen and rejected' },
+    row((p) => p.samples_per_prompt, { script: 'responses sampled per prompt; the best and worst scored become chosen and rejected' }),
     maxPrompts,
     promptLength,
-    { param: 'ties', script: '`drop` skips prompts whose scores are all equal; `random` picks two samples with the seed' },
+    row((p) => p.ties, { script: '`drop` skips prompts whose scores are all equal; `random` picks two samples with the seed' }),
     ...generation('generation'),
   ],
   emit(w) {

@@ -1,18 +1,23 @@
 // kto → TRL `KTOTrainer` on unpaired (prompt, completion, label) records.
 
-import { loop, lora, optimizer } from '../rows.ts';
+import { loop, lora, optimizer, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/kto.ts';
+
+/** Rows of kto's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const kto: StageExport = {
   classes: { trainer: 'KTOTrainer', config: 'KTOConfig', module: 'trl', doc: 'TRL `KTOTrainer` (loss_type kto) on unpaired completions' },
   training: true,
   rows: [
-    { param: 'beta', into: 'config', fields: ['beta'] },
-    { param: 'desirable_weight', into: 'config', fields: ['desirable_weight'] },
-    { param: 'undesirable_weight', into: 'config', fields: ['undesirable_weight'] },
-    { param: 'max_seq_length', into: 'config', fields: ['max_length'] },
-    { param: 'max_prompt_length', script: 'prompts are truncated from the left to this many tokens before KTOTrainer tokenizes the examples (TRL 1.13 has no max_prompt_length)' },
+    row((p) => p.beta, { into: 'config', fields: ['beta'] }),
+    row((p) => p.desirable_weight, { into: 'config', fields: ['desirable_weight'] }),
+    row((p) => p.undesirable_weight, { into: 'config', fields: ['undesirable_weight'] }),
+    row((p) => p.max_seq_length, { into: 'config', fields: ['max_length'] }),
+    row((p) => p.max_prompt_length, { script: 'prompts are truncated from the left to this many tokens before KTOTrainer tokenizes the examples (TRL 1.13 has no max_prompt_length)' }),
     ...lora,
     ...loop.map((r) =>
       r.param === 'batch_size'

@@ -1,43 +1,48 @@
 // ppo → rlhfc's own PPOTrainer on Accelerate (rlhf_export/ppo.py): TRL 1.x has no PPO trainer.
 
-import { lora, optimizer } from '../rows.ts';
+import { lora, optimizer, rowsOf } from '../rows.ts';
 import { expr, pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/ppo.ts';
+
+/** Rows of ppo's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const ppo: StageExport = {
   classes: { trainer: 'PPOTrainer', config: 'PPOConfig', module: 'rlhf_export.ppo', doc: 'rlhfc\'s own `PPOTrainer` on Accelerate (`rlhf_export/ppo.py`: policy + value head, frozen reference, reward model or judge; TRL 1.x has no PPO trainer)' },
   training: true,
   rows: [
     // rlhf_export/ppo.py: rlhfc's own PPO trainer (TRL 1.x has none), so every parameter keeps its meaning.
-    { param: 'steps', into: 'config', fields: ['steps'], note: 'PPO steps: each samples batch_size prompts and makes ppo_epochs × batch_size / mini_batch_size updates, for any number of processes' },
-    { param: 'batch_size', into: 'config', fields: ['batch_size'], note: 'global: each of P processes samples batch_size / P prompts' },
-    { param: 'mini_batch_size', into: 'config', fields: ['mini_batch_size'], note: 'global: split between the processes' },
-    { param: 'ppo_epochs', into: 'config', fields: ['ppo_epochs'] },
-    { param: 'max_prompt_length', into: 'config', fields: ['max_prompt_length'] },
-    { param: 'gamma', into: 'config', fields: ['gamma'] },
-    { param: 'lam', into: 'config', fields: ['lam'] },
-    { param: 'cliprange', into: 'config', fields: ['cliprange'] },
-    { param: 'cliprange_value', into: 'config', fields: ['cliprange_value'] },
-    { param: 'vf_coef', into: 'config', fields: ['vf_coef'] },
-    { param: 'whiten_rewards', into: 'config', fields: ['whiten_rewards'] },
-    { param: 'kl.init', into: 'config', fields: ['kl_init'] },
-    { param: 'kl.adaptive', into: 'config', fields: ['kl_adaptive'] },
-    { param: 'kl.target', into: 'config', fields: ['kl_target'] },
-    { param: 'kl.horizon', into: 'config', fields: ['kl_horizon'] },
-    { param: 'kl.penalty', into: 'config', fields: ['kl_penalty'] },
-    { param: 'kl.stop_at', into: 'config', fields: ['kl_stop_at'] },
-    { param: 'score.scaling', into: 'config', fields: ['score_scaling'] },
-    { param: 'score.clip', into: 'config', fields: ['score_clip'] },
-    { param: 'generation.max_new_tokens', into: 'config', fields: ['max_new_tokens'] },
-    { param: 'generation.min_new_tokens', into: 'config', fields: ['min_new_tokens'] },
-    { param: 'generation.temperature', into: 'config', fields: ['temperature'] },
-    { param: 'generation.top_k', into: 'config', fields: ['top_k'] },
-    { param: 'generation.top_p', into: 'config', fields: ['top_p'] },
+    row((p) => p.steps, { into: 'config', fields: ['steps'], note: 'PPO steps: each samples batch_size prompts and makes ppo_epochs × batch_size / mini_batch_size updates, for any number of processes' }),
+    row((p) => p.batch_size, { into: 'config', fields: ['batch_size'], note: 'global: each of P processes samples batch_size / P prompts' }),
+    row((p) => p.mini_batch_size, { into: 'config', fields: ['mini_batch_size'], note: 'global: split between the processes' }),
+    row((p) => p.ppo_epochs, { into: 'config', fields: ['ppo_epochs'] }),
+    row((p) => p.max_prompt_length, { into: 'config', fields: ['max_prompt_length'] }),
+    row((p) => p.gamma, { into: 'config', fields: ['gamma'] }),
+    row((p) => p.lam, { into: 'config', fields: ['lam'] }),
+    row((p) => p.cliprange, { into: 'config', fields: ['cliprange'] }),
+    row((p) => p.cliprange_value, { into: 'config', fields: ['cliprange_value'] }),
+    row((p) => p.vf_coef, { into: 'config', fields: ['vf_coef'] }),
+    row((p) => p.whiten_rewards, { into: 'config', fields: ['whiten_rewards'] }),
+    row((p) => p.kl.init, { into: 'config', fields: ['kl_init'] }),
+    row((p) => p.kl.adaptive, { into: 'config', fields: ['kl_adaptive'] }),
+    row((p) => p.kl.target, { into: 'config', fields: ['kl_target'] }),
+    row((p) => p.kl.horizon, { into: 'config', fields: ['kl_horizon'] }),
+    row((p) => p.kl.penalty, { into: 'config', fields: ['kl_penalty'] }),
+    row((p) => p.kl.stop_at, { into: 'config', fields: ['kl_stop_at'] }),
+    row((p) => p.score.scaling, { into: 'config', fields: ['score_scaling'] }),
+    row((p) => p.score.clip, { into: 'config', fields: ['score_clip'] }),
+    row((p) => p.generation.max_new_tokens, { into: 'config', fields: ['max_new_tokens'] }),
+    row((p) => p.generation.min_new_tokens, { into: 'config', fields: ['min_new_tokens'] }),
+    row((p) => p.generation.temperature, { into: 'config', fields: ['temperature'] }),
+    row((p) => p.generation.top_k, { into: 'config', fields: ['top_k'] }),
+    row((p) => p.generation.top_p, { into: 'config', fields: ['top_p'] }),
     ...lora,
     ...optimizer,
-    { param: 'log_every', into: 'config', fields: ['logging_steps'] },
-    { param: 'checkpoint_every', into: 'config', fields: ['save_steps'], note: 'N > 0: a resumable checkpoint every N steps; 0 (locally: every 2 minutes): none' },
-    { param: 'samples', into: 'config', fields: ['samples'] },
+    row((p) => p.log_every, { into: 'config', fields: ['logging_steps'] }),
+    row((p) => p.checkpoint_every, { into: 'config', fields: ['save_steps'], note: 'N > 0: a resumable checkpoint every N steps; 0 (locally: every 2 minutes): none' }),
+    row((p) => p.samples, { into: 'config', fields: ['samples'] }),
   ],
   emit(w) {
     const n = w.n;

@@ -1,15 +1,20 @@
 // pretrain → Transformers `Trainer` on causal-LM blocks.
 
-import { loop, optimizer } from '../rows.ts';
+import { loop, optimizer, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/pretrain.ts';
+
+/** Rows of pretrain's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const pretrain: StageExport = {
   classes: { trainer: 'Trainer', config: 'TrainingArguments', module: 'transformers', doc: 'Transformers `Trainer` on causal-LM blocks, labels = input ids' },
   training: true,
   rows: [
-    { param: 'block_size', script: 'documents are tokenized, joined with end-of-text and cut into blocks of block_size tokens', note: 'blocks overlap by one token so each token is predicted once (rlhfc reads one token past each block instead)' },
-    { param: 'remainder', script: '`drop` drops the last partial block; `pad` pads it (padding is masked from the loss)' },
+    row((p) => p.block_size, { script: 'documents are tokenized, joined with end-of-text and cut into blocks of block_size tokens', note: 'blocks overlap by one token so each token is predicted once (rlhfc reads one token past each block instead)' }),
+    row((p) => p.remainder, { script: '`drop` drops the last partial block; `pad` pads it (padding is masked from the loss)' }),
     ...loop,
     ...optimizer,
   ],

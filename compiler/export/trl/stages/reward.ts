@@ -1,15 +1,20 @@
 // reward → TRL `RewardTrainer` on a sequence-classification model with one label.
 
-import { loop, lora, optimizer } from '../rows.ts';
+import { loop, lora, optimizer, rowsOf } from '../rows.ts';
 import type { StageExport } from '../writer.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/reward.ts';
+
+/** Rows of reward's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const reward: StageExport = {
   classes: { trainer: 'RewardTrainer', config: 'RewardConfig', module: 'trl', doc: 'TRL `RewardTrainer` on `AutoModelForSequenceClassification(num_labels=1)`' },
   training: true,
   rows: [
-    { param: 'max_seq_length', into: 'config', fields: ['max_length'], note: 'TRL drops longer pairs instead of truncating them; it tokenizes prompt + response as one text where rlhfc tokenizes each by itself, so a prompt ending in a space (or a word cut in two) meets the response in another token' },
-    { param: 'use_margin', script: 'the `margin` column is kept (RewardTrainer subtracts it inside the sigmoid) or removed' },
-    { param: 'center_rewards', into: 'config', fields: ['center_rewards_coefficient'], value: (v) => ({ center_rewards_coefficient: (v as number) > 0 ? v : null }) },
+    row((p) => p.max_seq_length, { into: 'config', fields: ['max_length'], note: 'TRL drops longer pairs instead of truncating them; it tokenizes prompt + response as one text where rlhfc tokenizes each by itself, so a prompt ending in a space (or a word cut in two) meets the response in another token' }),
+    row((p) => p.use_margin, { script: 'the `margin` column is kept (RewardTrainer subtracts it inside the sigmoid) or removed' }),
+    row((p) => p.center_rewards, { into: 'config', fields: ['center_rewards_coefficient'], value: (v) => ({ center_rewards_coefficient: v > 0 ? v : null }) }),
     ...lora,
     ...loop,
     ...optimizer,

@@ -2,15 +2,21 @@
 
 import type { StageExport } from '../writer.ts';
 import { emitGroup, epsilonHigh, groupRows } from './group.ts';
+import { rowsOf } from '../rows.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/rloo.ts';
+
+/** Rows of rloo's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const rloo: StageExport = {
   classes: { trainer: 'RLOOTrainer', config: 'RLOOConfig', module: 'trl', doc: 'TRL `RLOOTrainer` with one reward function per reward source' },
   training: true,
   rows: [
-    { param: 'beta', into: 'config', fields: ['beta'], note: '0 loads no reference model in both' },
-    { param: 'epsilon', into: 'config', fields: ['epsilon'] },
+    row((p) => p.beta, { into: 'config', fields: ['beta'], note: '0 loads no reference model in both' }),
+    row((p) => p.epsilon, { into: 'config', fields: ['epsilon'] }),
     epsilonHigh,
-    { param: 'normalize_advantages', into: 'config', fields: ['normalize_advantages'] },
+    row((p) => p.normalize_advantages, { into: 'config', fields: ['normalize_advantages'] }),
     ...groupRows,
   ],
   emit: (w) => emitGroup(w, rloo.classes),

@@ -1,17 +1,22 @@
 // sft → TRL `SFTTrainer` on prompt/completion records.
 
-import { loop, lora, optimizer } from '../rows.ts';
+import { loop, lora, optimizer, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
+import type { ParamsOf } from '../../../../core/schema.ts';
+import type { schema } from '../../../../runtime/stages/sft.ts';
+
+/** Rows of sft's parameters, each through an accessor checked against its schema's types. */
+const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 
 export const sft: StageExport = {
   classes: { trainer: 'SFTTrainer', config: 'SFTConfig', module: 'trl', doc: 'TRL `SFTTrainer` on prompt/completion records' },
   training: true,
   rows: [
-    { param: 'template', script: 'prompt = the template up to {response} with {prompt} filled in; completion = response + the rest + end-of-text; each tokenized by itself (common.apply_template), so SFTTrainer gets the token ids rlhfc trains on' },
-    { param: 'completion_only', into: 'config', fields: ['completion_only_loss'] },
-    { param: 'max_seq_length', into: 'config', fields: ['max_length'], note: 'records are cut as rlhfc cuts them (the prompt keeps its end, the completion its start) before SFTTrainer sees them' },
-    { param: 'packing', into: 'config', fields: ['packing'] },
+    row((p) => p.template, { script: 'prompt = the template up to {response} with {prompt} filled in; completion = response + the rest + end-of-text; each tokenized by itself (common.apply_template), so SFTTrainer gets the token ids rlhfc trains on' }),
+    row((p) => p.completion_only, { into: 'config', fields: ['completion_only_loss'] }),
+    row((p) => p.max_seq_length, { into: 'config', fields: ['max_length'], note: 'records are cut as rlhfc cuts them (the prompt keeps its end, the completion its start) before SFTTrainer sees them' }),
+    row((p) => p.packing, { into: 'config', fields: ['packing'] }),
     ...lora,
     ...loop,
     ...optimizer,
