@@ -2,8 +2,7 @@
 // own rows live with its script emitter in stages/<kind>.ts; mapping.ts assembles the table.
 
 import type { ParamsOf, ResolvedParams, Value } from '../../../core/schema.ts';
-import type { generation as generationBlock } from '../../../runtime/stages/common.ts';
-import type { LoopParams, LoraParams, OptimizerParams } from '../../../runtime/train/params.ts';
+import type { GenerationParams, LoopParams, LoraParams, OptimizerParams } from '../../../runtime/train/params.ts';
 
 /** A Python value in emitted code: JSON-like data, or a Python expression written as is. */
 export type Py = Value | { expr: string };
@@ -37,7 +36,6 @@ export interface StageClasses {
   doc: string;
 }
 
-type GenerationParams = ParamsOf<ReturnType<typeof generationBlock>['fields']>;
 
 /** A row of a stage kind (or shared group) with params type `P`, for a parameter of type `V`. */
 export interface TypedRow<P, V> extends Omit<Row, 'param' | 'value' | 'unsupported'> {
