@@ -4,8 +4,9 @@
 //
 //   overlong (DAPO eq. 13, TRL 1.13 `get_soft_overlong_punishment`): 0 up to L_max − L_cache tokens,
 //     then falling linearly to −1 at L_max, −1 beyond; L_max is the stage's generation.max_new_tokens.
-//   short floor: (n − floor) / floor for answers shorter than `floor` tokens (−1 for an empty one),
-//     0 from `floor` on — the mirror image, for reward models that prefer short answers.
+//   short floor: (n − floor) / floor for answers shorter than `floor` tokens, 0 from `floor` on — the
+//     mirror image, for reward models that prefer short answers.
+// n counts the answer's tokens with its end-of-text, as TRL counts a completion's length.
 // Each is weighted and added to the score before any scaling or clipping of it.
 
 import { block, float, int, type ParamsOf } from '../../core/schema.ts';
@@ -25,7 +26,7 @@ export function shortFloor(n: number, floor: number): number {
 const FIELDS = {
   overlong_cache: int('Soft over-length penalty (DAPO; TRL get_soft_overlong_punishment): answers longer than generation.max_new_tokens − overlong_cache tokens lose up to 1 linearly, reaching −1 at the limit (0: off).', 0, 0),
   overlong_weight: float('Weight of the over-length penalty.', 1, 0),
-  floor: int('Answers shorter than this many tokens are penalised by (length − floor) / floor, −1 for an empty answer (0: off).', 0, 0),
+  floor: int('Answers shorter than this many tokens (end-of-text counted) are penalised by (length − floor) / floor (0: off).', 0, 0),
   floor_weight: float('Weight of the short-answer penalty.', 1, 0),
 };
 

@@ -3,6 +3,7 @@
 
 import type { ParamsOf, ResolvedParams, Value } from '../../../core/schema.ts';
 import type { GenerationParams, LoopParams, LoraParams, OptimizerParams } from '../../../runtime/train/params.ts';
+import type { HealthParams } from '../../../runtime/health.ts';
 
 /** A Python value in emitted code: JSON-like data, or a Python expression written as is. */
 export type Py = Value | { expr: string };
@@ -80,6 +81,21 @@ const loopRow = rowsOf<LoopParams>();
 const optimizerRow = rowsOf<{ optimizer: OptimizerParams }>();
 const loraRow = rowsOf<{ lora: LoraParams | null }>();
 const generationRow = rowsOf<{ generation: GenerationParams }>();
+const healthRow = rowsOf<{ health: HealthParams }>();
+
+/** The training-health monitor is rlhfc's own: the exported scripts log the metrics it reads, without its warnings. */
+const monitorOnly = { script: 'none: the training-health monitor is rlhfc\'s own (local runs); the exported scripts log the metrics it reads, without its warnings' };
+export const health: Row[] = [
+  healthRow((p) => p.health.zero_std, monitorOnly),
+  healthRow((p) => p.health.truncation, monitorOnly),
+  healthRow((p) => p.health.length_corr, monitorOnly),
+  healthRow((p) => p.health.length_drift, monitorOnly),
+  healthRow((p) => p.health.kl_max, monitorOnly),
+  healthRow((p) => p.health.kl_growth, monitorOnly),
+  healthRow((p) => p.health.entropy_drop, monitorOnly),
+  healthRow((p) => p.health.chosen_falling, monitorOnly),
+  healthRow((p) => p.health.flat_evals, monitorOnly),
+];
 
 export const loop: Row[] = [
   loopRow((p) => p.batch_size, {
@@ -94,6 +110,7 @@ export const loop: Row[] = [
   loopRow((p) => p.eval_every, { into: 'config', fields: ['eval_strategy', 'eval_steps'], value: (v) => (v > 0 ? { eval_strategy: 'steps', eval_steps: v } : { eval_strategy: 'no' }), note: 'the script also evaluates once after training' }),
   loopRow((p) => p.log_every, { into: 'config', fields: ['logging_steps'] }),
   loopRow((p) => p.checkpoint_every, { into: 'config', fields: ['save_strategy', 'save_steps'], value: (v) => (v > 0 ? { save_strategy: 'steps', save_steps: v } : { save_strategy: 'no' }), note: 'N > 0: a checkpoint every N steps, from which an interrupted stage resumes; 0 (locally: every 2 minutes) has no time-based equivalent, so no checkpoints' }),
+  ...health,
 ];
 
 /** `schedule` and `min_lr_ratio` together choose the scheduler. */

@@ -7,8 +7,8 @@
 // max_steps = steps × batch_size / mini_batch_size × num_iterations, with generation_batch_size =
 // batch_size (global) and a per-device batch of mini_batch_size / processes (no accumulation).
 
-import type { ParamsOf } from '../../../../core/schema.ts';
-import { lora, optimizer, rowsOf, type Row, type StageClasses } from '../rows.ts';
+import type { ParamsOf, Value } from '../../../../core/schema.ts';
+import { health, lora, optimizer, rowsOf, type Row, type StageClasses } from '../rows.ts';
 import type { groupRLParams } from '../../../../runtime/stages/common.ts';
 import { pyLit } from '../py.ts';
 import type { StageWriter } from '../writer.ts';
@@ -67,6 +67,11 @@ export const groupRows: Row[] = [
     fields: ['log_completions', 'num_completions_to_print'],
     value: (v) => ({ log_completions: v > 0, num_completions_to_print: v > 0 ? v : null }),
   }),
+  row((p) => p.length.overlong_cache, { script: 'N > 0: one more reward function, TRL\'s own `get_soft_overlong_punishment(max_completion_len=max_new_tokens, soft_punish_cache=N)`, weighted by length.overlong_weight' }),
+  row((p) => p.length.overlong_weight, { script: 'its entry in reward_weights' }),
+  row((p) => p.length.floor, { script: 'N > 0: one more reward function (`rlhf_export.judges.short_floor(N)`), weighted by length.floor_weight' }),
+  row((p) => p.length.floor_weight, { script: 'its entry in reward_weights' }),
+  ...health,
 ];
 
 /** `epsilon_high` 0 means "the same as epsilon" in rlhfc, None in TRL. */
@@ -101,7 +106,21 @@ export function emitGroup(w: StageWriter, classes: StageClasses): void {
     w.add(`    judges.reward_func(${judge}, "rewards_${i}"),  # ${k}: ${w.describe(k)}`);
   }
   w.add(']');
+  // length shaping: one more reward function per penalty that is on, with its weight
+  const block = w.p['length'];
+  const length = block && typeof block === 'object' && !Array.isArray(block) ? block : {};
+  const gen = w.p['generation'];
+  const maxNew = gen && typeof gen === 'object' && !Array.isArray(gen) ? gen['max_new_tokens'] : undefined;
+  const shaping: [string, Value | undefined][] = [];
+  if (Number(length['overlong_cache']) > 0) shaping.push([`judges.soft_overlong(${pyLit(maxNew ?? null)}, ${pyLit(length['overlong_cache'])})`, length['overlong_weight']]);
+  if (Number(length['floor']) > 0) shaping.push([`judges.short_floor(${pyLit(length['floor'])})`, length['floor_weight']]);
+  if (shaping.length) {
+    w.add('# length shaping (length { ... }): rewards of answer length alone, added to the weighted sum');
+    w.add(`N_SOURCES = len(reward_funcs)`);
+    for (const [f] of shaping) w.add(`reward_funcs.append(${f})`);
+  }
   w.add(`config = ${w.configCall(classes, [{ name: 'shuffle_dataset', value: true, comment: 'prompts in a seeded random order, as rlhfc' }])}`);
+  if (shaping.length) w.add(`config.reward_weights = list(config.reward_weights or [1.0] * N_SOURCES) + ${pyLit(shaping.map(([, wt]) => wt ?? 1))}  # length.*_weight`);
   w.add(`peft_config = ${w.loraCall('CAUSAL_LM')}`);
   w.trainer('trl', classes.trainer!, ['model=policy', 'reward_funcs=reward_funcs', 'args=config', 'train_dataset=train', 'processing_class=tokenizer', 'peft_config=peft_config'], { evaluate: false });
 }

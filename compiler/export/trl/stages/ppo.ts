@@ -1,6 +1,6 @@
 // ppo → rlhfc's own PPOTrainer on Accelerate (rlhf_export/ppo.py): TRL 1.x has no PPO trainer.
 
-import { lora, optimizer, rowsOf } from '../rows.ts';
+import { health, lora, optimizer, rowsOf } from '../rows.ts';
 import { expr, pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -33,6 +33,10 @@ export const ppo: StageExport = {
     row((p) => p.kl.stop_at, { into: 'config', fields: ['kl_stop_at'] }),
     row((p) => p.score.scaling, { into: 'config', fields: ['score_scaling'] }),
     row((p) => p.score.clip, { into: 'config', fields: ['score_clip'] }),
+    row((p) => p.length.overlong_cache, { into: 'config', fields: ['overlong_cache'], note: 'added to the score before scaling, as rlhfc (rlhf_export/ppo.py length_reward)' }),
+    row((p) => p.length.overlong_weight, { into: 'config', fields: ['overlong_weight'] }),
+    row((p) => p.length.floor, { into: 'config', fields: ['length_floor'] }),
+    row((p) => p.length.floor_weight, { into: 'config', fields: ['floor_weight'] }),
     row((p) => p.generation.max_new_tokens, { into: 'config', fields: ['max_new_tokens'] }),
     row((p) => p.generation.min_new_tokens, { into: 'config', fields: ['min_new_tokens'] }),
     row((p) => p.generation.temperature, { into: 'config', fields: ['temperature'] }),
@@ -43,6 +47,7 @@ export const ppo: StageExport = {
     row((p) => p.log_every, { into: 'config', fields: ['logging_steps'] }),
     row((p) => p.checkpoint_every, { into: 'config', fields: ['save_steps'], note: 'N > 0: a resumable checkpoint every N steps; 0 (locally: every 2 minutes): none' }),
     row((p) => p.samples, { into: 'config', fields: ['samples'] }),
+    ...health,
   ],
   emit(w) {
     const n = w.n;

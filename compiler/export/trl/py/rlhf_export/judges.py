@@ -142,3 +142,30 @@ def reward_func(judge: Judge, name: str):
 
     func.__name__ = name
     return func
+
+
+# ---- length shaping (runtime/rl/length.ts): rewards of answer length alone, added to the sum ----
+
+
+def soft_overlong(max_completion_len: int, soft_punish_cache: int):
+    """length.overlong_cache: TRL's own soft over-length punishment (DAPO), on the completion's tokens."""
+    from trl.rewards import get_soft_overlong_punishment
+
+    punish = get_soft_overlong_punishment(max_completion_len=max_completion_len, soft_punish_cache=soft_punish_cache)
+
+    def func(prompts, completions, completion_ids, **kwargs):
+        return punish(completion_ids)
+
+    func.__name__ = "length_overlong"
+    return func
+
+
+def short_floor(floor: int):
+    """length.floor: (n - floor) / floor for a completion of n < floor tokens (end-of-text counted), else 0."""
+
+    def func(prompts, completions, completion_ids, **kwargs):
+        return [(len(c) - floor) / floor if len(c) < floor else 0.0 for c in completion_ids]
+
+    func.__name__ = "length_floor"
+    return func
+

@@ -68,6 +68,18 @@ def kl_per_token(logp: torch.Tensor, ref_logp: torch.Tensor, penalty: str) -> to
     raise ValueError(f"unknown KL penalty {penalty!r} (expected kl, abs or mse)")
 
 
+def length_reward(n: int, a) -> float:
+    """Length shaping of a response of n tokens (end-of-text counted), as runtime/rl/length.ts: the soft
+    over-length punishment (DAPO; TRL's get_soft_overlong_punishment) and the short-answer floor."""
+    r = 0.0
+    if a.overlong_cache > 0:
+        L, c = a.max_new_tokens, a.overlong_cache
+        r += a.overlong_weight * (0.0 if n <= L - c else (L - c - n) / c if n <= L else -1.0)
+    if a.length_floor > 0 and n < a.length_floor:
+        r += a.floor_weight * (n - a.length_floor) / a.length_floor
+    return r
+
+
 def compute_rewards(scores, logprobs, ref_logprobs, mask, beta: float, penalty: str = "kl"):
     """Per-token rewards −β·kl with the score added at the last response token: (rewards, non_score, kl)."""
     kl = kl_per_token(logprobs, ref_logprobs, penalty) * mask
@@ -211,6 +223,10 @@ class PPOConfig:
     kl_stop_at: float = 0.0
     score_scaling: bool = False
     score_clip: float = 0.0
+    overlong_cache: int = 0
+    overlong_weight: float = 1.0
+    length_floor: int = 0
+    floor_weight: float = 1.0
     max_new_tokens: int = 24
     min_new_tokens: int = 0
     temperature: float = 1.0
@@ -362,7 +378,8 @@ class PPOTrainer:
             prompts = self.next_prompts()
             mine, local_rows = self.rollout(prompts)
             texts = [self.tokenizer.decode([t for t in r if t != self.tokenizer.eos_token_id]) for _, r in local_rows]
-            local_scores = [float(s) for s in self.reward(mine, texts)]
+            # the judge's score plus length shaping (length.*), before any scaling or clipping
+            local_scores = [float(s) + length_reward(len(r), a) for s, (_, r) in zip(self.reward(mine, texts), local_rows)]
             rows = self.gather_rows(local_rows)
             raw = self.gather_rows(local_scores)
             all_texts = self.gather_rows(texts)
