@@ -311,7 +311,7 @@ class Builder {
     const minus = this.tok(n, 'Minus');
     const inner = this.sub(n, 'unary');
     if (minus) {
-      const operand = this.exprOr(inner, n);
+      const operand = inner ? this.unary(inner) : this.exprOr(undefined, n);
       return { kind: 'unary', op: '-', operand, span: this.join(this.tokSpan(minus), operand.span) };
     }
     const p = this.sub(n, 'primary');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from '../../grammar/parse.ts';
-import type { BinaryExpr, CallExpr, FieldEntry, RefExpr, StageDecl, TemplateDecl } from '../../grammar/ast.ts';
+import type { BinaryExpr, CallExpr, FieldEntry, RefExpr, SettingDecl, StageDecl, TemplateDecl } from '../../grammar/ast.ts';
 
 const ok = (text: string) => {
   const r = parse(text, 't.rlhf');
@@ -58,6 +58,11 @@ describe('parser', () => {
     expect(b.op).toBe('/');
     expect(b.left.kind).toBe('unary');
     expect(field(t, 'g').value).toMatchObject({ kind: 'binary', op: '+', left: { kind: 'unary' } });
+    // the operand of a unary minus is the value written (it once parsed as 0: every -1 became -0)
+    expect(field(t, 'g').value).toMatchObject({ left: { kind: 'unary', operand: { kind: 'number', value: 1 } } });
+    expect(field(t, 'beta').value).toMatchObject({ left: { kind: 'unary', operand: { kind: 'binary', op: '-' } } });
+    const neg = ok('s = [-1, -2.5, --3]').decls[0] as SettingDecl;
+    expect(neg.value).toMatchObject({ kind: 'list', items: [{ operand: { value: 1 } }, { operand: { value: 2.5 } }, { operand: { operand: { value: 3 } } }] });
   });
 
   it('parses calls with named arguments, template uses and nested blocks', () => {
