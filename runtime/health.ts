@@ -3,21 +3,23 @@
 // that follows answer length, lengths drifting, KL running away, entropy collapsing, DPO/KTO's chosen
 // reward falling while the margin rises, a loss that stopped moving. Pure: no TensorFlow.js, no I/O.
 //
-// Each check reads a few metric names (whichever the stage logs), has a threshold in the stage's
+// Statistics of one step's small batch (zero-variance groups, truncation, reward–length correlation,
+// mean length) are averaged over the last WINDOW logged lines before they are compared, so one noisy
+// batch does not raise a warning. Each check reads a few metric names (whichever the stage logs), has a threshold in the stage's
 // `health { ... }` block (0 silences it), and reports once when it first fires; later firings are
 // counted and the worst value kept, so a run record holds one finding per check.
 
-import { block, float, int, type ParamsOf } from '../core/schema.ts';
+import { block, float, int, type ParamsOf, type ResolvedParams } from '../core/schema.ts';
 
 const FIELDS = {
-  zero_std: float('Warn when at least this fraction of reward groups scored every answer the same (grpo, rloo: those groups teach nothing).', 0.5, 0, 1),
-  truncation: float('Warn when at least this fraction of answers hit max_new_tokens.', 0.3, 0, 1),
-  length_corr: float('Warn when |correlation| between reward and answer length reaches this (reward follows length: possible length hacking).', 0.5, 0, 1),
-  length_drift: float('Warn when mean answer length moves by at least this fraction from its first logged value.', 0.3, 0),
+  zero_std: float('Warn when at least this fraction of reward groups scored every answer the same, over the last 3 logged steps (grpo, rloo: those groups teach nothing).', 0.5, 0, 1),
+  truncation: float('Warn when at least this fraction of answers hit max_new_tokens, over the last 3 logged steps.', 0.3, 0, 1),
+  length_corr: float('Warn when |correlation| between reward and answer length, averaged over the last 3 logged steps, reaches this (reward follows length: possible length hacking).', 0.5, 0, 1),
+  length_drift: float('Warn when mean answer length (its last 3 logged steps) moves by at least this fraction from its first 3.', 0.3, 0),
   kl_max: float('Warn when the KL to the reference exceeds this.', 20, 0),
   kl_growth: int('Warn when the KL rose at each of this many logged steps in a row and at least doubled over them (growing without bound).', 5, 0),
   entropy_drop: float('Warn when the policy entropy falls below this fraction of its first logged value (entropy collapse).', 0.2, 0, 1),
-  chosen_falling: int('DPO/KTO: warn when the held-out chosen reward fell over this many evaluations in a row while the margin rose.', 3, 0),
+  chosen_falling: int('DPO/KTO: warn when, over the last N evaluations, the held-out chosen reward fell below 0 (the chosen answers less likely than under the reference) while the margin rose.', 3, 0),
   flat_evals: int('Warn when the held-out loss moved by less than 0.1% (relative) over this many evaluations in a row.', 4, 0),
 };
 
@@ -56,6 +58,17 @@ const num = (l: Line, ...keys: string[]): number | undefined => {
   return undefined;
 };
 
+/** Checks on per-step statistics of one small batch read them averaged over this many logged lines (noise). */
+export const WINDOW = 3;
+
+/** The mean of the first present key over the last `WINDOW` lines that have it (undefined until there are that many). */
+const recent = (h: Line[], ...keys: string[]): number | undefined => {
+  const xs = h.map((l) => num(l, ...keys)).filter((x): x is number => x !== undefined);
+  if (xs.length < WINDOW) return undefined;
+  const w = xs.slice(-WINDOW);
+  return w.reduce((a, b) => a + b, 0) / WINDOW;
+};
+
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const f3 = (x: number) => x.toFixed(3);
 
@@ -75,27 +88,29 @@ type Check = (h: Line[], t: number) => Verdict | undefined;
 
 const CHECKS: Record<CheckId, Check> = {
   zero_std: (h, t) => {
-    const v = num(h[h.length - 1], 'frac_reward_zero_std');
+    const v = recent(h, 'frac_reward_zero_std');
     if (v === undefined || v < t) return undefined;
-    return { value: v, severity: v, message: `${pct(v)} of reward groups scored every answer the same (frac_reward_zero_std ${f3(v)} ≥ ${t}): they teach nothing — raise generation.temperature or num_generations, or use a finer-grained reward` };
+    return { value: v, severity: v, message: `${pct(v)} of reward groups scored every answer the same over the last ${WINDOW} logged steps (frac_reward_zero_std ${f3(v)} ≥ ${t}): they teach nothing — raise generation.temperature or num_generations, or use a finer-grained reward` };
   },
   truncation: (h, t) => {
-    const v = num(h[h.length - 1], 'truncated_ratio');
+    const v = recent(h, 'truncated_ratio');
     if (v === undefined || v < t) return undefined;
-    return { value: v, severity: v, message: `${pct(v)} of answers hit max_new_tokens (truncated_ratio ${f3(v)} ≥ ${t}): raise generation.max_new_tokens, or set mask_truncated_completions` };
+    return { value: v, severity: v, message: `${pct(v)} of answers hit max_new_tokens over the last ${WINDOW} logged steps (truncated_ratio ${f3(v)} ≥ ${t}): raise generation.max_new_tokens, or set mask_truncated_completions` };
   },
   length_corr: (h, t) => {
-    const v = num(h[h.length - 1], 'reward_length_corr');
+    const v = recent(h, 'reward_length_corr');
     if (v === undefined || Math.abs(v) < t) return undefined;
-    return { value: v, severity: Math.abs(v), message: `reward follows answer length (correlation ${f3(v)}, |r| ≥ ${t}): the policy can gain by making answers ${v > 0 ? 'longer' : 'shorter'} — consider length shaping or a length-debiased reward model` };
+    return { value: v, severity: Math.abs(v), message: `reward follows answer length (correlation ${f3(v)} over the last ${WINDOW} logged steps, |r| ≥ ${t}): the policy can gain by making answers ${v > 0 ? 'longer' : 'shorter'} — consider length shaping or a length-debiased reward model` };
   },
   length_drift: (h, t) => {
-    const first = h.map((l) => num(l, ...LENGTH)).find((x) => x !== undefined);
-    const now = num(h[h.length - 1], ...LENGTH);
-    if (first === undefined || now === undefined || first <= 0 || h.length < 2) return undefined;
+    const xs = h.map((l) => num(l, ...LENGTH)).filter((x): x is number => x !== undefined);
+    if (xs.length < 2 * WINDOW) return undefined;
+    const first = xs.slice(0, WINDOW).reduce((a, b) => a + b, 0) / WINDOW;
+    const now = xs.slice(-WINDOW).reduce((a, b) => a + b, 0) / WINDOW;
+    if (first <= 0) return undefined;
     const d = (now - first) / first;
     if (Math.abs(d) < t) return undefined;
-    return { value: d, severity: Math.abs(d), message: `mean answer length moved from ${first.toFixed(1)} to ${now.toFixed(1)} tokens (${d > 0 ? '+' : ''}${pct(d)}, |change| ≥ ${pct(t)})` };
+    return { value: d, severity: Math.abs(d), message: `mean answer length moved from ${first.toFixed(1)} (first ${WINDOW} logged steps) to ${now.toFixed(1)} (last ${WINDOW}): ${d > 0 ? '+' : ''}${pct(d)}, |change| ≥ ${pct(t)}` };
   },
   kl_max: (h, t) => {
     const v = num(h[h.length - 1], 'kl');
@@ -120,11 +135,10 @@ const CHECKS: Record<CheckId, Check> = {
     const evals = h.filter((l) => num(l, 'rewards/chosen') !== undefined && num(l, 'reward_margin') !== undefined);
     if (evals.length < n + 1) return undefined;
     const w = evals.slice(-(n + 1));
-    const c = w.map((l) => num(l, 'rewards/chosen')!);
-    const m = w.map((l) => num(l, 'reward_margin')!);
-    const falling = c.every((x, i) => i === 0 || x < c[i - 1]);
-    if (!falling || !(m[n] > m[0])) return undefined;
-    return { value: c[n], severity: -c[n], message: `held-out chosen reward fell over ${n} evaluations (${f3(c[0])} → ${f3(c[n])}) while the margin rose (${f3(m[0])} → ${f3(m[n])}): the model is pushing both answers down — likelihood displacement` };
+    const [c0, cn] = [num(w[0], 'rewards/chosen')!, num(w[n], 'rewards/chosen')!];
+    const [m0, mn] = [num(w[0], 'reward_margin')!, num(w[n], 'reward_margin')!];
+    if (!(cn < c0 && cn < 0 && mn > m0)) return undefined;
+    return { value: cn, severity: -cn, message: `held-out chosen reward fell over the last ${n} evaluations (${f3(c0)} → ${f3(cn)}, below the reference) while the margin rose (${f3(m0)} → ${f3(mn)}): the model is pushing both answers down — likelihood displacement` };
   },
   flat_evals: (h, n) => {
     const ls = h.map((l) => num(l, ...HELD_OUT_LOSS)).filter((x): x is number => x !== undefined);
@@ -174,6 +188,25 @@ export class HealthMonitor {
   findings(): Finding[] {
     return [...this.found.values()].map((x) => x.finding);
   }
+}
+
+/** A stage's `health { ... }` thresholds from its resolved params; undefined for a stage kind without the block. */
+export function healthOf(params: ResolvedParams): HealthParams | undefined {
+  const h = params['health'];
+  if (!h || typeof h !== 'object' || Array.isArray(h)) return undefined;
+  const out = { ...HEALTH_DEFAULTS };
+  for (const k of Object.keys(out) as CheckId[]) {
+    const v = h[k];
+    if (typeof v === 'number') out[k] = v;
+  }
+  return out;
+}
+
+/** Replay a stage's logged metrics lines through the monitor (the report, for stages run earlier). */
+export function replay(lines: readonly Record<string, unknown>[], thresholds: HealthParams): Finding[] {
+  const m = new HealthMonitor(thresholds);
+  for (const l of lines) m.observe(Object.fromEntries(Object.entries(l).filter((e): e is [string, number | string] => typeof e[1] === 'number' || typeof e[1] === 'string')));
+  return m.findings();
 }
 
 /** One warning line for the console. */

@@ -9,6 +9,7 @@ import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { ArtifactStore } from './store.ts';
 import { LIMITS, readJsonSync, readTextSync } from './validate/files.ts';
 import { EvalReportSchema, MetricsRowSchema } from './validate/schemas.ts';
+import { healthOf, replay } from './health.ts';
 
 type Row = Record<string, number | string>;
 
@@ -193,6 +194,15 @@ export function evalTable(dir: string): string {
 }
 
 /** Build the report page for the plan's stages from the store. */
+/** The training-health monitor's findings on a stage's logged metrics (runtime/health.ts), as a list; '' when healthy or not a training stage. */
+export function healthList(node: PlanNode, rows: Record<string, unknown>[]): string {
+  const thresholds = healthOf(node.params);
+  const found = thresholds ? replay(rows, thresholds) : [];
+  if (!found.length) return '';
+  const items = found.map((f) => `<li><b>step ${f.step}${f.count > 1 ? ` (and ${f.count - 1} more logged step${f.count > 2 ? 's' : ''} to ${f.lastStep})` : ''}</b>: ${esc(f.message)} <span class="muted">[health.${f.check}]</span></li>`);
+  return `<h3 class="flag">Training health</h3><ul class="health">${items.join('')}</ul>`;
+}
+
 export function buildReport(plan: Plan, storeDir: string): string {
   const store = new ArtifactStore(storeDir);
   const parts: string[] = [];
@@ -236,11 +246,14 @@ export function buildReport(plan: Plan, storeDir: string): string {
     section.push(`<p>${esc(String(rec.metrics['headline'] ?? ''))}</p>`);
     if (finals.length) section.push(`<table>${finals.join('')}</table>`);
     if (node.kind === 'eval') section.push(evalTable(dir));
+    section.push(healthList(node, rows));
     section.push(`<div class="charts">${charts.join('')}</div>`);
     if (samples.length) section.push(`<h3>Sample generations</h3><pre class="samples">${esc(samples.join('\n'))}</pre>`);
     parts.push(section.join('\n') + '</section>');
+    const thresholds = healthOf(node.params);
+    const warned = thresholds ? replay(rows, thresholds).length : 0;
     summary.push(
-      `<tr><td>${esc(node.name)}</td><td>${esc(node.kind)}</td><td>done</td><td>${rec.seconds.toFixed(1)} s</td><td>${esc(String(rec.metrics['headline'] ?? ''))}</td></tr>`,
+      `<tr><td>${esc(node.name)}${warned ? ` <span class="flag">(${warned} health warning${warned > 1 ? 's' : ''})</span>` : ''}</td><td>${esc(node.kind)}</td><td>done</td><td>${rec.seconds.toFixed(1)} s</td><td>${esc(String(rec.metrics['headline'] ?? ''))}</td></tr>`,
     );
   }
   parts.splice(3, 0, `<h2>Stages</h2><table><tr><th>stage</th><th>kind</th><th>status</th><th>time</th><th>result</th></tr>${summary.join('')}</table>`);

@@ -19,6 +19,7 @@ import { ArtifactStore, StoreBusy, nodeRecord, specKey, storeDirOf, type RunReco
 
 export { storeDirOf };
 import { Reporter } from './reporter.ts';
+import { healthOf, type Finding } from './health.ts';
 import { materializeSource, loadStageOutputs } from './nodes.ts';
 import type { Artifact, StageOutcome, StageRun } from './stage-context.ts';
 import { Interrupted, letSignalsIn } from './train/resume.ts';
@@ -51,6 +52,8 @@ export interface StageReport {
   seconds: number;
   headline: string;
   dir?: string;
+  /** What the training-health monitor found while the stage ran (runtime/health.ts). */
+  health?: Finding[];
 }
 
 export interface RunResult {
@@ -176,7 +179,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
   const finish = (status: RunRecord['status'], error?: string) => {
     run.status = status;
     run.ended = new Date().toISOString();
-    run.stages = reports.map(({ id, name, kind, hash, status: st, seconds, headline }) => ({ id, name, kind, hash, status: st, seconds, headline }));
+    run.stages = reports.map(({ id, name, kind, hash, status: st, seconds, headline, health: h }) => ({ id, name, kind, hash, status: st, seconds, headline, ...(h ? { health: h } : {}) }));
     if (error) run.error = error;
     try {
       store.saveRun(run);
@@ -230,7 +233,8 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
     } catch (e) {
       fail(storeError(e, node.name, storeDir) ?? e, 'failed');
     }
-    const reporter = new Reporter({ dir: tmp!, label: node.name, tty: opts.tty, write, runMetricsPath: runMetrics });
+    const reporter = new Reporter({ dir: tmp!, label: node.name, tty: opts.tty, write, runMetricsPath: runMetrics, health: healthOf(node.params) });
+    const health = () => (reporter.findings().length ? { health: reporter.findings() } : {});
     write(`${node.name}: ${resuming ? `resuming ${node.kind} from step ${resuming.step}` : `running ${node.kind}`} (${node.hash.slice(0, 12)})`);
     let outcome: StageOutcome;
     try {
@@ -252,11 +256,11 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       store.abandon(tmp!);
       const seconds = (performance.now() - started) / 1000;
       if (e instanceof Interrupted) {
-        reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'interrupted', seconds, headline: `stopped at step ${e.step}/${e.total}` });
+        reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'interrupted', seconds, headline: `stopped at step ${e.step}/${e.total}`, ...health() });
         write(`${node.name}: interrupted at step ${e.step}/${e.total}${e.checkpoint ? '; checkpoint saved' : ' (no checkpoint: it restarts from step 0)'}`);
         fail(e, 'interrupted');
       }
-      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, headline: '' });
+      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, headline: '', ...health() });
       const diskProblem = storeError(e, node.name, storeDir);
       if (diskProblem) fail(diskProblem, 'failed');
       if (e instanceof UserError) for (const d of e.diagnostics) d.message = `stage '${node.name}': ${d.message}`;
@@ -273,7 +277,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       fail(storeError(e, node.name, storeDir) ?? e, 'failed');
     }
     artifacts.set(node.id, await loadStageOutputs(node, dir!));
-    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: resuming ? 'resumed' : 'ran', seconds, headline: outcome!.headline, dir: dir! });
+    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: resuming ? 'resumed' : 'ran', seconds, headline: outcome!.headline, dir: dir!, ...health() });
     write(`${node.name}: done in ${seconds.toFixed(1)} s — ${outcome!.headline}`);
   }
   finish(signal.aborted ? 'interrupted' : 'ok');

@@ -56,8 +56,10 @@ describe('health monitor', () => {
   it('keeps the worst value and the first step', () => {
     const r = run(steps(5, (i) => ({ truncated_ratio: [0.1, 0.4, 0.9, 0.5, 0.35][i] })));
     expect(r.findings).toHaveLength(1);
-    expect(r.findings[0]).toMatchObject({ check: 'truncation', step: 20, lastStep: 50, count: 4, value: 0.9 });
-    expect(r.findings[0].message).toMatch(/90% of answers/);
+    // averaged over the last 3 logged steps: 0.467 at step 30 (fires), 0.6 at 40 (the worst), 0.583 at 50
+    expect(r.findings[0]).toMatchObject({ check: 'truncation', step: 30, lastStep: 50, count: 3 });
+    expect(r.findings[0].value).toBeCloseTo(0.6, 12);
+    expect(r.findings[0].message).toMatch(/60% of answers/);
   });
 
   it('thresholds are the stage’s: a looser one does not fire', () => {
@@ -105,8 +107,8 @@ describe('health monitor', () => {
       const r = new Reporter({ dir, label: 'grpo', tty: false, write: (l) => out.push(l), health: HEALTH_DEFAULTS });
       for (const l of steps(4, (i) => ({ reward: 0.1 * i, truncated_ratio: i >= 1 ? 0.6 : 0 }))) r.log(l);
       const warnings = out.filter((l) => l.startsWith('warning:'));
-      expect(warnings).toEqual([expect.stringMatching(/^warning: grpo: step 20: 60% of answers hit max_new_tokens .*\[health\.truncation\]$/)]);
-      expect(r.findings()).toMatchObject([{ check: 'truncation', step: 20, lastStep: 40, count: 3 }]);
+      expect(warnings).toEqual([expect.stringMatching(/^warning: grpo: step 30: 40% of answers hit max_new_tokens .*\[health\.truncation\]$/)]);
+      expect(r.findings()).toMatchObject([{ check: 'truncation', step: 30, lastStep: 40, count: 2 }]);
       // without a health block: no monitor
       const quiet = new Reporter({ dir, label: 'x', tty: false, write: (l) => out.push(l) });
       quiet.log({ step: 1, truncated_ratio: 1 });
