@@ -7,6 +7,7 @@ import { readJson } from '../validate/files.ts';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../safetensors.ts';
 import { EOT, type Tokenizer, type TokenizerManifest } from './types.ts';
+import type { HfTokenizer } from './hf.ts';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const MANIFEST_FILE = 'rlhfc_tokenizer.json';
@@ -46,6 +47,27 @@ export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: obj
     await writeFileAtomic(join(dir, TOKENIZER_FILE), JSON.stringify(hfJson));
     await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), JSON.stringify(tokenizerConfig(t, unk), null, 2) + '\n');
   }
+  await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
+}
+
+/**
+ * Save a Hugging Face tokenizer back: its `tokenizer.json` and `tokenizer_config.json` exactly as they
+ * were read (chat template included), so `AutoTokenizer` opens the folder as it opened the original;
+ * a minimal `tokenizer_config.json` naming the special tokens when the original had none.
+ */
+export async function writeHfTokenizerFiles(dir: string, t: HfTokenizer): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { tokenizerJson, tokenizerConfig: cfg } = t.files();
+  await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerJson);
+  const made = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    ...(t.special.bos !== undefined ? { bos_token: t.special.bos } : {}),
+    eos_token: t.special.eos,
+    ...(t.special.pad !== undefined ? { pad_token: t.special.pad } : {}),
+    ...(t.special.unk !== undefined ? { unk_token: t.special.unk } : {}),
+    clean_up_tokenization_spaces: false,
+  };
+  await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), cfg ?? JSON.stringify(made, null, 2) + '\n');
   await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
 }
 

@@ -1,6 +1,7 @@
 // The tokenizer interface every stage uses, whatever the kind (GPT-2 BPE, trained byte-level BPE, characters).
 
-export type TokenizerKind = 'gpt2' | 'bpe' | 'char';
+/** gpt2, rlhfc's trained byte-level `bpe`, `char`, or `hf`: a Hugging Face tokenizer.json (Llama, Qwen, Mistral, SmolLM). */
+export type TokenizerKind = 'gpt2' | 'bpe' | 'char' | 'hf';
 
 /** GPT-2's vocabulary (r50k_base): 50,256 merges and bytes, plus <|endoftext|>. */
 export const GPT2_VOCAB_SIZE = 50257;
@@ -13,8 +14,10 @@ export const EOT = '<|endoftext|>';
 
 export interface EncodeOptions {
   /**
-   * When true, the literal text `<|endoftext|>` becomes the end-of-text token. Default false: it is
-   * encoded as ordinary text, so user data can never inject a document boundary.
+   * When true, the literal text of a special token (`<|endoftext|>`; for Hugging Face tokenizers every
+   * special added token: `<s>`, `<|im_start|>`, `[INST]`…) becomes that token. Default false: it is
+   * encoded as ordinary text, so user data can never inject a document or turn boundary. Rendered chat
+   * templates are encoded with true.
    */
   allowSpecial?: boolean;
 }
@@ -26,6 +29,12 @@ export interface Tokenizer {
   readonly eosId: number;
   /** Padding id (the eos id for every kind here, as for GPT-2); pad positions are masked by the trainer. */
   readonly padId: number;
+  /**
+   * The beginning-of-sequence id the model expects before every text (Llama's `<s>`, Llama 3's
+   * `<|begin_of_text|>`), undefined for models without one (GPT-2, Qwen). `encode` never adds it:
+   * the data pipeline prepends it (`withBos`) where a sequence starts, as it appends `eosId`.
+   */
+  readonly bosId?: number;
   /**
    * Padding of a sequence-classification (reward model) folder for `transformers`, which scores the
    * last token that is not `config.pad_token_id`: a token no text encodes to, so that the
@@ -47,4 +56,9 @@ export interface TokenizerManifest {
   vocab_size: number;
   eos_id: number;
   pad_id: number;
+}
+
+/** `ids` with the tokenizer's bos id in front when the model expects one (and it is not there already). */
+export function withBos(tok: Tokenizer, ids: number[]): number[] {
+  return tok.bosId === undefined || ids[0] === tok.bosId ? ids : [tok.bosId, ...ids];
 }

@@ -150,13 +150,25 @@ export const AdapterConfigSchema = z.looseObject({
 export const TokenizerManifestSchema = z.object({
   format: z.literal('rlhfc-tokenizer'),
   version: z.literal(1),
-  kind: z.enum(['gpt2', 'bpe', 'char']),
+  kind: z.enum(['gpt2', 'bpe', 'char', 'hf']),
   vocab_size: int(1, 10_000_000),
   eos_id: int(0, 10_000_000),
   pad_id: int(0, 10_000_000),
 });
 
 const tokenId = int(0, 10_000_000);
+
+/** Hugging Face tokenizer_config.json: the special tokens rlhfc reads (strings or {content} objects) and the chat template. */
+const specialToken = z.union([z.string(), z.looseObject({ content: z.string() }), z.null()]).optional();
+export const TokenizerConfigSchema = z.looseObject({
+  bos_token: specialToken,
+  eos_token: specialToken,
+  pad_token: specialToken,
+  unk_token: specialToken,
+  add_bos_token: z.boolean().optional(),
+  add_eos_token: z.boolean().optional(),
+  chat_template: z.union([z.string(), z.array(z.looseObject({ name: z.string(), template: z.string() }))]).optional(),
+});
 
 /**
  * Hugging Face tokenizer.json, the parts rlhfc reads. Ids must also be dense (checked after parsing:
