@@ -178,13 +178,26 @@ export const HfTokenizerSchema = z
   .looseObject({
     model: z.looseObject({
       type: z.string(),
-      vocab: z.record(z.string(), tokenId),
-      merges: z.array(z.union([z.string(), z.tuple([z.string(), z.string()])])).optional(),
+      // checked entry by entry in the refinement below: a zod record of 150k–300k entries takes seconds
+      vocab: z.custom<Record<string, number>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object of token → id'),
+      merges: z.array(z.unknown()).optional(),
     }),
     added_tokens: z.array(z.looseObject({ id: tokenId, content: z.string() })).nullable().optional(),
   })
   .superRefine((j, ctx) => {
-    const ids = new Set<number>(Object.values(j.model.vocab));
+    const ids = new Set<number>();
+    for (const [t, id] of Object.entries(j.model.vocab)) {
+      if (!Number.isInteger(id) || id < 0 || id > 10_000_000) {
+        ctx.addIssue({ code: 'custom', path: ['model', 'vocab', t], message: `token id ${JSON.stringify(id)} must be an integer in 0…10000000` });
+        return;
+      }
+      ids.add(id);
+    }
+    for (const [i, m] of (j.model.merges ?? []).entries()) {
+      if (typeof m === 'string' || (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string')) continue;
+      ctx.addIssue({ code: 'custom', path: ['model', 'merges', i], message: `a merge is a "left right" string or a [left, right] pair, got ${JSON.stringify(m)}` });
+      return;
+    }
     for (const t of j.added_tokens ?? []) ids.add(t.id);
     let max = -1;
     for (const id of ids) if (id > max) max = id;
