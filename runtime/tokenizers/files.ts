@@ -13,6 +13,8 @@ export const TOKENIZER_FILE = 'tokenizer.json';
 export const MANIFEST_FILE = 'rlhfc_tokenizer.json';
 /** What `transformers.AutoTokenizer` reads beside `tokenizer.json`: the class and the special tokens. */
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+/** Where transformers 5 saves a single chat template (read before tokenizer_config.json's chat_template). */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 export function manifestOf(t: Tokenizer): TokenizerManifest {
   return { format: 'rlhfc-tokenizer', version: 1, kind: t.kind, vocab_size: t.vocabSize, eos_id: t.eosId, pad_id: t.padId };
@@ -57,7 +59,8 @@ export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: obj
  */
 export async function writeHfTokenizerFiles(dir: string, t: HfTokenizer): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const { tokenizerJson, tokenizerConfig: cfg } = t.files();
+  const { tokenizerJson, tokenizerConfig: cfg, chatTemplate } = t.files();
+  if (chatTemplate !== undefined) await writeFileAtomic(join(dir, CHAT_TEMPLATE_FILE), chatTemplate);
   await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerJson);
   const made = {
     tokenizer_class: 'PreTrainedTokenizerFast',

@@ -24,6 +24,7 @@ const utf8Strict = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 import { onigRegex, escapeRegex } from './hf-regex.ts';
 import type { EncodeOptions, Tokenizer } from './types.ts';
 import { writeHfTokenizerFiles } from './files.ts';
+import { defaultTemplate, renderChatTemplate, type ChatMessage, type ChatTemplateSource, type RenderOptions } from './chat.ts';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
@@ -556,7 +557,12 @@ export interface HfTokenizerOptions {
   /** `tokenizer_config.json`, parsed (kept to be saved back; bos/eos/pad/unk and add_bos_token read from it). */
   config?: Json;
   configText?: string;
+  /** `chat_template.jinja` beside the files (transformers 5 saves the template there), which takes precedence. */
+  chatTemplateText?: string;
 }
+
+/** The special-token names transformers passes to a chat template (its SPECIAL_TOKENS_ATTRIBUTES). */
+const TEMPLATE_SPECIALS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'];
 
 /** Candidates for end-of-text when `tokenizer_config.json` names none (checked in this order among the special tokens). */
 const EOS_NAMES = ['<|endoftext|>', '<|end_of_text|>', '</s>', '<|im_end|>', '<|eot_id|>'];
@@ -580,6 +586,7 @@ export class HfTokenizer implements Tokenizer {
   readonly config: Json | undefined;
   private readonly jsonText: string | undefined;
   private readonly configText: string | undefined;
+  private readonly chatTemplateText: string | undefined;
   private readonly idToToken: string[];
   private readonly vocab: Map<string, number>;
   private readonly merges = new Map<number, Merge>();
@@ -605,6 +612,7 @@ export class HfTokenizer implements Tokenizer {
     this.config = opts.config;
     this.jsonText = opts.jsonText;
     this.configText = opts.configText;
+    this.chatTemplateText = opts.chatTemplateText;
     const model = obj(j.model);
     if (model.type !== 'BPE') {
       throw new Error(`unsupported tokenizer model type ${JSON.stringify(model.type)}: rlhfc reads BPE tokenizers (byte-level as in Llama 3, Qwen and SmolLM, or SentencePiece-style as in Llama 2 and Mistral); WordPiece, Unigram and WordLevel are not supported`);
@@ -725,9 +733,21 @@ export class HfTokenizer implements Tokenizer {
     return { token: this.idToToken[this.padId], id: this.padId };
   }
 
-  /** Chat template(s) from tokenizer_config.json: a string, or the list-of-named-templates form. */
-  get chatTemplate(): unknown {
-    return this.config?.chat_template;
+  /** The chat template(s): chat_template.jinja, else tokenizer_config.json's chat_template (a string or the named list). */
+  get chatTemplate(): ChatTemplateSource | undefined {
+    if (this.chatTemplateText !== undefined) return this.chatTemplateText;
+    return this.config?.chat_template as ChatTemplateSource | undefined;
+  }
+
+  renderChat(messages: readonly ChatMessage[], opts: RenderOptions = {}): string {
+    const src = this.chatTemplate;
+    if (src === undefined) throw new Error('this tokenizer has no chat template (tokenizer_config.json has no chat_template and there is no chat_template.jinja)');
+    const specials: Record<string, string> = {};
+    for (const k of TEMPLATE_SPECIALS) {
+      const v = tokenName(this.config?.[k]);
+      if (v !== undefined) specials[k] = v;
+    }
+    return renderChatTemplate(defaultTemplate(src), messages, specials, opts);
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
@@ -808,8 +828,9 @@ export class HfTokenizer implements Tokenizer {
   }
 
   /** `tokenizer.json` and `tokenizer_config.json` as read (the original text when known), for saving back. */
-  files(): { tokenizerJson: string; tokenizerConfig: string | undefined } {
+  files(): { tokenizerJson: string; tokenizerConfig: string | undefined; chatTemplate: string | undefined } {
     return {
+      chatTemplate: this.chatTemplateText,
       tokenizerJson: this.jsonText ?? JSON.stringify(this.json),
       tokenizerConfig: this.configText ?? (this.config ? JSON.stringify(this.config, null, 2) + '\n' : undefined),
     };

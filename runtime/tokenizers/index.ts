@@ -5,17 +5,19 @@ import { UserError, diag } from '../../core/diagnostics.ts';
 import { BpeTokenizer } from './bpe.ts';
 import { CharTokenizer } from './chars.ts';
 import { Gpt2Tokenizer } from './gpt2.ts';
-import { MANIFEST_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, readJsonIfExists } from './files.ts';
+import { CHAT_TEMPLATE_FILE, MANIFEST_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, readJsonIfExists } from './files.ts';
 import { HfTokenizer } from './hf.ts';
 import type { Tokenizer, TokenizerManifest } from './types.ts';
 import { HfTokenizerSchema, TokenizerConfigSchema, TokenizerManifestSchema } from '../validate/schemas.ts';
 import { LIMITS, parseJson, readText } from '../validate/files.ts';
 import { lstat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 
 export { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, HfTokenizer };
 export type { BpeTrainOptions } from './bpe.ts';
 export { EOT, withBos, type EncodeOptions, type Tokenizer, type TokenizerKind, type TokenizerManifest } from './types.ts';
-export { TOKENIZER_FILE, MANIFEST_FILE, TOKENIZER_CONFIG_FILE, setPadToken } from './files.ts';
+export { TOKENIZER_FILE, MANIFEST_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, setPadToken } from './files.ts';
+export { renderChatTemplate, strftime, ChatTemplateError, type ChatMessage, type RenderOptions, type ChatTemplateSource } from './chat.ts';
 
 const fail = (message: string): never => {
   throw new UserError([diag('RLHF9001', message)]);
@@ -37,11 +39,11 @@ async function readTextIfExists(path: string, what: string): Promise<string | un
  * `<|endoftext|>` token, no chat template. Such a folder without a manifest loads as kind `bpe`, as
  * it always has; every other BPE `tokenizer.json` loads as a Hugging Face tokenizer (kind `hf`).
  */
-function isPlainByteLevel(hf: Record<string, unknown>, cfg: Record<string, unknown> | undefined): boolean {
+function isPlainByteLevel(dir: string, hf: Record<string, unknown>, cfg: Record<string, unknown> | undefined): boolean {
   const pre = hf.pre_tokenizer as { type?: unknown } | null | undefined;
   const model = hf.model as { vocab: Record<string, number> };
   const post = hf.post_processor as { type?: unknown } | null | undefined;
-  return (hf.normalizer === null || hf.normalizer === undefined) && pre?.type === 'ByteLevel' && (post === null || post === undefined || post.type === 'ByteLevel') && Object.hasOwn(model.vocab, '<|endoftext|>') && cfg?.chat_template === undefined;
+  return (hf.normalizer === null || hf.normalizer === undefined) && pre?.type === 'ByteLevel' && (post === null || post === undefined || post.type === 'ByteLevel') && Object.hasOwn(model.vocab, '<|endoftext|>') && cfg?.chat_template === undefined && !existsSync(join(dir, CHAT_TEMPLATE_FILE));
 }
 
 /**
@@ -65,8 +67,11 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     else if (manifest?.kind === 'bpe' || manifest?.kind === 'hf' || (!manifest && type === 'BPE')) {
       const cfgText = await readTextIfExists(cfgPath, 'tokenizer config');
       const config = cfgText === undefined ? undefined : (parseJson(cfgText, cfgPath, TokenizerConfigSchema, { what: 'tokenizer config', maxBytes: LIMITS.json, fix: FIX }) as Record<string, unknown>);
-      if (manifest?.kind === 'bpe' || (!manifest && isPlainByteLevel(hf, config))) tok = BpeTokenizer.fromJSON(hf);
-      else tok = new HfTokenizer(hf, { jsonText: hfText, config, configText: cfgText });
+      if (manifest?.kind === 'bpe' || (!manifest && isPlainByteLevel(dir, hf, config))) tok = BpeTokenizer.fromJSON(hf);
+      else {
+        const chatTemplateText = await readTextIfExists(join(dir, CHAT_TEMPLATE_FILE), 'chat template');
+        tok = new HfTokenizer(hf, { jsonText: hfText, config, configText: cfgText, chatTemplateText });
+      }
     } else return fail(`${hfPath}: unsupported tokenizer (model type ${JSON.stringify(type)}, kind ${JSON.stringify(manifest?.kind)}): rlhfc reads BPE tokenizers (Llama, Qwen, Mistral, SmolLM, GPT-2) and its own character tokenizer`);
   } catch (e) {
     if (e instanceof UserError) throw e;

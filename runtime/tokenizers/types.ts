@@ -1,4 +1,7 @@
-// The tokenizer interface every stage uses, whatever the kind (GPT-2 BPE, trained byte-level BPE, characters).
+// The tokenizer interface every stage uses, whatever the kind (GPT-2 BPE, trained byte-level BPE, characters,
+// Hugging Face tokenizer.json).
+
+import type { ChatMessage, RenderOptions } from './chat.ts';
 
 /** gpt2, rlhfc's trained byte-level `bpe`, `char`, or `hf`: a Hugging Face tokenizer.json (Llama, Qwen, Mistral, SmolLM). */
 export type TokenizerKind = 'gpt2' | 'bpe' | 'char' | 'hf';
@@ -43,6 +46,13 @@ export interface Tokenizer {
    */
   readonly scorePad: { token: string; id: number };
   encode(text: string, opts?: EncodeOptions): number[];
+  /**
+   * The text of `messages` rendered with the model's chat template, as transformers'
+   * `apply_chat_template(messages, tokenize=False, ...)` renders it; only tokenizers that have a
+   * chat template (Hugging Face folders whose tokenizer_config.json or chat_template.jinja has one).
+   * Encode the result with `allowSpecial: true`: the template writes the special tokens as text.
+   */
+  renderChat?(messages: readonly ChatMessage[], opts?: RenderOptions): string;
   decode(ids: readonly number[]): string;
   /** Writes `tokenizer.json` (+ `rlhfc_tokenizer.json`) into `dir` (created if missing). */
   save(dir: string): Promise<void>;

@@ -159,11 +159,47 @@ def encode(spec):
     return out
 
 
+CHAT_SPECIALS = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<s>", "</s>", "[INST]", "[/INST]"]
+
+
+def chat(spec):
+    """Each family's folder: a small byte-level tokenizer and tokenizer_config.json with the chat template;
+    apply_chat_template's text and ids for every conversation, with and without the generation prompt."""
+    import os
+    from transformers import AutoTokenizer
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(spec["train"], byte_level_trainer(600, CHAT_SPECIALS))
+    out = {}
+    for name, fam in spec["families"].items():
+        folder = os.path.join(spec["out"], name)
+        os.makedirs(folder, exist_ok=True)
+        tok.save(os.path.join(folder, "tokenizer.json"))
+        with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump({"tokenizer_class": "PreTrainedTokenizerFast", **fam["config"], "chat_template": fam["template"]}, f, ensure_ascii=False, indent=2)
+        auto = AutoTokenizer.from_pretrained(folder)
+        rows = []
+        for conv in spec["conversations"]:
+            for gen in (True, False):
+                for kwargs in fam.get("kwargs", [{}]):
+                    try:
+                        text = auto.apply_chat_template(conv, tokenize=False, add_generation_prompt=gen, **kwargs)
+                        ids = auto.apply_chat_template(conv, tokenize=True, add_generation_prompt=gen, **kwargs)
+                        if not isinstance(ids, list):
+                            ids = ids["input_ids"]
+                        rows.append({"text": text, "ids": ids})
+                    except Exception as e:  # raise_exception in the template
+                        rows.append({"error": str(e)})
+        out[name] = {"folder": folder, "rows": rows}
+    return out
+
+
 if __name__ == "__main__":
     cmd, path = sys.argv[1], sys.argv[2]
     with open(path, encoding="utf-8") as f:
         spec = json.load(f)
-    result = train(spec) if cmd == "train" else encode(spec)
+    result = train(spec) if cmd == "train" else chat(spec) if cmd == "chat" else encode(spec)
     with open(spec["result"], "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False)
     print(json.dumps({"ok": True}))
