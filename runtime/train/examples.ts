@@ -9,7 +9,7 @@
 // - End-of-text ends every response.
 
 import type { Batch } from '../model/batch.ts';
-import type { Tokenizer } from '../tokenizers/types.ts';
+import { withBos, type Tokenizer } from '../tokenizers/types.ts';
 
 export interface Row {
   ids: number[];
@@ -60,7 +60,7 @@ export function clipForTokens(text: string, maxTokens: number, keep: 'start' | '
 /** One SFT example: loss on the response (and its end-of-text) only, unless completionOnly is false. */
 export function encodeSft(tok: Tokenizer, template: string, prompt: string, response: string, maxLen: number, completionOnly = true): Row {
   const { promptText, responseText } = formatPair(template, prompt, response);
-  const { ids, promptLen } = joinTruncated(tok.encode(clipForTokens(promptText, maxLen, 'end')), [...tok.encode(clipForTokens(responseText, maxLen, 'start')), tok.eosId], maxLen);
+  const { ids, promptLen } = joinTruncated(withBos(tok, tok.encode(clipForTokens(promptText, maxLen, 'end'))), [...tok.encode(clipForTokens(responseText, maxLen, 'start')), tok.eosId], maxLen);
   const loss = ids.map((_, i) => (!completionOnly || i >= promptLen ? 1 : 0));
   // The first token has nothing before it to predict it from.
   loss[0] = 0;
@@ -76,7 +76,7 @@ export function encodePreference(
   maxLen: number,
   maxPrompt = maxLen - 1,
 ): { chosen: Row; rejected: Row } {
-  const p = tok.encode(clipForTokens(prompt, maxLen, 'end'));
+  const p = withBos(tok, tok.encode(clipForTokens(prompt, maxLen, 'end')));
   const one = (resp: string): Row => {
     const { ids, promptLen } = joinTruncated(p, [...tok.encode(clipForTokens(resp, maxLen, 'start')), tok.eosId], maxLen, maxPrompt);
     return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
@@ -86,13 +86,18 @@ export function encodePreference(
 
 /** An unpaired (KTO) example's prompt and completion ids (end-of-text ends the completion), joined by `joinCompletion`. */
 export function encodeCompletion(tok: Tokenizer, prompt: string, completion: string, maxLen: number): { prompt: number[]; completion: number[] } {
-  return { prompt: tok.encode(clipForTokens(prompt, maxLen, 'end')), completion: [...tok.encode(clipForTokens(completion, maxLen, 'start')), tok.eosId] };
+  return { prompt: withBos(tok, tok.encode(clipForTokens(prompt, maxLen, 'end'))), completion: [...tok.encode(clipForTokens(completion, maxLen, 'start')), tok.eosId] };
 }
 
 /** Prompt + completion as one row, truncated as preference rows are; `loss` marks the completion's tokens. */
 export function joinCompletion(promptIds: number[], completionIds: number[], maxLen: number, maxPrompt = maxLen - 1): Row {
   const { ids, promptLen } = joinTruncated(promptIds, completionIds, maxLen, maxPrompt);
   return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
+}
+
+/** A pretraining document's ids: the model's bos first when it has one (Llama), then the text. */
+export function encodeDocument(tok: Tokenizer, text: string): number[] {
+  return withBos(tok, tok.encode(text));
 }
 
 /**

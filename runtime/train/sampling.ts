@@ -3,7 +3,7 @@
 // as GPT-2 does), generated in chunks with the KV cache, and decoded.
 
 import { clipForTokens } from './examples.ts';
-import type { Tokenizer } from '../tokenizers/index.ts';
+import { withBos, type Tokenizer } from '../tokenizers/index.ts';
 import type { GPT } from '../model/gpt.ts';
 import { generate } from '../model/decode.ts';
 import type { ResolvedParams } from '../../core/schema.ts';
@@ -19,6 +19,7 @@ export interface Sampled {
 export function encodePrompts(tok: Tokenizer, prompts: string[], maxPromptLength: number): number[][] {
   return prompts.map((p) => {
     const ids = tok.encode(clipForTokens(p, maxPromptLength, 'end'));
+    if (tok.bosId !== undefined) return withBos(tok, ids.slice(-(maxPromptLength - 1))); // a model with bos starts from it
     return ids.length ? ids.slice(-maxPromptLength) : [tok.eosId];
   });
 }

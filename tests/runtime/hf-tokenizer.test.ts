@@ -190,3 +190,25 @@ describe('loading folders', () => {
     }
   }, 120_000);
 });
+
+describe('the data pipeline puts bos first for models that want it', () => {
+  it('sft, preference, unpaired, prompts and documents start with bos; tokenizers without one are unchanged', async () => {
+    const { encodeSft, encodePreference, encodeCompletion, encodeDocument } = await import('../../runtime/train/examples.ts');
+    const { encodePrompts } = await import('../../runtime/train/sampling.ts');
+    const { BpeTokenizer } = await import('../../runtime/tokenizers/index.ts');
+    const t = new HfTokenizer(spJson(), { config: { bos_token: '<s>', eos_token: '</s>' } });
+    const sft = encodeSft(t, '{prompt}{response}', 'ab', 'c', 64);
+    expect(sft.ids).toEqual([1, ...t.encode('ab'), ...t.encode('c'), 2]);
+    expect(sft.loss).toEqual([0, 0, ...t.encode('c').map(() => 1), 1]);
+    const pref = encodePreference(t, 'ab', 'c', 'bc', 64);
+    expect(pref.chosen.ids[0]).toBe(1);
+    expect(pref.rejected.ids[0]).toBe(1);
+    expect(encodeCompletion(t, 'ab', 'c', 64).prompt[0]).toBe(1);
+    expect(encodeDocument(t, 'abc')).toEqual([1, ...t.encode('abc')]);
+    expect(encodePrompts(t, ['ab abc abc abc', ''], 3)).toEqual([[1, ...t.encode('ab abc abc abc').slice(-2)], [1]]);
+    const b = BpeTokenizer.train(['hello world'], { vocabSize: 260 });
+    expect(b.bosId).toBeUndefined();
+    expect(encodeSft(b, '{prompt}{response}', 'he', 'llo', 64).ids).toEqual([...b.encode('he'), ...b.encode('llo'), b.eosId]);
+    expect(encodePrompts(b, [''], 4)).toEqual([[b.eosId]]);
+  });
+});
