@@ -3,7 +3,7 @@
 // next to the reference's); writes a report.
 
 import { input, inputs, int, stageSchema } from '../../core/schema.ts';
-import { generation, maxPromptLength, samplingRules } from './common.ts';
+import { chatTemplate, generation, maxPromptLength, samplingRules } from './common.ts';
 import type { DatasetArtifact, ModelArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
 export const schema = stageSchema({
@@ -16,6 +16,7 @@ export const schema = stageSchema({
     judge: input('Scores responses; ideally one not used in training.', ['judge', 'reward_model']),
     max_prompts: int('Use at most this many prompts (0: all).', 64, 0),
     max_prompt_length: maxPromptLength(32, 'models[0]'),
+    chat_template: chatTemplate,
     samples: int('Sample generations kept in the report per model.', 4, 0),
     generation: generation({ max_new_tokens: 24, temperature: 0.7 }),
   },
@@ -77,7 +78,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     for (const [i, key] of modelKeys.entries()) {
       const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
       try {
-        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
+        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
         const scores = await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]);
         allScores.push(...scores);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
@@ -111,7 +112,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     if (ref) {
       const refBinding = ctx.node.inputs['reference'];
       const same = modelKeys.findIndex((k) => ctx.node.inputs[k].node === refBinding.node && ctx.node.inputs[k].output === refBinding.output);
-      const refStats = same >= 0 ? results[same].degeneration : degenerationStats(sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed).texts);
+      const refStats = same >= 0 ? results[same].degeneration : degenerationStats(sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template }).texts);
       results.forEach((r, j) => {
         if (j !== same) r.flags = hackingFlags(r.degeneration, refStats);
       });

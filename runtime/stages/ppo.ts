@@ -2,7 +2,7 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { block, bool, float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { generation, maxPromptLength, rlStepLogging, samplingRules } from './common.ts';
+import { chatTemplate, generation, maxPromptLength, rlStepLogging, samplingRules } from './common.ts';
 import { lora, optimizer } from '../train/params.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 import type { Batch } from '../model/batch.ts';
@@ -25,6 +25,7 @@ export const schema = stageSchema({
     mini_batch_size: int('Examples per optimisation mini-batch; must divide batch_size.', 4, 1),
     ppo_epochs: int('Optimisation passes over each batch.', 4, 1),
     max_prompt_length: maxPromptLength(32, 'policy'),
+    chat_template: chatTemplate,
     gamma: float('Discount factor.', 1.0, 0, 1),
     lam: float('GAE λ.', 0.95, 0, 1),
     cliprange: float('Policy ratio clip ε.', 0.2, 0, 10, { minExclusive: true }),
@@ -222,7 +223,7 @@ async function rollout(
 ): Promise<Rollout> {
   const { tf, rl } = lib;
   const prompts = records.map((r) => (typeof r['prompt'] === 'string' ? r['prompt'] : ''));
-  const sampled = lib.sampleResponses(policy, tok, prompts, p.generation, p.max_prompt_length, seed);
+  const sampled = lib.sampleResponses(policy, tok, prompts, p.generation, p.max_prompt_length, seed, { chat: p.chat_template });
   let scores = await scorer.score(prompts, sampled.texts, records);
   const rawMean = rl.maskedMean(scores);
   scores = rl.scaleScores(scores, moments, { scaling: p.score.scaling, clip: p.score.clip });

@@ -3,7 +3,9 @@
 
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { readJson } from '../validate/files.ts';
+import { readJson, readJsonSync } from '../validate/files.ts';
+import { TokenizerConfigSchema } from '../validate/schemas.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../safetensors.ts';
 import { EOT, type Tokenizer, type TokenizerManifest } from './types.ts';
@@ -72,6 +74,17 @@ export async function writeHfTokenizerFiles(dir: string, t: HfTokenizer): Promis
   };
   await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), cfg ?? JSON.stringify(made, null, 2) + '\n');
   await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
+}
+
+/** Whether a model or tokenizer folder has a chat template (chat_template.jinja, or chat_template in tokenizer_config.json); for compile-time rules. */
+export function folderHasChatTemplate(dir: string): boolean {
+  if (existsSync(join(dir, CHAT_TEMPLATE_FILE))) return true;
+  try {
+    const cfg = readJsonSync(join(dir, TOKENIZER_CONFIG_FILE), TokenizerConfigSchema, { what: 'tokenizer config' });
+    return cfg.chat_template !== undefined;
+  } catch {
+    return false; // missing or unreadable: loading the folder reports it
+  }
 }
 
 /** Name another pad token in a written `tokenizer_config.json` (a reward model's folder: Tokenizer.scorePad). */

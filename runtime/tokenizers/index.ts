@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 export { BpeTokenizer, CharTokenizer, Gpt2Tokenizer, HfTokenizer };
 export type { BpeTrainOptions } from './bpe.ts';
 export { EOT, withBos, type EncodeOptions, type Tokenizer, type TokenizerKind, type TokenizerManifest } from './types.ts';
-export { TOKENIZER_FILE, MANIFEST_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, setPadToken } from './files.ts';
+export { TOKENIZER_FILE, MANIFEST_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, setPadToken, folderHasChatTemplate } from './files.ts';
 export { renderChatTemplate, strftime, ChatTemplateError, type ChatMessage, type RenderOptions, type ChatTemplateSource } from './chat.ts';
 
 const fail = (message: string): never => {

@@ -27,6 +27,8 @@ export interface GroupParams {
   reward_weights: number[];
   mask_truncated_completions: boolean;
   max_prompt_length: number;
+  /** Prompts through the chat template (the `chat_template` switch). */
+  chat_template: boolean;
   generation: ResolvedParams;
   /** The stage's `lora { ... }` block (null: train every weight). */
   lora: LoraParams | null;
@@ -121,6 +123,7 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
         const ro = await groupRollout(policy.model, tok, nextPrompts(), k, {
           gen: p.generation,
           maxPromptLength: p.max_prompt_length,
+          chat: p.chat_template,
           seed: ctx.seed * 1000003 + step,
           scorers,
           weights: p.reward_weights.length ? p.reward_weights : undefined,

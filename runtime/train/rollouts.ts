@@ -35,11 +35,11 @@ export async function groupRollout(
   tok: Tokenizer,
   stepRecords: readonly { prompt?: string }[],
   k: number,
-  o: { gen: ResolvedParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
+  o: { gen: ResolvedParams; maxPromptLength: number; chat?: boolean; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean },
 ): Promise<GroupRollout> {
   const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
   const prompts = records.map((r) => r.prompt ?? '');
-  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
+  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed, { chat: o.chat });
   const perSource: number[][] = [];
   for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts, records));
   const rewards = weightedRewards(perSource, o.weights);

@@ -138,6 +138,7 @@ const a = (content: string): ChatMessage => ({ role: 'assistant', content });
 const sys = (content: string): ChatMessage => ({ role: 'system', content });
 const CONVERSATIONS: ChatMessage[][] = [
   [u('Hello!')],
+  [u('Hello!'), a('Hi! How can I help you today?')],
   [u('  padded question with spaces and a newline\n')],
   [sys('You are terse.'), u('What is 2+2?')],
   [u('Write a haiku.'), a('Leaves fall / quietly / on the pond'), u('Another one, about winter.')],
@@ -188,6 +189,27 @@ describeInterop('interop: chat templates render as transformers apply_chat_templ
         }
       }
       expect(compared).toBeGreaterThanOrEqual(2 * (CONVERSATIONS.length - 1));
+    });
+  }
+
+  for (const [name, fam] of Object.entries(FAMILIES)) {
+    it(`${name}: with chat_template, prompts and sft/dpo/kto pairs get the ids TRL tokenizes conversational data to`, async () => {
+      const { encodeSft, encodePreference, encodeCompletion } = await import('../../runtime/train/examples.ts');
+      const { encodePrompts } = await import('../../runtime/train/sampling.ts');
+      const tok = toks[name];
+      const K = fam.kwargs?.length ?? 1; // rows: conversation × (generation prompt, none) × kwargs; kwargs[0] is {}
+      const row = (c: number, gen: boolean) => ref[name].rows[(c * 2 + (gen ? 0 : 1)) * K] as { text: string; ids: number[] };
+      const prompt = row(0, true).ids; // apply_chat_template([user], add_generation_prompt=True)
+      const full = row(1, false).ids; // apply_chat_template([user, assistant])
+      expect(encodePrompts(tok, ['Hello!'], 4096, true)).toEqual([prompt]);
+      const sft = encodeSft(tok, '{prompt}\n{response}', 'Hello!', 'Hi! How can I help you today?', 4096, true, true);
+      expect(sft.ids).toEqual(full);
+      expect(sft.loss.indexOf(1)).toBe(prompt.length); // TRL's completion mask: after len(prompt ids)
+      const pref = encodePreference(tok, 'Hello!', 'Hi! How can I help you today?', 'no', 4096, 4095, true);
+      expect(pref.chosen.ids).toEqual(full);
+      const kto = encodeCompletion(tok, 'Hello!', 'Hi! How can I help you today?', 4096, true);
+      expect([...kto.prompt, ...kto.completion]).toEqual(full);
+      expect(kto.prompt).toEqual(full.slice(0, prompt.length));
     });
   }
 

@@ -104,6 +104,13 @@ export const generation = (into: Into): Row[] => [
   { param: 'generation.top_p', into, fields: ['top_p'] },
 ];
 
+/** The chat-template switch: the runtime renders prompts with the tokenizer's chat template; the export does not yet (refused, not ignored). */
+export const chatTemplate: Row = {
+  param: 'chat_template',
+  when: 'true',
+  unsupported: (v) => (v === true ? 'the TRL export does not render prompts with the chat template yet (issue 24, export side)' : undefined),
+  script: 'false: prompts are used as text, as in rlhfc',
+};
 export const promptLength: Row = { param: 'max_prompt_length', script: 'prompts are tokenized and truncated from the left to this many tokens' };
 export const maxPrompts: Row = { param: 'max_prompts', script: 'only the first N prompts are used (0: all)' };
 

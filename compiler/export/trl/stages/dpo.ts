@@ -1,6 +1,6 @@
 // dpo → TRL `DPOTrainer` with a frozen reference.
 
-import { loop, lora, optimizer, positive } from '../rows.ts';
+import { loop, lora, optimizer, positive, chatTemplate } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 
@@ -8,6 +8,7 @@ export const dpo: StageExport = {
   classes: { trainer: 'DPOTrainer', config: 'DPOConfig', module: 'trl', doc: 'TRL `DPOTrainer`' },
   training: true,
   rows: [
+    chatTemplate,
     { param: 'beta', into: 'config', fields: ['beta'] },
     { param: 'loss', into: 'config', fields: ['loss_type'] },
     {

@@ -8,7 +8,7 @@
 // batch_size (global) and a per-device batch of mini_batch_size / processes (no accumulation).
 
 import type { ResolvedParams, Value } from '../../../../core/schema.ts';
-import { lora, optimizer, type Row, type StageClasses } from '../rows.ts';
+import { chatTemplate, lora, optimizer, type Row, type StageClasses } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageWriter } from '../writer.ts';
 
@@ -16,6 +16,7 @@ import type { StageWriter } from '../writer.ts';
 const updatesPerStep = (p: ResolvedParams) => ((p['batch_size'] as number) / (p['mini_batch_size'] as number)) * (p['num_iterations'] as number);
 
 export const groupRows: Row[] = [
+  chatTemplate,
   { param: 'reward_weights', into: 'config', fields: ['reward_weights'], value: (v) => ({ reward_weights: (v as number[]).length ? v : null }), note: 'empty: every source weighs 1, as TRL\'s None' },
   {
     param: 'steps',

@@ -1,6 +1,6 @@
 // kto → TRL `KTOTrainer` on unpaired (prompt, completion, label) records.
 
-import { loop, lora, optimizer } from '../rows.ts';
+import { loop, lora, optimizer, chatTemplate } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 
@@ -8,6 +8,7 @@ export const kto: StageExport = {
   classes: { trainer: 'KTOTrainer', config: 'KTOConfig', module: 'trl', doc: 'TRL `KTOTrainer` (loss_type kto) on unpaired completions' },
   training: true,
   rows: [
+    chatTemplate,
     { param: 'beta', into: 'config', fields: ['beta'] },
     { param: 'desirable_weight', into: 'config', fields: ['desirable_weight'] },
     { param: 'undesirable_weight', into: 'config', fields: ['undesirable_weight'] },

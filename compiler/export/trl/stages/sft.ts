@@ -1,6 +1,6 @@
 // sft → TRL `SFTTrainer` on prompt/completion records.
 
-import { loop, lora, optimizer } from '../rows.ts';
+import { loop, lora, optimizer, chatTemplate } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 
@@ -8,6 +8,7 @@ export const sft: StageExport = {
   classes: { trainer: 'SFTTrainer', config: 'SFTConfig', module: 'trl', doc: 'TRL `SFTTrainer` on prompt/completion records' },
   training: true,
   rows: [
+    chatTemplate,
     { param: 'template', script: 'prompt = the template up to {response} with {prompt} filled in; completion = response + the rest + end-of-text; each tokenized by itself (common.apply_template), so SFTTrainer gets the token ids rlhfc trains on' },
     { param: 'completion_only', into: 'config', fields: ['completion_only_loss'] },
     { param: 'max_seq_length', into: 'config', fields: ['max_length'], note: 'records are cut as rlhfc cuts them (the prompt keeps its end, the completion its start) before SFTTrainer sees them' },
