@@ -207,7 +207,7 @@ describe('the data pipeline puts bos first for models that want it', () => {
     expect(encodeDocument(t, 'abc')).toEqual([1, ...t.encode('abc')]);
     expect(encodePrompts(t, ['ab abc abc abc', ''], 3)).toEqual([[1, ...t.encode('ab abc abc abc').slice(-2)], [1]]);
     const b = BpeTokenizer.train(['hello world'], { vocabSize: 260 });
-    expect(b.bosId).toBeUndefined();
+    expect((b as { bosId?: number }).bosId).toBeUndefined();
     expect(encodeSft(b, '{prompt}{response}', 'he', 'llo', 64).ids).toEqual([...b.encode('he'), ...b.encode('llo'), b.eosId]);
     expect(encodePrompts(b, [''], 4)).toEqual([[b.eosId]]);
   });
