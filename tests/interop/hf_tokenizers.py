@@ -141,11 +141,15 @@ def encode(spec):
     out = {}
     texts = spec["texts"]
     for name, folder in spec["folders"].items():
+        import time
         tok = Tokenizer.from_file(folder + "/tokenizer.json")
-        special = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+        t0 = time.perf_counter()
+        special = [tok.encode(t, add_special_tokens=False).ids for t in texts]
+        seconds = time.perf_counter() - t0
         tok.encode_special_tokens = True
         plain = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
         r = {
+            "seconds": seconds,
             "special": special,
             "plain": plain,
             "decoded_special": [tok.decode(ids, skip_special_tokens=False) for ids in special],
