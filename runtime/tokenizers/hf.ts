@@ -677,6 +677,8 @@ export class HfTokenizer implements Tokenizer {
     }
 
     this.normalize = buildNormalizer(j.normalizer);
+    // the library keeps a normalized added token under its normalized text (decoding gives that back)
+    if (this.normalize) for (const a of this.added) if (a.normalized && !this.vocab.has(a.content)) this.idToToken[a.id] = this.normalize(a.content);
     this.pre = buildPreTokenizer(j.pre_tokenizer);
     this.decoder = buildDecoder(j.decoder);
     this.template = buildPostProcessor(j.post_processor);

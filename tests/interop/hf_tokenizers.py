@@ -114,7 +114,20 @@ def metaspace_always(texts, vocab):
     return tok, {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "tokenizer_class": "PreTrainedTokenizerFast"}
 
 
-FAMILIES = {"llama3": llama3, "qwen2": qwen2, "smollm2": smollm2, "llama2": llama2, "mistral": mistral, "metaspace-always": metaspace_always}
+def added_flags(texts, vocab):
+    """Byte-level BPE with added tokens using every flag: lstrip, rstrip, single_word, normalized, not special."""
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, byte_level_trainer(vocab, ["<|endoftext|>"]))
+    tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False), AddedToken("<sep>", rstrip=True, normalized=False)])
+    tok.add_tokens([AddedToken("cat", single_word=True, normalized=False), AddedToken("ＦＵＬＬ", normalized=True), AddedToken("<tool_call>", lstrip=True, rstrip=True, normalized=False)])
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok, {"eos_token": "<|endoftext|>", "tokenizer_class": "PreTrainedTokenizerFast"}
+
+
+FAMILIES = {"llama3": llama3, "qwen2": qwen2, "smollm2": smollm2, "llama2": llama2, "mistral": mistral, "metaspace-always": metaspace_always, "added-flags": added_flags}
 
 
 def train(spec):
