@@ -186,7 +186,7 @@ describe('loading folders', () => {
       const text = 'Hello world, a 300k vocabulary: ünïcödé 日本 🙂';
       expect(tok.decode(tok.encode(text))).toBe(text);
       process.stderr.write(`300,000-token ${flavour} tokenizer.json loaded in ${(ms / 1000).toFixed(2)} s\n`);
-      expect(ms).toBeLessThan(30_000);
+      expect(ms).toBeLessThan(60_000); // about 3.5 s alone on the 2-core machine; generous for a loaded CI run
     }
   }, 120_000);
 });
