@@ -87,6 +87,8 @@ export type ParamSpec = IntSpec | FloatSpec | BoolSpec | StringSpec | ListSpec |
 export interface ModelFacts {
   /** Whether a tokenizer is bound (a fresh `gpt` declaration has none until a stage binds one). */
   tokenized: boolean;
+  /** The model folder's tokenizer has a chat template (set only when it does). */
+  chatTemplate?: boolean;
   vocab_size?: number; // known at compile time for gpt2, bpe and loaded models
   context: number;
   layers: number;

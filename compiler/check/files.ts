@@ -2,6 +2,7 @@
 // time (RLHF3014 not found, RLHF3011 no usable config.json, RLHF3013 a hook with the wrong shape,
 // checked by ../hooks.ts) rather than discovered mid-run; their content hash joins the cache key.
 
+import { folderHasChatTemplate } from '../../runtime/tokenizers/files.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
@@ -87,7 +88,7 @@ export function readModelFacts(ctx: CheckContext, dir: string, span: A.Span): Mo
   }
   try {
     const c = readJsonSync(cfgPath, ModelFactsSchema, { what: 'model config' });
-    return { tokenized: true, context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
+    return { tokenized: true, ...(folderHasChatTemplate(dir) ? { chatTemplate: true } : {}), context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     const d = e.diagnostics[0];

@@ -12,15 +12,27 @@ export const maxSeqLength = (def: number, doc = 'Longest tokenized example; long
   capDefaultAtContextOf: 'model',
 });
 
+/** The chat-template switch (sft, dpo, kto, ppo, grpo, rloo, generate, eval). */
+export const chatTemplate = bool(
+  "Render each prompt as a one-turn user message with the model tokenizer's chat template (tokenizer_config.json's chat_template or chat_template.jinja), as transformers' apply_chat_template(add_generation_prompt=True) renders it, before tokenizing; sft, dpo and kto add the response as the assistant turn's content followed by what the template closes the turn with (no extra end-of-text), split as TRL splits conversational prompt-completion data. The text is encoded with special tokens matched, as transformers does. `template` (sft) is not used.",
+  false,
+);
+
 /** Rules shared by stages that take a model: a fresh `gpt` needs a tokenizer; lengths fit the context. */
 export function modelRules(
-  p: { optimizer?: { betas: number[] } },
+  p: { optimizer?: { betas: number[] }; chat_template?: boolean },
   ctx: RuleContext,
   modelParam: string,
   lengths: { path: string; value: number }[],
 ): RuleViolation[] {
   const out: RuleViolation[] = [];
   const m = ctx.inputs[modelParam]?.model;
+  if (p.chat_template && m && !m.chatTemplate) {
+    out.push({
+      path: 'chat_template',
+      message: `chat_template is true but the tokenizer of ${modelParam} has no chat template (only a Hugging Face model folder whose tokenizer_config.json has a chat_template, or that has a chat_template.jinja, has one; gpt2, bpe and char tokenizers have none)`,
+    });
+  }
   if (m && !m.tokenized && !ctx.inputs['tokenizer']) {
     out.push({ path: modelParam, message: `the model has no tokenizer yet; add 'tokenizer: <name>' to this stage` });
   }
@@ -41,7 +53,7 @@ export { bool };
 
 /** Sampling stages: prompt + generated tokens must fit the context of the model bound to `modelParam`. */
 export function samplingRules(
-  p: { max_prompt_length: number; generation: { max_new_tokens: number; min_new_tokens: number }; optimizer?: { betas: number[] } },
+  p: { max_prompt_length: number; generation: { max_new_tokens: number; min_new_tokens: number }; optimizer?: { betas: number[] }; chat_template?: boolean },
   ctx: RuleContext,
   modelParam: string,
 ): RuleViolation[] {
@@ -81,6 +93,7 @@ export function groupRLParams(o: { generations: number; generationsDoc: string }
     num_iterations: int('Passes over each generation batch; more than 1 reuses the samples with importance ratios.', 1, 1),
     mask_truncated_completions: bool('Leave answers that hit max_new_tokens without end-of-text out of the loss.', false),
     max_prompt_length: maxPromptLength(32, 'policy'),
+    chat_template: chatTemplate,
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
     length: lengthShaping,
     lora,

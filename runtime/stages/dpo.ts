@@ -1,7 +1,7 @@
 // Stage `dpo`: Direct Preference Optimization against a frozen reference (TRL's DPOTrainer losses).
 
 import { float, input, int, str, stageSchema } from '../../core/schema.ts';
-import { maxPromptLength, maxSeqLength, modelRules } from './common.ts';
+import { chatTemplate, maxPromptLength, maxSeqLength, modelRules } from './common.ts';
 import { loop, lora, optimizer } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
@@ -17,6 +17,7 @@ export const schema = stageSchema({
     label_smoothing: float('Conservative DPO: assumed probability that a label is flipped.', 0, 0, 0.5, { maxExclusive: true }),
     max_seq_length: maxSeqLength(128),
     max_prompt_length: maxPromptLength(64),
+    chat_template: chatTemplate,
     lora,
     ...loop({ batch_size: 8, epochs: 1, eval_every: 50 }),
     optimizer,
@@ -51,7 +52,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   try {
     const data = ctx.inputs.data;
     const maxLen = p.max_seq_length;
-    const enc = (recs: typeof data.train) => recs.map((r) => encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen, p.max_prompt_length));
+    const enc = (recs: typeof data.train) => recs.map((r) => encodePreference(lm.tokenizer, r.prompt ?? '', r.chosen ?? '', r.rejected ?? '', maxLen, p.max_prompt_length, p.chat_template));
     const train = enc(data.train);
     const val = enc(data.validation);
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);

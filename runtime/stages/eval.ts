@@ -3,7 +3,7 @@
 // next to the reference's); writes a report.
 
 import { input, inputs, int, stageSchema } from '../../core/schema.ts';
-import { maxPromptLength, samplingRules } from './common.ts';
+import { chatTemplate, maxPromptLength, samplingRules } from './common.ts';
 import { generation } from '../train/params.ts';
 import type { DatasetArtifact, ModelArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
@@ -17,6 +17,7 @@ export const schema = stageSchema({
     judge: input('Scores responses; ideally one not used in training.', ['judge', 'reward_model']),
     max_prompts: int('Use at most this many prompts (0: all).', 64, 0),
     max_prompt_length: maxPromptLength(32, 'models[0]'),
+    chat_template: chatTemplate,
     samples: int('Sample generations kept in the report per model.', 4, 0),
     generation: generation({ max_new_tokens: 24, temperature: 0.7 }),
   },
@@ -82,7 +83,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     for (const [i, key] of modelKeys.entries()) {
       const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
       try {
-        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
+        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
         const scores = await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]);
         allScores.push(...scores);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
@@ -122,7 +123,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       let refStats = results[same]?.degeneration;
       let refAnswers = answers[same];
       if (same < 0) {
-        const s = sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
+        const s = sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
         refStats = degenerationStats(s.texts);
         refAnswers = { scores: await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]), lengths: s.responseIds.map((r) => r.length) };
       }

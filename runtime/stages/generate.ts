@@ -1,7 +1,7 @@
 // Stage `generate`: sample responses to prompts and write them as a pairs dataset.
 
 import { input, int, stageSchema } from '../../core/schema.ts';
-import { maxPromptLength, samplingRules } from './common.ts';
+import { chatTemplate, maxPromptLength, samplingRules } from './common.ts';
 import { generation } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
@@ -13,6 +13,7 @@ export const schema = stageSchema({
     prompts: input('Prompts to answer.', ['prompts']),
     max_prompts: int('Use at most this many prompts (0: all).', 0, 0),
     max_prompt_length: maxPromptLength(32),
+    chat_template: chatTemplate,
     generation: generation({ max_new_tokens: 32, temperature: 0.7 }),
   },
   outputs: { data: 'pairs' },
@@ -32,7 +33,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   try {
     const src = ctx.inputs.prompts;
     const write = (name: string, prompts: string[]) => {
-      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed + name.length);
+      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed + name.length, { chat: p.chat_template });
       writeFileSync(`${ctx.outDir}/data/${name}.jsonl`, prompts.map((q, i) => JSON.stringify({ prompt: q, response: s.texts[i] })).join('\n') + (prompts.length ? '\n' : ''));
       return s;
     };

@@ -6,7 +6,7 @@
 // clamped at 0 and not differentiated. The reference is frozen.
 
 import { float, input, stageSchema } from '../../core/schema.ts';
-import { maxPromptLength, maxSeqLength, modelRules } from './common.ts';
+import { chatTemplate, maxPromptLength, maxSeqLength, modelRules } from './common.ts';
 import { loop, lora, optimizer } from '../train/params.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 
@@ -22,6 +22,7 @@ export const schema = stageSchema({
     undesirable_weight: float('Weight of the loss of undesirable (label false) examples.', 1.0, 0, undefined, { minExclusive: true }),
     max_seq_length: maxSeqLength(128),
     max_prompt_length: maxPromptLength(64),
+    chat_template: chatTemplate,
     lora,
     ...loop({ batch_size: 8, epochs: 1, eval_every: 50 }),
     optimizer,
@@ -58,7 +59,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const pad = lm.tokenizer.padId;
     type Example = ReturnType<typeof encodeCompletion> & { label: boolean };
     const enc = (recs: typeof data.train): Example[] =>
-      recs.map((r) => ({ ...encodeCompletion(lm.tokenizer, r.prompt ?? '', r.completion ?? '', maxLen), label: r.label === true }));
+      recs.map((r) => ({ ...encodeCompletion(lm.tokenizer, r.prompt ?? '', r.completion ?? '', maxLen, p.chat_template), label: r.label === true }));
     const train = enc(data.train);
     const val = enc(data.validation);
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training examples`);

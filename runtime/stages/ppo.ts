@@ -2,7 +2,7 @@
 // penalty → GAE → clipped policy and value losses over ppo_epochs of mini-batches.
 
 import { input, int, stageSchema } from '../../core/schema.ts';
-import { maxPromptLength, samplingRules } from './common.ts';
+import { chatTemplate, maxPromptLength, samplingRules } from './common.ts';
 import { generation, lora, optimizer, rlStepLogging } from '../train/params.ts';
 import { lengthShaping } from '../rl/length.ts';
 import { ppoConfig } from '../train/ppo-config.ts';
@@ -20,6 +20,7 @@ export const schema = stageSchema({
     mini_batch_size: int('Examples per optimisation mini-batch; must divide batch_size.', 4, 1),
     ppo_epochs: int('Optimisation passes over each batch.', 4, 1),
     max_prompt_length: maxPromptLength(32, 'policy'),
+    chat_template: chatTemplate,
     ...ppoConfig,
     generation: generation({ max_new_tokens: 24, temperature: 1.0 }),
     length: lengthShaping,

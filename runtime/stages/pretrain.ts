@@ -41,14 +41,14 @@ export function unigramPerplexity(train: number[][], ids: number[][], vocab: num
 
 export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { openLM, evalLoss, batchIterator, plannedSteps, loopSettings } = await import('../train/lm.ts');
-  const { packText } = await import('../train/examples.ts');
+  const { packText, encodeDocument } = await import('../train/examples.ts');
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params;
   const lm = await openLM(ctx, { tokenizerInput: 'tokenizer' });
   try {
     const data = ctx.inputs.data;
     const blockSize = p.block_size;
-    const enc = (recs: { text?: string }[]) => recs.map((r) => lm.tokenizer.encode(r.text ?? ''));
+    const enc = (recs: { text?: string }[]) => recs.map((r) => encodeDocument(lm.tokenizer, r.text ?? ''));
     const trainDocs = enc(data.train);
     const valDocs = enc(data.validation);
     const remainder = p.remainder;

@@ -2,7 +2,7 @@
 // default, optionally with LoRA adapters.
 
 import { bool, input, str, stageSchema } from '../../core/schema.ts';
-import { maxSeqLength, modelRules, tokenizerDoc } from './common.ts';
+import { chatTemplate, maxSeqLength, modelRules, tokenizerDoc } from './common.ts';
 import { lora, loop, optimizer } from '../train/params.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 
@@ -16,6 +16,7 @@ export const schema = stageSchema({
     template: str('How a pair becomes text; must contain {prompt} and {response}. End-of-text is appended.', '{prompt}\n{response}'),
     completion_only: bool('Compute the loss on response tokens only.', true),
     max_seq_length: maxSeqLength(128),
+    chat_template: chatTemplate,
     packing: bool('Pack several examples per row (attention does not cross examples).', false),
     lora,
     ...loop({ batch_size: 8, epochs: 3, eval_every: 50 }),
@@ -51,7 +52,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const data = ctx.inputs.data;
     const maxLen = p.max_seq_length;
     const encode = (recs: typeof data.train) =>
-      recs.map((r) => encodeSft(lm.tokenizer, p.template, r.prompt ?? '', r.response ?? '', maxLen, p.completion_only));
+      recs.map((r) => encodeSft(lm.tokenizer, p.template, r.prompt ?? '', r.response ?? '', maxLen, p.completion_only, p.chat_template));
     let trainRows = encode(data.train);
     const valRows = encode(data.validation);
     if (p.packing) trainRows = packRows(trainRows, maxLen);

@@ -157,7 +157,8 @@ export class BpeTokenizer implements Tokenizer {
     }
     const entries: [string, number][] = Object.entries(j.model.vocab);
     for (const t of j.added_tokens ?? []) entries.push([t.content, t.id]);
-    const size = Math.max(...entries.map(([, id]) => id)) + 1;
+    let size = 0; // a loop, not Math.max(...ids): 300k arguments overflow the stack
+    for (const [, id] of entries) if (id >= size) size = id + 1;
     const tokens: string[] = new Array(size).fill('');
     for (const [t, id] of entries) {
       if (!Number.isInteger(id) || id < 0) throw new Error(`invalid token id ${id} for '${t}'`);

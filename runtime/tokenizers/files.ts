@@ -3,15 +3,20 @@
 
 import { lstat, mkdir, readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { readJson } from '../validate/files.ts';
+import { readJson, readJsonSync } from '../validate/files.ts';
+import { TokenizerConfigSchema } from '../validate/schemas.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../safetensors.ts';
 import { EOT, type Tokenizer, type TokenizerManifest } from './types.ts';
+import type { HfTokenizer } from './hf.ts';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const MANIFEST_FILE = 'rlhfc_tokenizer.json';
 /** What `transformers.AutoTokenizer` reads beside `tokenizer.json`: the class and the special tokens. */
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+/** Where transformers 5 saves a single chat template (read before tokenizer_config.json's chat_template). */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 export function manifestOf(t: Tokenizer): TokenizerManifest {
   return { format: 'rlhfc-tokenizer', version: 1, kind: t.kind, vocab_size: t.vocabSize, eos_id: t.eosId, pad_id: t.padId };
@@ -47,6 +52,39 @@ export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: obj
     await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), JSON.stringify(tokenizerConfig(t, unk), null, 2) + '\n');
   }
   await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
+}
+
+/**
+ * Save a Hugging Face tokenizer back: its `tokenizer.json` and `tokenizer_config.json` exactly as they
+ * were read (chat template included), so `AutoTokenizer` opens the folder as it opened the original;
+ * a minimal `tokenizer_config.json` naming the special tokens when the original had none.
+ */
+export async function writeHfTokenizerFiles(dir: string, t: HfTokenizer): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { tokenizerJson, tokenizerConfig: cfg, chatTemplate } = t.files();
+  if (chatTemplate !== undefined) await writeFileAtomic(join(dir, CHAT_TEMPLATE_FILE), chatTemplate);
+  await writeFileAtomic(join(dir, TOKENIZER_FILE), tokenizerJson);
+  const made = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    ...(t.special.bos !== undefined ? { bos_token: t.special.bos } : {}),
+    eos_token: t.special.eos,
+    ...(t.special.pad !== undefined ? { pad_token: t.special.pad } : {}),
+    ...(t.special.unk !== undefined ? { unk_token: t.special.unk } : {}),
+    clean_up_tokenization_spaces: false,
+  };
+  await writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), cfg ?? JSON.stringify(made, null, 2) + '\n');
+  await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(t), null, 2) + '\n');
+}
+
+/** Whether a model or tokenizer folder has a chat template (chat_template.jinja, or chat_template in tokenizer_config.json); for compile-time rules. */
+export function folderHasChatTemplate(dir: string): boolean {
+  if (existsSync(join(dir, CHAT_TEMPLATE_FILE))) return true;
+  try {
+    const cfg = readJsonSync(join(dir, TOKENIZER_CONFIG_FILE), TokenizerConfigSchema, { what: 'tokenizer config' });
+    return cfg.chat_template !== undefined;
+  } catch {
+    return false; // missing or unreadable: loading the folder reports it
+  }
 }
 
 /** Name another pad token in a written `tokenizer_config.json` (a reward model's folder: Tokenizer.scorePad). */

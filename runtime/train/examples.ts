@@ -9,7 +9,9 @@
 // - End-of-text ends every response.
 
 import type { Batch } from '../model/batch.ts';
-import type { Tokenizer } from '../tokenizers/types.ts';
+import { UserError, diag } from '../../core/diagnostics.ts';
+import { ChatTemplateError, type ChatMessage } from '../tokenizers/chat.ts';
+import { withBos, type Tokenizer } from '../tokenizers/types.ts';
 
 export interface Row {
   ids: number[];
@@ -57,10 +59,44 @@ export function clipForTokens(text: string, maxTokens: number, keep: 'start' | '
   return keep === 'start' ? text.slice(0, n) : text.slice(text.length - n);
 }
 
+// ---- chat templates (the `chat_template: true` stage switch) ----
+// A prompt becomes one user turn rendered with the model's chat template and its generation prompt; a
+// response is what the template adds after that for an assistant turn with the response as content
+// (its end-of-turn tokens included, so no eos is appended), as TRL tokenizes conversational
+// prompt-completion data: ids(prompt + completion) split at len(ids(prompt with generation prompt)).
+// Rendered text is encoded with special tokens matched, as transformers does: the template writes
+// them as text (and so do special-token literals inside the data, exactly as in transformers).
+
+function renderChat(tok: Tokenizer, messages: ChatMessage[], addGenerationPrompt: boolean): string {
+  if (!tok.renderChat) throw new UserError([diag('RLHF9002', `chat_template is true but the ${tok.kind} tokenizer has no chat template`)]);
+  try {
+    return tok.renderChat(messages, { addGenerationPrompt });
+  } catch (e) {
+    if (e instanceof ChatTemplateError || e instanceof Error) throw new UserError([diag('RLHF9002', `chat template: ${e.message}`)]);
+    throw e;
+  }
+}
+
+/** A prompt's ids through the chat template (one user turn and the generation prompt). */
+export function encodeChatPrompt(tok: Tokenizer, prompt: string, maxLen: number): number[] {
+  return tok.encode(renderChat(tok, [{ role: 'user', content: clipForTokens(prompt, maxLen, 'end') }], true), { allowSpecial: true });
+}
+
+/** Prompt and response ids through the chat template, split as TRL splits them. */
+export function encodeChatPair(tok: Tokenizer, prompt: string, response: string, maxLen: number): { prompt: number[]; response: number[] } {
+  const user: ChatMessage = { role: 'user', content: clipForTokens(prompt, maxLen, 'end') };
+  const p = tok.encode(renderChat(tok, [user], true), { allowSpecial: true });
+  const full = tok.encode(renderChat(tok, [user, { role: 'assistant', content: clipForTokens(response, maxLen, 'start') }], false), { allowSpecial: true });
+  return { prompt: full.slice(0, p.length), response: full.slice(p.length) };
+}
+
 /** One SFT example: loss on the response (and its end-of-text) only, unless completionOnly is false. */
-export function encodeSft(tok: Tokenizer, template: string, prompt: string, response: string, maxLen: number, completionOnly = true): Row {
+export function encodeSft(tok: Tokenizer, template: string, prompt: string, response: string, maxLen: number, completionOnly = true, chat = false): Row {
   const { promptText, responseText } = formatPair(template, prompt, response);
-  const { ids, promptLen } = joinTruncated(tok.encode(clipForTokens(promptText, maxLen, 'end')), [...tok.encode(clipForTokens(responseText, maxLen, 'start')), tok.eosId], maxLen);
+  const pair = chat ? encodeChatPair(tok, prompt, response, maxLen) : undefined;
+  const { ids, promptLen } = pair
+    ? joinTruncated(pair.prompt, pair.response, maxLen)
+    : joinTruncated(withBos(tok, tok.encode(clipForTokens(promptText, maxLen, 'end'))), [...tok.encode(clipForTokens(responseText, maxLen, 'start')), tok.eosId], maxLen);
   const loss = ids.map((_, i) => (!completionOnly || i >= promptLen ? 1 : 0));
   // The first token has nothing before it to predict it from.
   loss[0] = 0;
@@ -75,24 +111,35 @@ export function encodePreference(
   rejected: string,
   maxLen: number,
   maxPrompt = maxLen - 1,
+  chat = false,
 ): { chosen: Row; rejected: Row } {
-  const p = tok.encode(clipForTokens(prompt, maxLen, 'end'));
+  const p = chat ? [] : withBos(tok, tok.encode(clipForTokens(prompt, maxLen, 'end')));
   const one = (resp: string): Row => {
-    const { ids, promptLen } = joinTruncated(p, [...tok.encode(clipForTokens(resp, maxLen, 'start')), tok.eosId], maxLen, maxPrompt);
+    const pair = chat ? encodeChatPair(tok, prompt, resp, maxLen) : { prompt: p, response: [...tok.encode(clipForTokens(resp, maxLen, 'start')), tok.eosId] };
+    const { ids, promptLen } = joinTruncated(pair.prompt, pair.response, maxLen, maxPrompt);
     return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
   };
   return { chosen: one(chosen), rejected: one(rejected) };
 }
 
 /** An unpaired (KTO) example's prompt and completion ids (end-of-text ends the completion), joined by `joinCompletion`. */
-export function encodeCompletion(tok: Tokenizer, prompt: string, completion: string, maxLen: number): { prompt: number[]; completion: number[] } {
-  return { prompt: tok.encode(clipForTokens(prompt, maxLen, 'end')), completion: [...tok.encode(clipForTokens(completion, maxLen, 'start')), tok.eosId] };
+export function encodeCompletion(tok: Tokenizer, prompt: string, completion: string, maxLen: number, chat = false): { prompt: number[]; completion: number[] } {
+  if (chat) {
+    const pair = encodeChatPair(tok, prompt, completion, maxLen);
+    return { prompt: pair.prompt, completion: pair.response };
+  }
+  return { prompt: withBos(tok, tok.encode(clipForTokens(prompt, maxLen, 'end'))), completion: [...tok.encode(clipForTokens(completion, maxLen, 'start')), tok.eosId] };
 }
 
 /** Prompt + completion as one row, truncated as preference rows are; `loss` marks the completion's tokens. */
 export function joinCompletion(promptIds: number[], completionIds: number[], maxLen: number, maxPrompt = maxLen - 1): Row {
   const { ids, promptLen } = joinTruncated(promptIds, completionIds, maxLen, maxPrompt);
   return { ids, loss: ids.map((_, i) => (i >= promptLen && i > 0 ? 1 : 0)) };
+}
+
+/** A pretraining document's ids: the model's bos first when it has one (Llama), then the text. */
+export function encodeDocument(tok: Tokenizer, text: string): number[] {
+  return withBos(tok, tok.encode(text));
 }
 
 /**

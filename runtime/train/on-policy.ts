@@ -29,6 +29,8 @@ export interface OnPolicyParams extends RlStepLoggingParams {
   /** Answers per optimizer update. */
   mini_batch_size: number;
   max_prompt_length: number;
+  /** Prompts through the tokenizer's chat template (the `chat_template` switch). */
+  chat_template: boolean;
   generation: GenerationParams;
   /** Length shaping added to every answer's reward (rl/length.ts). */
   length: LengthShaping;
@@ -141,6 +143,7 @@ export async function runOnPolicy<S, X extends Record<string, unknown>>(ctx: Sta
         const ro = await rollout(policy.model, tok, nextPrompts(), k, {
           gen: p.generation,
           maxPromptLength: p.max_prompt_length,
+          chat: p.chat_template,
           seed: ctx.seed * 1000003 + step,
           scorers,
           weights: algo.weights,

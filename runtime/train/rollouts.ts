@@ -36,11 +36,11 @@ export async function rollout(
   tok: Tokenizer,
   stepRecords: readonly { prompt?: string }[],
   k: number,
-  o: { gen: GenerationParams; maxPromptLength: number; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean; shaping?: (tokens: number) => number },
+  o: { gen: GenerationParams; maxPromptLength: number; chat?: boolean; seed: number; scorers: Scorer[]; weights?: number[]; maskTruncated: boolean; shaping?: (tokens: number) => number },
 ): Promise<Rollout> {
   const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
   const prompts = records.map((r) => r.prompt ?? '');
-  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
+  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed, { chat: o.chat });
   const perSource: number[][] = [];
   for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts, records));
   const lengthRewards = s.responseIds.map((r) => o.shaping?.(r.length) ?? 0);

@@ -2,8 +2,8 @@
 // encoded, cut to their last `maxPromptLength` tokens (an empty prompt starts from end-of-text,
 // as GPT-2 does), generated in chunks with the KV cache, and decoded.
 
-import { clipForTokens } from './examples.ts';
-import type { Tokenizer } from '../tokenizers/index.ts';
+import { clipForTokens, encodeChatPrompt } from './examples.ts';
+import { withBos, type Tokenizer } from '../tokenizers/index.ts';
 import type { GPT } from '../model/gpt.ts';
 import { generate } from '../model/decode.ts';
 import type { GenerationParams } from './params.ts';
@@ -16,9 +16,11 @@ export interface Sampled {
   texts: string[];
 }
 
-export function encodePrompts(tok: Tokenizer, prompts: string[], maxPromptLength: number): number[][] {
+export function encodePrompts(tok: Tokenizer, prompts: string[], maxPromptLength: number, chat = false): number[][] {
   return prompts.map((p) => {
+    if (chat) return encodeChatPrompt(tok, p, maxPromptLength).slice(-maxPromptLength);
     const ids = tok.encode(clipForTokens(p, maxPromptLength, 'end'));
+    if (tok.bosId !== undefined) return withBos(tok, ids.slice(-(maxPromptLength - 1))); // a model with bos starts from it
     return ids.length ? ids.slice(-maxPromptLength) : [tok.eosId];
   });
 }
@@ -28,8 +30,9 @@ export function decodeResponse(tok: Tokenizer, ids: number[]): string {
 }
 
 /** Sample one response per prompt with the `generation { ... }` params. */
-export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, chunk = 32): Sampled {
-  const promptIds = encodePrompts(tok, prompts, maxPromptLength);
+export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, opts: { chunk?: number; chat?: boolean } = {}): Sampled {
+  const chunk = opts.chunk ?? 32;
+  const promptIds = encodePrompts(tok, prompts, maxPromptLength, opts.chat);
   const responseIds: number[][] = [];
   for (let i = 0; i < promptIds.length; i += chunk) {
     const g = generate(model, promptIds.slice(i, i + chunk), {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeJudge } from '../sources/index.ts';
 import type { Artifact, JudgeArtifact, ModelArtifact, StageContext } from '../stage-context.ts';
 import { clipForTokens, collate, joinTruncated } from './examples.ts';
+import { withBos } from '../tokenizers/types.ts';
 import { openLM, type LM } from './lm.ts';
 
 export interface Scorer {
@@ -30,7 +31,7 @@ export async function openScorer(ctx: StageContext, input: string): Promise<Scor
       const out: number[] = [];
       for (let i = 0; i < prompts.length; i += 32) {
         const rows = prompts.slice(i, i + 32).map((p, k) => {
-          const { ids } = joinTruncated(rm.tokenizer.encode(clipForTokens(p, maxLen, 'end')), [...rm.tokenizer.encode(clipForTokens(responses[i + k], maxLen, 'start')), rm.tokenizer.eosId], maxLen);
+          const { ids } = joinTruncated(withBos(rm.tokenizer, rm.tokenizer.encode(clipForTokens(p, maxLen, 'end'))), [...rm.tokenizer.encode(clipForTokens(responses[i + k], maxLen, 'start')), rm.tokenizer.eosId], maxLen);
           return { ids, loss: ids.map(() => 0) };
         });
         const b = collate(rows, rm.tokenizer.padId, { shift: false });

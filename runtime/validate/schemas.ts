@@ -151,13 +151,25 @@ export const AdapterConfigSchema = z.looseObject({
 export const TokenizerManifestSchema = z.object({
   format: z.literal('rlhfc-tokenizer'),
   version: z.literal(1),
-  kind: z.enum(['gpt2', 'bpe', 'char']),
+  kind: z.enum(['gpt2', 'bpe', 'char', 'hf']),
   vocab_size: int(1, 10_000_000),
   eos_id: int(0, 10_000_000),
   pad_id: int(0, 10_000_000),
 });
 
 const tokenId = int(0, 10_000_000);
+
+/** Hugging Face tokenizer_config.json: the special tokens rlhfc reads (strings or {content} objects) and the chat template. */
+const specialToken = z.union([z.string(), z.looseObject({ content: z.string() }), z.null()]).optional();
+export const TokenizerConfigSchema = z.looseObject({
+  bos_token: specialToken,
+  eos_token: specialToken,
+  pad_token: specialToken,
+  unk_token: specialToken,
+  add_bos_token: z.boolean().optional(),
+  add_eos_token: z.boolean().optional(),
+  chat_template: z.union([z.string(), z.array(z.looseObject({ name: z.string(), template: z.string() }))]).optional(),
+});
 
 /**
  * Hugging Face tokenizer.json, the parts rlhfc reads. Ids must also be dense (checked after parsing:
@@ -167,13 +179,26 @@ export const HfTokenizerSchema = z
   .looseObject({
     model: z.looseObject({
       type: z.string(),
-      vocab: z.record(z.string(), tokenId),
-      merges: z.array(z.union([z.string(), z.tuple([z.string(), z.string()])])).optional(),
+      // checked entry by entry in the refinement below: a zod record of 150k–300k entries takes seconds
+      vocab: z.custom<Record<string, number>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object of token → id'),
+      merges: z.array(z.unknown()).optional(),
     }),
     added_tokens: z.array(z.looseObject({ id: tokenId, content: z.string() })).nullable().optional(),
   })
   .superRefine((j, ctx) => {
-    const ids = new Set<number>(Object.values(j.model.vocab));
+    const ids = new Set<number>();
+    for (const [t, id] of Object.entries(j.model.vocab)) {
+      if (!Number.isInteger(id) || id < 0 || id > 10_000_000) {
+        ctx.addIssue({ code: 'custom', path: ['model', 'vocab', t], message: `token id ${JSON.stringify(id)} must be an integer in 0…10000000` });
+        return;
+      }
+      ids.add(id);
+    }
+    for (const [i, m] of (j.model.merges ?? []).entries()) {
+      if (typeof m === 'string' || (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string')) continue;
+      ctx.addIssue({ code: 'custom', path: ['model', 'merges', i], message: `a merge is a "left right" string or a [left, right] pair, got ${JSON.stringify(m)}` });
+      return;
+    }
     for (const t of j.added_tokens ?? []) ids.add(t.id);
     let max = -1;
     for (const id of ids) if (id > max) max = id;

@@ -159,6 +159,12 @@ export const generation = (into: Into): Row[] => [
   generationRow((p) => p.generation.top_p, { into, fields: ['top_p'] }),
 ];
 
+/** The chat-template switch: the runtime renders prompts with the tokenizer's chat template; the export does not yet (refused, not ignored). */
+export const chatTemplate: Row = rowsOf<{ chat_template: boolean }>()((p) => p.chat_template, {
+  when: 'true',
+  unsupported: (v) => (v ? 'the TRL export does not render prompts with the chat template yet (issue 24, export side)' : undefined),
+  script: 'false: prompts are used as text, as in rlhfc',
+});
 export const promptLength: Row = rowsOf<{ max_prompt_length: number }>()((p) => p.max_prompt_length, { script: 'prompts are tokenized and truncated from the left to this many tokens' });
 export const maxPrompts: Row = rowsOf<{ max_prompts: number }>()((p) => p.max_prompts, { script: 'only the first N prompts are used (0: all)' });
 

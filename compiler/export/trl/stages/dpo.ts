@@ -1,6 +1,6 @@
 // dpo → TRL `DPOTrainer` with a frozen reference.
 
-import { loop, lora, optimizer, positive, rowsOf } from '../rows.ts';
+import { chatTemplate, loop, lora, optimizer, positive, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -13,6 +13,7 @@ export const dpo: StageExport = {
   classes: { trainer: 'DPOTrainer', config: 'DPOConfig', module: 'trl', doc: 'TRL `DPOTrainer`' },
   training: true,
   rows: [
+    chatTemplate,
     row((p) => p.beta, { into: 'config', fields: ['beta'] }),
     row((p) => p.loss, { into: 'config', fields: ['loss_type'] }),
     row((p) => p.label_smoothing, {

@@ -1,6 +1,6 @@
 // eval → a script: sample with `generate()`, score with the judge, KL to the reference; report.json.
 
-import { generation, maxPrompts, promptLength, rowsOf } from '../rows.ts';
+import { chatTemplate, generation, maxPrompts, promptLength, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import { samplingPreamble } from './sampling.ts';
@@ -13,7 +13,7 @@ const row = rowsOf<ParamsOf<(typeof schema)['params']>>();
 export const evalStage: StageExport = {
   classes: { module: 'transformers', doc: 'script: sample with `generate()`, score with the judge, KL to the reference; writes report.json' },
   training: false,
-  rows: [maxPrompts, promptLength, row((p) => p.samples, { script: 'sample generations kept per model in report.json' }), ...generation('generation')],
+  rows: [maxPrompts, promptLength, chatTemplate, row((p) => p.samples, { script: 'sample generations kept per model in report.json' }), ...generation('generation')],
   emit(w) {
     const n = w.n;
     const p = w.p;

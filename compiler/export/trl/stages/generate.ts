@@ -1,6 +1,6 @@
 // generate → a script: sample one response per prompt with `generate()`.
 
-import { generation, maxPrompts, promptLength } from '../rows.ts';
+import { chatTemplate, generation, maxPrompts, promptLength } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import { samplingPreamble } from './sampling.ts';
@@ -8,7 +8,7 @@ import { samplingPreamble } from './sampling.ts';
 export const generate: StageExport = {
   classes: { module: 'transformers', doc: 'script: sample one response per prompt with `generate()`' },
   training: false,
-  rows: [maxPrompts, promptLength, ...generation('generation')],
+  rows: [maxPrompts, promptLength, chatTemplate, ...generation('generation')],
   emit(w) {
     const p = w.p;
     samplingPreamble(w);

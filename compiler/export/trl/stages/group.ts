@@ -8,7 +8,7 @@
 // batch_size (global) and a per-device batch of mini_batch_size / processes (no accumulation).
 
 import type { ParamsOf, Value } from '../../../../core/schema.ts';
-import { health, lora, optimizer, rowsOf, type Row, type StageClasses } from '../rows.ts';
+import { chatTemplate, health, lora, optimizer, rowsOf, type Row, type StageClasses } from '../rows.ts';
 import type { groupRLParams } from '../../../../runtime/stages/common.ts';
 import { pyLit } from '../py.ts';
 import type { StageWriter } from '../writer.ts';
@@ -21,6 +21,7 @@ const row = rowsOf<GroupParams>();
 const updatesPerStep = (p: GroupParams) => (p.batch_size / p.mini_batch_size) * p.num_iterations;
 
 export const groupRows: Row[] = [
+  chatTemplate,
   row((p) => p.reward_weights, { into: 'config', fields: ['reward_weights'], value: (v) => ({ reward_weights: v.length ? v : null }), note: 'empty: every source weighs 1, as TRL\'s None' }),
   row((p) => p.steps, {
     into: 'config',

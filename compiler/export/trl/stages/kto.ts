@@ -1,6 +1,6 @@
 // kto → TRL `KTOTrainer` on unpaired (prompt, completion, label) records.
 
-import { loop, lora, optimizer, rowsOf } from '../rows.ts';
+import { chatTemplate, loop, lora, optimizer, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -13,6 +13,7 @@ export const kto: StageExport = {
   classes: { trainer: 'KTOTrainer', config: 'KTOConfig', module: 'trl', doc: 'TRL `KTOTrainer` (loss_type kto) on unpaired completions' },
   training: true,
   rows: [
+    chatTemplate,
     row((p) => p.beta, { into: 'config', fields: ['beta'] }),
     row((p) => p.desirable_weight, { into: 'config', fields: ['desirable_weight'] }),
     row((p) => p.undesirable_weight, { into: 'config', fields: ['undesirable_weight'] }),

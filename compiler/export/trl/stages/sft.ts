@@ -1,6 +1,6 @@
 // sft → TRL `SFTTrainer` on prompt/completion records.
 
-import { loop, lora, optimizer, rowsOf } from '../rows.ts';
+import { chatTemplate, loop, lora, optimizer, rowsOf } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -13,6 +13,7 @@ export const sft: StageExport = {
   classes: { trainer: 'SFTTrainer', config: 'SFTConfig', module: 'trl', doc: 'TRL `SFTTrainer` on prompt/completion records' },
   training: true,
   rows: [
+    chatTemplate,
     row((p) => p.template, { script: 'prompt = the template up to {response} with {prompt} filled in; completion = response + the rest + end-of-text; each tokenized by itself (common.apply_template), so SFTTrainer gets the token ids rlhfc trains on' }),
     row((p) => p.completion_only, { into: 'config', fields: ['completion_only_loss'] }),
     row((p) => p.max_seq_length, { into: 'config', fields: ['max_length'], note: 'records are cut as rlhfc cuts them (the prompt keeps its end, the completion its start) before SFTTrainer sees them' }),
