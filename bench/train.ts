@@ -94,9 +94,9 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
     const t0 = performance.now();
     const { value, grads } = tf.variableGrads(() => model.lmLoss(batch, { training: true }), vars);
     const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
-    clipByGlobalNorm(named, 1);
+    const norm = clipByGlobalNorm(named, 1);
     adam.apply(named);
-    value.dataSync();
+    await Promise.all([norm, value.data()]); // the step's end (on webgpu: waits for the queued work)
     value.dispose();
     for (const g of named.values()) g.dispose();
     if (s >= cfg.warmup) times.push(performance.now() - t0);

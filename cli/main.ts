@@ -11,7 +11,7 @@ import { COMPILER_VERSION } from '../compiler/plan.ts';
 
 export const EXIT = { ok: 0, spec: 1, usage: 2, internal: 3, interrupted: 130 } as const;
 
-const BACKENDS = ['auto', 'native', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS = ['auto', 'webgpu', 'native', 'tensorflow', 'wasm', 'cpu'];
 
 type RunError = Error & { reports?: import('../runtime/runner.ts').StageReport[]; storeDir?: string };
 

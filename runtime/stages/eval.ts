@@ -77,7 +77,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     for (const [i, key] of modelKeys.entries()) {
       const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
       try {
-        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
+        const s = await sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed);
         const scores = await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]);
         allScores.push(...scores);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
@@ -111,7 +111,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     if (ref) {
       const refBinding = ctx.node.inputs['reference'];
       const same = modelKeys.findIndex((k) => ctx.node.inputs[k].node === refBinding.node && ctx.node.inputs[k].output === refBinding.output);
-      const refStats = same >= 0 ? results[same].degeneration : degenerationStats(sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed).texts);
+      const refStats = same >= 0 ? results[same].degeneration : degenerationStats((await sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed)).texts);
       results.forEach((r, j) => {
         if (j !== same) r.flags = hackingFlags(r.degeneration, refStats);
       });

@@ -83,6 +83,7 @@ async function loadLib() {
     ...(await import('../train/examples.ts')),
     ...(await import('../model/batch.ts')),
     ...(await import('../optim.ts')),
+    ...(await import('../tensor-backend.ts')),
     rl: await import('../rl/advantages.ts'),
     ...(await import('../rl/losses.ts')),
     ...(await import('../data/split.ts')),
@@ -137,7 +138,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
         const r = await rollout(lib, p, policy.model, refCopy?.model, policy.tokenizer, scorer, moments, batchPrompts, ctx.seed * 1000003 + step);
         const beta = ctl.value;
         const a = advantages(lib, p, r, beta);
-        const stats = optimise(lib, p, opt, policy.model, r, a, `${ctx.seed}:${step}`, step);
+        const stats = await optimise(lib, p, opt, policy.model, r, a, `${ctx.seed}:${step}`, step);
         const meanKl = rl.maskedMean(a.kl.map((x) => x.reduce((u, v) => u + v, 0)));
         ctl.update(meanKl, B);
         last = {
@@ -222,7 +223,7 @@ async function rollout(
 ): Promise<Rollout> {
   const { tf, rl } = lib;
   const prompts = records.map((r) => (typeof r['prompt'] === 'string' ? r['prompt'] : ''));
-  const sampled = lib.sampleResponses(policy, tok, prompts, p.generation, p.max_prompt_length, seed);
+  const sampled = await lib.sampleResponses(policy, tok, prompts, p.generation, p.max_prompt_length, seed);
   let scores = await scorer.score(prompts, sampled.texts, records);
   const rawMean = rl.maskedMean(scores);
   scores = rl.scaleScores(scores, moments, { scaling: p.score.scaling, clip: p.score.clip });
@@ -281,7 +282,7 @@ function advantages(lib: Lib, p: P, r: Rollout, beta: number) {
 }
 
 /** ppo_epochs passes of shuffled mini-batches, one optimizer update each; mean statistics. */
-function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: GPT, r: Rollout, a: { adv: Float32Array; ret: Float32Array }, salt: string, step: number) {
+async function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: GPT, r: Rollout, a: { adv: Float32Array; ret: Float32Array }, salt: string, step: number) {
   const { tf } = lib;
   const { B, T } = r.batch;
   const stats: Record<string, number[]> = { pg_loss: [], vf_loss: [], clipfrac: [], approx_kl: [], entropy: [] };
@@ -297,7 +298,7 @@ function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: GPT, r: Rollout, 
       const idx = perm.slice(m0, m0 + p.mini_batch_size);
       const n = idx.length;
       const mb = (x: Float32Array) => tf.tensor2d(slice(x, idx), [n, T]);
-      let out: Record<string, number> = {};
+      let outT: Record<string, import('@tensorflow/tfjs').Tensor> = {};
       const { grads } = lib.accumulateGrads(opt.params, 1, () => {
         const ids = tf.tensor2d(slice(r.batch.ids, idx), [n, T], 'int32');
         const targets = tf.tensor2d(slice(r.batch.targets, idx), [n, T], 'int32');
@@ -317,16 +318,18 @@ function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: GPT, r: Rollout, 
           vfCoef: p.vf_coef,
         });
         const entMean = tf.div(tf.sum(tf.mul(entropy, rmask)), tf.maximum(tf.sum(rmask), 1));
-        out = {
-          pg_loss: loss.pgLoss.dataSync()[0],
-          vf_loss: loss.vfLoss.dataSync()[0],
-          clipfrac: loss.clipFrac.dataSync()[0],
-          approx_kl: loss.approxKl.dataSync()[0],
-          entropy: entMean.dataSync()[0],
+        // kept out of the tidy and read after the step is queued
+        outT = {
+          pg_loss: tf.keep(loss.pgLoss.clone()),
+          vf_loss: tf.keep(loss.vfLoss.clone()),
+          clipfrac: tf.keep(loss.clipFrac.clone()),
+          approx_kl: tf.keep(loss.approxKl.clone()),
+          entropy: tf.keep(entMean.clone()),
         };
         return loss.loss;
       });
-      lib.optimizerStep(opt, grads, step);
+      await lib.optimizerStep(opt, grads, step);
+      const out = await lib.readScalars(outT);
       for (const [key, v] of Object.entries(out)) stats[key].push(v);
       if (p.kl.stop_at > 0 && out['approx_kl'] > p.kl.stop_at) stopped = true;
     }

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ResolvedParams } from '../../core/schema.ts';
 import { shuffle } from '../data/split.ts';
 import { accumulateGrads } from '../optim.ts';
+import { readScalars } from '../tensor-backend.ts';
 import type { StageContext, StageOutcome } from '../stage-context.ts';
 import { degenerationStats } from '../text-stats.ts';
 import { openLM } from './lm.ts';
@@ -149,7 +150,7 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
           for (let u = 0; u < updates; u++) {
             const idx = perm.slice(u * p.mini_batch_size, (u + 1) * p.mini_batch_size);
             const n = idx.length;
-            let logged: Record<string, number> = {};
+            let logged: Record<string, tf.Tensor> = {};
             const { grads } = accumulateGrads(opt.params, 1, () => {
               const rows = <A extends Float32Array | Int32Array>(a: A) => rowsOf(a, idx, T);
               const h = policy.model.hidden(tf.tensor2d(rows(batch.ids), [n, T], 'int32'), tf.tensor2d(rows(batch.mask), [n, T]), { training: true });
@@ -162,11 +163,11 @@ export async function runGroupRL(ctx: StageContext, p: GroupParams, algo: GroupA
                 tokensInBatch,
                 updates,
               });
-              logged = Object.fromEntries(Object.entries(r.log).map(([key, t]) => [key, t.dataSync()[0]]));
+              logged = Object.fromEntries(Object.entries(r.log).map(([key, t]) => [key, tf.keep(t.clone())])); // read after the step
               return r.loss;
             });
-            optimizerStep(opt, grads, (step * p.num_iterations + it) * updates + u);
-            for (const [key, v] of Object.entries(logged)) (stats[key] ??= []).push(v);
+            await optimizerStep(opt, grads, (step * p.num_iterations + it) * updates + u);
+            for (const [key, v] of Object.entries(await readScalars(logged))) (stats[key] ??= []).push(v);
           }
         }
         // 4. Log: rewards (total, per source, group spread), advantages, the losses' scalars, the answers.

@@ -39,7 +39,7 @@ export async function groupRollout(
 ): Promise<GroupRollout> {
   const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
   const prompts = records.map((r) => r.prompt ?? '');
-  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
+  const s = await sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed);
   const perSource: number[][] = [];
   for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts, records));
   const rewards = weightedRewards(perSource, o.weights);

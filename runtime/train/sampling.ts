@@ -28,11 +28,11 @@ export function decodeResponse(tok: Tokenizer, ids: number[]): string {
 }
 
 /** Sample one response per prompt with the `generation { ... }` params. */
-export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: ResolvedParams, maxPromptLength: number, seed: number, chunk = 32): Sampled {
+export async function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: ResolvedParams, maxPromptLength: number, seed: number, chunk = 32): Promise<Sampled> {
   const promptIds = encodePrompts(tok, prompts, maxPromptLength);
   const responseIds: number[][] = [];
   for (let i = 0; i < promptIds.length; i += chunk) {
-    const g = generate(model, promptIds.slice(i, i + chunk), {
+    const g = await generate(model, promptIds.slice(i, i + chunk), {
       maxNewTokens: gen['max_new_tokens'] as number,
       minNewTokens: gen['min_new_tokens'] as number,
       temperature: gen['temperature'] as number,

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { loadAddon } from '../../runtime/native/addon.ts';
+import { probeAdapter } from '../../runtime/webgpu/setup.ts';
 import { generate } from '../../runtime/model/decode.ts';
 import { AdamW } from '../../runtime/optim.ts';
 import { lmBatch, tinyModel, tok } from './helpers.ts';
@@ -31,8 +32,8 @@ describe('wasm backend', () => {
     expect(losses[9]).toBeLessThan(losses[0] - 0.3);
     expect(m.w('transformer.wte.weight').dataSync().some((x, i) => x !== wte0[i])).toBe(true);
     const before = tf.memory().numTensors;
-    const g = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
-    const h = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
+    const g = await generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
+    const h = await generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
     expect(g.tokens).toEqual(h.tokens);
     expect(tf.memory().numTensors).toBe(before);
     opt.dispose();
@@ -68,10 +69,11 @@ describe('wasm backend', () => {
     });
   });
 
-  it('explains a missing tfjs-node for the tensorflow backend; auto takes native when built, else wasm', async () => {
+  it('explains a missing tfjs-node for the tensorflow backend; auto takes a hardware WebGPU adapter, else native when built, else wasm', async () => {
     await expect(initBackend('tensorflow')).rejects.toThrow(/needs @tensorflow\/tfjs-node/);
-    await expect(initBackend('gpu')).rejects.toThrow(/unknown backend 'gpu'; choose one of auto, native, tensorflow, wasm, cpu/);
-    expect((await initBackend('auto')).name).toBe(loadAddon().addon ? 'native' : 'wasm');
+    await expect(initBackend('gpu')).rejects.toThrow(/unknown backend 'gpu'; choose one of auto, webgpu, native, tensorflow, wasm, cpu/);
+    const hardwareGpu = probeAdapter()?.software === false;
+    expect((await initBackend('auto')).name).toBe(hardwareGpu ? 'webgpu' : loadAddon().addon ? 'native' : 'wasm');
     expect((await initBackend('cpu')).banner).toBe('backend: cpu (1 thread)');
   });
 });
