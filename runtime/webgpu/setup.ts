@@ -5,9 +5,9 @@
 // no `navigator.gpu`, so this file creates Dawn's GPU object, gives tfjs the globals it reads
 // (`navigator.gpu`, `GPUBufferUsage`, …) and registers the backend itself with a device it asked
 // for: the adapter's limits for the few that tfjs needs raised (the same list tfjs asks for), and the
-// WebGPU defaults for the rest — in particular 8 storage buffers per shader stage, which every
-// Vulkan driver accepts (lavapipe caps dynamic storage buffers per pipeline layout at 16, and tfjs
-// splits AddN by this limit).
+// WebGPU defaults for the rest — 8 storage buffers per shader stage, which every driver accepts. tfjs
+// splits Concat by this limit but not AddN: ./kernels.ts registers an AddN that does (the invalid
+// BindGroupLayout seen on lavapipe, and on any GPU for an AddN of more than 7 tensors).
 //
 // On this backend a synchronous read (`dataSync`) needs an OffscreenCanvas, which Node does not have:
 // rlhfc reads tensors with `await t.data()` (runtime/model/decode.ts, runtime/optim.ts, the stages).
@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { patchWebGPUKernels } from './kernels.ts';
 
 /** What Dawn says about the adapter. */
 export interface AdapterDescription {
@@ -125,6 +126,7 @@ export async function registerWebGPU(): Promise<{ adapter?: AdapterDescription; 
   // Imported only now: the package reads `navigator.gpu` when it loads (and registers a backend of its
   // own when it finds one); ours replaces it so that the device is the one asked for above.
   const wg = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
+  patchWebGPUKernels();
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new wg.WebGPUBackend(device, plain), 0);
   registered = describe(plain);
