@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { onDevice, readScalars } from './tensor-backend.ts';
+import { adamWInPlace } from './webgpu/adamw.ts';
 import { fusedOps } from './native/fused.ts';
 
 export interface AdamWOptions {
@@ -70,11 +71,13 @@ export class AdamW {
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
       const f = fusedOps(); // native backend: the whole update as one kernel
+      const decay = this.decays(name) ? 1 - lr * this.weightDecay : 1;
+      const scalars = { beta1: this.beta1, beta2: this.beta2, stepSize, bc2sqrt: Math.sqrt(bc2), eps: this.eps, decay };
       if (f) {
-        const decay = this.decays(name) ? 1 - lr * this.weightDecay : 1;
-        f.adamW(p, m, v, grad, { beta1: this.beta1, beta2: this.beta2, stepSize, bc2sqrt: Math.sqrt(bc2), eps: this.eps, decay });
+        f.adamW(p, m, v, grad, scalars);
         continue;
       }
+      if (onDevice() && adamWInPlace(p, m, v, grad, scalars)) continue; // webgpu: one WGSL kernel, in place
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
         const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
