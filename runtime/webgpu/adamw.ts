@@ -4,13 +4,12 @@
 // (runtime/native) for the GPU, and computes the same expressions in the same order as the composite
 // update of runtime/optim.ts (so the two agree to rounding):
 //   m ← β₁·m + (1−β₁)·g,  v ← β₂·v + (1−β₂)·g²,  p ← p·decay − (m / (√v / √bc₂ + ε))·stepSize
-// The dispatch is recorded into tfjs's own command encoder and compute pass (so it is ordered with
-// the kernels around it and batched into the same submits), and the buffers are marked as used by the
-// queue so that tfjs does not recycle them before it runs. Refused (false: the caller composes the
+// Dispatched through ./dispatch.ts (into tfjs's own command encoder). Refused (false: the caller composes the
 // update) when a buffer is shared with another tensor (an in-place write would change that one too),
 // when two of the four are the same buffer, or for a dtype other than float32.
 
 import * as tf from '@tensorflow/tfjs';
+import { dispatch, type GpuBackend } from './dispatch.ts';
 
 export interface AdamWScalars {
   beta1: number;
@@ -42,39 +41,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   p[i] = p[i] * u.b.w - (mi / denom) * u.b.x;
 }`;
 
-interface TensorData {
-  dtype: string;
-  refCount: number;
-  resource?: unknown;
-  values?: unknown;
-}
-interface GpuBackend {
-  device: {
-    createShaderModule(d: { code: string }): unknown;
-    createComputePipeline(d: unknown): { getBindGroupLayout(i: number): unknown };
-    createBindGroup(d: unknown): unknown;
-  };
-  tensorMap: { get(id: object): TensorData | undefined };
-  uploadToGPU(id: object): void;
-  makeUniforms(u: { type: string; data: number[] }[]): unknown;
-  ensureCommandEncoderReady(): void;
-  endComputePassEncoder(): void;
-  submitQueue(): void;
-  commandEncoder: { beginComputePass(d: unknown): ComputePass };
-  computePassEncoder: ComputePass | null;
-  commandQueueOwnedIds: WeakSet<object>;
-  dispatchCountInPass: number;
-  activeTimers?: unknown[] | null;
-}
-interface ComputePass {
-  setPipeline(p: unknown): void;
-  setBindGroup(i: number, g: unknown): void;
-  dispatchWorkgroups(x: number, y?: number, z?: number): void;
-  end(): void;
-}
-
-const pipelines = new WeakMap<object, { getBindGroupLayout(i: number): unknown }>();
-
 /** Counts dispatches of this kernel (for tests and profiles). */
 export const adamWStats = { dispatches: 0, refused: 0 };
 
@@ -92,34 +58,11 @@ export function adamWInPlace(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: 
   for (const id of ids) b.uploadToGPU(id);
   const buffers = ids.map((id) => b.tensorMap.get(id)!.resource);
   if (new Set(buffers).size !== 4) return refuse();
-  let pipeline = pipelines.get(b.device);
-  if (!pipeline) {
-    pipeline = b.device.createComputePipeline({ layout: 'auto', compute: { module: b.device.createShaderModule({ code: SHADER }), entryPoint: 'main' } });
-    pipelines.set(b.device, pipeline);
-  }
-  const uniforms = b.makeUniforms([
-    { type: 'float32', data: [o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2] },
-    { type: 'float32', data: [o.stepSize, o.bc2sqrt, o.eps, o.decay] },
-  ]);
-  const bindGroup = b.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [...buffers.map((buffer, i) => ({ binding: i, resource: { buffer, offset: 0, size: n * 4 } })), { binding: 4, resource: uniforms }],
-  });
-  for (const id of ids) b.commandQueueOwnedIds.add(id);
-  b.ensureCommandEncoderReady();
-  if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder.beginComputePass({});
-  const groups = Math.ceil(n / 256);
-  const x = Math.min(groups, 65535);
-  b.computePassEncoder.setPipeline(pipeline);
-  b.computePassEncoder.setBindGroup(0, bindGroup);
-  b.computePassEncoder.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
-  b.dispatchCountInPass++;
-  // the weight and moments changed on the GPU: drop any copy tfjs cached on the CPU
-  for (const d of data.slice(0, 3)) d!.values = null;
-  if ((tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= b.dispatchCountInPass) {
-    b.endComputePassEncoder();
-    b.submitQueue();
-  }
+  const uniforms = [
+    [o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2],
+    [o.stepSize, o.bc2sqrt, o.eps, o.decay],
+  ];
+  dispatch(b, SHADER, [p, m, v, g], uniforms, Math.ceil(n / 256), [p, m, v]);
   adamWStats.dispatches++;
   return true;
 }

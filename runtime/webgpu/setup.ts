@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { patchWebGPUKernels } from './kernels.ts';
+import { registerLogProbKernels } from './logprob.ts';
 
 /** What Dawn says about the adapter. */
 export interface AdapterDescription {
@@ -127,6 +128,7 @@ export async function registerWebGPU(): Promise<{ adapter?: AdapterDescription; 
   // own when it finds one); ours replaces it so that the device is the one asked for above.
   const wg = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
   patchWebGPUKernels();
+  registerLogProbKernels();
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new wg.WebGPUBackend(device, plain), 0);
   registered = describe(plain);

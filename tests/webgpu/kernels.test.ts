@@ -2,11 +2,15 @@
 // dispatch per weight) — weights and both moments after several steps, with and without weight
 // decay, odd sizes, and its refusal (the composite update instead) when a buffer is shared.
 // Tolerance: 1e-6 of each tensor's scale (the same float32 expressions in the same order).
+// log-softmax at the targets (two kernels, forward and backward) against the cpu backend's composite
+// pick(logSoftmax(x)) — values within 2e-6, gradients within 1e-6 — and against central finite
+// differences of its own forward kernel (float32, step 1e-2: within 2e-3), out-of-range targets included.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { AdamW } from '../../runtime/optim.ts';
 import { adamWStats } from '../../runtime/webgpu/adamw.ts';
+import { logProbOf, logSoftmax, pick } from '../../runtime/model/ops.ts';
 import { Rng } from '../../runtime/rng.ts';
 import { relDiff, runWebGPU, skipLine } from './available.ts';
 
@@ -68,5 +72,49 @@ describe.skipIf(!runWebGPU)('webgpu kernels', () => {
     expect(Array.from(await p.data())).not.toEqual(kept);
     tf.dispose([alias, p]);
     opt.dispose();
+  });
+
+  it('log-softmax at the targets: values and gradients equal the cpu composite and finite differences; flat tensor count', async () => {
+    const [R, V] = [9, 300];
+    const r = new Rng(3);
+    const x = Float32Array.from({ length: R * V }, () => 3 * r.normal());
+    const t = Int32Array.from({ length: R }, (_, i) => (i === 2 ? -1 : i === 4 ? V + 3 : r.int(V)));
+    const dyv = Float32Array.from({ length: R }, () => r.normal());
+    const run = async (backend: string) => {
+      await initBackend(backend);
+      const before = tf.memory().numTensors;
+      const xt = tf.tensor2d(x, [R, V]);
+      const tt = tf.tensor1d(t, 'int32');
+      const dy = tf.tensor1d(dyv);
+      const f = (a: tf.Tensor) => (backend === 'cpu' ? pick(logSoftmax(a), tt) : logProbOf(a, tt));
+      const y = tf.tidy(() => f(xt));
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), dy)))(xt);
+      const out = { y: await y.data(), g: await g.data(), fd: [] as [number, number][] };
+      if (backend === 'webgpu') {
+        // central differences of sum(dy · logp) at a few entries: the target's and others, each row
+        const h = 1e-2;
+        for (const [row, col] of [[0, t[0]], [1, 5], [3, t[3]], [4, 7], [8, 299]]) {
+          const at = (d: number) => {
+            const xs = x.slice();
+            xs[row * V + col] += d;
+            return tf.tidy(() => tf.sum(tf.mul(logProbOf(tf.tensor2d(xs, [R, V]), tt), dy)));
+          };
+          const [p, m] = [at(h), at(-h)];
+          out.fd.push([((await p.data())[0] - (await m.data())[0]) / (2 * h), out.g[row * V + col]]);
+          tf.dispose([p, m]);
+        }
+      }
+      tf.dispose([xt, tt, dy, y, g]);
+      expect(tf.memory().numTensors).toBe(before);
+      return out;
+    };
+    const cpu = await run('cpu');
+    const gpu = await run('webgpu');
+    expect(relDiff(gpu.y, cpu.y)).toBeLessThan(2e-6);
+    expect(relDiff(gpu.g, cpu.g)).toBeLessThan(1e-6);
+    expect(gpu.y[2]).toBe(0);
+    expect(gpu.y[4]).toBe(0);
+    expect(Array.from(gpu.g.slice(2 * V, 3 * V)).every((v) => v === 0)).toBe(true);
+    for (const [fd, an] of gpu.fd) expect(Math.abs(fd - an)).toBeLessThan(2e-3 * Math.max(1, Math.abs(an)));
   });
 });
