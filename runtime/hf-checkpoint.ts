@@ -3,7 +3,7 @@
 //   adapter: adapter_config.json (PEFT LoRA format) + adapter_model.safetensors
 // Weight names are the exact HF GPT-2 names (`transformer.h.0.attn.c_attn.weight`, Conv1D layout [in, out]).
 // Folders are written atomically (a temporary sibling folder, then rename). No TensorFlow.js import:
-// tensors given as tf.Tensor/tf.Variable are read through their `shape` and `dataSync()`.
+// tensors given as tf.Tensor/tf.Variable are read through their `shape` and `await data()` (asynchronous: webgpu has no synchronous read in Node).
 
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
