@@ -44,12 +44,12 @@ for (const name of names.length ? names : ['native', 'wasm']) {
   // eos outside the vocabulary: every row generates the full NEW tokens
   const opts = { maxNewTokens: NEW, eosId: cfg.vocabSize, padId: 0, temperature: 1, seed: 4 };
   for (const useCache of [true, false]) {
-    generate(model, prompts, { ...opts, useCache }); // warm-up: one full run (buffer pools, JIT)
+    await generate(model, prompts, { ...opts, useCache }); // warm-up: one full run (buffer pools, JIT)
     const times: number[] = [];
     let n = 0;
     for (let rep = 0; rep < REPS; rep++) {
       const t0 = performance.now();
-      const r = generate(model, prompts, { ...opts, useCache });
+      const r = await generate(model, prompts, { ...opts, useCache });
       times.push(performance.now() - t0);
       n = r.tokens.reduce((s, t) => s + t.length, 0);
     }

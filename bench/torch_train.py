@@ -5,7 +5,9 @@ context 64 by default), AdamW, global-norm clipping at 1. `lora`: LoRA r=8, alph
 projection (c_attn, attn c_proj, c_fc, mlp c_proj), everything else frozen, as bench/train.ts --lora.
 Prints the median and minimum ms/step and the peak resident memory as JSON (the format of
 bench/train.ts's workers).
-Usage: python bench/torch_train.py [steps] [vocab context width layers heads batch] [warmup] [full|lora]
+`cuda`: on the GPU (eager, a torch.cuda.synchronize() ending each timed step); `bf16`: under
+torch.autocast(bfloat16) there (weights and AdamW in fp32).
+Usage: python bench/torch_train.py [steps] [vocab context width layers heads batch] [warmup] [full|lora] [cpu|cuda] [fp32|bf16]
 """
 import json
 import math
@@ -21,6 +23,8 @@ import torch.nn.functional as F
 V, T, C, L, H, B = (int(a) for a in sys.argv[2:8]) if len(sys.argv) >= 8 else (512, 64, 128, 2, 4, 8)
 WARMUP = int(sys.argv[8]) if len(sys.argv) > 8 else 3
 LORA = len(sys.argv) > 9 and sys.argv[9] == 'lora'
+DEVICE = sys.argv[10] if len(sys.argv) > 10 else 'cpu'
+BF16 = len(sys.argv) > 11 and sys.argv[11] == 'bf16'
 
 
 class Linear(nn.Linear):
@@ -54,7 +58,7 @@ class Block(nn.Module):
         q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
         q, k, v = (z.view(b, t, H, c // H).transpose(1, 2) for z in (q, k, v))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(c // H)
-        att = att.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float('-inf')).softmax(-1)
+        att = att.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool, device=x.device), 1), float('-inf')).softmax(-1)
         x = x + self.c_proj((att @ v).transpose(1, 2).reshape(b, t, c))
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate='tanh'))
 
@@ -68,7 +72,7 @@ class GPT(nn.Module):
         self.ln_f = nn.LayerNorm(C)
 
     def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         for blk in self.h:
             x = blk(x)
         logits = self.ln_f(x) @ self.wte.weight.T
@@ -85,27 +89,33 @@ def main():
         for m in model.modules():
             if isinstance(m, Linear):
                 m.add_lora()
+    model.to(DEVICE)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.1)
-    idx = torch.randint(0, V, (B, T + 1))
+    idx = torch.randint(0, V, (B, T + 1)).to(DEVICE)
+    cuda = DEVICE == 'cuda'
     times = []
     for s in range(steps + WARMUP):
         t0 = time.perf_counter()
-        loss = model(idx[:, :-1], idx[:, 1:])
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=cuda and BF16):
+            loss = model(idx[:, :-1], idx[:, 1:])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if cuda:
+            torch.cuda.synchronize()
         if s >= WARMUP:
             times.append((time.perf_counter() - t0) * 1000)
     med = statistics.median(times)
     print(json.dumps({
-        'label': f'pytorch {torch.__version__} CPU ({torch.get_num_threads()} threads){", LoRA" if LORA else ""}',
+        'label': (f'pytorch {torch.__version__} CUDA {torch.cuda.get_device_name()} eager {"bf16 autocast" if BF16 else "fp32"}' if cuda
+                  else f'pytorch {torch.__version__} CPU ({torch.get_num_threads()} threads)') + (', LoRA' if LORA else ''),
         'ms': med,
         'min': min(times),
         'tokensPerS': B * T / (med / 1000),
         'rssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        'detail': '',
+        'detail': f'peak GPU memory allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MB' if cuda else '',
     }))
 
 

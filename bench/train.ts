@@ -1,13 +1,17 @@
 // Training-step benchmark: ms/step, tokens/s and peak resident memory of the same GPT training step
-// (AdamW, global-norm clipping) on native (our own GEMM), native (OpenBLAS), wasm and PyTorch, each
-// in its own process, from one run, with ratios to PyTorch.
+// (AdamW, global-norm clipping) on native (our own GEMM), native (OpenBLAS), wasm, WebGPU and PyTorch
+// (CPU; on a machine with CUDA also CUDA eager fp32 and CUDA with bf16 autocast), each in its own
+// process, from one run, with ratios to PyTorch (to PyTorch CUDA fp32 for the GPU rows).
+// On a GPU machine without Node.js: bench/gpu/ (prepare.sh here, run.sh there).
 // Configs: `ref` (vocab 512, width 128, 2 layers, 4 heads, context 64, batch 8), `large` (width 256,
 // 4 layers, context 128, batch 8), `gpt2` (GPT-2 small: vocab 50,257, width 768, 12 layers, 12
 // heads, context 256, batch 4).
 // Usage: npx tsx bench/train.ts [--config ref|large|gpt2|all (default ref,large)] [--steps N] [--lora]
-//          [--only native-own,native-openblas,wasm,pytorch] [--profile]
+//          [--only native-own,native-openblas,wasm,webgpu,pytorch,pytorch-cuda,pytorch-cuda-bf16] [--profile]
 // --profile: for the native runs, also the kernel calls per step and the time inside kernels; the
-// rest of the step is TensorFlow.js engine and JavaScript overhead (tape, bookkeeping, GC).
+// rest of the step is TensorFlow.js engine and JavaScript overhead (tape, bookkeeping, GC). For
+// webgpu, one more step under tf.profile: kernels per step and GPU time per kernel (timestamp queries).
+// webgpu is run only when Dawn finds an adapter; on a software one (lavapipe) only with --only webgpu.
 // --lora: LoRA r=8 (alpha 16) on every projection, body frozen, on both sides.
 // PyTorch: $RLHFC_PYTHON, else ./.venv/bin/python, else python3 — the first that imports torch.
 // Reports the median over the timed steps (after warm-up steps) and the fastest step, as measured.
@@ -16,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../runtime/tensor-backend.ts';
+import { probeAdapter } from '../runtime/webgpu/setup.ts';
 import { GPT, type GPTConfig } from '../runtime/model/gpt.ts';
 import { AdamW, clipByGlobalNorm } from '../runtime/optim.ts';
 import { Rng } from '../runtime/rng.ts';
@@ -52,7 +57,7 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
   if (info.name !== name) throw new Error(`${name} is not available (got ${info.name})`);
   // --profile: wrap every kernel of this backend with a call counter and a timer
   const prof = { calls: 0, ms: 0, on: false, byKernel: new Map<string, { calls: number; ms: number }>() };
-  if (args.includes('--profile')) {
+  if (args.includes('--profile') && name !== 'webgpu') {
     for (const k of tf.getKernelsForBackend(name)) {
       const fn = k.kernelFunc;
       tf.unregisterKernel(k.kernelName, name);
@@ -89,16 +94,19 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
   const times: number[] = [];
   let live = 0;
   let profStepMs = 0;
+  const step = async () => {
+    const { value, grads } = tf.variableGrads(() => model.lmLoss(batch, { training: true }), vars);
+    const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
+    const norm = clipByGlobalNorm(named, 1);
+    adam.apply(named);
+    await Promise.all([norm, value.data()]); // the step's end (on webgpu: waits for the queued work)
+    value.dispose();
+    for (const g of named.values()) g.dispose();
+  };
   for (let s = 0; s < steps + cfg.warmup; s++) {
     prof.on = s >= cfg.warmup;
     const t0 = performance.now();
-    const { value, grads } = tf.variableGrads(() => model.lmLoss(batch, { training: true }), vars);
-    const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
-    clipByGlobalNorm(named, 1);
-    adam.apply(named);
-    value.dataSync();
-    value.dispose();
-    for (const g of named.values()) g.dispose();
+    await step();
     if (s >= cfg.warmup) times.push(performance.now() - t0);
     if (s >= cfg.warmup) profStepMs += performance.now() - t0;
     if (s === cfg.warmup) live = tf.memory().numTensors;
@@ -114,7 +122,23 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
     rssMB: process.resourceUsage().maxRSS / 1024,
     detail: `${live} live tensors (flat)`,
   };
-  if (prof.calls > 0) {
+  if (name === 'webgpu' && args.includes('--profile')) {
+    prof.on = false;
+    const p = await tf.profile(step);
+    const by = new Map<string, { calls: number; ms: number }>();
+    let gpuMs = 0;
+    for (const k of p.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      const e = by.get(k.name) ?? { calls: 0, ms: 0 };
+      e.calls++;
+      e.ms += ms;
+      gpuMs += ms;
+      by.set(k.name, e);
+    }
+    r.detail += `; profiled step: ${p.kernels.length} kernels, ${gpuMs.toFixed(1)} ms GPU time in kernels (timestamp queries)`;
+    const top = [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+    r.detail += `\n      per step: ${top.map(([n, e]) => `${n} ${e.calls}× ${e.ms.toFixed(1)} ms`).join(', ')}`;
+  } else if (prof.calls > 0) {
     r.detail += `; ${Math.round(prof.calls / steps)} kernel calls/step, ${(prof.ms / steps).toFixed(1)} ms/step in kernels, ${((profStepMs - prof.ms) / steps).toFixed(1)} ms/step outside (engine, JS, GC; ${(((profStepMs - prof.ms) / profStepMs) * 100).toFixed(0)}%)`;
     const top = [...prof.byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
     r.detail += `\n      per step: ${top.map(([n, e]) => `${n} ${(e.calls / steps).toFixed(0)}× ${(e.ms / steps).toFixed(1)} ms`).join(', ')}`;
@@ -123,6 +147,8 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** How a worker process runs this file: through tsx from the checkout, or itself once bundled (bench/gpu/). */
+const SELF = import.meta.url.endsWith('.ts') ? ['--import', 'tsx', `${here}train.ts`] : [fileURLToPath(import.meta.url)];
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Python with torch: RLHFC_PYTHON, the repo's .venv, then python3. */
@@ -150,9 +176,9 @@ async function main(): Promise<void> {
       `${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads, context ${cfg.context}, batch ${cfg.batch}, AdamW${lora ? ', LoRA r=8 on every projection' : ', full fine-tuning'}; median of ${steps} steps after ${cfg.warmup} warm-up`,
     );
     const variants: { id: string; run: () => Result | string }[] = [
-      { id: 'native-own', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : []), ...(args.includes('--profile') ? ['--profile'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'own' }) },
-      { id: 'native-openblas', run: () => child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'openblas' }) },
-      { id: 'wasm', run: () => (key === 'gpt2' && !only?.includes('wasm') ? 'skipped for gpt2 (minutes per step; --only wasm runs it)' : child(process.execPath, ['--import', 'tsx', `${here}train.ts`, '--worker', 'wasm', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], process.env)) },
+      { id: 'native-own', run: () => child(process.execPath, [...SELF, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : []), ...(args.includes('--profile') ? ['--profile'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'own' }) },
+      { id: 'native-openblas', run: () => child(process.execPath, [...SELF, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'openblas' }) },
+      { id: 'wasm', run: () => (key === 'gpt2' && !only?.includes('wasm') ? 'skipped for gpt2 (minutes per step; --only wasm runs it)' : child(process.execPath, [...SELF, '--worker', 'wasm', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], process.env)) },
       {
         id: 'pytorch',
         run: () => {
@@ -161,6 +187,24 @@ async function main(): Promise<void> {
           return child(py, [`${here}torch_train.py`, String(steps), ...shape, String(cfg.warmup), lora ? 'lora' : 'full'], process.env);
         },
       },
+      {
+        id: 'webgpu',
+        run: () => {
+          const a = probeAdapter();
+          if (!a) return 'not available (Dawn found no WebGPU adapter)';
+          if (a.software && !only?.includes('webgpu')) return `skipped: a software adapter (${a.description}; --only webgpu runs it)`;
+          return child(process.execPath, [...SELF, '--worker', 'webgpu', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : []), ...(args.includes('--profile') ? ['--profile'] : [])], process.env);
+        },
+      },
+      ...(['fp32', 'bf16'] as const).map((prec) => ({
+        id: prec === 'fp32' ? 'pytorch-cuda' : 'pytorch-cuda-bf16',
+        run: (): Result | string => {
+          if (!py) return 'not available (no python with torch)';
+          if (spawnSync(py, ['-c', 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'], { stdio: 'ignore' }).status !== 0) return 'not available (torch sees no CUDA device)';
+          const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, cfg.batch].map(String);
+          return child(py, [`${here}torch_train.py`, String(steps), ...shape, String(cfg.warmup), lora ? 'lora' : 'full', 'cuda', prec], process.env);
+        },
+      })),
     ];
     const results = new Map<string, Result>();
     for (const v of variants) {
@@ -181,8 +225,13 @@ async function main(): Promise<void> {
     const torch = results.get('pytorch');
     if (torch) {
       for (const [id, r] of results)
-        if (id !== 'pytorch') console.log(`  ratio ${id} / pytorch: ${(r.ms / torch.ms).toFixed(2)}× step time (median), ${(r.rssMB / torch.rssMB).toFixed(2)}× peak RSS`);
+        if (!id.startsWith('pytorch')) console.log(`  ratio ${id} / pytorch: ${(r.ms / torch.ms).toFixed(2)}× step time (median), ${(r.rssMB / torch.rssMB).toFixed(2)}× peak RSS`);
     }
+    const cuda = results.get('pytorch-cuda');
+    const gpu = results.get('webgpu');
+    if (cuda && gpu) console.log(`  ratio webgpu / pytorch-cuda (fp32 eager): ${(gpu.ms / cuda.ms).toFixed(2)}× step time (median)`);
+    const bf16 = results.get('pytorch-cuda-bf16');
+    if (bf16 && gpu) console.log(`  ratio webgpu / pytorch-cuda-bf16: ${(gpu.ms / bf16.ms).toFixed(2)}× step time (median)`);
   }
 }
 

@@ -12,7 +12,7 @@ import { formatTable } from '../core/table.ts';
 
 export const EXIT = { ok: 0, spec: 1, usage: 2, internal: 3, interrupted: 130 } as const;
 
-const BACKENDS = ['auto', 'native', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS = ['auto', 'webgpu', 'native', 'tensorflow', 'wasm', 'cpu'];
 
 export interface Io {
   out: (s: string) => void;

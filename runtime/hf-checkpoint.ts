@@ -3,7 +3,7 @@
 //   adapter: adapter_config.json (PEFT LoRA format) + adapter_model.safetensors
 // Weight names are the exact HF GPT-2 names (`transformer.h.0.attn.c_attn.weight`, Conv1D layout [in, out]).
 // Folders are written atomically (a temporary sibling folder, then rename). No TensorFlow.js import:
-// tensors given as tf.Tensor/tf.Variable are read through their `shape` and `dataSync()`.
+// tensors given as tf.Tensor/tf.Variable are read through their `shape` and `await data()` (asynchronous: webgpu has no synchronous read in Node).
 
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -53,6 +53,8 @@ export interface TensorLike {
   shape: number[];
   dtype: string;
   dataSync(): ArrayLike<number>;
+  /** Read asynchronously (on webgpu there is no synchronous read in Node). */
+  data(): Promise<ArrayLike<number>>;
 }
 export type WeightInput = Weight | TensorLike;
 
@@ -167,10 +169,10 @@ export function normalizeWeightName(name: string): string {
   return BODY.test(name) ? `transformer.${name}` : name;
 }
 
-function toWeight(name: string, w: WeightInput): Weight {
+async function toWeight(name: string, w: WeightInput): Promise<Weight> {
   if ('dataSync' in w) {
     if (w.dtype !== 'float32') throw new Error(`weight '${name}' has dtype ${w.dtype}; only float32 is saved`);
-    const d = w.dataSync();
+    const d = await w.data();
     return { shape: [...w.shape], data: d instanceof Float32Array ? d : Float32Array.from(d) };
   }
   if (!(w.data instanceof Float32Array)) throw new Error(`weight '${name}' is not a Float32Array`);
@@ -247,7 +249,7 @@ export interface LoadedModel {
 export async function saveModel(dir: string, m: SavedModel): Promise<void> {
   const config = checkConfig(m.config, `${dir}/${CONFIG_FILE}`);
   const weights = new Map<string, Weight>();
-  for (const [name, w] of m.weights) weights.set(name, toWeight(name, w));
+  for (const [name, w] of m.weights) weights.set(name, await toWeight(name, w));
   checkWeights(weights, config, dir);
   await writeDirAtomic(dir, async (tmp) => {
     await writeFileAtomic(join(tmp, CONFIG_FILE), JSON.stringify(config, null, 2) + '\n');
@@ -412,7 +414,7 @@ export interface SavedAdapter {
 /** Save adapter_config.json + adapter_model.safetensors into `dir`, atomically. */
 export async function saveAdapter(dir: string, a: SavedAdapter, base?: Gpt2Config): Promise<void> {
   const weights = new Map<string, Weight>();
-  for (const [name, w] of a.weights) weights.set(name, toWeight(name, w));
+  for (const [name, w] of a.weights) weights.set(name, await toWeight(name, w));
   checkAdapter(weights, a.config, dir, base);
   await writeDirAtomic(dir, async (tmp) => {
     await writeFileAtomic(join(tmp, ADAPTER_CONFIG_FILE), JSON.stringify(a.config, null, 2) + '\n');

@@ -2,6 +2,8 @@
 // learning-rate schedules. Variables are addressed by name so decay rules and saved state are readable.
 
 import * as tf from '@tensorflow/tfjs';
+import { onDevice, readScalars } from './tensor-backend.ts';
+import { adamWInPlace } from './webgpu/adamw.ts';
 import { fusedOps } from './native/fused.ts';
 
 export interface AdamWOptions {
@@ -69,11 +71,13 @@ export class AdamW {
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
       const f = fusedOps(); // native backend: the whole update as one kernel
+      const decay = this.decays(name) ? 1 - lr * this.weightDecay : 1;
+      const scalars = { beta1: this.beta1, beta2: this.beta2, stepSize, bc2sqrt: Math.sqrt(bc2), eps: this.eps, decay };
       if (f) {
-        const decay = this.decays(name) ? 1 - lr * this.weightDecay : 1;
-        f.adamW(p, m, v, grad, { beta1: this.beta1, beta2: this.beta2, stepSize, bc2sqrt: Math.sqrt(bc2), eps: this.eps, decay });
+        f.adamW(p, m, v, grad, scalars);
         continue;
       }
+      if (onDevice() && adamWInPlace(p, m, v, grad, scalars)) continue; // webgpu: one WGSL kernel, in place
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
         const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
@@ -87,15 +91,20 @@ export class AdamW {
     }
   }
 
-  exportState(): AdamWState {
-    const dump = (src: Map<string, tf.Variable>) => Object.fromEntries([...src].map(([n, t]) => [n, { shape: [...t.shape], data: Array.from(t.dataSync()) }]));
-    return { step: this.step, m: dump(this.m), v: dump(this.v) };
+  async exportState(): Promise<AdamWState> {
+    const s = await this.exportStateBinary();
+    const plain = (src: AdamWState['m']) => Object.fromEntries(Object.entries(src).map(([n, t]) => [n, { shape: t.shape, data: Array.from(t.data) }]));
+    return { step: s.step, m: plain(s.m), v: plain(s.v) };
   }
 
-  /** The same state with the moments as Float32Arrays (for binary checkpoints). */
-  exportStateBinary(): AdamWState {
-    const dump = (src: Map<string, tf.Variable>) => Object.fromEntries([...src].map(([n, t]) => [n, { shape: [...t.shape], data: t.dataSync() as Float32Array }]));
-    return { step: this.step, m: dump(this.m), v: dump(this.v) };
+  /** The same state with the moments as Float32Arrays (for binary checkpoints); read asynchronously. */
+  async exportStateBinary(): Promise<AdamWState> {
+    const dump = async (src: Map<string, tf.Variable>) => {
+      const entries = [...src];
+      const data = await Promise.all(entries.map(([, t]) => t.data()));
+      return Object.fromEntries(entries.map(([n, t], i) => [n, { shape: [...t.shape], data: data[i] as Float32Array }]));
+    };
+    return { step: this.step, m: await dump(this.m), v: await dump(this.v) };
   }
 
   importState(s: AdamWState): void {
@@ -122,26 +131,43 @@ export class AdamW {
   }
 }
 
-/** Global L2 norm of the grads (as a number). */
-export function globalNorm(grads: Map<string, tf.Tensor>): number {
-  if (grads.size === 0) return 0;
-  return tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+/** Global L2 norm of the grads (a scalar tensor; the caller frees it). */
+function globalNormTensor(grads: Map<string, tf.Tensor>): tf.Scalar {
+  if (grads.size === 0) return tf.scalar(0);
+  return tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
 /**
  * Scale grads in place (new tensors replace and free the old) so their global norm is at most maxNorm.
- * Returns the norm before clipping.
+ * Resolves to the norm before clipping. On a CPU backend the norm is read at once and the grads are
+ * scaled only when above maxNorm; on a device backend (webgpu) the comparison and the scale are done
+ * on the device (a factor of exactly 1 below maxNorm) and the norm is read when the promise is
+ * awaited, so that the caller can queue its update first (no read in the middle of the step).
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
-  const norm = globalNorm(grads);
-  if (Number.isFinite(maxNorm) && maxNorm > 0 && norm > maxNorm) {
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): Promise<number> {
+  const normT = globalNormTensor(grads);
+  const clips = Number.isFinite(maxNorm) && maxNorm > 0;
+  if (onDevice()) {
+    if (clips) {
+      const s = tf.tidy(() => tf.where(tf.greater(normT, maxNorm), tf.div(maxNorm, tf.add(normT, 1e-6)), tf.onesLike(normT)));
+      for (const [n, g] of grads) {
+        grads.set(n, tf.mul(g, s));
+        g.dispose();
+      }
+      s.dispose();
+    }
+    return readScalars({ norm: normT }).then((r) => r.norm);
+  }
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  if (clips && norm > maxNorm) {
     const s = maxNorm / (norm + 1e-6);
     for (const [n, g] of grads) {
       grads.set(n, tf.mul(g, s));
       g.dispose();
     }
   }
-  return norm;
+  return Promise.resolve(norm);
 }
 
 /**
@@ -153,16 +179,20 @@ export function accumulateGrads(
   micro: number,
   lossFn: (i: number) => tf.Scalar,
   weights?: number[],
-): { loss: number; grads: Map<string, tf.Tensor> } {
+): { loss: Promise<number>; grads: Map<string, tf.Tensor> } {
   const names = [...params.keys()];
   const vars = names.map((n) => params.get(n)!);
   const sum = new Map<string, tf.Tensor>();
-  let loss = 0;
+  let loss: tf.Scalar | undefined;
   for (let i = 0; i < micro; i++) {
     const w = weights?.[i] ?? 1 / micro;
     const { value, grads } = tf.variableGrads(() => tf.mul(lossFn(i), w) as tf.Scalar, vars);
-    loss += value.dataSync()[0];
-    value.dispose();
+    if (loss) {
+      const prev = loss;
+      loss = tf.add(prev, value) as tf.Scalar;
+      prev.dispose();
+      value.dispose();
+    } else loss = value;
     for (let j = 0; j < names.length; j++) {
       const g = grads[vars[j].name];
       if (!g) continue;
@@ -174,7 +204,11 @@ export function accumulateGrads(
       }
     }
   }
-  return { loss, grads: sum };
+  // The loss is read asynchronously (on webgpu: once the step's work is done; awaited by the caller
+  // after queueing its update, or never — then it is only freed).
+  const read = readScalars({ loss: loss ?? tf.scalar(0) }).then((r) => r.loss);
+  read.catch(() => undefined);
+  return { loss: read, grads: sum };
 }
 
 export interface ScheduleOptions {

@@ -1,4 +1,5 @@
-// Tensor backend selection. `auto` prefers the native addon (runtime/native: C++ kernels, our own GEMM or OpenBLAS, on
+// Tensor backend selection. `auto` prefers WebGPU when a hardware GPU adapter exists (runtime/webgpu:
+// Dawn under tfjs-backend-webgpu; never a software adapter such as lavapipe or SwiftShader), then the native addon (runtime/native: C++ kernels, our own GEMM or OpenBLAS, on
 // the cpu backend's TypedArrays; built by `npm install` when g++ and make are there), then
 // TensorFlow (tfjs-node-gpu, then tfjs-node; both optional and not installed by default), then
 // WebAssembly (XNNPACK, SIMD), then plain JS (cpu).
@@ -6,19 +7,22 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { UserError, diag } from '../core/diagnostics.ts';
+import type { AdapterDescription } from './webgpu/setup.ts';
 
-export type BackendName = 'auto' | 'native' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'auto' | 'webgpu' | 'native' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
-  /** The backend actually in use: native, tensorflow, wasm or cpu. */
+  /** The backend actually in use: webgpu, native, tensorflow, wasm or cpu. */
   name: string;
+  /** On webgpu: the adapter (vendor, architecture, device, description; software or not). */
+  adapter?: AdapterDescription;
   threads: number;
   simd: boolean;
   /** One line for the console, e.g. "backend: wasm (SIMD, 1 thread)". */
   banner: string;
 }
 
-export const BACKEND_NAMES: readonly string[] = ['auto', 'native', 'tensorflow', 'wasm', 'cpu'];
+export const BACKEND_NAMES: readonly string[] = ['auto', 'webgpu', 'native', 'tensorflow', 'wasm', 'cpu'];
 const NAMES = BACKEND_NAMES;
 
 let warnedNative = false;
@@ -71,7 +75,35 @@ export async function initBackend(name: string = process.env.RLHFC_BACKEND ?? 'a
   let detail = '';
   let ok = false;
   let nativeThreads = 1;
-  if (name === 'native' || name === 'auto') {
+  let adapter: AdapterDescription | undefined;
+  if (name === 'webgpu' || name === 'auto') {
+    const w = await import('./webgpu/setup.ts');
+    // auto: only a hardware adapter (asked in a child process first, so that a CPU-only machine pays
+    // one probe and no Dawn in this process); webgpu: any adapter, a software one included.
+    const wanted = name === 'webgpu' || w.probeAdapter()?.software === false;
+    if (wanted) {
+      const r = await w.registerWebGPU();
+      if (r.adapter) {
+        try {
+          ok = await tf.setBackend('webgpu');
+        } catch (e) {
+          r.reason = `tfjs-backend-webgpu failed to initialise: ${(e as Error).message}`;
+        }
+        if (ok) {
+          adapter = r.adapter;
+          detail = w.adapterLine(r.adapter);
+        }
+      }
+      if (!ok && name === 'webgpu') {
+        throw new UserError([
+          diag('RLHF9001', `backend 'webgpu' is not available: ${r.reason ?? 'the backend failed to initialise'}`, undefined, {
+            notes: [...w.DRIVER_HELP.map((h) => `get a driver — ${h}`), 'or use --backend native (CPU)'],
+          }),
+        ]);
+      }
+    }
+  }
+  if (!ok && (name === 'native' || name === 'auto')) {
     const { BUILD_COMMAND } = await import('./native/addon.ts');
     const n = await tryNative();
     if (n.detail) {
@@ -108,8 +140,30 @@ export async function initBackend(name: string = process.env.RLHFC_BACKEND ?? 'a
   const used = tf.getBackend();
   const simd = used === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : used === 'tensorflow' || used === 'native';
   const threads = used === 'wasm' ? await wasmThreads() : used === 'native' ? nativeThreads : 1;
-  const parts = [used === 'wasm' ? (simd ? 'SIMD' : 'no SIMD') : '', used === 'native' ? '' : `${threads} thread${threads === 1 ? '' : 's'}`, detail].filter(Boolean);
-  return { name: used, threads, simd, banner: `backend: ${used} (${parts.join(', ')})` };
+  const parts = [used === 'wasm' ? (simd ? 'SIMD' : 'no SIMD') : '', used === 'native' || used === 'webgpu' ? '' : `${threads} thread${threads === 1 ? '' : 's'}`, detail].filter(Boolean);
+  return { name: used, threads, simd, adapter: used === 'webgpu' ? adapter : undefined, banner: `backend: ${used} (${parts.join(', ')})` };
+}
+
+/**
+ * Whether tensors live on a device (webgpu): there a read waits for the queued work and has no
+ * synchronous form in Node, so reads are asynchronous and made after a step's work is queued.
+ */
+export function onDevice(): boolean {
+  return tf.getBackend() === 'webgpu';
+}
+
+/**
+ * Read scalar tensors (kept out of a tidy by the caller) as numbers, and free them: one asynchronous
+ * read for all, made after the step's work is queued.
+ */
+export async function readScalars<K extends string>(ts: Record<K, tf.Tensor>): Promise<Record<K, number>> {
+  const keys = Object.keys(ts) as K[];
+  try {
+    const vals = await Promise.all(keys.map((k) => ts[k].data()));
+    return Object.fromEntries(keys.map((k, i) => [k, vals[i][0]])) as Record<K, number>;
+  } finally {
+    tf.dispose(keys.map((k) => ts[k]));
+  }
 }
 
 async function wasmThreads(): Promise<number> {

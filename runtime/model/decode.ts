@@ -127,7 +127,7 @@ function byLogitDescending(logits: Float32Array): Uint32Array {
 }
 
 /** Sample continuations of `prompts` (token id lists, at least one token each). */
-export function generate(model: GPT, prompts: number[][], o: GenerateOptions): Generation {
+export async function generate(model: GPT, prompts: number[][], o: GenerateOptions): Promise<Generation> {
   const B = prompts.length;
   if (B === 0) throw new Error('generate: no prompts');
   if (prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
@@ -157,7 +157,7 @@ export function generate(model: GPT, prompts: number[][], o: GenerateOptions): G
   const slots: KVSlots | undefined = useCache ? model.kvSlots(B, L) : undefined;
 
   /** Logits [B,V] at position `len − 1` given the first `len` positions. */
-  const nextLogits = (len: number): Float32Array => {
+  const nextLogits = async (len: number): Promise<Float32Array> => {
     const cols = (a: Int32Array | Float32Array, from: number, to: number, dtype: 'int32' | 'float32') => {
       const out = dtype === 'int32' ? new Int32Array(B * (to - from)) : new Float32Array(B * (to - from));
       for (let b = 0; b < B; b++) out.set(a.subarray(b * L + from, b * L + to), b * (to - from));
@@ -184,14 +184,15 @@ export function generate(model: GPT, prompts: number[][], o: GenerateOptions): G
       const n = kv.length / 2;
       cache = { k: kv.slice(0, n) as tf.Tensor4D[], v: kv.slice(n) as tf.Tensor4D[] };
     }
-    const data = logits.dataSync() as Float32Array;
+    // read asynchronously: the one read per token (WebGPU has no synchronous read in Node)
+    const data = (await logits.data()) as Float32Array;
     logits.dispose();
     return data;
   };
 
   try {
     for (let s = 0; s < maxNew; s++) {
-      const logits = nextLogits(P + s);
+      const logits = await nextLogits(P + s);
       for (let b = 0; b < B; b++) {
         const pos = b * L + P + s;
         if (finished[b]) continue; // stays pad, mask 0

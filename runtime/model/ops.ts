@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';
 import { fusedOps } from '../native/fused.ts';
+import { webgpuLogProbOf } from '../webgpu/logprob.ts';
 
 // Every model's backward pass frees saved activations and gradients as it goes (../gradients.ts).
 installFreeingGradients();
@@ -178,7 +179,9 @@ export function logSoftmax(x: tf.Tensor): tf.Tensor {
 /** log softmax(logits)[..., idx] → [...]: each target's log-probability (one kernel on native). */
 export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
   const f = fusedOps();
-  return f ? f.logProbOf(logits, idx) : pick(logSoftmax(logits), idx);
+  if (f) return f.logProbOf(logits, idx);
+  if (tf.getBackend() === 'webgpu') return webgpuLogProbOf(logits, idx); // two WGSL kernels (runtime/webgpu)
+  return pick(logSoftmax(logits), idx);
 }
 
 /** x [..., N] at integer indices idx [...] → [...], via a one-hot multiply (no gather with batchDims). */

@@ -83,7 +83,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     for (const [i, key] of modelKeys.entries()) {
       const lm = await openLM({ ...ctx, inputs: { model: ctx.inputs[key] as ModelArtifact } });
       try {
-        const s = sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
+        const s = await sampleResponses(lm.model, lm.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
         const scores = await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]);
         allScores.push(...scores);
         const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
@@ -123,7 +123,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       let refStats = results[same]?.degeneration;
       let refAnswers = answers[same];
       if (same < 0) {
-        const s = sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
+        const s = await sampleResponses(ref.model, ref.tokenizer, prompts, gen, p.max_prompt_length, ctx.seed, { chat: p.chat_template });
         refStats = degenerationStats(s.texts);
         refAnswers = { scores: await scorer.score(prompts, s.texts, records as unknown as Record<string, unknown>[]), lengths: s.responseIds.map((r) => r.length) };
       }

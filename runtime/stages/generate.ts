@@ -32,16 +32,16 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const lm = await openLM(ctx);
   try {
     const src = ctx.inputs.prompts;
-    const write = (name: string, prompts: string[]) => {
-      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed + name.length, { chat: p.chat_template });
+    const write = async (name: string, prompts: string[]) => {
+      const s = await sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed + name.length, { chat: p.chat_template });
       writeFileSync(`${ctx.outDir}/data/${name}.jsonl`, prompts.map((q, i) => JSON.stringify({ prompt: q, response: s.texts[i] })).join('\n') + (prompts.length ? '\n' : ''));
       return s;
     };
     const cap = (xs: string[]) => (p.max_prompts > 0 ? xs.slice(0, p.max_prompts) : xs);
     mkdirSync(`${ctx.outDir}/data`, { recursive: true });
     const train = cap(src.train.map((r) => r.prompt ?? ''));
-    const s = write('train', train);
-    write('validation', cap(src.validation.map((r) => r.prompt ?? '')));
+    const s = await write('train', train);
+    await write('validation', cap(src.validation.map((r) => r.prompt ?? '')));
     s.texts.slice(0, 4).forEach((t, i) => ctx.reporter.log({ step: i, sample: `${JSON.stringify(train[i])} → ${JSON.stringify(t)}` }));
     const meanLen = s.responseIds.reduce((a, r) => a + r.length, 0) / Math.max(s.responseIds.length, 1);
     return { metrics: { responses: train.length, mean_tokens: meanLen }, headline: `${train.length} responses, ${meanLen.toFixed(1)} tokens on average` };

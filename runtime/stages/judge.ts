@@ -55,7 +55,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
         ctx.reporter.stop();
         throw new Interrupted(k, n, undefined);
       }
-      const s = sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed * 131 + k);
+      const s = await sampleResponses(lm.model, lm.tokenizer, prompts, p.generation, p.max_prompt_length, ctx.seed * 131 + k);
       const sc = await scorer.score(prompts, s.texts, sources);
       s.texts.forEach((t, i) => (responses[i].push(t), scores[i].push(sc[i])));
       ctx.reporter.tick(k + 1, { mean: sc.reduce((a, b) => a + b, 0) / sc.length });

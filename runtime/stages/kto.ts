@@ -115,9 +115,10 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     }
     let cursor = 0;
     /** z₀ from the policy's current log-probs of the mismatched pairs (read out: no gradient flows through it). */
-    const referencePoint = (b: KtoBatch) => {
+    const z0 = new Map<KtoBatch, number>();
+    const referencePoint = async (b: KtoBatch) => {
       const t = tf.tidy(() => seqLogProbs(lm.model, b.klRows));
-      const v = Array.from(t.dataSync());
+      const v = Array.from(await t.data());
       t.dispose();
       return ktoReferencePoint(v, b.refKl);
     };
@@ -135,7 +136,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       let nr = 0;
       let kl = 0;
       for (const b of evalBatches) {
-        const z = referencePoint(b);
+        const z = await referencePoint(b);
         const r = tf.tidy(() => {
           const o = lossOf(b, z);
           return [tf.mul(o.loss, b.rows.length), o.rewards];
@@ -159,7 +160,9 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       ...lm.optimizerParts(p.optimizer, total),
       totalSteps: total,
       nextBatch: () => batches[cursor++],
-      loss: (b) => lossOf(b, referencePoint(b)).loss,
+      // z₀ is read from the policy before the step (as TRL does), then held as a number
+      prepare: async (b) => void z0.set(b, await referencePoint(b)),
+      loss: (b) => lossOf(b, z0.get(b)!).loss,
       tokens: (b) => b.rows.reduce((s, x) => s + x.ids.length, 0),
       evaluate,
       ...loopSettings(ctx, lm),

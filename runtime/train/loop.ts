@@ -27,12 +27,12 @@ export interface OptimizerParts {
  * One update with `grads` at loop step `step` (0-based): clip to the global norm, apply AdamW with the
  * schedule's learning rate, free the grads. Returns the norm before clipping and the rate used.
  */
-export function optimizerStep(o: OptimizerParts, grads: Map<string, tf.Tensor>, step: number): { gradNorm: number; lr: number } {
+export async function optimizerStep(o: OptimizerParts, grads: Map<string, tf.Tensor>, step: number): Promise<{ gradNorm: number; lr: number }> {
   const lr = o.lrAt(step);
-  const gradNorm = clipByGlobalNorm(grads, o.gradClip > 0 ? o.gradClip : Infinity);
+  const norm = clipByGlobalNorm(grads, o.gradClip > 0 ? o.gradClip : Infinity);
   o.optimizer.apply(grads, lr);
   tf.dispose([...grads.values()]);
-  return { gradNorm, lr };
+  return { gradNorm: await norm, lr };
 }
 
 /** The learning-rate function of an `optimizer { ... }` block for a run of `totalSteps`. */
@@ -98,6 +98,8 @@ export interface LoopOptions<B> extends OptimizerParts {
   nextBatch: () => B;
   /** Loss of one micro-batch (called inside tf.variableGrads). */
   loss: (b: B) => tf.Scalar;
+  /** Work on a batch before its step that reads tensors (asynchronously), e.g. kto's reference point. */
+  prepare?: (b: B) => Promise<void>;
   /** Tokens a micro-batch contributes (for tokens/s). */
   tokens: (b: B) => number;
   evaluate?: () => Promise<Record<string, number>>;
@@ -141,13 +143,16 @@ export async function trainLoop<B>(o: LoopOptions<B>): Promise<LoopResult> {
     progress: () => ({ loss: st.trainLoss }),
     step: async (step) => {
       const batches = Array.from({ length: o.gradAccum }, () => o.nextBatch());
-      const { loss, grads } = accumulateGrads(o.params, o.gradAccum, (i) => o.loss(batches[i]));
+      if (o.prepare) for (const b of batches) await o.prepare(b);
+      const { loss: lossRead, grads } = accumulateGrads(o.params, o.gradAccum, (i) => o.loss(batches[i]));
+      for (const b of batches) st.windowTokens += o.tokens(b);
+      // read after the update is queued (no read in the middle of the step on a GPU); a diverged
+      // step's update is never saved: the stage fails here
+      const { gradNorm, lr } = await optimizerStep(o, grads, step);
+      const loss = await lossRead;
       if (!Number.isFinite(loss)) {
-        tf.dispose([...grads.values()]);
         throw new UserError([diag('RLHF9002', `loss is ${loss} at step ${step + 1}: training diverged (try a lower optimizer.lr or a grad_clip)`)]);
       }
-      for (const b of batches) st.windowTokens += o.tokens(b);
-      const { gradNorm, lr } = optimizerStep(o, grads, step);
 
       st.windowLoss += loss;
       st.windowN++;

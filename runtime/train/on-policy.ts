@@ -11,6 +11,7 @@ import { shuffle } from '../data/split.ts';
 import type { GPT } from '../model/gpt.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
 import { accumulateGrads } from '../optim.ts';
+import { readScalars } from '../tensor-backend.ts';
 import type { DatasetArtifact, StageContext, StageOutcome } from '../stage-context.ts';
 import { correlation, degenerationStats } from '../text-stats.ts';
 import { openLM } from './lm.ts';
@@ -155,7 +156,7 @@ export async function runOnPolicy<S, X extends Record<string, unknown>>(ctx: Sta
         if (reference) lp.ref = (await reference.use((m) => tokenLogProbs(m, ro.batch, false))).old;
         const s = algo.prepare(ro, lp);
         // 3. Passes of shuffled mini-batches, one optimizer update each.
-        const stats = optimise(policy.model, opt, p, algo, ro.batch, s, step, `${ctx.seed}:${step}`);
+        const stats = await optimise(policy.model, opt, p, algo, ro.batch, s, step, `${ctx.seed}:${step}`);
         // 4. The step's metrics and samples.
         const d = degenerationStats(ro.texts, ro.responseIds.map((r) => r.length));
         const lengths = ro.responseIds.map((r) => r.length);
@@ -226,7 +227,7 @@ export async function tokenLogProbs(m: GPT, batch: Batch, values: boolean): Prom
 }
 
 /** The algorithm's passes of shuffled mini-batches over the generation batch; the mean of each logged scalar. */
-function optimise<S, X extends Record<string, unknown>>(
+async function optimise<S, X extends Record<string, unknown>>(
   policy: GPT,
   opt: OptimizerParts,
   p: OnPolicyParams,
@@ -235,7 +236,7 @@ function optimise<S, X extends Record<string, unknown>>(
   s: S,
   step: number,
   salt: string,
-): Record<string, number> {
+): Promise<Record<string, number>> {
   const { B, T } = batch;
   const mbs = p.mini_batch_size;
   const stats: Record<string, number[]> = {};
@@ -246,16 +247,19 @@ function optimise<S, X extends Record<string, unknown>>(
       const idx = perm.slice(u * mbs, (u + 1) * mbs);
       const n = idx.length;
       const rows = (a: Float32Array) => tf.tensor2d(rowsOf(a, idx, T), [n, T]);
-      let logged: Record<string, number> = {};
+      // the loss's scalars are kept out of the tape's tidy and read after the update is queued (no
+      // synchronous read in the step: WebGPU has none)
+      let loggedT: Record<string, tf.Tensor> = {};
       const { grads } = accumulateGrads(opt.params, 1, () => {
         const ids = tf.tensor2d(rowsOf(batch.ids, idx, T), [n, T], 'int32');
         const hidden = policy.hidden(ids, rows(batch.mask), { training: true });
         const targets = tf.tensor2d(rowsOf(batch.targets, idx, T), [n, T], 'int32');
         const r = algo.loss({ policy, hidden, targets, mask: rows(batch.targetsMask), rows, idx }, s);
-        logged = Object.fromEntries(Object.entries(r.log).map(([key, t]) => [key, t.dataSync()[0]]));
+        loggedT = Object.fromEntries(Object.entries(r.log).map(([key, t]) => [key, tf.keep(t.clone())]));
         return r.loss;
       });
-      optimizerStep(opt, grads, algo.updateIndex(step, pass, u));
+      await optimizerStep(opt, grads, algo.updateIndex(step, pass, u));
+      const logged = await readScalars(loggedT);
       for (const [key, v] of Object.entries(logged)) (stats[key] ??= []).push(v);
       if (algo.stopAfterPass?.(logged)) stop = true;
     }

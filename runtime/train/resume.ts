@@ -104,13 +104,14 @@ export class Checkpoints {
     const m = this.o.model;
     const tensors: [string, { shape: number[]; data: Float32Array }][] = [];
     const trainable = m.trainable();
-    for (const [name, v] of trainable) tensors.push([`w:${name}`, { shape: [...v.shape], data: v.dataSync() as Float32Array }]);
-    const optimizers = this.o.optimizers().map((opt, i) => {
-      const s = opt.exportStateBinary();
+    for (const [name, v] of trainable) tensors.push([`w:${name}`, { shape: [...v.shape], data: (await v.data()) as Float32Array }]);
+    const optimizers = [];
+    for (const [i, opt] of this.o.optimizers().entries()) {
+      const s = await opt.exportStateBinary();
       for (const [n, t] of Object.entries(s.m)) tensors.push([`opt${i}.m:${n}`, t as { shape: number[]; data: Float32Array }]);
       for (const [n, t] of Object.entries(s.v)) tensors.push([`opt${i}.v:${n}`, t as { shape: number[]; data: Float32Array }]);
-      return { step: s.step, names: Object.keys(s.m) };
-    });
+      optimizers.push({ step: s.step, names: Object.keys(s.m) });
+    }
     const file: StateFile = {
       format: CHECKPOINT_FORMAT,
       node: this.o.node,

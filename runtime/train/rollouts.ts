@@ -40,7 +40,7 @@ export async function rollout(
 ): Promise<Rollout> {
   const records = stepRecords.flatMap((r) => Array.from({ length: k }, () => r));
   const prompts = records.map((r) => r.prompt ?? '');
-  const s = sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed, { chat: o.chat });
+  const s = await sampleResponses(model, tok, prompts, o.gen, o.maxPromptLength, o.seed, { chat: o.chat });
   const perSource: number[][] = [];
   for (const scorer of o.scorers) perSource.push(await scorer.score(prompts, s.texts, records));
   const lengthRewards = s.responseIds.map((r) => o.shaping?.(r.length) ?? 0);

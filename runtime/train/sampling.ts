@@ -30,12 +30,12 @@ export function decodeResponse(tok: Tokenizer, ids: number[]): string {
 }
 
 /** Sample one response per prompt with the `generation { ... }` params. */
-export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, opts: { chunk?: number; chat?: boolean } = {}): Sampled {
+export async function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, opts: { chunk?: number; chat?: boolean } = {}): Promise<Sampled> {
   const chunk = opts.chunk ?? 32;
   const promptIds = encodePrompts(tok, prompts, maxPromptLength, opts.chat);
   const responseIds: number[][] = [];
   for (let i = 0; i < promptIds.length; i += chunk) {
-    const g = generate(model, promptIds.slice(i, i + chunk), {
+    const g = await generate(model, promptIds.slice(i, i + chunk), {
       maxNewTokens: gen.max_new_tokens,
       minNewTokens: gen.min_new_tokens,
       temperature: gen.temperature,

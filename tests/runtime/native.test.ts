@@ -528,8 +528,9 @@ describe.skipIf(!available && !required)('native backend', () => {
       for (let s = 0; s < 20; s++) {
         const { value, grads } = tf.variableGrads(() => m.lmLoss(batch, { training: true }), vars);
         const named = new Map(names.map((n, i) => [n, grads[vars[i].name]]));
-        clipByGlobalNorm(named, 1);
+        const norm = clipByGlobalNorm(named, 1);
         opt.apply(named);
+        await norm;
         losses.push(value.dataSync()[0]);
         value.dispose();
         for (const g of named.values()) g.dispose();
@@ -575,8 +576,8 @@ describe.skipIf(!available && !required)('native backend', () => {
     expect(ids[59]).toBe(ids[4]);
     expect(pool[59]).toBe(pool[9]);
     const before = tf.memory().numTensors;
-    const g = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
-    const h = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
+    const g = await generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
+    const h = await generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
     expect(g.tokens).toEqual(h.tokens);
     expect(tf.memory().numTensors).toBe(before);
     opt.dispose();

@@ -38,13 +38,13 @@ describe('AdamW', () => {
     expect(defaultDecay('transformer.wpe.weight')).toBe(false);
   });
 
-  it('exports and imports its state: a resumed optimizer continues identically', () => {
+  it('exports and imports its state: a resumed optimizer continues identically', async () => {
     const mk = () => tf.variable(tf.tensor1d([0.3, -0.7, 1.1]));
     const grad = (s: number) => new Map([['p.weight', tf.tensor1d([0.1 * s, -0.2, 0.05 * s * s])]]);
     const a = mk();
     const oa = new AdamW(new Map([['p.weight', a]]), { lr: 0.05, weightDecay: 0.1 });
     for (let s = 1; s <= 3; s++) oa.apply(grad(s));
-    const state = JSON.parse(JSON.stringify(oa.exportState()));
+    const state = JSON.parse(JSON.stringify(await oa.exportState()));
     const b = tf.variable(a.clone());
     const ob = new AdamW(new Map([['p.weight', b]]), { lr: 0.05, weightDecay: 0.1 });
     ob.importState(state);
@@ -58,17 +58,17 @@ describe('AdamW', () => {
 });
 
 describe('gradient utilities', () => {
-  it('clips by global norm and returns the pre-clip norm', () => {
+  it('clips by global norm and returns the pre-clip norm', async () => {
     const g = new Map<string, tf.Tensor>([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([4])]]);
-    expect(clipByGlobalNorm(g, 1)).toBeCloseTo(5, 5);
+    expect(await clipByGlobalNorm(g, 1)).toBeCloseTo(5, 5);
     expect(g.get('a')!.dataSync()[0]).toBeCloseTo(0.6, 5);
     expect(g.get('b')!.dataSync()[0]).toBeCloseTo(0.8, 5);
-    expect(clipByGlobalNorm(g, 10)).toBeCloseTo(1, 4); // below the limit: unchanged
+    expect(await clipByGlobalNorm(g, 10)).toBeCloseTo(1, 4); // below the limit: unchanged
     expect(g.get('b')!.dataSync()[0]).toBeCloseTo(0.8, 5);
     tf.dispose([...g.values()]);
   });
 
-  it('accumulating micro-batches equals one big batch', () => {
+  it('accumulating micro-batches equals one big batch', async () => {
     const w = tf.variable(tf.tensor1d([0.5, -1]));
     const xs = [[1, 2], [3, -1], [0.5, 0.5], [2, 2]];
     const loss = (rows: number[][]) => tf.mean(tf.square(tf.sum(tf.mul(tf.tensor2d(rows), w), 1))) as tf.Scalar;
@@ -76,7 +76,7 @@ describe('gradient utilities', () => {
     const before = tf.memory().numTensors;
     const acc = accumulateGrads(params, 2, (i) => loss(xs.slice(2 * i, 2 * i + 2)));
     const full = accumulateGrads(params, 1, () => loss(xs));
-    expect(acc.loss).toBeCloseTo(full.loss, 5);
+    expect(await acc.loss).toBeCloseTo(await full.loss, 5);
     expect(Array.from(acc.grads.get('w')!.dataSync())).toEqual(Array.from(full.grads.get('w')!.dataSync()).map((x) => expect.closeTo(x, 5)));
     tf.dispose([...acc.grads.values(), ...full.grads.values()]);
     expect(tf.memory().numTensors).toBe(before);

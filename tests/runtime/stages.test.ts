@@ -59,7 +59,7 @@ describe('sft', () => {
     let exact = 0;
     for (const r of recs) {
       const want = tok.encode(r.response ?? '').slice(0, 4);
-      const g = generate(model, [tok.encode(r.prompt ?? '')], { maxNewTokens: 4, temperature: 0, eosId: tok.eosId, padId: tok.padId });
+      const g = await generate(model, [tok.encode(r.prompt ?? '')], { maxNewTokens: 4, temperature: 0, eosId: tok.eosId, padId: tok.padId });
       if (g.tokens[0].join() === want.join()) exact++;
     }
     model.dispose();

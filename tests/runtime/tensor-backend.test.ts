@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { loadAddon } from '../../runtime/native/addon.ts';
+import { adapterLine, describe as describeAdapter, isSoftware, probeAdapter } from '../../runtime/webgpu/setup.ts';
+import { spawnSync } from 'node:child_process';
 import { generate } from '../../runtime/model/decode.ts';
 import { AdamW } from '../../runtime/optim.ts';
 import { lmBatch, tinyModel, tok } from './helpers.ts';
@@ -31,8 +33,8 @@ describe('wasm backend', () => {
     expect(losses[9]).toBeLessThan(losses[0] - 0.3);
     expect(m.w('transformer.wte.weight').dataSync().some((x, i) => x !== wte0[i])).toBe(true);
     const before = tf.memory().numTensors;
-    const g = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
-    const h = generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
+    const g = await generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0 });
+    const h = await generate(m, [tok.encode('Four score'), tok.encode('a new')], { maxNewTokens: 4, eosId: tok.eosId, padId: tok.padId, temperature: 0, useCache: false });
     expect(g.tokens).toEqual(h.tokens);
     expect(tf.memory().numTensors).toBe(before);
     opt.dispose();
@@ -68,10 +70,35 @@ describe('wasm backend', () => {
     });
   });
 
-  it('explains a missing tfjs-node for the tensorflow backend; auto takes native when built, else wasm', async () => {
+  it('explains a missing tfjs-node for the tensorflow backend; auto takes a hardware WebGPU adapter, else native when built, else wasm', async () => {
     await expect(initBackend('tensorflow')).rejects.toThrow(/needs @tensorflow\/tfjs-node/);
-    await expect(initBackend('gpu')).rejects.toThrow(/unknown backend 'gpu'; choose one of auto, native, tensorflow, wasm, cpu/);
-    expect((await initBackend('auto')).name).toBe(loadAddon().addon ? 'native' : 'wasm');
+    await expect(initBackend('gpu')).rejects.toThrow(/unknown backend 'gpu'; choose one of auto, webgpu, native, tensorflow, wasm, cpu/);
+    const hardwareGpu = probeAdapter()?.software === false;
+    expect((await initBackend('auto')).name).toBe(hardwareGpu ? 'webgpu' : loadAddon().addon ? 'native' : 'wasm');
     expect((await initBackend('cpu')).banner).toBe('backend: cpu (1 thread)');
+  });
+});
+
+describe('webgpu backend selection (no adapter needed)', () => {
+  it('tells software adapters from hardware ones and names the adapter', () => {
+    const lavapipe = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15', description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)', isFallbackAdapter: true };
+    expect(isSoftware(lavapipe)).toBe(true);
+    expect(isSoftware({ ...lavapipe, isFallbackAdapter: false })).toBe(true); // by its names too
+    expect(isSoftware({ vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader Device (Subzero)' })).toBe(true);
+    const h200 = { vendor: 'nvidia', architecture: 'hopper', device: '0x2335', description: 'NVIDIA H200', isFallbackAdapter: false };
+    expect(isSoftware(h200)).toBe(false);
+    expect(adapterLine(describeAdapter(h200))).toBe('nvidia hopper (0x2335, NVIDIA H200)');
+    expect(adapterLine(describeAdapter(lavapipe))).toMatch(/^mesa software \(llvmpipe-llvm-15, llvmpipe: .*\) — a software adapter: for correctness, not speed$/);
+  });
+
+  it('--backend webgpu without a driver Dawn can use is a clear error saying how to get one', () => {
+    const r = spawnSync(process.execPath, ['bin/rlhfc.mjs', 'run', 'tests/webgpu/tiny.rlhf', '--backend', 'webgpu', '--store', '/tmp/rlhfc-no-driver-store'], {
+      encoding: 'utf8',
+      env: { ...process.env, VK_DRIVER_FILES: '/nonexistent/icd.json', VK_ICD_FILENAMES: '/nonexistent/icd.json' },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/error RLHF9001: backend 'webgpu' is not available: Dawn found no GPU adapter/);
+    expect(r.stderr).toMatch(/mesa-vulkan-drivers/);
+    expect(r.stderr).not.toMatch(/at initBackend|tensor-backend\.ts:/);
   });
 });

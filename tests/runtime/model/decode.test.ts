@@ -10,12 +10,12 @@ const prompts = [tok.encode('Four score'), tok.encode('and dedicated to the'), t
 const opts = { maxNewTokens: 8, eosId: tok.eosId, padId: tok.padId };
 
 describe('generate', () => {
-  it('greedy with the KV cache equals full recomputation; tensor count stays flat', () => {
+  it('greedy with the KV cache equals full recomputation; tensor count stays flat', async () => {
     const m = tinyModel({}, 3);
     const before = tf.memory().numTensors;
-    const a = generate(m, prompts, { ...opts, temperature: 0 });
+    const a = await generate(m, prompts, { ...opts, temperature: 0 });
     expect(tf.memory().numTensors).toBe(before);
-    const b = generate(m, prompts, { ...opts, temperature: 0, useCache: false });
+    const b = await generate(m, prompts, { ...opts, temperature: 0, useCache: false });
     expect(a.tokens).toEqual(b.tokens);
     expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
     expect(a.tokens.every((t) => t.length === 8)).toBe(true);
@@ -33,19 +33,19 @@ describe('generate', () => {
     m.dispose();
   });
 
-  it('sampling is seeded and reproducible; top-k 1 is greedy', () => {
+  it('sampling is seeded and reproducible; top-k 1 is greedy', async () => {
     const m = tinyModel({}, 4);
-    const s1 = generate(m, prompts, { ...opts, temperature: 1, seed: 11 });
-    const s2 = generate(m, prompts, { ...opts, temperature: 1, seed: 11 });
-    const s3 = generate(m, prompts, { ...opts, temperature: 1, seed: 12 });
+    const s1 = await generate(m, prompts, { ...opts, temperature: 1, seed: 11 });
+    const s2 = await generate(m, prompts, { ...opts, temperature: 1, seed: 11 });
+    const s3 = await generate(m, prompts, { ...opts, temperature: 1, seed: 12 });
     expect(s1.tokens).toEqual(s2.tokens);
     expect(s1.tokens).not.toEqual(s3.tokens);
-    const g = generate(m, prompts, { ...opts, temperature: 0 });
-    expect(generate(m, prompts, { ...opts, temperature: 1.5, topK: 1, seed: 5 }).tokens).toEqual(g.tokens);
+    const g = await generate(m, prompts, { ...opts, temperature: 0 });
+    expect((await generate(m, prompts, { ...opts, temperature: 1.5, topK: 1, seed: 5 })).tokens).toEqual(g.tokens);
     m.dispose();
   });
 
-  it('stops rows at eos (then pad with mask 0) and suppresses eos before min_new_tokens', () => {
+  it('stops rows at eos (then pad with mask 0) and suppresses eos before min_new_tokens', async () => {
     const m = tinyModel({}, 5);
     // make eos overwhelmingly likely: push its output embedding along the hidden states
     tf.tidy(() => {
@@ -54,11 +54,11 @@ describe('generate', () => {
       const h = m.hidden(tf.tensor2d([prompts[1]], undefined, 'int32')).mean([0, 1]).reshape([1, -1]);
       wte.assign(tf.add(wte, tf.mul(tf.matMul(boost, h), 500)));
     });
-    const r = generate(m, prompts, { ...opts, temperature: 0 });
+    const r = await generate(m, prompts, { ...opts, temperature: 0 });
     expect(r.finished.every(Boolean)).toBe(true);
     expect(r.tokens.every((t) => t.length === 1 && t[0] === tok.eosId)).toBe(true);
     expect(r.L).toBe(r.promptLength + 1);
-    const withMin = generate(m, prompts, { ...opts, temperature: 0, minNewTokens: 3 });
+    const withMin = await generate(m, prompts, { ...opts, temperature: 0, minNewTokens: 3 });
     for (const t of withMin.tokens) {
       expect(t.slice(0, 3)).not.toContain(tok.eosId);
       expect(t[t.length - 1]).toBe(tok.eosId);
@@ -115,9 +115,9 @@ describe('generate', () => {
     }
   });
 
-  it('rejects prompts that fill the context', () => {
+  it('rejects prompts that fill the context', async () => {
     const m = tinyModel({ context: 8 });
-    expect(() => generate(m, [tok.encode('Four score')], opts)).toThrow(/no room in the model's context of 8/);
+    await expect(generate(m, [tok.encode('Four score')], opts)).rejects.toThrow(/no room in the model's context of 8/);
     m.dispose();
   });
 });
