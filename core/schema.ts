@@ -88,6 +88,8 @@ export interface ModelFacts {
   /** Whether a tokenizer is bound (a fresh `gpt` declaration has none until a stage binds one). */
   tokenized: boolean;
   vocab_size?: number; // known at compile time for gpt2, bpe and loaded models
+  /** The architecture family (`gpt2`, `llama`, `qwen2`, `qwen3`, `mistral`) when known at compile time. */
+  family?: string;
   context: number;
   layers: number;
   heads: number;

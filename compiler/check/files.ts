@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import { diag, UserError, type Related } from '../../core/diagnostics.ts';
 import { LIMITS, readBytesSync, readJsonSync } from '../../runtime/validate/files.ts';
-import { ModelFactsSchema } from '../../runtime/validate/schemas.ts';
+import { LLAMA_DEFAULT_CONTEXT, ModelFactsSchema } from '../../runtime/validate/schemas.ts';
 import type { ModelFacts, ResolvedParams } from '../../core/schema.ts';
 import { checkUserFunction } from '../hooks.ts';
 import type { CheckContext } from './context.ts';
@@ -87,7 +87,11 @@ export function readModelFacts(ctx: CheckContext, dir: string, span: A.Span): Mo
   }
   try {
     const c = readJsonSync(cfgPath, ModelFactsSchema, { what: 'model config' });
-    return { tokenized: true, context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
+    if (c.model_type !== undefined && c.model_type !== 'gpt2') {
+      // the Llama family (llama, qwen2, qwen3, mistral): transformers' field names
+      return { tokenized: true, family: c.model_type, context: (c.max_position_embeddings ?? LLAMA_DEFAULT_CONTEXT[c.model_type as keyof typeof LLAMA_DEFAULT_CONTEXT]) as number, layers: c.num_hidden_layers as number, heads: c.num_attention_heads as number, width: c.hidden_size as number, vocab_size: c.vocab_size };
+    }
+    return { tokenized: true, family: 'gpt2', context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     const d = e.diagnostics[0];

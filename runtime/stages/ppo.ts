@@ -6,7 +6,7 @@ import { generation, maxPromptLength, rlStepLogging, samplingRules } from './com
 import { lora, optimizer } from '../train/params.ts';
 import type { ContextOf, StageOutcome } from '../stage-context.ts';
 import type { Batch } from '../model/batch.ts';
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import type { KlController, RunningMoments } from '../rl/advantages.ts';
 import type { OptimizerParts } from '../train/loop.ts';
 import type { Sampled } from '../train/sampling.ts';
@@ -212,8 +212,8 @@ interface Rollout {
 async function rollout(
   lib: Lib,
   p: P,
-  policy: GPT,
-  refCopy: GPT | undefined,
+  policy: CausalLM,
+  refCopy: CausalLM | undefined,
   tok: Tokenizer,
   scorer: Scorer,
   moments: RunningMoments,
@@ -231,7 +231,7 @@ async function rollout(
     return { ids: [...q, ...r], loss: [...q.map(() => 0), ...r.map(() => 1)] };
   });
   const batch = lib.collate(rows, tok.padId);
-  const forward = (m: GPT, withValues: boolean) =>
+  const forward = (m: CausalLM, withValues: boolean) =>
     tf.tidy(() => {
       const t = lib.toTensors(batch);
       const h = m.hidden(t.ids, t.mask);
@@ -281,7 +281,7 @@ function advantages(lib: Lib, p: P, r: Rollout, beta: number) {
 }
 
 /** ppo_epochs passes of shuffled mini-batches, one optimizer update each; mean statistics. */
-function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: GPT, r: Rollout, a: { adv: Float32Array; ret: Float32Array }, salt: string, step: number) {
+function optimise(lib: Lib, p: P, opt: OptimizerParts, policy: CausalLM, r: Rollout, a: { adv: Float32Array; ret: Float32Array }, salt: string, step: number) {
   const { tf } = lib;
   const { B, T } = r.batch;
   const stats: Record<string, number[]> = { pg_loss: [], vf_loss: [], clipfrac: [], approx_kl: [], entropy: [] };

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError, diag } from '../../core/diagnostics.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import { GPT } from '../model/gpt.ts';
 import type { LoraTarget } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
@@ -38,7 +39,7 @@ export class LM {
   private readonly optimizers: AdamW[] = [];
 
   constructor(
-    readonly model: GPT,
+    readonly model: CausalLM,
     readonly tokenizer: Tokenizer,
     /** The saved folder this model was loaded from, when it holds full weights (an adapter can point at it). */
     private readonly baseDir: string | undefined,
@@ -143,7 +144,7 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   const art = ctx.inputs[o.modelInput ?? 'model'] as ModelArtifact;
   const tokArt = o.tokenizerInput ? (ctx.inputs[o.tokenizerInput] as TokenizerArtifact | undefined) : undefined;
   const seed = ctx.seed;
-  let model: GPT;
+  let model: CausalLM;
   let tokenizer: Tokenizer | undefined = tokArt ? await loadTokenizer(tokArt.dir) : undefined;
   let baseDir: string | undefined;
   if (art.dir) {

@@ -4,7 +4,7 @@
 // log-probs under any model). The stages turn rewards into advantages their own way.
 
 import * as tf from '@tensorflow/tfjs';
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import type { ResolvedParams } from '../../core/schema.ts';
@@ -31,7 +31,7 @@ export interface GroupRollout {
 
 /** Sample `k` answers per prompt record, score them with every source (user functions also get the record), and collate the batch. */
 export async function groupRollout(
-  model: GPT,
+  model: CausalLM,
   tok: Tokenizer,
   stepRecords: readonly { prompt?: string }[],
   k: number,
@@ -59,7 +59,7 @@ export async function groupRollout(
 }
 
 /** Per-token log-probs [B, T] of the batch's targets under `m` (no gradient), as a flat array. */
-export async function tokenLogProbs(m: GPT, batch: Batch): Promise<Float32Array> {
+export async function tokenLogProbs(m: CausalLM, batch: Batch): Promise<Float32Array> {
   const lp = tf.tidy(() => {
     const t = toTensors(batch);
     return m.logProbsFrom(m.hidden(t.ids, t.mask), t.targets);

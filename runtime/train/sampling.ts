@@ -4,7 +4,7 @@
 
 import { clipForTokens } from './examples.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import { generate } from '../model/decode.ts';
 import type { ResolvedParams } from '../../core/schema.ts';
 
@@ -28,7 +28,7 @@ export function decodeResponse(tok: Tokenizer, ids: number[]): string {
 }
 
 /** Sample one response per prompt with the `generation { ... }` params. */
-export function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: ResolvedParams, maxPromptLength: number, seed: number, chunk = 32): Sampled {
+export function sampleResponses(model: CausalLM, tok: Tokenizer, prompts: string[], gen: ResolvedParams, maxPromptLength: number, seed: number, chunk = 32): Sampled {
   const promptIds = encodePrompts(tok, prompts, maxPromptLength);
   const responseIds: number[][] = [];
   for (let i = 0; i < promptIds.length; i += chunk) {

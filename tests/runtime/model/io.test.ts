@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../../../runtime/model/io.ts';
 import { lmBatch, tinyModel, tok, useCpu } from '../helpers.ts';
+import type { CausalLM } from '../../../runtime/model/causal-lm.ts';
 
 beforeAll(useCpu);
 let dir = '';
@@ -15,7 +16,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const logitsOf = (m: ReturnType<typeof tinyModel>) => {
+const logitsOf = (m: CausalLM) => {
   const b = lmBatch(2, 12);
   return tf.tidy(() => Array.from(m.logits(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), tf.tensor2d(b.mask, [b.B, b.T])).dataSync()));
 };
