@@ -110,7 +110,8 @@ export function llamaDims(cfg: LlamaHfConfig, file = CONFIG_FILE): LlamaDims {
   const family = cfg.model_type;
   const num = (k: string) => cfg[k] as number | null | undefined;
   const heads = cfg.num_attention_heads;
-  const kvHeads = num('num_key_value_heads') ?? heads;
+  // transformers' defaults when the field is absent or null: Llama the query heads; Qwen2/Qwen3 32; Mistral 8
+  const kvHeads = num('num_key_value_heads') ?? (family === 'llama' ? heads : family === 'mistral' ? 8 : 32);
   const headDim = num('head_dim') ?? (family === 'qwen3' && !('head_dim' in cfg) ? 128 : Math.floor(cfg.hidden_size / heads));
   if (heads % kvHeads !== 0) invalid(`${file}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`);
   if (headDim % 2 !== 0) invalid(`${file}: head_dim ${headDim} must be even (rotary embeddings rotate pairs)`);
@@ -210,7 +211,6 @@ function llamaShapes(d: LlamaDims): Map<string, number[]> {
     lin('mlp.down_proj', C, I, d.mlpBias);
   }
   m.set('model.norm.weight', [C]);
-  if (!d.tie) m.set('lm_head.weight', [d.vocabSize, C]);
   return m;
 }
 
@@ -331,7 +331,8 @@ export function optionalShapes(cfg: HfConfig): Map<string, number[]> {
     ['v_head.summary.bias', [1]],
     ['score.weight', [cfg.num_labels ?? 1, C]],
   ];
-  if (isLlamaConfig(cfg)) return new Map(heads);
+  // untied: lm_head (required unless the folder is a reward model, *ForSequenceClassification, which has none)
+  if (isLlamaConfig(cfg)) return new Map([...heads, ...(llamaDims(cfg).tie ? [] : [['lm_head.weight', [cfg.vocab_size, C]] as [string, number[]]])]);
   return new Map([
     ['v_head.summary.weight', [1, C]],
     ['v_head.summary.bias', [1]],
@@ -373,6 +374,7 @@ export function checkWeights(weights: Map<string, Weight>, cfg: HfConfig, where:
   const what = isLlamaConfig(cfg) ? `a ${cfg.model_type} model with num_hidden_layers=${cfg.num_hidden_layers}` : `a GPT-2 with n_layer=${cfg.n_layer}`;
   const expected = expectedShapes(cfg);
   const optional = optionalShapes(cfg);
+  if (isLlamaConfig(cfg) && !llamaDims(cfg).tie && !weights.has('score.weight')) expected.set('lm_head.weight', [cfg.vocab_size, cfg.hidden_size]);
   const missing = [...expected.keys()].filter((k) => !weights.has(k));
   if (missing.length) {
     const shown = missing.slice(0, 20).map((k) => `${k} [${expected.get(k)}]`);

@@ -70,6 +70,8 @@ export interface LlamaOptions {
   heads?: HeadKind[];
   /** false: allocate zeros instead of the random init (weights are about to be loaded). */
   init?: boolean;
+  /** false: an untied model without `lm_head` (a reward model saved as *ForSequenceClassification). */
+  lmHead?: boolean;
 }
 
 /** The block projections LoRA can target, as PEFT names them. */
@@ -203,7 +205,7 @@ export class Llama implements CausalLM {
       linearW('mlp.down_proj', C, I, config.mlpBias);
     }
     this.set('model.norm.weight', tf.ones([C]));
-    if (!config.tie) this.set('lm_head.weight', normal([V, C]));
+    if (!config.tie && opts.lmHead !== false) this.set('lm_head.weight', normal([V, C]));
     for (const h of opts.heads ?? []) this.addHead(h);
   }
 
@@ -216,7 +218,8 @@ export class Llama implements CausalLM {
     const heads: HeadKind[] = [];
     if (weights.has('v_head.summary.weight')) heads.push('value');
     if (weights.has('score.weight')) heads.push('reward');
-    const m = new Llama(config, { ...opts, init: false, heads: [...new Set([...heads, ...(opts.heads ?? [])])] });
+    const lmHead = config.tie || weights.has('lm_head.weight');
+    const m = new Llama(config, { ...opts, init: false, lmHead, heads: [...new Set([...heads, ...(opts.heads ?? [])])] });
     for (const [name, w] of weights) {
       const v = m.weights.get(name);
       if (!v) throw new Error(`weight ${name} is not part of this ${config.family} model`);
@@ -386,7 +389,9 @@ export class Llama implements CausalLM {
 
   /** LM head (lm_head, or the token embedding when tied) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
-    return linearT(hidden, this.w(this.config.tie ? 'model.embed_tokens.weight' : 'lm_head.weight') as tf.Tensor2D, undefined, this.frozen);
+    const name = this.config.tie ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    if (!this.weights.has(name)) throw new Error('this model has no LM head (a reward model saved without lm_head): it scores, it does not generate');
+    return linearT(hidden, this.w(name) as tf.Tensor2D, undefined, this.frozen);
   }
 
   logits(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor3D {

@@ -161,9 +161,6 @@ export const LlamaConfigSchema = z.looseObject({
   pad_token_id: int(0, 10_000_000).nullable().optional(),
   num_labels: int(1, 100_000).optional(),
   architectures: z.array(z.string()).nullable().optional(),
-}).superRefine((c, ctx) => {
-  const kv = c.num_key_value_heads ?? c.num_attention_heads;
-  if (c.num_attention_heads % kv !== 0) ctx.addIssue({ code: 'custom', path: [], message: `num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${kv})` });
 });
 
 /** A model folder's config.json: GPT-2 or one of the Llama family, by `model_type`. */
