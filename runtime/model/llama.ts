@@ -158,7 +158,8 @@ export function swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
 export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
   if (rep === 1) return x;
   const [B, K, L, D] = x.shape;
-  return tf.reshape(tf.tile(tf.reshape(x, [B, K, 1, L, D]), [1, 1, rep, 1, 1]), [B, K * rep, L, D]) as tf.Tensor4D;
+  // rank 4 (tfjs differentiates tile up to rank 4): [B,K,1,L·D] tiled to [B,K,rep,L·D]
+  return tf.reshape(tf.tile(tf.reshape(x, [B, K, 1, L * D]), [1, 1, rep, 1]), [B, K * rep, L, D]) as tf.Tensor4D;
 }
 
 export class Llama implements CausalLM {
