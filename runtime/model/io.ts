@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type Gpt2Config, gpt2Config, type HfConfig, isLlamaConfig, type LlamaHfConfig, llamaDims, type LlamaModelType, loadCheckpoint, loraConfig, saveAdapter, saveModel } from '../hf-checkpoint.ts';
+import type { LlamaInit } from '../stage-context.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { GPT, type GPTConfig, type GPTOptions } from './gpt.ts';
@@ -100,6 +101,32 @@ export function llamaHfConfig(m: Llama, o: { kind?: 'causal_lm' | 'reward_model'
     delete cfg['label2id'];
   }
   return cfg as LlamaHfConfig;
+}
+
+/** A fresh Llama-family model for a `llama { ... }` declaration (random init, transformers' scheme). */
+export function newLlama(i: LlamaInit, vocabSize: number, seed: number): Llama {
+  return new Llama(
+    {
+      family: i.family,
+      vocabSize,
+      context: i.context,
+      width: i.width,
+      layers: i.layers,
+      heads: i.heads,
+      kvHeads: i.kvHeads,
+      headDim: i.headDim,
+      intermediate: i.intermediate,
+      rmsNormEps: i.rmsNormEps,
+      rope: { type: 'default', theta: i.ropeTheta },
+      tie: i.tie,
+      qkvBias: i.family === 'qwen2',
+      oBias: false,
+      mlpBias: false,
+      qkNorm: i.family === 'qwen3',
+      dropout: i.dropout,
+    },
+    { seed },
+  );
 }
 
 /** Build a model for a config.json (GPT-2 or the Llama family) from named weights. */

@@ -14,6 +14,7 @@ import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
 import type { CausalLM, CausalLMConfig, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
 import { attentionLayout } from './gpt.ts';
+import { LLAMA_LORA_MODULES } from './lora-targets.ts';
 import { Lora, type LoraLayout, type LoraOptions, uid } from './lora.ts';
 import { attendCached, attention as attend, embed, kvBuffer, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
 
@@ -76,7 +77,7 @@ export interface LlamaOptions {
 
 /** The block projections LoRA can target, as PEFT names them. */
 export const LLAMA_LORA: Omit<LoraLayout, 'family'> = {
-  modules: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'],
+  modules: LLAMA_LORA_MODULES,
   prefix: 'base_model.model.model.layers.',
   weights: 'out_in',
 };

@@ -7,13 +7,14 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError, diag } from '../../core/diagnostics.ts';
 import { Rng } from '../rng.ts';
 import { dropout, linear, mm } from './ops.ts';
+import { GPT2_LORA_MODULES, selects, unknownTargets, validTargets } from './lora-targets.ts';
 
 /** A projection LoRA can target, as PEFT names it: a module's short name (`c_attn`, `q_proj`), or its full name in a block (`mlp.c_proj`), or `all-linear`. */
 export type LoraTarget = string;
 /** Full module names inside a block (`attn.c_attn`, `self_attn.q_proj`). */
 export type LoraModule = string;
 /** GPT-2's projections (`c_proj` as a target means both the attention and the MLP output projections, as in PEFT). */
-export const LORA_MODULES: readonly LoraModule[] = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'];
+export const LORA_MODULES: readonly LoraModule[] = GPT2_LORA_MODULES;
 /** PEFT's prefix of a GPT-2 block's tensor names. */
 export const GPT2_LORA_PREFIX = 'base_model.model.transformer.h.';
 
@@ -24,24 +25,21 @@ export interface LoraLayout {
   prefix: string;
   /** Base weights stored [in,out] (GPT-2 Conv1D) or [out,in] (nn.Linear). */
   weights: 'in_out' | 'out_in';
-  /** The family, for error messages. */
+  /** The family (`gpt2`, `llama`, …), for the valid targets and error messages. */
   family: string;
 }
 
 export const GPT2_LORA: LoraLayout = { modules: LORA_MODULES, prefix: GPT2_LORA_PREFIX, weights: 'in_out', family: 'gpt2' };
 
-/** Target names valid for a layout: `all-linear`, each module's short name and its full name. */
-export function validTargets(layout: LoraLayout): string[] {
-  return ['all-linear', ...new Set(layout.modules.map((m) => m.split('.').pop()!)), ...layout.modules];
-}
+export { selects, validTargets };
 
 /** Refuse targets that select nothing in this family, listing the valid ones (a UserError). */
 export function checkTargets(targets: readonly string[], layout: LoraLayout): void {
-  const bad = targets.filter((t) => t !== 'all-linear' && !layout.modules.some((m) => selects([t], m)));
+  const bad = unknownTargets(targets, layout.family);
   if (bad.length) {
     throw new UserError([
       diag('RLHF9002', `lora targets ${bad.map((t) => JSON.stringify(t)).join(', ')} ${bad.length === 1 ? 'is not a projection' : 'are not projections'} of a ${layout.family} model`, undefined, {
-        notes: [`valid targets for ${layout.family}: ${validTargets(layout).join(', ')}`],
+        notes: [`valid targets for ${layout.family}: ${validTargets(layout.family).join(', ')}`],
       }),
     ]);
   }
@@ -56,11 +54,6 @@ export interface LoraOptions {
   seed?: number;
   /** The model family's modules and names (default GPT-2's). */
   layout?: LoraLayout;
-}
-
-/** Does a target list select a module? Accepts short names (`c_attn`, `c_proj`), full ones (`mlp.c_proj`) and `all-linear`. */
-export function selects(targets: readonly string[], module: LoraModule): boolean {
-  return targets.includes('all-linear') || targets.includes(module) || targets.includes(module.split('.').pop()!);
 }
 
 /** PEFT tensor name for an adapter matrix. */

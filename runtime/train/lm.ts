@@ -8,6 +8,7 @@ import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.t
 import { shuffle } from '../data/split.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import { GPT } from '../model/gpt.ts';
+import { newLlama } from '../model/io.ts';
 import type { LoraTarget } from '../model/lora.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
@@ -163,9 +164,9 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
     }
   } else {
     if (!art.init) throw new Error('model artifact has neither a folder nor an architecture');
-    if (!tokenizer) throw new UserError([diag('RLHF9002', 'a fresh gpt model needs a tokenizer input')]);
+    if (!tokenizer) throw new UserError([diag('RLHF9002', `a fresh ${art.init && 'family' in art.init ? 'llama' : 'gpt'} model needs a tokenizer input`)]);
     const i = art.init;
-    model = new GPT({ vocabSize: tokenizer.vocabSize, context: i.context, width: i.width, layers: i.layers, heads: i.heads, dropout: i.dropout }, { seed });
+    model = 'family' in i ? newLlama(i, tokenizer.vocabSize, seed) : new GPT({ vocabSize: tokenizer.vocabSize, context: i.context, width: i.width, layers: i.layers, heads: i.heads, dropout: i.dropout }, { seed });
   }
   if (o.head) model.addHead(o.head);
   const lora = o.lora;
