@@ -6,7 +6,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate } from '../../runtime/model/decode.ts';
 import { compileFile } from '../../compiler/compile.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { runPlan } from '../../runtime/runner.ts';
@@ -91,6 +93,28 @@ describe('stages on a Llama-family (Qwen2-layout) folder', () => {
     }
     expect(Object.keys(metrics('cmp')).length).toBeGreaterThan(0);
   }, 600_000);
+
+  it('samples the same with the KV cache (in place on the native backend when K = H; grown by concatenation with GQA) as without', () => {
+    for (const kvHeads of [4, 2]) {
+      const m = new Llama(
+        { family: 'llama', vocabSize: 50, context: 32, width: 32, layers: 2, heads: 4, kvHeads, headDim: 8, intermediate: 48, rmsNormEps: 1e-6, rope: { type: 'default', theta: 10000 }, tie: false, qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, dropout: 0 },
+        { seed: 2 },
+      );
+      for (const v of m.weights.values()) tf.tidy(() => v.assign(tf.mul(v, 10)));
+      const slots = m.kvSlots(2, 8);
+      expect(slots !== undefined).toBe(tf.getBackend() === 'native' && kvHeads === 4);
+      if (slots) tf.dispose([...slots.k, ...slots.v]);
+      const count = tf.memory().numTensors;
+      const o = { maxNewTokens: 12, temperature: 0, eosId: 50, padId: 0 };
+      const prompts = [[1, 2, 3], [4, 5, 6, 7, 8]];
+      const a = generate(m, prompts, { ...o, useCache: true });
+      const b = generate(m, prompts, { ...o, useCache: false });
+      expect(a.tokens).toEqual(b.tokens);
+      expect(new Set(a.tokens.flat()).size).toBeGreaterThan(2);
+      expect(tf.memory().numTensors).toBe(count);
+      m.dispose();
+    }
+  });
 
   it('refuses a LoRA target of another family at compile time, listing the valid ones', () => {
     const bad = spec.replace('targets: ["q_proj", "v_proj", "down_proj"]', 'targets: ["c_attn"]');
