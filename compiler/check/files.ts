@@ -21,12 +21,26 @@ export function fileHash(path: string, mustBeFile = false): string {
   const h = createHash('sha256');
   const st = statSync(path);
   if (st.isDirectory() && !mustBeFile) {
-    for (const f of ['config.json', 'model.safetensors', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']) {
+    const files = ['config.json', 'model.safetensors', 'model.safetensors.index.json', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json'];
+    // a sharded checkpoint: the shards its index names (plain file names in the folder), in order
+    const index = join(path, 'model.safetensors.index.json');
+    if (existsSync(index) && !existsSync(join(path, 'model.safetensors'))) files.push(...shardNames(readBytesSync(index, { what: 'model.safetensors.index.json', maxBytes: LIMITS.data })));
+    for (const f of files) {
       const p = join(path, f);
       if (existsSync(p)) h.update(f).update(readBytesSync(p, { what: f, maxBytes: LIMITS.weights }));
     }
   } else h.update(readBytesSync(path, { what: 'file', maxBytes: LIMITS.data }));
   return h.digest('hex');
+}
+
+/** The shard files a model.safetensors.index.json names (sorted, plain .safetensors names only; anything else the runtime refuses when loading). */
+function shardNames(bytes: Uint8Array): string[] {
+  try {
+    const map = (JSON.parse(new TextDecoder().decode(bytes)) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
+    return [...new Set(Object.values(map))].filter((f): f is string => typeof f === 'string' && /^[^/\\.][^/\\]*\.safetensors$/.test(f)).sort();
+  } catch {
+    return [];
+  }
 }
 
 /** A path written in `file` (relative to it) → absolute, and relative to the main spec's folder. */

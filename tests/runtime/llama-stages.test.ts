@@ -3,13 +3,15 @@
 // (rlhfc_tokenizer.json + tokenizer.json), opened with load("./qwen"), goes through LoRA SFT (PEFT names)
 // → reward → DPO, GRPO and RLOO against the reward model, PPO with a value head, KTO, generate and eval;
 // a fresh `llama { }` pretrains. A LoRA target of another family is refused at compile time.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../runtime/model/decode.ts';
 import { compileFile } from '../../compiler/compile.ts';
+import { fileHash } from '../../compiler/check/files.ts';
+import { readSafetensors, writeSafetensors } from '../../runtime/safetensors.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { runPlan } from '../../runtime/runner.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
@@ -114,6 +116,25 @@ describe('stages on a Llama-family (Qwen2-layout) folder', () => {
       expect(tf.memory().numTensors).toBe(count);
       m.dispose();
     }
+  });
+
+  it('keys the plan on every shard of a sharded folder', async () => {
+    const st = await readSafetensors(join(dir, 'qwen', 'model.safetensors'));
+    const names = [...st.tensors.keys()];
+    const shard = join(dir, 'sharded');
+    mkdirSync(shard);
+    for (const f of ['config.json', 'tokenizer.json', 'rlhfc_tokenizer.json']) if (existsSync(join(dir, 'qwen', f))) copyFileSync(join(dir, 'qwen', f), join(shard, f));
+    const half = Math.floor(names.length / 2);
+    const write = (k: number, part: string[]) => writeSafetensors(join(shard, `model-0000${k}-of-00002.safetensors`), part.map((n) => [n, st.tensors.get(n)!] as const));
+    await write(1, names.slice(0, half));
+    await write(2, names.slice(half));
+    writeFileSync(join(shard, 'model.safetensors.index.json'), JSON.stringify({ weight_map: Object.fromEntries(names.map((n, i) => [n, `model-0000${i < half ? 1 : 2}-of-00002.safetensors`])) }));
+    const before = fileHash(shard);
+    const last = names[names.length - 1];
+    const t = st.tensors.get(last)!;
+    (t.data as Float32Array)[0] += 1;
+    await write(2, names.slice(half));
+    expect(fileHash(shard)).not.toBe(before);
   });
 
   it('refuses a LoRA target of another family at compile time, listing the valid ones', () => {
