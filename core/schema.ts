@@ -90,6 +90,8 @@ export interface ModelFacts {
   /** The model folder's tokenizer has a chat template (set only when it does). */
   chatTemplate?: boolean;
   vocab_size?: number; // known at compile time for gpt2, bpe and loaded models
+  /** The architecture family (`gpt2`, `llama`, `qwen2`, `qwen3`, `mistral`) when known at compile time. */
+  family?: string;
   context: number;
   layers: number;
   heads: number;

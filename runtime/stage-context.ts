@@ -43,10 +43,26 @@ export interface GptInit {
  * A model: either a saved folder (config.json + model.safetensors + tokenizer, or a LoRA adapter
  * folder whose adapter_config.json names its base folder), or a fresh architecture to initialise.
  */
+/** Architecture of a `llama { ... }` declaration (a Llama/Qwen2/Qwen3/Mistral-shaped decoder; vocab from the tokenizer). */
+export interface LlamaInit {
+  family: 'llama' | 'qwen2' | 'qwen3' | 'mistral';
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  width: number;
+  headDim: number;
+  intermediate: number;
+  context: number;
+  ropeTheta: number;
+  rmsNormEps: number;
+  tie: boolean;
+  dropout: number;
+}
+
 export interface ModelArtifact {
   type: 'causal_lm' | 'reward_model';
   dir?: string;
-  init?: GptInit;
+  init?: GptInit | LlamaInit;
 }
 
 export interface JudgeArtifact {

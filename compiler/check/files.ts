@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import { diag, UserError, type Related } from '../../core/diagnostics.ts';
 import { LIMITS, readBytesSync, readJsonSync } from '../../runtime/validate/files.ts';
-import { ModelFactsSchema } from '../../runtime/validate/schemas.ts';
+import { LLAMA_DEFAULT_CONTEXT, ModelFactsSchema } from '../../runtime/validate/schemas.ts';
 import type { ModelFacts, ResolvedParams } from '../../core/schema.ts';
 import { checkUserFunction } from '../hooks.ts';
 import type { CheckContext } from './context.ts';
@@ -22,12 +22,26 @@ export function fileHash(path: string, mustBeFile = false): string {
   const h = createHash('sha256');
   const st = statSync(path);
   if (st.isDirectory() && !mustBeFile) {
-    for (const f of ['config.json', 'model.safetensors', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']) {
+    const files = ['config.json', 'model.safetensors', 'model.safetensors.index.json', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json'];
+    // a sharded checkpoint: the shards its index names (plain file names in the folder), in order
+    const index = join(path, 'model.safetensors.index.json');
+    if (existsSync(index) && !existsSync(join(path, 'model.safetensors'))) files.push(...shardNames(readBytesSync(index, { what: 'model.safetensors.index.json', maxBytes: LIMITS.data })));
+    for (const f of files) {
       const p = join(path, f);
       if (existsSync(p)) h.update(f).update(readBytesSync(p, { what: f, maxBytes: LIMITS.weights }));
     }
   } else h.update(readBytesSync(path, { what: 'file', maxBytes: LIMITS.data }));
   return h.digest('hex');
+}
+
+/** The shard files a model.safetensors.index.json names (sorted, plain .safetensors names only; anything else the runtime refuses when loading). */
+function shardNames(bytes: Uint8Array): string[] {
+  try {
+    const map = (JSON.parse(new TextDecoder().decode(bytes)) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
+    return [...new Set(Object.values(map))].filter((f): f is string => typeof f === 'string' && /^[^/\\.][^/\\]*\.safetensors$/.test(f)).sort();
+  } catch {
+    return [];
+  }
 }
 
 /** A path written in `file` (relative to it) → absolute, and relative to the main spec's folder. */
@@ -88,7 +102,11 @@ export function readModelFacts(ctx: CheckContext, dir: string, span: A.Span): Mo
   }
   try {
     const c = readJsonSync(cfgPath, ModelFactsSchema, { what: 'model config' });
-    return { tokenized: true, ...(folderHasChatTemplate(dir) ? { chatTemplate: true } : {}), context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
+    if (c.model_type !== undefined && c.model_type !== 'gpt2') {
+      // the Llama family (llama, qwen2, qwen3, mistral): transformers' field names
+      return { tokenized: true, ...(folderHasChatTemplate(dir) ? { chatTemplate: true } : {}), family: c.model_type, context: (c.max_position_embeddings ?? LLAMA_DEFAULT_CONTEXT[c.model_type as keyof typeof LLAMA_DEFAULT_CONTEXT]) as number, layers: c.num_hidden_layers as number, heads: c.num_attention_heads as number, width: c.hidden_size as number, vocab_size: c.vocab_size };
+    }
+    return { tokenized: true, ...(folderHasChatTemplate(dir) ? { chatTemplate: true } : {}), family: 'gpt2', context: c.n_positions as number, layers: c.n_layer as number, heads: c.n_head as number, width: c.n_embd as number, vocab_size: c.vocab_size };
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     const d = e.diagnostics[0];

@@ -4,7 +4,7 @@
 
 import { UserError, diag } from '../../core/diagnostics.ts';
 import * as tf from '@tensorflow/tfjs';
-import type { GPT, KVCache, KVSlots } from './gpt.ts';
+import type { CausalLM, KVCache, KVSlots } from './causal-lm.ts';
 import { Rng } from '../rng.ts';
 
 export interface GenerateOptions {
@@ -127,7 +127,7 @@ function byLogitDescending(logits: Float32Array): Uint32Array {
 }
 
 /** Sample continuations of `prompts` (token id lists, at least one token each). */
-export async function generate(model: GPT, prompts: number[][], o: GenerateOptions): Promise<Generation> {
+export async function generate(model: CausalLM, prompts: number[][], o: GenerateOptions): Promise<Generation> {
   const B = prompts.length;
   if (B === 0) throw new Error('generate: no prompts');
   if (prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');

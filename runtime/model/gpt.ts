@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
+import type { CausalLM, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
 import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
 import { activation } from './activations.ts';
 import { attendCached, attendPacked, attention as attend, canAttendPacked, kvBuffer, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
@@ -29,7 +30,7 @@ export interface GPTConfig {
   activation?: string;
 }
 
-export type HeadKind = 'value' | 'reward';
+export type { ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
 
 export interface GPTOptions {
   seed?: number;
@@ -37,35 +38,6 @@ export interface GPTOptions {
   heads?: HeadKind[];
   /** false: allocate zeros instead of the random GPT-2 init (weights are about to be loaded). */
   init?: boolean;
-}
-
-/** Keys and values of earlier positions, per layer: [B,H,L,D] each. */
-export interface KVCache {
-  k: tf.Tensor4D[];
-  v: tf.Tensor4D[];
-}
-
-/**
- * A preallocated KV cache (native backend, from `GPT.kvSlots`): per layer [B,H,S,D] buffers of which
- * the first `length` positions are filled. A forward pass with it writes the new positions' keys and
- * values in place and advances `length`; nothing is copied per step.
- */
-export interface KVSlots {
-  k: tf.Tensor4D[];
-  v: tf.Tensor4D[];
-  length: number;
-}
-
-export interface ForwardOptions {
-  training?: boolean;
-  /** int32 [B,L] segment ids (packed rows). */
-  segments?: tf.Tensor;
-  /** Cached keys/values of the first L−T positions; `mask`/`segments` then cover all L positions. */
-  past?: KVCache;
-  /** Also return the keys/values of all L positions (for generation). */
-  returnCache?: boolean;
-  /** A preallocated cache holding the first L−T positions, written in place (instead of past/returnCache). */
-  kv?: KVSlots;
 }
 
 /** Per-position entropy of the distributions given by logits [..., V] → [...]. */
@@ -76,7 +48,8 @@ export function entropy(logits: tf.Tensor): tf.Tensor {
   });
 }
 
-export class GPT {
+export class GPT implements CausalLM {
+  readonly family = 'gpt2';
   readonly config: GPTConfig;
   /** Every weight by its Hugging Face name (body, heads). */
   readonly weights = new Map<string, tf.Variable>();
@@ -416,9 +389,10 @@ export class GPT {
  * Which keys each query may attend and where each position sits, for B rows of T new positions
  * after `past` cached ones: bias [B,1,T,L] (0 allowed, −1e9 not: causal, padding, other segments)
  * and positions int32 [B,T] as HF computes them (cumsum of the mask − 1, clipped at 0), restarting
- * per segment.
+ * per segment. `window`: keys further back than this many indices are masked too (sliding-window
+ * attention); positions are unaffected.
  */
-function attentionLayout(B: number, T: number, past: number, mask?: tf.Tensor, segments?: tf.Tensor): { positions: tf.Tensor; bias: tf.Tensor } {
+export function attentionLayout(B: number, T: number, past: number, mask?: tf.Tensor, segments?: tf.Tensor, window?: number): { positions: tf.Tensor; bias: tf.Tensor } {
   const L = past + T;
   // allowed[b,q,k] = 1 when query q (absolute past+q) may attend key k.
   const causal = new Float32Array(T * L);
@@ -431,6 +405,12 @@ function attentionLayout(B: number, T: number, past: number, mask?: tf.Tensor, s
     allowed = tf.mul(allowed, tf.cast(tf.equal(segQ, tf.reshape(seg, [B, 1, L])), 'float32'));
   }
   const positions = tf.cast(tf.maximum(tf.sub(tf.sum(allowed, -1), 1), 0), 'int32');
+  if (window !== undefined && window < L) {
+    // a sliding window (Mistral): query at index i sees keys at indices j with i − j < window, as transformers masks
+    const near = new Float32Array(T * L);
+    for (let q = 0; q < T; q++) for (let k = Math.max(0, past + q - window + 1); k <= past + q; k++) near[q * L + k] = 1;
+    allowed = tf.mul(allowed, tf.tensor3d(near, [1, T, L]));
+  }
   const bias = tf.reshape(tf.mul(tf.sub(1, allowed), -1e9), [B, 1, T, L]);
   return { positions, bias };
 }

@@ -1,16 +1,49 @@
-// LoRA adapters (PEFT layout) on GPT-2's Conv1D projections. For a projection y = x·W + b with W [in,out]:
+// LoRA adapters (PEFT layout) on a model's projections (GPT-2's Conv1D ones, or the nn.Linear ones of
+// the Llama family). For a projection y = x·W + b (W [in,out]; nn.Linear stores Wᵀ [out,in]):
 //   y' = y + (alpha / r) · dropout(x) · Aᵀ · Bᵀ,   A [r,in] (kaiming-uniform like PEFT), B [out,r] (zeros)
 // so an adapter starts equal to the base model. Weights are kept in PEFT's layout so export is a rename.
 
 import * as tf from '@tensorflow/tfjs';
+import { UserError, diag } from '../../core/diagnostics.ts';
 import { Rng } from '../rng.ts';
 import { dropout, linear, mm } from './ops.ts';
+import { GPT2_LORA_MODULES, selects, unknownTargets, validTargets } from './lora-targets.ts';
 
-/** A projection LoRA can target; `c_proj` means both attention and MLP output projections (as in PEFT). */
-export type LoraTarget = 'c_attn' | 'attn.c_proj' | 'c_fc' | 'mlp.c_proj' | 'c_proj';
-/** Full module names inside a block. */
-export type LoraModule = 'attn.c_attn' | 'attn.c_proj' | 'mlp.c_fc' | 'mlp.c_proj';
-export const LORA_MODULES: readonly LoraModule[] = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'];
+/** A projection LoRA can target, as PEFT names it: a module's short name (`c_attn`, `q_proj`), or its full name in a block (`mlp.c_proj`), or `all-linear`. */
+export type LoraTarget = string;
+/** Full module names inside a block (`attn.c_attn`, `self_attn.q_proj`). */
+export type LoraModule = string;
+/** GPT-2's projections (`c_proj` as a target means both the attention and the MLP output projections, as in PEFT). */
+export const LORA_MODULES: readonly LoraModule[] = GPT2_LORA_MODULES;
+/** PEFT's prefix of a GPT-2 block's tensor names. */
+export const GPT2_LORA_PREFIX = 'base_model.model.transformer.h.';
+
+/** Where a family's adapters sit: its block modules, PEFT's name prefix, and the base weights' layout. */
+export interface LoraLayout {
+  modules: readonly LoraModule[];
+  /** PEFT tensor names are `${prefix}${layer}.${module}.lora_A.weight`. */
+  prefix: string;
+  /** Base weights stored [in,out] (GPT-2 Conv1D) or [out,in] (nn.Linear). */
+  weights: 'in_out' | 'out_in';
+  /** The family (`gpt2`, `llama`, …), for the valid targets and error messages. */
+  family: string;
+}
+
+export const GPT2_LORA: LoraLayout = { modules: LORA_MODULES, prefix: GPT2_LORA_PREFIX, weights: 'in_out', family: 'gpt2' };
+
+export { selects, validTargets };
+
+/** Refuse targets that select nothing in this family, listing the valid ones (a UserError). */
+export function checkTargets(targets: readonly string[], layout: LoraLayout): void {
+  const bad = unknownTargets(targets, layout.family);
+  if (bad.length) {
+    throw new UserError([
+      diag('RLHF9002', `lora targets ${bad.map((t) => JSON.stringify(t)).join(', ')} ${bad.length === 1 ? 'is not a projection' : 'are not projections'} of a ${layout.family} model`, undefined, {
+        notes: [`valid targets for ${layout.family}: ${validTargets(layout.family).join(', ')}`],
+      }),
+    ]);
+  }
+}
 
 export interface LoraOptions {
   r: number;
@@ -19,16 +52,13 @@ export interface LoraOptions {
   /** Which projections get adapters (default ['c_attn']). */
   targets?: LoraTarget[];
   seed?: number;
-}
-
-/** Does a target list select a module? Accepts short names (`c_attn`, `c_proj`) and full ones (`mlp.c_proj`). */
-export function selects(targets: readonly string[], module: LoraModule): boolean {
-  return targets.includes(module) || targets.includes(module.split('.')[1]);
+  /** The model family's modules and names (default GPT-2's). */
+  layout?: LoraLayout;
 }
 
 /** PEFT tensor name for an adapter matrix. */
-export function peftName(layer: number, module: LoraModule, ab: 'A' | 'B'): string {
-  return `base_model.model.transformer.h.${layer}.${module}.lora_${ab}.weight`;
+export function peftName(layer: number, module: LoraModule, ab: 'A' | 'B', prefix = GPT2_LORA_PREFIX): string {
+  return `${prefix}${layer}.${module}.lora_${ab}.weight`;
 }
 
 interface Adapter {
@@ -42,6 +72,7 @@ export class Lora {
   readonly alpha: number;
   readonly dropout: number;
   readonly targets: LoraTarget[];
+  readonly layout: LoraLayout;
   /** Keyed by `${layer}.${module}`, e.g. `0.attn.c_attn`. */
   readonly adapters = new Map<string, Adapter>();
   /** When false the model computes the base (reference) outputs. */
@@ -57,16 +88,19 @@ export class Lora {
     this.alpha = o.alpha;
     this.dropout = o.dropout ?? 0;
     this.targets = o.targets ?? ['c_attn'];
+    this.layout = o.layout ?? GPT2_LORA;
+    checkTargets(this.targets, this.layout);
     this.rng = new Rng(o.seed ?? 0);
+    const name = (l: number, m: LoraModule, ab: 'A' | 'B') => peftName(l, m, ab, this.layout.prefix);
     for (let l = 0; l < layers; l++) {
-      for (const m of LORA_MODULES) {
+      for (const m of this.layout.modules) {
         if (!selects(this.targets, m)) continue;
         const [inDim, outDim] = shapes(l, m);
         const bound = 1 / Math.sqrt(inDim); // kaiming_uniform_(a=√5), as PEFT initialises lora_A
         const a = new Float32Array(o.r * inDim).map(() => (2 * this.rng.next() - 1) * bound);
         this.adapters.set(`${l}.${m}`, {
-          A: tf.tidy(() => tf.variable(tf.tensor2d(a, [o.r, inDim]), true, peftName(l, m, 'A') + `_${uid()}`)),
-          B: tf.tidy(() => tf.variable(tf.zeros([outDim, o.r]), true, peftName(l, m, 'B') + `_${uid()}`)),
+          A: tf.tidy(() => tf.variable(tf.tensor2d(a, [o.r, inDim]), true, name(l, m, 'A') + `_${uid()}`)),
+          B: tf.tidy(() => tf.variable(tf.zeros([outDim, o.r]), true, name(l, m, 'B') + `_${uid()}`)),
         });
       }
     }
@@ -104,10 +138,11 @@ export class Lora {
     return tf.split(ad.B, parts, 0).map((b) => tf.mul(linear(h, tf.transpose(b) as tf.Tensor2D), this.scale));
   }
 
-  /** ΔW [in,out] = scale · Aᵀ · Bᵀ for one adapter (a new tensor). */
+  /** ΔW for one adapter in the base weight's layout (a new tensor): [in,out] = scale · Aᵀ · Bᵀ, or [out,in] = scale · B · A. */
   deltaWeight(key: string): tf.Tensor2D {
     const ad = this.adapters.get(key);
     if (!ad) throw new Error(`no LoRA adapter ${key}`);
+    if (this.layout.weights === 'out_in') return tf.tidy(() => tf.mul(mm(ad.B as tf.Tensor2D, ad.A as tf.Tensor2D), this.scale) as tf.Tensor2D);
     return tf.tidy(() => tf.mul(mm(tf.transpose(ad.A) as tf.Tensor2D, tf.transpose(ad.B) as tf.Tensor2D), this.scale) as tf.Tensor2D);
   }
 
@@ -137,8 +172,8 @@ export class Lora {
     for (const [key, ad] of this.adapters) {
       const [l, ...m] = key.split('.');
       const module = m.join('.') as LoraModule;
-      out.set(peftName(Number(l), module, 'A'), ad.A);
-      out.set(peftName(Number(l), module, 'B'), ad.B);
+      out.set(peftName(Number(l), module, 'A', this.layout.prefix), ad.A);
+      out.set(peftName(Number(l), module, 'B', this.layout.prefix), ad.B);
     }
     return out;
   }

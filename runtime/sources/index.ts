@@ -17,6 +17,7 @@ import { length } from './judge-length.ts';
 import { vader } from './judge-vader.ts';
 import { words } from './judge-words.ts';
 import { gpt } from './model-gpt.ts';
+import { llama } from './model-llama.ts';
 import { hf } from './model-hf.ts';
 import { load } from './model-load.ts';
 import { bpe } from './tokenizer-bpe.ts';
@@ -28,7 +29,7 @@ export type { DatasetSource, DatasetSpec, Judge, JudgeSource, ModelSource, Token
 
 export const DATASET_SOURCES: Record<string, DatasetSource> = { corpus, text, jsonl, json };
 export const TOKENIZER_SOURCES: Record<string, TokenizerSource> = { gpt2, bpe, chars };
-export const MODEL_SOURCES: Record<string, ModelSource> = { gpt, load, hf };
+export const MODEL_SOURCES: Record<string, ModelSource> = { gpt, llama, load, hf };
 export const JUDGE_SOURCES: Record<string, JudgeSource> = { vader, afinn, length, words, fn };
 
 /** The dataset kind a declaration produces (written, or its constructor's default), from its args and params by name. */

@@ -1,5 +1,5 @@
 // The `hf("id")` model constructor: a Hugging Face model. The TRL export loads any id with
-// `from_pretrained`; the local runtime has no Hub access and takes only a local GPT-2 folder.
+// `from_pretrained`; the local runtime has no Hub access and takes a local folder (GPT-2, Llama, Qwen2, Qwen3, Mistral).
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,7 +9,7 @@ import type { ModelSource } from './types.ts';
 
 export const hf: ModelSource = {
   name: 'hf',
-  doc: 'A Hugging Face model: a Hub id such as "gpt2" or a local folder. The TRL export loads it with `from_pretrained`; the local runtime accepts only a local GPT-2-architecture folder.',
+  doc: 'A Hugging Face model: a Hub id such as "gpt2" or a local folder. The TRL export loads it with `from_pretrained`; the local runtime accepts a local GPT-2, Llama, Qwen2, Qwen3 or Mistral folder.',
   args: [{ name: 'id', spec: path('Hub model id, or a folder relative to the spec file.') }],
   params: {},
   produces: 'causal_lm',

@@ -1,4 +1,4 @@
-// The `load("dir")` model constructor: a GPT-2-architecture model from a local folder. The compiler
+// The `load("dir")` model constructor: a model from a local folder (GPT-2, Llama, Qwen2, Qwen3, Mistral). The compiler
 // reads the folder's config.json for the model facts (`modelFolder`).
 
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import type { ModelSource } from './types.ts';
 
 export const load: ModelSource = {
   name: 'load',
-  doc: 'A GPT-2-architecture model from a local folder (config.json + model.safetensors + tokenizer.json).',
+  doc: 'A model from a local folder: GPT-2, Llama, Qwen2, Qwen3 or Mistral (config.json + model.safetensors or sharded safetensors + tokenizer files).',
   args: [{ name: 'path', spec: path('Folder, relative to the spec file.') }],
   params: {},
   produces: 'causal_lm',

@@ -62,7 +62,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const b = ctx.node.inputs[k];
     return b.node.startsWith('stage:') ? `${b.node.slice(6)}.${b.output}` : b.node;
   });
-  const seqLogProbs = async (m: import('../model/gpt.ts').GPT, rows: { ids: number[]; loss: number[] }[]) => {
+  const seqLogProbs = async (m: import('../model/causal-lm.ts').CausalLM, rows: { ids: number[]; loss: number[] }[]) => {
     const out: number[] = [];
     for (let i = 0; i < rows.length; i += 32) {
       const b = collate(rows.slice(i, i + 32), 0); // padding is masked out

@@ -6,7 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError, diag } from '../../core/diagnostics.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../model/io.ts';
 import { shuffle } from '../data/split.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import { GPT } from '../model/gpt.ts';
+import { newLlama } from '../model/io.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
@@ -37,7 +39,7 @@ export class LM {
   private readonly optimizers: AdamW[] = [];
 
   constructor(
-    readonly model: GPT,
+    readonly model: CausalLM,
     readonly tokenizer: Tokenizer,
     /** The saved folder this model was loaded from, when it holds full weights (an adapter can point at it). */
     private readonly baseDir: string | undefined,
@@ -142,7 +144,7 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   const art = ctx.inputs[o.modelInput ?? 'model'] as ModelArtifact;
   const tokArt = o.tokenizerInput ? (ctx.inputs[o.tokenizerInput] as TokenizerArtifact | undefined) : undefined;
   const seed = ctx.seed;
-  let model: GPT;
+  let model: CausalLM;
   let tokenizer: Tokenizer | undefined = tokArt ? await loadTokenizer(tokArt.dir) : undefined;
   let baseDir: string | undefined;
   if (art.dir) {
@@ -163,9 +165,9 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
     }
   } else {
     if (!art.init) throw new Error('model artifact has neither a folder nor an architecture');
-    if (!tokenizer) throw new UserError([diag('RLHF9002', 'a fresh gpt model needs a tokenizer input')]);
+    if (!tokenizer) throw new UserError([diag('RLHF9002', `a fresh ${art.init && 'family' in art.init ? 'llama' : 'gpt'} model needs a tokenizer input`)]);
     const i = art.init;
-    model = new GPT({ vocabSize: tokenizer.vocabSize, context: i.context, width: i.width, layers: i.layers, heads: i.heads, dropout: i.dropout }, { seed });
+    model = 'family' in i ? newLlama(i, tokenizer.vocabSize, seed) : new GPT({ vocabSize: tokenizer.vocabSize, context: i.context, width: i.width, layers: i.layers, heads: i.heads, dropout: i.dropout }, { seed });
   }
   if (o.head) model.addHead(o.head);
   const lora = o.lora;

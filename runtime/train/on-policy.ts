@@ -8,7 +8,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { shuffle } from '../data/split.ts';
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import { toTensors, type Batch } from '../model/batch.ts';
 import { accumulateGrads } from '../optim.ts';
 import { readScalars } from '../tensor-backend.ts';
@@ -52,7 +52,7 @@ export interface RolloutLogProbs {
 
 /** A mini-batch (rows `idx` of the generation batch) inside the gradient tape. */
 export interface MiniBatch {
-  policy: GPT;
+  policy: CausalLM;
   /** The policy's hidden states of the rows, with dropout [n, T, C]. */
   hidden: tf.Tensor;
   /** Next-token targets [n, T] (int32). */
@@ -214,7 +214,7 @@ function promptCycle<T>(records: T[], n: number, salt: string): () => T[] {
 }
 
 /** Per-token log-probs [B, T] of the batch's targets under `m` (no gradient), and its values when asked, as flat arrays. */
-export async function tokenLogProbs(m: GPT, batch: Batch, values: boolean): Promise<RolloutLogProbs> {
+export async function tokenLogProbs(m: CausalLM, batch: Batch, values: boolean): Promise<RolloutLogProbs> {
   const out = tf.tidy(() => {
     const t = toTensors(batch);
     const h = m.hidden(t.ids, t.mask);
@@ -228,7 +228,7 @@ export async function tokenLogProbs(m: GPT, batch: Batch, values: boolean): Prom
 
 /** The algorithm's passes of shuffled mini-batches over the generation batch; the mean of each logged scalar. */
 async function optimise<S, X extends Record<string, unknown>>(
-  policy: GPT,
+  policy: CausalLM,
   opt: OptimizerParts,
   p: OnPolicyParams,
   algo: OnPolicyAlgorithm<S, X>,

@@ -3,10 +3,12 @@
 // logging of the on-policy stages. Stage kinds put these groups in their schemas; the code in
 // runtime/train/ takes them typed. No TensorFlow.js here: the compiler loads this file with the schemas.
 
-import { block, bool, float, int, list, str, type ParamsOf } from '../../core/schema.ts';
+import { block, bool, float, int, list, str, type ParamsOf, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 import { health } from '../health.ts';
+import { ALL_LORA_TARGETS, unknownTargets, validTargets } from '../model/lora-targets.ts';
 
-export const LORA_TARGETS = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'] as const;
+/** The projection names of every family (GPT-2's, and PEFT's Llama-family names); the family check is loraRules. */
+export const LORA_TARGETS = ALL_LORA_TARGETS;
 
 export const optimizer = block('AdamW optimizer and learning-rate schedule.', 'always', {
   lr: float('Peak learning rate.', 1e-3, 0, 10, { minExclusive: true }),
@@ -35,7 +37,7 @@ export const lora = block('LoRA adapters; without this block the stage fine-tune
   r: int('Adapter rank.', 8, 1, 4096),
   alpha: float('Scaling numerator: adapters are scaled by alpha / r.', 16, 0, undefined, { minExclusive: true }),
   dropout: float('Dropout on the adapter input.', 0.05, 0, 1, { maxExclusive: true }),
-  targets: list('Projections that get adapters.', 'string', ['c_attn'], LORA_TARGETS),
+  targets: list('Projections that get adapters, as PEFT names them: GPT-2 `c_attn`, `c_proj`, `c_fc`; Llama/Qwen/Mistral `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`, `up_proj`, `down_proj`; or `all-linear`.', 'string', ['c_attn'], LORA_TARGETS),
   merge: bool('Save the result merged into full weights instead of the adapter alone (with a reference to its base).', false),
 });
 
@@ -62,3 +64,19 @@ export type LoopParams = ParamsOf<ReturnType<typeof loop>>;
 export type LoraParams = ParamsOf<(typeof lora)['fields']>;
 export type GenerationParams = ParamsOf<ReturnType<typeof generation>['fields']>;
 export type RlStepLoggingParams = ParamsOf<typeof rlStepLogging>;
+
+/**
+ * `lora.targets` against the family of the stage's model when the compiler knows it (a folder's
+ * config.json): a target of another family (`c_attn` on a Llama) is an error listing the valid ones.
+ */
+export function loraRules(p: { lora?: LoraParams | null }, ctx: RuleContext): RuleViolation[] {
+  const targets = p.lora?.targets;
+  if (!targets) return [];
+  const families = new Set(Object.values(ctx.inputs).flatMap((f) => (f?.model?.family && (f.type === 'causal_lm' || f.type === 'reward_model') ? [f.model.family] : [])));
+  const out: RuleViolation[] = [];
+  for (const family of families) {
+    const bad = unknownTargets(targets, family);
+    if (bad.length) out.push({ path: 'lora.targets', message: `lora targets ${bad.map((t) => JSON.stringify(t)).join(', ')} ${bad.length === 1 ? 'is not a projection' : 'are not projections'} of the ${family} model; valid: ${validTargets(family).join(', ')}` });
+  }
+  return out;
+}

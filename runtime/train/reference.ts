@@ -3,7 +3,7 @@
 // weights with the adapters switched off for the call (and back on, whatever happens), without LoRA
 // a frozen copy when the policy changes while the reference is read, else the policy itself.
 
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import type { ModelArtifact, StageContext } from '../stage-context.ts';
 import { openLM, type LM } from './lm.ts';
 
@@ -11,7 +11,7 @@ export interface Reference {
   /** Where the reference comes from, for the stage's note ('reference: the starting weights'). */
   readonly note: string;
   /** Call `f` with the reference model; a LoRA policy's adapters are off during the call only. */
-  use<T>(f: (model: GPT) => T | Promise<T>): Promise<T>;
+  use<T>(f: (model: CausalLM) => T | Promise<T>): Promise<T>;
   dispose(): void;
 }
 
@@ -43,7 +43,7 @@ export async function openReference(ctx: StageContext, policy: LM, o: ReferenceO
 }
 
 /** Call `f` with `model`'s LoRA adapters switched off (the base weights), on again afterwards even when `f` throws. */
-export async function withoutAdapters<T>(model: GPT, f: (model: GPT) => T | Promise<T>): Promise<T> {
+export async function withoutAdapters<T>(model: CausalLM, f: (model: CausalLM) => T | Promise<T>): Promise<T> {
   const lora = model.lora;
   if (!lora?.enabled) return f(model);
   lora.enabled = false;

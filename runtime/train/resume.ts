@@ -18,7 +18,7 @@ import { copyFileSync, existsSync, renameSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeDirAtomic } from '../hf-checkpoint.ts';
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import type { AdamW } from '../optim.ts';
 import type { RngState } from '../rng.ts';
 import { readSafetensors, writeSafetensors } from '../safetensors.ts';
@@ -57,7 +57,7 @@ export interface CheckpointOptions {
   node: string;
   /** Save every N optimizer steps; 0: every AUTO_CHECKPOINT_SECONDS of training. */
   every: number;
-  model: GPT;
+  model: CausalLM;
   /** The optimizers of the stage (read when saving/loading: they may be created after this). */
   optimizers: () => AdamW[];
   /** The stage's metrics.jsonl (copied into the checkpoint, and back on resume). */

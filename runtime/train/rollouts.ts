@@ -3,7 +3,7 @@
 // laid out for the token-level losses (prompt + response rows, response-token masks). The
 // algorithms turn rewards into advantages their own way.
 
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import type { Batch } from '../model/batch.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import { weightedRewards } from '../rl/group.ts';
@@ -32,7 +32,7 @@ export interface Rollout {
 
 /** Sample `k` answers per prompt record, score them with every source (user functions also get the record), and collate the batch. */
 export async function rollout(
-  model: GPT,
+  model: CausalLM,
   tok: Tokenizer,
   stepRecords: readonly { prompt?: string }[],
   k: number,

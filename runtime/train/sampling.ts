@@ -4,7 +4,7 @@
 
 import { clipForTokens, encodeChatPrompt } from './examples.ts';
 import { withBos, type Tokenizer } from '../tokenizers/index.ts';
-import type { GPT } from '../model/gpt.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
 import { generate } from '../model/decode.ts';
 import type { GenerationParams } from './params.ts';
 
@@ -30,7 +30,7 @@ export function decodeResponse(tok: Tokenizer, ids: number[]): string {
 }
 
 /** Sample one response per prompt with the `generation { ... }` params. */
-export async function sampleResponses(model: GPT, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, opts: { chunk?: number; chat?: boolean } = {}): Promise<Sampled> {
+export async function sampleResponses(model: CausalLM, tok: Tokenizer, prompts: string[], gen: GenerationParams, maxPromptLength: number, seed: number, opts: { chunk?: number; chat?: boolean } = {}): Promise<Sampled> {
   const chunk = opts.chunk ?? 32;
   const promptIds = encodePrompts(tok, prompts, maxPromptLength, opts.chat);
   const responseIds: number[][] = [];

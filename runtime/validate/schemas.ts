@@ -123,18 +123,77 @@ export const Gpt2ConfigSchema = z.looseObject({
   if (c.n_embd % c.n_head !== 0) ctx.addIssue({ code: 'custom', path: [], message: `n_embd (${c.n_embd}) must be divisible by n_head (${c.n_head})` });
 });
 
+/** The Llama-family `model_type`s the runtime computes (runtime/model/llama.ts). */
+export const LLAMA_MODEL_TYPES = ['llama', 'qwen2', 'qwen3', 'mistral'] as const;
+export const MODEL_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES] as const;
+/** transformers 5.18's max_position_embeddings when a config.json leaves it out. */
+export const LLAMA_DEFAULT_CONTEXT: Record<(typeof LLAMA_MODEL_TYPES)[number], number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 131072 };
+const modelTypeError = `only ${MODEL_TYPES.map((t) => JSON.stringify(t)).join(', ')} models are supported`;
+
+/**
+ * Llama, Qwen2, Qwen3 and Mistral config.json: dimensions bounded; the fields that change the numbers
+ * are then checked one by one (runtime/hf-checkpoint.ts checkLlamaConfig) and refused by name.
+ */
+export const LlamaConfigSchema = z.looseObject({
+  model_type: z.enum(LLAMA_MODEL_TYPES, { error: modelTypeError }),
+  vocab_size: int(1, 10_000_000),
+  hidden_size: int(1, 65_536),
+  intermediate_size: int(1, 1_000_000),
+  num_hidden_layers: int(1, 1024),
+  num_attention_heads: int(1, 4096),
+  num_key_value_heads: int(1, 4096).nullable().optional(),
+  head_dim: int(1, 65_536).nullable().optional(),
+  max_position_embeddings: int(1, 10_000_000).optional(),
+  rms_norm_eps: z.number().positive().max(1).optional(),
+  rope_theta: z.number().positive().optional(),
+  rope_scaling: z.record(z.string(), z.unknown()).nullable().optional(),
+  rope_parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+  hidden_act: z.string().optional(),
+  tie_word_embeddings: z.boolean().optional(),
+  attention_bias: z.boolean().optional(),
+  mlp_bias: z.boolean().optional(),
+  attention_dropout: prob.optional(),
+  sliding_window: int(1, 100_000_000).nullable().optional(),
+  use_sliding_window: z.boolean().optional(),
+  max_window_layers: int(0, 1024).optional(),
+  layer_types: z.array(z.string()).nullable().optional(),
+  bos_token_id: int(0, 10_000_000).nullable().optional(),
+  eos_token_id: z.union([int(0, 10_000_000), z.array(int(0, 10_000_000))]).nullable().optional(),
+  pad_token_id: int(0, 10_000_000).nullable().optional(),
+  num_labels: int(1, 100_000).optional(),
+  architectures: z.array(z.string()).nullable().optional(),
+});
+
+/** A model folder's config.json: GPT-2 or one of the Llama family, by `model_type`. */
+export const ModelConfigSchema = z.looseObject({ model_type: z.enum(MODEL_TYPES, { error: modelTypeError }) }).superRefine((c, ctx) => {
+  const r = (c.model_type === 'gpt2' ? Gpt2ConfigSchema : LlamaConfigSchema).safeParse(c);
+  if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', path: issue.path as (string | number)[], message: issue.message });
+});
+
 /**
  * What `rlhfc check` reads of a local model's config.json (its dimensions, for cross-checks against
  * the spec): bounded when present; the full GPT-2 check happens when the runtime loads the folder.
  */
 export const ModelFactsSchema = z.looseObject({
+  model_type: z.string().optional(),
   vocab_size: int(1, 10_000_000).optional(),
   n_positions: int(1, 1_000_000).optional(),
   n_embd: int(1, 65_536).optional(),
   n_layer: int(1, 1024).optional(),
   n_head: int(1, 4096).optional(),
+  max_position_embeddings: int(1, 10_000_000).optional(),
+  hidden_size: int(1, 65_536).optional(),
+  num_hidden_layers: int(1, 1024).optional(),
+  num_attention_heads: int(1, 4096).optional(),
 }).superRefine((c, ctx) => {
+  if (c.model_type !== undefined && !(MODEL_TYPES as readonly string[]).includes(c.model_type)) ctx.addIssue({ code: 'custom', path: ['model_type'], message: `model_type ${JSON.stringify(c.model_type)}: ${modelTypeError}` });
   if (c.n_embd !== undefined && c.n_head !== undefined && c.n_embd % c.n_head !== 0) ctx.addIssue({ code: 'custom', path: [], message: `n_embd (${c.n_embd}) must be divisible by n_head (${c.n_head})` });
+});
+
+/** model.safetensors.index.json of a sharded checkpoint: tensor name → shard file. */
+export const ShardIndexSchema = z.looseObject({
+  metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+  weight_map: z.record(z.string(), z.string().min(1).max(255)),
 });
 
 export const AdapterConfigSchema = z.looseObject({

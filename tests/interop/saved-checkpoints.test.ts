@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compileFile } from '../../compiler/compile.ts';
 import { loadCorpus } from '../../runtime/sources/dataset-corpus.ts';
 import { fromCheckpoint } from '../../runtime/model/io.ts';
-import type { GPT } from '../../runtime/model/gpt.ts';
+import type { CausalLM } from '../../runtime/model/causal-lm.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { collate, encodePreference, type Row } from '../../runtime/train/examples.ts';
 import type { Tokenizer } from '../../runtime/tokenizers/index.ts';
@@ -28,7 +28,7 @@ const CONTEXT = 40;
 const maxDiff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((r, i) => r.map((x, j) => Math.abs(x - b[i][j]))));
 
 /** Logits of the prefix of length L at its last position, for L = 1..ids.length: [L-1][vocab]. */
-function lastLogits(model: GPT, ids: number[]): number[][] {
+function lastLogits(model: CausalLM, ids: number[]): number[][] {
   return ids.map((_, i) => tf.tidy(() => (model.logits(tf.tensor2d([ids.slice(0, i + 1)], [1, i + 1], 'int32')).arraySync() as number[][][])[0][i]));
 }
 

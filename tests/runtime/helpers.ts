@@ -1,5 +1,6 @@
 // Shared fixtures for the runtime-*.test.ts files: tiny models on real text.
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
 import { GPT, type GPTConfig } from '../../runtime/model/gpt.ts';
 import { CharTokenizer } from '../../runtime/tokenizers/index.ts';
 import { collate, type Row } from '../../runtime/train/examples.ts';
@@ -44,4 +45,40 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export async function useCpu(): Promise<void> {
   await tf.setBackend('cpu');
   await tf.ready();
+}
+
+/** Compare analytic grads with central differences (float32: eps 1e-2) at the largest-gradient entry and one fixed entry. */
+export function gradCheck(vars: tf.Variable[], lossFn: () => tf.Scalar): number {
+  const loss = () => tf.tidy(() => lossFn().dataSync()[0]);
+  const { value, grads } = tf.variableGrads(lossFn, vars);
+  value.dispose();
+  let checked = 0;
+  for (const v of vars) {
+    const g = grads[v.name].dataSync();
+    const data = v.dataSync().slice();
+    let big = 0;
+    for (let i = 0; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[big])) big = i;
+    expect(Math.abs(g[big]), `${v.name} has a non-zero gradient`).toBeGreaterThan(1e-4);
+    for (const i of new Set([big, Math.floor(g.length / 3)])) {
+      const eps = 1e-2;
+      const at = (x: number) => {
+        const d = data.slice();
+        d[i] = x;
+        tf.tidy(() => v.assign(tf.tensor(d, v.shape)));
+        return loss();
+      };
+      const fd = (at(data[i] + eps) - at(data[i] - eps)) / (2 * eps);
+      at(data[i]);
+      const tol = 1e-2 * Math.max(Math.abs(fd), Math.abs(g[i])) + 2e-3;
+      expect(Math.abs(fd - g[i]), `${v.name}[${i}] fd=${fd} analytic=${g[i]}`).toBeLessThan(tol);
+      checked++;
+    }
+  }
+  tf.dispose(grads);
+  return checked;
+}
+
+/** Larger weights than init so the loss is not flat. */
+export function perturb(vars: Iterable<tf.Variable>, seed: number): void {
+  for (const v of vars) tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.3, 'float32', seed))));
 }

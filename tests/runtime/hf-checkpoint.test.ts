@@ -257,8 +257,11 @@ describe('model checkpoints', () => {
     expect((await userError(loadModel(dir))).diagnostics[0].notes).toEqual(['transformer.h.0.attn.c_attn.lora_A.weight']);
     const dir2 = await hfFolder((n) => n, [], { ...cfg, n_head: 3 });
     expect((await userError(loadModel(dir2))).message).toMatch(/config\.json: invalid model config: n_embd \(8\) must be divisible by n_head \(3\)/);
-    const dir3 = await hfFolder((n) => n, [], { ...cfg, model_type: 'llama' });
-    expect((await userError(loadModel(dir3))).message).toMatch(/model_type is "llama"/);
+    const dir3 = await hfFolder((n) => n, [], { ...cfg, model_type: 'bert' });
+    expect((await userError(loadModel(dir3))).message).toMatch(/model_type is "bert": only "gpt2", "llama", "qwen2", "qwen3", "mistral" models are supported/);
+    // a GPT-2 config relabelled llama is checked as a llama config: the field it lacks is named
+    const dir4 = await hfFolder((n) => n, [], { ...cfg, model_type: 'llama' });
+    expect((await userError(loadModel(dir4))).message).toMatch(/hidden_size: Invalid input: expected number/);
     expect((await userError(loadModel(join(dir, 'nope')))).message).toMatch(/nope\/config\.json: file not found/);
   });
 

@@ -9,7 +9,7 @@ import { initBackend } from '../../runtime/tensor-backend.ts';
 import { runPlan, type RunResult } from '../../runtime/runner.ts';
 import { buildReport } from '../../runtime/html-report.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
-import { loadCheckpoint } from '../../runtime/hf-checkpoint.ts';
+import { type Gpt2Config, loadCheckpoint } from '../../runtime/hf-checkpoint.ts';
 import { loadTokenizer } from '../../runtime/tokenizers/index.ts';
 import { GPT } from '../../runtime/model/gpt.ts';
 import { generate } from '../../runtime/model/decode.ts';
@@ -52,7 +52,7 @@ describe('sft', () => {
     expect(metrics['train_loss']).toBeLessThan(0.3);
     const ck = await loadCheckpoint(join(dir, 'model'));
     const tok = await loadTokenizer(join(dir, 'model'));
-    const c = ck.config;
+    const c = ck.config as Gpt2Config;
     const model = GPT.fromWeights({ vocabSize: c.vocab_size, context: c.n_positions, width: c.n_embd, layers: c.n_layer, heads: c.n_head, dropout: 0 }, ck.weights);
     const node = plan.nodes.find((n) => n.id === 'dataset:few')!;
     const recs = splitDataset((await loadDataset({ source: 'corpus', args: ['sentiment'], params: node.params, kind: 'pairs' }, '.')) as { prompt: string; response: string }[], { validation: 0, seed: 0 }).train;

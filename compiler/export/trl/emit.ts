@@ -85,6 +85,13 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
       `exported kinds: ${Object.keys(STAGE_EXPORTS).join(', ')}; run this plan with \`rlhfc run\``,
     ]);
   if (unsupported.length) return { files, copies, calls, diagnostics };
+  // A fresh `llama { }` model has no TRL mapping yet (the export builds only fresh GPT-2s): refused by name.
+  const freshLlama = plan.nodes.filter((n) => n.category === 'model' && n.kind === 'llama');
+  for (const n of freshLlama)
+    report(n, 'RLHF5001', `model '${n.name}' (llama { }): the trl target cannot build a fresh Llama-family model yet`, 'error', [
+      'train it with `rlhfc run` and export a spec that loads the saved folder with load("...")',
+    ]);
+  if (freshLlama.length) return { files, copies, calls, diagnostics };
 
   // ---- resources -------------------------------------------------------------------------------
   const hook = hookCopier(opts.specDir, copies);

@@ -28,6 +28,11 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
     { param: 'context', into: 'gpt2', fields: ['n_positions'] },
     { param: 'dropout', into: 'gpt2', fields: ['resid_pdrop', 'embd_pdrop', 'attn_pdrop'], value: (v) => ({ resid_pdrop: v, embd_pdrop: v, attn_pdrop: v }) },
   ],
+  'model llama': ['family', 'layers', 'heads', 'kv_heads', 'width', 'head_dim', 'intermediate', 'context', 'rope_theta', 'rms_norm_eps', 'tie', 'dropout'].map((param) => ({
+    param,
+    unsupported: () => 'the trl target does not build a fresh llama { } model (refused as RLHF5001); train it with rlhfc run and load the folder',
+    when: 'always',
+  })),
   'model load': [{ param: 'path', script: '`from_pretrained` on the folder (referenced, not copied)' }],
   'model hf': [{ param: 'id', script: '`from_pretrained` on the Hub id or folder' }],
   'tokenizer gpt2': [],

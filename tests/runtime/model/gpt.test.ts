@@ -4,7 +4,7 @@ import { entropy } from '../../../runtime/model/gpt.ts';
 import { toTensors } from '../../../runtime/model/batch.ts';
 import { AdamW } from '../../../runtime/optim.ts';
 import { collate } from '../../../runtime/train/examples.ts';
-import { lmBatch, maxAbsDiff, tinyModel, tok, useCpu } from '../helpers.ts';
+import { gradCheck, lmBatch, maxAbsDiff, perturb, tinyModel, tok, useCpu } from '../helpers.ts';
 
 beforeAll(useCpu);
 
@@ -44,42 +44,6 @@ describe('GPT model', () => {
     expect(Math.abs(loss - Math.log(tok.vocabSize))).toBeLessThan(0.1);
     m.dispose();
   });
-
-  /** Compare analytic grads with central differences (float32: eps 1e-2) at the largest-gradient entry and one fixed entry. */
-  function gradCheck(vars: tf.Variable[], lossFn: () => tf.Scalar): number {
-    const loss = () => tf.tidy(() => lossFn().dataSync()[0]);
-    const { value, grads } = tf.variableGrads(lossFn, vars);
-    value.dispose();
-    let checked = 0;
-    for (const v of vars) {
-      const g = grads[v.name].dataSync();
-      const data = v.dataSync().slice();
-      let big = 0;
-      for (let i = 0; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[big])) big = i;
-      expect(Math.abs(g[big]), `${v.name} has a non-zero gradient`).toBeGreaterThan(1e-4);
-      for (const i of new Set([big, Math.floor(g.length / 3)])) {
-        const eps = 1e-2;
-        const at = (x: number) => {
-          const d = data.slice();
-          d[i] = x;
-          tf.tidy(() => v.assign(tf.tensor(d, v.shape)));
-          return loss();
-        };
-        const fd = (at(data[i] + eps) - at(data[i] - eps)) / (2 * eps);
-        at(data[i]);
-        const tol = 1e-2 * Math.max(Math.abs(fd), Math.abs(g[i])) + 2e-3;
-        expect(Math.abs(fd - g[i]), `${v.name}[${i}] fd=${fd} analytic=${g[i]}`).toBeLessThan(tol);
-        checked++;
-      }
-    }
-    tf.dispose(grads);
-    return checked;
-  }
-
-  /** Larger weights than init so the loss is not flat. */
-  function perturb(vars: Iterable<tf.Variable>, seed: number): void {
-    for (const v of vars) tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.3, 'float32', seed))));
-  }
 
   it('analytic gradients match central finite differences (embeddings, attention, LayerNorm, MLP)', () => {
     const m = tinyModel({ layers: 1, width: 8, heads: 2, context: 8 }, 3);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../../core/diagnostics.ts';
 import { toCheckpoint } from '../../../runtime/model/io.ts';
-import type { GPT } from '../../../runtime/model/gpt.ts';
+import type { CausalLM } from '../../../runtime/model/causal-lm.ts';
 import type { StageContext } from '../../../runtime/stage-context.ts';
 import { openLM, type LM } from '../../../runtime/train/lm.ts';
 import { openReference, withoutAdapters } from '../../../runtime/train/reference.ts';
@@ -29,7 +29,7 @@ afterAll(async () => {
 const ctxOf = (inputs: Record<string, unknown>) => ({ inputs, seed: 0 }) as unknown as StageContext;
 const model = (name: string) => ({ type: 'causal_lm' as const, dir: join(dir, name) });
 
-const logits = (m: GPT) => {
+const logits = (m: CausalLM) => {
   const b = lmBatch(2, 12);
   return tf.tidy(() => Array.from(m.logits(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), tf.tensor2d(b.mask, [b.B, b.T])).dataSync()));
 };
