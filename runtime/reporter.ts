@@ -46,6 +46,15 @@ export class Reporter {
     if (opts.health) this.monitor = new HealthMonitor(opts.health);
   }
 
+  /** The step the stage resumed from (a checkpoint that loaded); undefined when it started from step 0. */
+  resumedFrom?: number;
+
+  /** The stage continues from a resumable checkpoint at `step` of `total`. */
+  resumed(step: number, total: number): void {
+    this.resumedFrom = step;
+    this.note(`resuming from the checkpoint at step ${step}/${total}`);
+  }
+
   /** What the training-health monitor found so far (empty without one). */
   findings(): Finding[] {
     return this.monitor?.findings() ?? [];

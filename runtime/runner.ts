@@ -235,7 +235,8 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
     }
     const reporter = new Reporter({ dir: tmp!, label: node.name, tty: opts.tty, write, runMetricsPath: runMetrics, health: healthOf(node.params) });
     const health = () => (reporter.findings().length ? { health: reporter.findings() } : {});
-    write(`${node.name}: ${resuming ? `resuming ${node.kind} from step ${resuming.step}` : `running ${node.kind}`} (${node.hash.slice(0, 12)})`);
+    // whether the checkpoint is usable is the stage's to find out (a damaged one is set aside with a warning)
+    write(`${node.name}: running ${node.kind}${resuming ? `, checkpoint found at step ${resuming.step}` : ''} (${node.hash.slice(0, 12)})`);
     let outcome: StageOutcome;
     try {
       const stageRun = await loadStageRun(node.kind);
@@ -277,7 +278,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       fail(storeError(e, node.name, storeDir) ?? e, 'failed');
     }
     artifacts.set(node.id, await loadStageOutputs(node, dir!));
-    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: resuming ? 'resumed' : 'ran', seconds, headline: outcome!.headline, dir: dir!, ...health() });
+    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: reporter.resumedFrom !== undefined ? 'resumed' : 'ran', seconds, headline: outcome!.headline, dir: dir!, ...health() });
     write(`${node.name}: done in ${seconds.toFixed(1)} s — ${outcome!.headline}`);
   }
   finish(signal.aborted ? 'interrupted' : 'ok');

@@ -9,7 +9,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../safetensors.ts';
 import { EOT, type Tokenizer, type TokenizerManifest } from './types.ts';
-import type { HfTokenizer } from './hf.ts';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const MANIFEST_FILE = 'rlhfc_tokenizer.json';
@@ -59,7 +58,13 @@ export async function writeTokenizerFiles(dir: string, t: Tokenizer, hfJson: obj
  * were read (chat template included), so `AutoTokenizer` opens the folder as it opened the original;
  * a minimal `tokenizer_config.json` naming the special tokens when the original had none.
  */
-export async function writeHfTokenizerFiles(dir: string, t: HfTokenizer): Promise<void> {
+/** What saving a Hugging Face tokenizer back needs of it (hf.ts's HfTokenizer; named here so files.ts does not import hf.ts, which imports it). */
+export interface SavedHfTokenizer extends Tokenizer {
+  readonly special: { bos?: string; eos?: string; pad?: string; unk?: string };
+  files(): { tokenizerJson: string; tokenizerConfig: string | undefined; chatTemplate: string | undefined };
+}
+
+export async function writeHfTokenizerFiles(dir: string, t: SavedHfTokenizer): Promise<void> {
   await mkdir(dir, { recursive: true });
   const { tokenizerJson, tokenizerConfig: cfg, chatTemplate } = t.files();
   if (chatTemplate !== undefined) await writeFileAtomic(join(dir, CHAT_TEMPLATE_FILE), chatTemplate);

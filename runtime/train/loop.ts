@@ -63,7 +63,7 @@ export async function runSteps<S extends Record<string, unknown>>(o: StepsOption
   if (resumed) {
     step = resumed.step;
     o.restore(resumed.extra as S, step);
-    o.reporter.note(`resumed from the checkpoint at step ${step}/${o.totalSteps}`);
+    o.reporter.resumed(step, o.totalSteps);
   }
   const resumedFrom = step;
   o.reporter.start(o.totalSteps);

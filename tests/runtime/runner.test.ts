@@ -195,13 +195,15 @@ describe('rlhfc run: faults', () => {
       until: (kill) => hasCheckpoint(store, 'tune') && (kill('SIGKILL'), true),
     });
     expect(b.signal).toBe('SIGKILL');
-    expect(b.err).toMatch(/base: resuming pretrain from step \d+/);
+    expect(b.err).toMatch(/base: running pretrain, checkpoint found at step \d+/);
+    expect(b.err).toMatch(/base: resuming from the checkpoint at step \d+\/\d+/);
     expect(new ArtifactStore(store).isFinished(hashOf('tune'))).toBe(false);
     expect(new ArtifactStore(store).runs()[0].shownStatus).toBe('killed');
     // 3. Resume again: PPO continues from its checkpoint and everything matches the reference bit for bit.
     const d = await rlhfc(['run', FIXTURE, '--store', store]);
     expect(d.code, d.err).toBe(0);
-    expect(d.err).toMatch(/tune: resuming ppo from step \d+/);
+    expect(d.err).toMatch(/tune: running ppo, checkpoint found at step \d+/);
+    expect(d.err).toMatch(/tune: resuming from the checkpoint at step \d+\/\d+/);
     expect(d.out).toMatch(/tune\s+ppo\s+resumed/);
     const got = modelFiles(store);
     const want = modelFiles(reference);
