@@ -45,7 +45,7 @@ export function clusterOptions(plan: Plan, flags: ClusterFlags): { cluster?: Clu
     else c['strategy'] = flags.strategy;
   }
   if (flags.mixedPrecision !== undefined) {
-    if (!['no', 'fp16', 'bf16'].includes(flags.mixedPrecision)) ds.push(diag('RLHF5003', `--mixed-precision must be one of no, fp16, bf16, got '${flags.mixedPrecision}'`));
+    if (!['auto', 'no', 'fp16', 'bf16'].includes(flags.mixedPrecision)) ds.push(diag('RLHF5003', `--mixed-precision must be one of auto, no, fp16, bf16, got '${flags.mixedPrecision}'`));
     else c['mixed_precision'] = flags.mixedPrecision;
   }
   return ds.length ? { diagnostics: ds } : { cluster: c as unknown as ClusterOptions, diagnostics: [] };

@@ -9,6 +9,7 @@
 import type { ResolvedParams } from '../../../core/schema.ts';
 import { lora, loop, optimizer, type Row, type StageClasses } from './rows.ts';
 import type { StageExport } from './writer.ts';
+import { expr } from './py.ts';
 import { pretrain } from './stages/pretrain.ts';
 import { sft } from './stages/sft.ts';
 import { reward } from './stages/reward.ts';
@@ -88,7 +89,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
     { param: 'cluster.gpus', script: 'accelerate.yaml `num_processes` = gpus × nodes' },
     { param: 'cluster.nodes', script: 'accelerate.yaml `num_machines`' },
     { param: 'cluster.strategy', script: 'accelerate.yaml: `ddp` MULTI_GPU, `zero2`/`zero3` DEEPSPEED with that ZeRO stage, `fsdp` FSDP' },
-    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16'], value: (v) => ({ bf16: v === 'bf16', fp16: v === 'fp16' }), script: 'and accelerate.yaml `mixed_precision`' },
+    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16'], value: (v) => (v === 'auto' ? { bf16: expr('common.mixed_precision() == "bf16"'), fp16: expr('common.mixed_precision() == "fp16"') } : { bf16: v === 'bf16', fp16: v === 'fp16' }), script: 'and accelerate.yaml `mixed_precision`; `auto`: `common.mixed_precision()` when the stage runs (bf16 on a GPU that supports it, else fp32)' },
   ],
 };
 

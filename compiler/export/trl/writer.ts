@@ -14,7 +14,8 @@ export interface ClusterOptions {
   gpus: number;
   nodes: number;
   strategy: 'ddp' | 'zero2' | 'zero3' | 'fsdp';
-  mixed_precision: 'no' | 'fp16' | 'bf16';
+  /** auto: decided when the export runs (common.mixed_precision(): bf16 on a GPU that has it, else fp32). */
+  mixed_precision: 'auto' | 'no' | 'fp16' | 'bf16';
 }
 
 /** A config-class instantiation in the emitted code, recorded for the field check. */

@@ -63,7 +63,7 @@ def main() -> None:
         samples=2,  # samples
         seed=42,  # seed
         node_id="stage:rl",  # with the seed: the prompt order, as rlhfc
-        mixed_precision="bf16",  # cluster.mixed_precision
+        mixed_precision=common.mixed_precision(),  # cluster.mixed_precision
     )
     trainer = PPOTrainer(config, policy, ref_policy, reward, tokenizer, prompts)
     trainer.train()

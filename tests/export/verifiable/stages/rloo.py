@@ -60,8 +60,8 @@ def main() -> None:
         shuffle_dataset=True,  # prompts in a seeded random order, as rlhfc
         seed=42,  # seed
         data_seed=42,  # seed
-        bf16=True,  # cluster.mixed_precision
-        fp16=False,  # cluster.mixed_precision
+        bf16=common.mixed_precision() == "bf16",  # cluster.mixed_precision
+        fp16=common.mixed_precision() == "fp16",  # cluster.mixed_precision
         optim="adamw_torch",  # AdamW, as rlhfc
         gradient_checkpointing=False,
         report_to="none",  # set to "wandb" or "tensorboard" to track runs

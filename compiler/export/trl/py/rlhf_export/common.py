@@ -224,6 +224,22 @@ def write_metrics(out: str, history: list[dict]) -> None:
 # ---- sampling -------------------------------------------------------------------------------
 
 
+def mixed_precision() -> str:
+    """The export's default mixed precision (`auto`), decided on the machine that runs it: "bf16" on a CUDA GPU
+    with bfloat16 in hardware (Ampere and later), else "no" (fp32: a CPU, or an older GPU that would only emulate
+    it). $RLHF_MIXED_PRECISION (no, fp16, bf16) overrides it."""
+    import os
+
+    import torch
+
+    forced = os.environ.get("RLHF_MIXED_PRECISION")
+    if forced:
+        if forced not in ("no", "fp16", "bf16"):
+            raise SystemExit(f"RLHF_MIXED_PRECISION must be no, fp16 or bf16, got {forced!r}")
+        return forced
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
+
+
 def device():
     import torch
 
