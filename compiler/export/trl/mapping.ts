@@ -83,7 +83,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
   'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
   'judge words': [{ param: 'list', script: 'rlhf_export/judges.py `words(list)`' }],
   'judge fn': [{ param: 'ref', script: 'the file is copied to hooks/ and run by Node.js + tsx in a subprocess (rlhf_export/ts_judge.mjs); it receives (prompt, response, record) as locally', note: 'the project needs Node.js >= 20 and `npm install tsx`; a hook that imports other local files needs them copied too' }],
-  'setting seed': [{ param: 'seed', into: 'config', fields: ['seed', 'data_seed'], value: (v) => ({ seed: v, data_seed: v }), script: 'also seeds sampling in the script-only stages' }],
+  'setting seed': [{ param: 'seed', into: 'config', fields: ['seed', 'data_seed', 'full_determinism'], value: (v) => ({ seed: v, data_seed: v, full_determinism: expr('common.deterministic()') }), script: 'also seeds sampling in the script-only stages; `full_determinism` when the export runs with RLHF_DETERMINISTIC=1 (`--deterministic`)' }],
   'setting artifacts': [{ param: 'artifacts', script: 'not used: stage outputs go to outputs/<stage>/ in the project' }],
   'setting cluster': [
     { param: 'cluster.gpus', script: 'accelerate.yaml `num_processes` = gpus × nodes' },

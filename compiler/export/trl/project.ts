@@ -179,8 +179,14 @@ export function shellWord(s: string): string {
 
 // ---- run.sh, accelerate.yaml, requirements.txt, README.md ------------------------------------------
 
+/** One GPU (or the CPU), data parallel: nothing for accelerate launch to spread, so training stages run as plain `python`. */
+export function oneProcess(c: ClusterOptions): boolean {
+  return c.nodes * c.gpus === 1 && c.strategy === 'ddp';
+}
+
 export function runSh(header: string, steps: Step[], c: ClusterOptions): string {
   const multi = c.nodes > 1;
+  const single = oneProcess(c);
   return `#!/usr/bin/env bash
 ${header}
 #
@@ -189,7 +195,7 @@ ${header}
 # run resumes where it stopped (training stages also resume from their last checkpoint) and a
 # step whose parameters or inputs changed in the spec runs again.
 #
-# Training stages run under \`accelerate launch\` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy}).
+# Training stages run ${single ? 'as one process (1 GPU, or the CPU; accelerate.yaml is used with accelerate launch when ACCELERATE_CONFIG_FILE names it)' : `under \`accelerate launch\` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy})`}.
 # Data preparation and the sampling stages (judge, generate, eval) run as one process${multi ? ' on the main node' : ''}.${multi ? `
 # Multi-node: run this script on every node with MACHINE_RANK (0 on the main node),
 # MAIN_PROCESS_IP and MAIN_PROCESS_PORT set; data/, tokenizers/ and outputs/ must be on a
@@ -197,8 +203,18 @@ ${header}
 set -euo pipefail
 cd "$(dirname "$0")"
 export PYTHONPATH="$PWD\${PYTHONPATH:+:$PYTHONPATH}"
-
-LAUNCH=(accelerate launch --config_file "\${ACCELERATE_CONFIG_FILE:-accelerate.yaml}"${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})
+${c.deterministic ? `# --deterministic: deterministic torch algorithms and Transformers' full_determinism (rlhf_export/common.py
+# deterministic()); cuBLAS needs a fixed workspace for deterministic matrix products on GPUs.
+export RLHF_DETERMINISTIC=1
+export CUBLAS_WORKSPACE_CONFIG=\${CUBLAS_WORKSPACE_CONFIG:-:4096:8}
+` : ''}
+${single ? `# One process: training stages run as plain \`python\` (no \`accelerate launch\` start-up); with
+# ACCELERATE_CONFIG_FILE set they run under \`accelerate launch\` with that configuration instead.
+if [ -n "\${ACCELERATE_CONFIG_FILE:-}" ]; then
+  LAUNCH=(accelerate launch --config_file "$ACCELERATE_CONFIG_FILE")
+else
+  LAUNCH=(python)
+fi` : `LAUNCH=(accelerate launch --config_file "\${ACCELERATE_CONFIG_FILE:-accelerate.yaml}"${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})`}
 
 # step NAME OUTPUT_FOLDER PLAN_HASH all|main COMMAND...
 step() {
@@ -305,7 +321,7 @@ pip install -r requirements.txt
 
 | step | result | what runs |
 |---|---|---|
-${steps.map((s) => `| ${s.name} | \`${s.out}/\` | \`${s.command.replace('"${LAUNCH[@]}"', 'accelerate launch')}\` |`).join('\n')}
+${steps.map((s) => `| ${s.name} | \`${s.out}/\` | \`${s.command.replace('"${LAUNCH[@]}"', oneProcess(c) ? 'python' : 'accelerate launch')}\` |`).join('\n')}
 
 Stages (in dependency order): ${stages.map((n) => `${n.name} (${n.kind})`).join(', ')}.
 Each stage script states its trainer and every configuration value, each commented with the rlhfc
