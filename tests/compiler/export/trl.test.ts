@@ -369,6 +369,20 @@ describe('trl export: Python helpers', () => {
     expect(exportSpec('examples/seed.rlhf', { mixedPrecision: 'bf16' }).result.files.get('stages/base.py')).toContain('bf16=True,');
   });
 
+  it('run.sh: one plain process for 1 GPU / 1 node / ddp, accelerate launch otherwise; --deterministic exports its settings', () => {
+    const one = projects.get('seed.rlhf')!.result.files.get('run.sh')!;
+    expect(one).toContain('  LAUNCH=(python)');
+    expect(one).not.toContain('RLHF_DETERMINISTIC');
+    expect(projects.get('seed.rlhf')!.result.files.get('README.md')).toContain('| base | `outputs/base/` | `python stages/base.py');
+    const two = exportSpec('examples/seed.rlhf', { gpus: '2' }).result.files.get('run.sh')!;
+    expect(two).not.toContain('LAUNCH=(python)');
+    expect(two).toContain('LAUNCH=(accelerate launch --config_file "${ACCELERATE_CONFIG_FILE:-accelerate.yaml}")');
+    const det = exportSpec('examples/seed.rlhf', { deterministic: true }).result.files;
+    expect(det.get('run.sh')).toContain('export RLHF_DETERMINISTIC=1\nexport CUBLAS_WORKSPACE_CONFIG=${CUBLAS_WORKSPACE_CONFIG:-:4096:8}');
+    expect(det.get('stages/base.py')).toContain('full_determinism=common.deterministic(),');
+    expect(det.get('stages/base.py')).toMatch(/args = parser.parse_args\(\)\n {4}common.start\(seed=42\)/);
+  });
+
   it('pack_text predicts every token exactly once, in blocks that fit the context', () => {
     const out = py(`import sys, types, json
 sys.modules["datasets"] = types.SimpleNamespace(Dataset=types.SimpleNamespace(from_list=lambda rows: rows))
