@@ -57,6 +57,7 @@ interface TrlOptions {
   nodes?: string;
   strategy?: string;
   mixedPrecision?: string;
+  deterministic?: boolean;
   strict?: boolean;
   smoke?: boolean;
 }
@@ -120,7 +121,8 @@ const compileCmd: Register = (program, io) =>
     .option('--gpus <n>', 'with --target trl: GPUs per node (overrides cluster { gpus })')
     .option('--nodes <n>', 'with --target trl: machines (overrides cluster { nodes })')
     .option('--strategy <name>', 'with --target trl: ddp, zero2, zero3 or fsdp (overrides cluster { strategy })')
-    .option('--mixed-precision <mode>', 'with --target trl: no, fp16 or bf16 (overrides cluster { mixed_precision })')
+    .option('--mixed-precision <mode>', 'with --target trl: auto (the default: bf16 where the GPU supports it, else fp32, decided at run time), no, fp16 or bf16 (overrides cluster { mixed_precision })')
+    .option('--deterministic', 'with --target trl: reproducible runs (deterministic torch algorithms, the cuBLAS workspace setting, Transformers full_determinism; slower on GPUs)')
     .option('--strict', 'with --target trl: a parameter with no TRL equivalent (RLHF5001) is an error instead of a warning')
     .option('--smoke', 'with --target trl: a smoke-scale project (a few records and steps) that proves every step runs')
     .option('--seed <n>', 'override the spec\'s seed')

@@ -81,6 +81,6 @@ export const SETTINGS: Record<string, ParamSpec> = {
     gpus: int('GPUs per node.', 1, 1, 1024),
     nodes: int('Machines.', 1, 1, 4096),
     strategy: str('How the model is spread over GPUs: data parallel, DeepSpeed ZeRO-2 / ZeRO-3, or FSDP.', 'ddp', CLUSTER_STRATEGIES),
-    mixed_precision: str('Mixed precision of training.', 'bf16', ['no', 'fp16', 'bf16']),
+    mixed_precision: str('Mixed precision of training; `auto`: decided when the export runs (bf16 on GPUs that support it, else fp32).', 'auto', ['auto', 'no', 'fp16', 'bf16']),
   }),
 };

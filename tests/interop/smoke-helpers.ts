@@ -13,7 +13,8 @@ import { pyEnv } from './python.ts';
 export function exportSmoke(spec: string, out: string): Plan {
   const r = compileFile(spec);
   expect(r.plan, renderDiagnostics(r.diagnostics, (p) => r.sources.get(p))).toBeDefined();
-  const c = clusterOptions(r.plan!, { mixedPrecision: 'no', gpus: '1', nodes: '1', strategy: 'ddp' });
+  // No --mixed-precision: the default (auto) must run as it is on this CPU machine.
+  const c = clusterOptions(r.plan!, { gpus: '1', nodes: '1', strategy: 'ddp' });
   const result = buildTrlProject(r.plan!, { specPath: spec, outDir: out, sources: r.sources, cluster: c.cluster!, smoke: true });
   expect(result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message)).toEqual([]);
   writeTrlProject(result, out);

@@ -51,7 +51,7 @@ export function generateTrlMapping(): string {
     const bare: Record<string, string> = {
       'tokenizer gpt2': '`AutoTokenizer.from_pretrained("gpt2")`',
       'tokenizer chars': 'script: `tokenizers`, one token per character seen',
-      'judge vader': 'rlhf_export/judges.py `vader()` (vaderSentiment)',
+      'judge vader': 'rlhf_export/judges.py `vader()` (the rules and lexicon of npm `vader-sentiment`, shipped as vader.json)',
     };
     if (!rows.length) out.push(`| \`${what}\` | | ${bare[what]} | |`);
     for (const r of rows) out.push(`| \`${what}\` | \`${r.param}\` | ${r.into === 'config' ? 'every trainer config: ' : ''}${target(r, undefined)} | ${cell(r.note ?? '')} |`);

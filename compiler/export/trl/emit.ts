@@ -25,7 +25,7 @@ import { STAGE_EXPORTS, rowsFor, valueAt } from './mapping.ts';
 import { smokePlan } from './smoke.ts';
 import { StageWriter, type ClusterOptions, type EmittedCall, type Resource } from './writer.ts';
 import { hookCopier, judgeResource } from './judges.ts';
-import { accelerateYaml, afinnLexicon, dataScript, projectReadme, requirements, runSh, shellWord, tokenizerScript, type ProjectContext, type Step } from './project.ts';
+import { accelerateYaml, afinnLexicon, dataScript, vaderLexicon, projectReadme, requirements, runSh, shellWord, tokenizerScript, type ProjectContext, type Step } from './project.ts';
 
 export type { ClusterOptions, EmittedCall } from './writer.ts';
 
@@ -155,6 +155,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
   files.set('requirements.txt', requirements(header('#', 'pinned requirements'), plan, opts.cluster));
   files.set('README.md', projectReadme(plan, hash, regenerate, opts.cluster, steps, diagnostics, Boolean(opts.smoke)));
   if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'afinn')) files.set('rlhf_export/afinn.json', afinnLexicon(header('', 'afinn() lexicon').replace(/\n/g, ' ').trim()));
+  if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'vader')) files.set('rlhf_export/vader.json', vaderLexicon(header('', 'vader() lexicon').replace(/\n/g, ' ').trim()));
   if (plan.nodes.some((n) => n.category === 'judge' && n.kind === 'fn')) files.set('rlhf_export/ts_judge.mjs', `${header('//', 'runs user TypeScript reward functions')}\n${readFileSync(resolve(PY_HELPERS, 'ts_judge.mjs'), 'utf8')}`);
   for (const f of readdirSync(PY_HELPERS).filter((x) => x.endsWith('.py')).sort()) {
     files.set(`rlhf_export/${f}`, `${header('#', 'shared helpers (the same in every export)')}\n${readFileSync(resolve(PY_HELPERS, f), 'utf8')}`);

@@ -23,6 +23,7 @@ export interface ClusterFlags {
   nodes?: string;
   strategy?: string;
   mixedPrecision?: string;
+  deterministic?: boolean;
 }
 
 /** Effective cluster options: flags over the spec's block over the schema defaults. */
@@ -45,9 +46,10 @@ export function clusterOptions(plan: Plan, flags: ClusterFlags): { cluster?: Clu
     else c['strategy'] = flags.strategy;
   }
   if (flags.mixedPrecision !== undefined) {
-    if (!['no', 'fp16', 'bf16'].includes(flags.mixedPrecision)) ds.push(diag('RLHF5003', `--mixed-precision must be one of no, fp16, bf16, got '${flags.mixedPrecision}'`));
+    if (!['auto', 'no', 'fp16', 'bf16'].includes(flags.mixedPrecision)) ds.push(diag('RLHF5003', `--mixed-precision must be one of auto, no, fp16, bf16, got '${flags.mixedPrecision}'`));
     else c['mixed_precision'] = flags.mixedPrecision;
   }
+  if (flags.deterministic) c['deterministic'] = true;
   return ds.length ? { diagnostics: ds } : { cluster: c as unknown as ClusterOptions, diagnostics: [] };
 }
 

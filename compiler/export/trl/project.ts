@@ -1,8 +1,10 @@
 // The project files of the TRL export besides the stage scripts: prepare_data.py (datasets),
-// train_tokenizers.py, run.sh, accelerate.yaml, requirements.txt, README.md and the afinn() lexicon.
+// train_tokenizers.py, run.sh, accelerate.yaml, requirements.txt, README.md and the afinn() and vader() lexicons.
 
 import { createHash } from 'node:crypto';
-import { basename, extname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { createRequire } from 'node:module';
 import type { Plan, PlanNode } from '../../../core/plan-types.ts';
 import type { Diagnostic } from '../../../core/diagnostics.ts';
@@ -143,6 +145,19 @@ export function afinnLexicon(generated: string): string {
   return JSON.stringify({ generated, source: 'npm sentiment 5.0.2 (AFINN-165 and Emoji Sentiment Ranking)', labels, negators: req('sentiment/languages/en/negators.json') }) + '\n';
 }
 
+/** The vader() judge's lexicon as the local runtime reads it: npm `vader-sentiment` 1.1.3's src/vader_lexicon.js
+ * (the object its bundle is built from), for rlhf_export/judges.py's port of that package. */
+export function vaderLexicon(generated: string): string {
+  const req = createRequire(import.meta.url);
+  const file = resolve(dirname(req.resolve('vader-sentiment/package.json')), 'src/vader_lexicon.js');
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf('export const lexicon =');
+  if (start < 0) throw new Error(`${file}: no 'export const lexicon =' (vader-sentiment changed its layout)`);
+  const lexicon = runInNewContext(`(${text.slice(start + 'export const lexicon ='.length).trim().replace(/;\s*$/, '')})`) as Record<string, number>;
+  const version = (req('vader-sentiment/package.json') as { version: string }).version;
+  return JSON.stringify({ generated, source: `npm vader-sentiment ${version} (Apache-2.0; VADER lexicon, Hutto & Gilbert 2014)`, lexicon }) + '\n';
+}
+
 /** One hash for a step that materialises several nodes. */
 function combined(nodes: PlanNode[]): string {
   return createHash('sha256')
@@ -164,8 +179,14 @@ export function shellWord(s: string): string {
 
 // ---- run.sh, accelerate.yaml, requirements.txt, README.md ------------------------------------------
 
+/** One GPU (or the CPU), data parallel: nothing for accelerate launch to spread, so training stages run as plain `python`. */
+export function oneProcess(c: ClusterOptions): boolean {
+  return c.nodes * c.gpus === 1 && c.strategy === 'ddp';
+}
+
 export function runSh(header: string, steps: Step[], c: ClusterOptions): string {
   const multi = c.nodes > 1;
+  const single = oneProcess(c);
   return `#!/usr/bin/env bash
 ${header}
 #
@@ -174,7 +195,7 @@ ${header}
 # run resumes where it stopped (training stages also resume from their last checkpoint) and a
 # step whose parameters or inputs changed in the spec runs again.
 #
-# Training stages run under \`accelerate launch\` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy}).
+# Training stages run ${single ? 'as one process (1 GPU, or the CPU; accelerate.yaml is used with accelerate launch when ACCELERATE_CONFIG_FILE names it)' : `under \`accelerate launch\` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''}, ${c.strategy})`}.
 # Data preparation and the sampling stages (judge, generate, eval) run as one process${multi ? ' on the main node' : ''}.${multi ? `
 # Multi-node: run this script on every node with MACHINE_RANK (0 on the main node),
 # MAIN_PROCESS_IP and MAIN_PROCESS_PORT set; data/, tokenizers/ and outputs/ must be on a
@@ -182,8 +203,18 @@ ${header}
 set -euo pipefail
 cd "$(dirname "$0")"
 export PYTHONPATH="$PWD\${PYTHONPATH:+:$PYTHONPATH}"
-
-LAUNCH=(accelerate launch --config_file "\${ACCELERATE_CONFIG_FILE:-accelerate.yaml}"${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})
+${c.deterministic ? `# --deterministic: deterministic torch algorithms and Transformers' full_determinism (rlhf_export/common.py
+# deterministic()); cuBLAS needs a fixed workspace for deterministic matrix products on GPUs.
+export RLHF_DETERMINISTIC=1
+export CUBLAS_WORKSPACE_CONFIG=\${CUBLAS_WORKSPACE_CONFIG:-:4096:8}
+` : ''}
+${single ? `# One process: training stages run as plain \`python\` (no \`accelerate launch\` start-up); with
+# ACCELERATE_CONFIG_FILE set they run under \`accelerate launch\` with that configuration instead.
+if [ -n "\${ACCELERATE_CONFIG_FILE:-}" ]; then
+  LAUNCH=(accelerate launch --config_file "$ACCELERATE_CONFIG_FILE")
+else
+  LAUNCH=(python)
+fi` : `LAUNCH=(accelerate launch --config_file "\${ACCELERATE_CONFIG_FILE:-accelerate.yaml}"${multi ? ' --machine_rank "${MACHINE_RANK:?set MACHINE_RANK}" --main_process_ip "${MAIN_PROCESS_IP:?set MAIN_PROCESS_IP}" --main_process_port "${MAIN_PROCESS_PORT:-29500}"' : ''})`}
 
 # step NAME OUTPUT_FOLDER PLAN_HASH all|main COMMAND...
 step() {
@@ -242,7 +273,8 @@ export function accelerateYaml(header: string, c: ClusterOptions): string {
     'downcast_bf16: \'no\'',
     'machine_rank: 0',
     'main_training_function: main',
-    `mixed_precision: ${c.mixed_precision === 'no' ? "'no'" : c.mixed_precision}`,
+    // auto: the stage scripts decide (common.mixed_precision()); Transformers' Trainer and rlhf_export's PPO pass it to Accelerate.
+    `mixed_precision: ${c.mixed_precision === 'no' || c.mixed_precision === 'auto' ? "'no'" : c.mixed_precision}`,
     `num_machines: ${c.nodes}`,
     `num_processes: ${processes}`,
     'rdzv_backend: static',
@@ -267,7 +299,6 @@ export function requirements(header: string, plan: Plan, c: ClusterOptions): str
     `safetensors==${PINNED.safetensors}`,
   ];
   if (c.strategy === 'zero2' || c.strategy === 'zero3') lines.push('deepspeed  # strategy zero2 / zero3 (not pinned: not installed or tested by rlhfc\'s CI)');
-  if (judges.has('vader')) lines.push(`vaderSentiment==${PINNED.vaderSentiment}  # vader() judge`);
   if (judges.has('fn')) lines.push('# fn() judges run the spec\'s TypeScript with Node.js >= 20 and tsx: `npm install tsx` in this folder (not a pip package)');
   return lines.join('\n') + '\n';
 }
@@ -279,7 +310,9 @@ export function projectReadme(plan: Plan, hash: string, regenerate: string, c: C
 # ${basename(plan.spec)} on TRL + Accelerate
 
 This project runs the pipeline of \`${plan.spec}\` with Hugging Face TRL ${PINNED.trl} and Transformers ${PINNED.transformers}
-on ${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''} (${c.strategy}, ${c.mixed_precision} mixed precision).
+on ${c.nodes} node${c.nodes > 1 ? 's' : ''} × ${c.gpus} GPU${c.gpus > 1 ? 's' : ''} (${c.strategy}, ${c.mixed_precision === 'auto' ? 'mixed precision decided when it runs' : `${c.mixed_precision} mixed precision`}).${c.mixed_precision === 'auto' ? `\nMixed precision is \`auto\`: each stage trains in bf16 on a GPU that supports it, else in fp32 (a CPU, an older
+GPU), so the project runs as it is on a laptop too. \`RLHF_MIXED_PRECISION=no|fp16|bf16 ./run.sh\` fixes it for one run;
+\`rlhfc compile ... --mixed-precision bf16\` (or \`cluster { mixed_precision: bf16 }\`) writes it into the project.` : ''}
 ${smoke ? `\n**Smoke run** (\`--smoke\`): at most ${SMOKE.records} records per dataset, ${SMOKE.steps} steps per training stage, batches of at most ${SMOKE.batch}, ${SMOKE.newTokens} new tokens per response, judges break ties at random. It proves that every step runs; it does not train anything useful.\n` : ''}
 \`\`\`sh
 pip install -r requirements.txt
@@ -288,7 +321,7 @@ pip install -r requirements.txt
 
 | step | result | what runs |
 |---|---|---|
-${steps.map((s) => `| ${s.name} | \`${s.out}/\` | \`${s.command.replace('"${LAUNCH[@]}"', 'accelerate launch')}\` |`).join('\n')}
+${steps.map((s) => `| ${s.name} | \`${s.out}/\` | \`${s.command.replace('"${LAUNCH[@]}"', oneProcess(c) ? 'python' : 'accelerate launch')}\` |`).join('\n')}
 
 Stages (in dependency order): ${stages.map((n) => `${n.name} (${n.kind})`).join(', ')}.
 Each stage script states its trainer and every configuration value, each commented with the rlhfc

@@ -4,6 +4,7 @@
 // setting rows from here.
 
 import type { Row } from './rows.ts';
+import { expr } from './py.ts';
 
 /** What every dataset source maps to: limit and split, done by prepare_data.py as the runtime does. */
 const DATASET_COMMON: Row[] = [
@@ -57,13 +58,13 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
   'judge length': [{ param: 'target', script: 'rlhf_export/judges.py `length(target)`' }],
   'judge words': [{ param: 'list', script: 'rlhf_export/judges.py `words(list)`' }],
   'judge fn': [{ param: 'ref', script: 'the file is copied to hooks/ and run by Node.js + tsx in a subprocess (rlhf_export/ts_judge.mjs); it receives (prompt, response, record) as locally', note: 'the project needs Node.js >= 20 and `npm install tsx`; a hook that imports other local files needs them copied too' }],
-  'setting seed': [{ param: 'seed', into: 'config', fields: ['seed', 'data_seed'], value: (v) => ({ seed: v, data_seed: v }), script: 'also seeds sampling in the script-only stages' }],
+  'setting seed': [{ param: 'seed', into: 'config', fields: ['seed', 'data_seed', 'full_determinism'], value: (v) => ({ seed: v, data_seed: v, full_determinism: expr('common.deterministic()') }), script: 'also seeds sampling in the script-only stages; `full_determinism` when the export runs with RLHF_DETERMINISTIC=1 (`--deterministic`)' }],
   'setting artifacts': [{ param: 'artifacts', script: 'not used: stage outputs go to outputs/<stage>/ in the project' }],
   'setting cluster': [
     { param: 'cluster.gpus', script: 'accelerate.yaml `num_processes` = gpus × nodes' },
     { param: 'cluster.nodes', script: 'accelerate.yaml `num_machines`' },
     { param: 'cluster.strategy', script: 'accelerate.yaml: `ddp` MULTI_GPU, `zero2`/`zero3` DEEPSPEED with that ZeRO stage, `fsdp` FSDP' },
-    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16'], value: (v) => ({ bf16: v === 'bf16', fp16: v === 'fp16' }), script: 'and accelerate.yaml `mixed_precision`' },
+    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16'], value: (v) => (v === 'auto' ? { bf16: expr('common.mixed_precision() == "bf16"'), fp16: expr('common.mixed_precision() == "fp16"') } : { bf16: v === 'bf16', fp16: v === 'fp16' }), script: 'and accelerate.yaml `mixed_precision`; `auto`: `common.mixed_precision()` when the stage runs (bf16 on a GPU that supports it, else fp32)' },
   ],
 };
 

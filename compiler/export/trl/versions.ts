@@ -13,7 +13,6 @@ export const PINNED = {
   accelerate: '1.15.0',
   datasets: '5.0.1',
   safetensors: '0.8.0',
-  vaderSentiment: '3.3.2',
 } as const;
 
 export type PinnedPackage = keyof typeof PINNED;

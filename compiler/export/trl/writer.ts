@@ -12,7 +12,10 @@ export interface ClusterOptions {
   gpus: number;
   nodes: number;
   strategy: 'ddp' | 'zero2' | 'zero3' | 'fsdp';
-  mixed_precision: 'no' | 'fp16' | 'bf16';
+  /** auto: decided when the export runs (common.mixed_precision(): bf16 on a GPU that has it, else fp32). */
+  mixed_precision: 'auto' | 'no' | 'fp16' | 'bf16';
+  /** --deterministic: run.sh sets RLHF_DETERMINISTIC=1 and CUBLAS_WORKSPACE_CONFIG (see common.deterministic()). */
+  deterministic?: boolean;
 }
 
 /** A config-class instantiation in the emitted code, recorded for the field check. */
@@ -216,6 +219,7 @@ export class StageWriter {
       ...this.args.map((a) => `    ${a}`),
       '    parser.add_argument("--out", required=True, help="folder for this stage\'s result")',
       '    args = parser.parse_args()',
+      `    common.start(seed=${pyLit(this.plan.seed)})  # seed: model initialisation too (a fresh model, a reward head are built before the trainer seeds)`,
       '',
       ...this.body.flatMap((l) => l.split('\n')).map((l) => (l ? `    ${l}` : '')),
       '',

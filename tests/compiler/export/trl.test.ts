@@ -2,7 +2,7 @@
 // config keywords that exist in the pinned classes, a mapping that covers every parameter, the
 // same data splits as the local runtime, and the cluster options.
 // UPDATE_GOLDEN=1 rewrites tests/export/<example>/.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import type { ConstructorSchema, ParamSpec } from '../../../core/schema.ts';
 import type { Plan } from '../../../core/plan-types.ts';
 
 const update = process.env.UPDATE_GOLDEN === '1';
+const PYTHON_FOR_HELPERS = existsSync('.venv/bin/python') ? resolve('.venv/bin/python') : 'python3';
 // Spec files only (regular files): a store a user's run left in examples/ is not a spec.
 const examples = specFilesIn('examples').map((p) => relative('examples', p));
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-trl-'));
@@ -301,6 +302,85 @@ describe('trl export: Python helpers', () => {
       expect(got.some((x: number) => x !== 0)).toBe(true);
       got.forEach((x: number, i: number) => expect(x, `${texts[i]} (per_token ${perToken})`).toBeCloseTo(want[i], 12));
     }
+  });
+
+  it('vader() scores exactly like the local judge (npm vader-sentiment ported, its lexicon shipped as vader.json)', async () => {
+    const { vaderJudge } = await import('../../../runtime/sources/judge-vader.ts');
+    const p = projects.get('seed.rlhf')!;
+    writeTrlProject(p.result, p.out);
+    expect(p.result.files.get('requirements.txt')).not.toMatch(/vader/i);
+    const load = async (name: string) => {
+      const n = p.plan.nodes.find((x) => x.id === `dataset:${name}`)!;
+      const records = await loadDataset({ source: n.kind, args: [n.params['name']], params: n.params, kind: n.datasetKind as 'text' }, 'examples');
+      const split = n.params['split'] as { validation: number; seed: number };
+      return splitDataset(records, { validation: split.validation, seed: split.seed });
+    };
+    // The eval's 300 held-out prompts, the SFT texts (prompt + response), and PPO-like samples: their words
+    // shuffled, some in capitals, with "but", negations, boosters, emoticons, emoji and ! / ? runs mixed in.
+    const prompts = (await load('starts')).validation.slice(0, 300).map((r) => String((r as { prompt: string }).prompt));
+    const sft = (await load('reviews')).validation.map((r) => { const x = r as { prompt: string; response: string }; return x.prompt + x.response; });
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const extras = ['but', 'BUT', 'not', "isn't", 'never', 'very', 'VERY', 'kind of', 'least', 'at least', ':)', ':-(', '<3', '😀', '👍', '!!', '???', '?!', 'the bomb', 'yeah right', 'so', 'this'];
+    const ppo = sft.slice(0, 300).map((t) => {
+      const ws = t.split(' ');
+      const out: string[] = [];
+      for (let i = 0; i < ws.length; i++) {
+        const w = ws[rand(ws.length)];
+        out.push(rand(6) === 0 ? w.toUpperCase() : w);
+        if (rand(4) === 0) out.push(extras[rand(extras.length)]);
+      }
+      return out.join(rand(3) === 0 ? '  ' : ' ');
+    });
+    const hand = [
+      '', ' ', '!', 'good', 'GOOD', 'The food is GOOD, the service is not.', 'The movie was not bad at all!', "I don't love it but I don't hate it",
+      'It was great but the ending was terrible', 'NOT GOOD', 'very very good!!!!!', 'Is it good??', 'Is it good????', 'kind of good', 'sort of bad',
+      'at least it is good', 'least good idea', 'never so good', 'never this bad', 'this is the shit', 'that was the bomb', 'yeah right, great',
+      "couldn't be better", 'Without doubt excellent', 'nothing is wrong', ':) :( <3 :-D', 'I ❤ it 😀😀', 'good.\nbad!\tugly?\u00a0nice', 'Good, GOOD, good!',
+      'happy\u2028sad', 'ÉNORME happy', 'The hotel was EXTREMELY awful', 'hardly good', 'uh-uh no way', 'cut the mustard fine', 'it is kiss of death bad',
+    ];
+    const texts = [...prompts, ...sft, ...ppo, ...hand];
+    expect(prompts.length).toBe(300);
+    const want = await vaderJudge().score([], texts);
+    const file = join(p.out, 'vader_texts.json');
+    writeFileSync(file, JSON.stringify(texts));
+    const got = JSON.parse(execFileSync('python3', ['-c', `import json\nfrom rlhf_export import judges\nprint(json.dumps(judges.vader()([], json.load(open("vader_texts.json", encoding="utf-8")))))`], { cwd: p.out, encoding: 'utf8', maxBuffer: 1 << 26 }));
+    expect(got.length).toBe(texts.length);
+    const differ = texts.map((t, i) => [t, want[i], got[i]]).filter(([, w, g]) => w !== g);
+    expect(differ).toEqual([]);
+    // Not a degenerate comparison: the texts span the scale.
+    expect(want.filter((x) => x > 0.5).length).toBeGreaterThan(50);
+    expect(want.filter((x) => x < -0.5).length).toBeGreaterThan(50);
+  });
+
+  it('mixed precision auto is decided where the export runs: fp32 here (no GPU), RLHF_MIXED_PRECISION fixes it', () => {
+    const run = (env: Record<string, string>) =>
+      spawnSync(PYTHON_FOR_HELPERS, ['-c', 'from rlhf_export import common; print(common.mixed_precision())'], { cwd: 'compiler/export/trl/py', encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...env } });
+    const here = run({});
+    if (here.status !== 0 && /No module named 'torch'/.test(here.stderr)) return; // helper tests without the venv
+    expect(here.stdout.trim()).toBe('no');
+    expect(run({ RLHF_MIXED_PRECISION: 'bf16' }).stdout.trim()).toBe('bf16');
+    const bad = run({ RLHF_MIXED_PRECISION: 'fp8' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/RLHF_MIXED_PRECISION must be no, fp16 or bf16, got 'fp8'/);
+    const p = projects.get('seed.rlhf')!;
+    expect(p.result.files.get('accelerate.yaml')).toContain("mixed_precision: 'no'");
+    expect(p.result.files.get('stages/base.py')).toContain('bf16=common.mixed_precision() == "bf16",');
+    expect(exportSpec('examples/seed.rlhf', { mixedPrecision: 'bf16' }).result.files.get('stages/base.py')).toContain('bf16=True,');
+  });
+
+  it('run.sh: one plain process for 1 GPU / 1 node / ddp, accelerate launch otherwise; --deterministic exports its settings', () => {
+    const one = projects.get('seed.rlhf')!.result.files.get('run.sh')!;
+    expect(one).toContain('  LAUNCH=(python)');
+    expect(one).not.toContain('RLHF_DETERMINISTIC');
+    expect(projects.get('seed.rlhf')!.result.files.get('README.md')).toContain('| base | `outputs/base/` | `python stages/base.py');
+    const two = exportSpec('examples/seed.rlhf', { gpus: '2' }).result.files.get('run.sh')!;
+    expect(two).not.toContain('LAUNCH=(python)');
+    expect(two).toContain('LAUNCH=(accelerate launch --config_file "${ACCELERATE_CONFIG_FILE:-accelerate.yaml}")');
+    const det = exportSpec('examples/seed.rlhf', { deterministic: true }).result.files;
+    expect(det.get('run.sh')).toContain('export RLHF_DETERMINISTIC=1\nexport CUBLAS_WORKSPACE_CONFIG=${CUBLAS_WORKSPACE_CONFIG:-:4096:8}');
+    expect(det.get('stages/base.py')).toContain('full_determinism=common.deterministic(),');
+    expect(det.get('stages/base.py')).toMatch(/args = parser.parse_args\(\)\n {4}common.start\(seed=42\)/);
   });
 
   it('pack_text predicts every token exactly once, in blocks that fit the context', () => {

@@ -7,13 +7,19 @@
 # run resumes where it stopped (training stages also resume from their last checkpoint) and a
 # step whose parameters or inputs changed in the spec runs again.
 #
-# Training stages run under `accelerate launch` with accelerate.yaml (or $ACCELERATE_CONFIG_FILE) (1 node × 1 GPU, ddp).
+# Training stages run as one process (1 GPU, or the CPU; accelerate.yaml is used with accelerate launch when ACCELERATE_CONFIG_FILE names it).
 # Data preparation and the sampling stages (judge, generate, eval) run as one process.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-LAUNCH=(accelerate launch --config_file "${ACCELERATE_CONFIG_FILE:-accelerate.yaml}")
+# One process: training stages run as plain `python` (no `accelerate launch` start-up); with
+# ACCELERATE_CONFIG_FILE set they run under `accelerate launch` with that configuration instead.
+if [ -n "${ACCELERATE_CONFIG_FILE:-}" ]; then
+  LAUNCH=(accelerate launch --config_file "$ACCELERATE_CONFIG_FILE")
+else
+  LAUNCH=(python)
+fi
 
 # step NAME OUTPUT_FOLDER PLAN_HASH all|main COMMAND...
 step() {

@@ -74,7 +74,7 @@ export const ppo: StageExport = {
       ...w.mapped('config'),
       { name: 'seed', value: w.plan.seed, comment: 'seed' },
       { name: 'node_id', value: n.id, comment: 'with the seed: the prompt order, as rlhfc' },
-      { name: 'mixed_precision', value: w.cluster.mixed_precision, comment: 'cluster.mixed_precision' },
+      { name: 'mixed_precision', value: w.cluster.mixed_precision === 'auto' ? expr('common.mixed_precision()') : w.cluster.mixed_precision, comment: 'cluster.mixed_precision' },
     ])}`);
     w.use('rlhf_export.ppo', 'PPOTrainer');
     w.add('trainer = PPOTrainer(config, policy, ref_policy, reward, tokenizer, prompts)');

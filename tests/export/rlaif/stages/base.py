@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="dataset folder of dataset speeches")
     parser.add_argument("--out", required=True, help="folder for this stage's result")
     args = parser.parse_args()
+    common.start(seed=42)  # seed: model initialisation too (a fresh model, a reward head are built before the trainer seeds)
 
     tokenizer = common.load_tokenizer(args.tokenizer)
     # model tiny = gpt at rlaif.rlhf:14:7: a GPT-2 trained from scratch
@@ -59,8 +60,9 @@ def main() -> None:
         max_grad_norm=1.0,  # optimizer.grad_clip
         seed=42,  # seed
         data_seed=42,  # seed
-        bf16=True,  # cluster.mixed_precision
-        fp16=False,  # cluster.mixed_precision
+        full_determinism=common.deterministic(),  # seed
+        bf16=common.mixed_precision() == "bf16",  # cluster.mixed_precision
+        fp16=common.mixed_precision() == "fp16",  # cluster.mixed_precision
         optim="adamw_torch",  # AdamW, as rlhfc
         gradient_checkpointing=False,
         report_to="none",  # set to "wandb" or "tensorboard" to track runs

@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--prompts", required=True, help="prompts: dataset starts")
     parser.add_argument("--out", required=True, help="folder for this stage's result")
     args = parser.parse_args()
+    common.start(seed=42)  # seed: model initialisation too (a fresh model, a reward head are built before the trainer seeds)
 
     SEED = 42
     MAX_PROMPT_LENGTH = 32  # prompts are truncated from the left

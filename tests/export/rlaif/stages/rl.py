@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--reward", required=True, help="reward model: rm.model")
     parser.add_argument("--out", required=True, help="folder for this stage's result")
     args = parser.parse_args()
+    common.start(seed=42)  # seed: model initialisation too (a fresh model, a reward head are built before the trainer seeds)
 
     tokenizer = common.load_tokenizer(args.policy)
     policy = common.load_causal_lm(args.policy)
@@ -67,7 +68,7 @@ def main() -> None:
         samples=2,  # samples
         seed=42,  # seed
         node_id="stage:rl",  # with the seed: the prompt order, as rlhfc
-        mixed_precision="bf16",  # cluster.mixed_precision
+        mixed_precision=common.mixed_precision(),  # cluster.mixed_precision
     )
     trainer = PPOTrainer(config, policy, ref_policy, reward, tokenizer, prompts)
     trainer.train()

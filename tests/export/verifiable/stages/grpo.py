@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--prompts", required=True, help="prompts: dataset questions")
     parser.add_argument("--out", required=True, help="folder for this stage's result")
     args = parser.parse_args()
+    common.start(seed=42)  # seed: model initialisation too (a fresh model, a reward head are built before the trainer seeds)
 
     tokenizer = common.load_tokenizer(args.policy)
     policy = common.load_causal_lm(args.policy)
@@ -62,8 +63,9 @@ def main() -> None:
         shuffle_dataset=True,  # prompts in a seeded random order, as rlhfc
         seed=42,  # seed
         data_seed=42,  # seed
-        bf16=True,  # cluster.mixed_precision
-        fp16=False,  # cluster.mixed_precision
+        full_determinism=common.deterministic(),  # seed
+        bf16=common.mixed_precision() == "bf16",  # cluster.mixed_precision
+        fp16=common.mixed_precision() == "fp16",  # cluster.mixed_precision
         optim="adamw_torch",  # AdamW, as rlhfc
         gradient_checkpointing=False,
         report_to="none",  # set to "wandb" or "tensorboard" to track runs

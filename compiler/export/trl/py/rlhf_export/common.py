@@ -224,6 +224,49 @@ def write_metrics(out: str, history: list[dict]) -> None:
 # ---- sampling -------------------------------------------------------------------------------
 
 
+def start(seed: int) -> None:
+    """The first thing a stage does: seed every generator (a fresh model's and a reward head's initialisation
+    happen before the trainer seeds, and differed from run to run without this) and, with
+    $RLHF_DETERMINISTIC=1, turn on deterministic algorithms."""
+    from transformers import set_seed
+
+    deterministic()
+    set_seed(seed)
+
+
+def deterministic() -> bool:
+    """Whether this run must be reproducible ($RLHF_DETERMINISTIC=1, which run.sh sets for an export made with
+    --deterministic): deterministic torch algorithms (errors on an operation without one), cuDNN without
+    autotuning, the cuBLAS workspace setting; the Trainer stages also get full_determinism=True (seeded workers)."""
+    import os
+
+    if os.environ.get("RLHF_DETERMINISTIC", "") not in ("1", "true"):
+        return False
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    return True
+
+
+def mixed_precision() -> str:
+    """The export's default mixed precision (`auto`), decided on the machine that runs it: "bf16" on a CUDA GPU
+    with bfloat16 in hardware (Ampere and later), else "no" (fp32: a CPU, or an older GPU that would only emulate
+    it). $RLHF_MIXED_PRECISION (no, fp16, bf16) overrides it."""
+    import os
+
+    import torch
+
+    forced = os.environ.get("RLHF_MIXED_PRECISION")
+    if forced:
+        if forced not in ("no", "fp16", "bf16"):
+            raise SystemExit(f"RLHF_MIXED_PRECISION must be no, fp16 or bf16, got {forced!r}")
+        return forced
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
+
+
 def device():
     import torch
 

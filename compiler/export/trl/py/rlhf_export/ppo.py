@@ -289,6 +289,9 @@ class PPOTrainer:
         self.local_mini_batch_size = config.mini_batch_size // P
         self.updates_per_step = config.ppo_epochs * (config.batch_size // config.mini_batch_size)
         self.tokenizer, self.prompts, self.reward = tokenizer, prompts, reward
+        from .common import deterministic
+
+        deterministic()  # --deterministic exports: deterministic torch algorithms here too
         torch.manual_seed(config.seed)
         self.model = PolicyWithValueHead(policy)
         decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim >= 2]
