@@ -184,7 +184,7 @@ describe.skipIf(!haveBrowser && !required)('report in a real browser', () => {
     const s = plan.nodes.find((n) => n.kind === 'eval')!;
     const report = JSON.parse(readFileSync(join(new ArtifactStore(storeDir).nodeDir(s.hash), 'report', 'report.json'), 'utf8')) as {
       accuracy?: boolean;
-      results: { model: string; mean_score: number; stderr: number; kl?: number; degeneration: { words: { mean: number; p10: number; p50: number; p90: number }; tokens: { mean: number }; empty_rate: number; distinct_1: number; distinct_2: number; repetition_2: number }; flags?: string[]; samples: { response: string }[] }[];
+      results: { model: string; mean_score: number; stderr: number; kl?: number; length_corr: number | null; degeneration: { words: { mean: number; p10: number; p50: number; p90: number }; tokens: { mean: number }; empty_rate: number; distinct_1: number; distinct_2: number; repetition_2: number }; flags?: string[]; samples: { response: string }[] }[];
     };
     const section = page.locator(`section.stage[data-stage="${s.name}"]`);
     const table = section.locator('table.eval');
@@ -192,7 +192,7 @@ describe.skipIf(!haveBrowser && !required)('report in a real browser', () => {
     await expect(table.isVisible()).resolves.toBe(true);
     const head = await table.locator('tr').first().locator('th').allTextContents();
     // a judge whose every score is 0 or 1 reads as accuracy (report.json says which)
-    expect(head).toEqual(['model', report.accuracy ? 'accuracy (0/1 judge)' : 'score', 'KL', 'words: mean (p10 / p50 / p90)', 'tokens', 'empty', 'distinct-1', 'distinct-2', 'repetition', '']);
+    expect(head).toEqual(['model', report.accuracy ? 'accuracy (0/1 judge)' : 'score', 'KL', 'words: mean (p10 / p50 / p90)', 'tokens', 'empty', 'distinct-1', 'distinct-2', 'repetition', 'score–length r', '']);
     const rows = await table.locator('tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', flag: td.classList.contains('flag') }))));
     expect(rows.length).toBe(report.results.length);
     expect(report.results.length).toBe(2);
@@ -210,9 +210,11 @@ describe.skipIf(!haveBrowser && !required)('report in a real browser', () => {
         d.distinct_2.toFixed(2),
         d.repetition_2.toFixed(2),
       ]);
+      // the judge's score against answer length
+      expect(cells[9], r.model).toBe(r.length_corr === null ? '—' : r.length_corr.toFixed(2));
       // The last cell carries the flag exactly when the eval flagged the model.
       const flagged = Boolean(r.flags?.length);
-      expect(rows[i][9], r.model).toEqual({ text: flagged ? 'possible reward hacking' : '', flag: flagged });
+      expect(rows[i][10], r.model).toEqual({ text: flagged ? 'possible reward hacking' : '', flag: flagged });
     }
     // The reference (the first model) is never flagged against itself.
     expect(report.results[0].flags ?? []).toEqual([]);
