@@ -7,12 +7,12 @@
 // int32 [B,L] (packed rows: attention within one segment, positions restart per segment).
 
 import * as tf from '@tensorflow/tfjs';
-import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
-import type { CausalLM, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
-import { Lora, type LoraModule, type LoraOptions, uid } from './lora.ts';
+import type { ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
+import { Decoder } from './decoder.ts';
+import { Lora, type LoraModule, type LoraOptions } from './lora.ts';
 import { activation } from './activations.ts';
-import { attendCached, attendPacked, attention as attend, canAttendPacked, kvBuffer, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { attendCached, attendPacked, attention as attend, canAttendPacked, kvBuffer, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logSoftmax, pick } from './ops.ts';
 
 export interface GPTConfig {
   vocabSize: number;
@@ -48,16 +48,15 @@ export function entropy(logits: tf.Tensor): tf.Tensor {
   });
 }
 
-export class GPT implements CausalLM {
+export class GPT extends Decoder {
   readonly family = 'gpt2';
+  protected readonly layerPrefix = 'transformer.h.';
   readonly config: GPTConfig;
-  /** Every weight by its Hugging Face name (body, heads). */
-  readonly weights = new Map<string, tf.Variable>();
-  lora?: Lora;
   /** Initialisation and dropout seeds; saved in training checkpoints (with the LoRA stream). */
   readonly rng: Rng;
 
   constructor(config: GPTConfig, opts: GPTOptions = {}) {
+    super();
     const { vocabSize: V, context: P, width: C, layers, heads } = config;
     const I = config.inner ?? 4 * C;
     if (C % heads !== 0) throw new Error(`width ${C} must be divisible by heads ${heads}`);
@@ -105,19 +104,6 @@ export class GPT implements CausalLM {
     return m;
   }
 
-  private set(name: string, t: tf.Tensor): void {
-    this.weights.get(name)?.dispose();
-    this.weights.set(name, tf.variable(t, true, `${name}_${uid()}`));
-    t.dispose();
-  }
-
-  /** A weight by HF name (throws a clear error when absent). */
-  w(name: string): tf.Variable {
-    const v = this.weights.get(name);
-    if (!v) throw new Error(`model has no weight ${name}`);
-    return v;
-  }
-
   /** Add a value head (`v_head.summary.weight` [1,C], `.bias` [1]) or reward head (`score.weight` [1,C]). */
   addHead(kind: HeadKind): void {
     const C = this.config.width;
@@ -130,10 +116,6 @@ export class GPT implements CausalLM {
     if (kind === 'reward' && !this.weights.has('score.weight')) this.set('score.weight', normal());
   }
 
-  hasHead(kind: HeadKind): boolean {
-    return this.weights.has(kind === 'value' ? 'v_head.summary.weight' : 'score.weight');
-  }
-
   /**
    * Attach LoRA adapters. The body is then frozen: `trainable()` lists adapters + heads, and the body's
    * products skip weight gradients (asking variableGrads for a body weight then yields no gradient).
@@ -142,35 +124,6 @@ export class GPT implements CausalLM {
     if (this.lora) throw new Error('model already has LoRA adapters');
     this.lora = new Lora(this.config.layers, (l, m) => this.w(`transformer.h.${l}.${m}.weight`).shape as [number, number], { seed: this.rng.seed(), ...o });
     return this.lora;
-  }
-
-  /** Detach and free the LoRA adapters (e.g. after `mergeLora()` to keep the merged model only). */
-  removeLora(): void {
-    this.lora?.dispose();
-    this.lora = undefined;
-  }
-
-  /** Fold LoRA into the base weights / undo it. */
-  mergeLora(): void {
-    this.lora?.merge((key) => this.w(`transformer.h.${key}.weight`));
-  }
-  unmergeLora(): void {
-    this.lora?.unmerge((key) => this.w(`transformer.h.${key}.weight`));
-  }
-
-  /**
-   * Variables to train, by name: with LoRA the adapters plus the heads, otherwise every weight.
-   */
-  trainable(): Map<string, tf.Variable> {
-    if (!this.lora) return new Map(this.weights);
-    const out = this.lora.named();
-    for (const [n, v] of this.weights) if (n.startsWith('v_head.') || n.startsWith('score.')) out.set(n, v);
-    return out;
-  }
-
-  /** With LoRA the body is frozen: its products skip the weight gradients (a third of the matmuls). */
-  private get frozen(): boolean {
-    return this.lora !== undefined;
   }
 
   /** A projection of layer i (with its LoRA delta), then `act` if given: GELU without LoRA is one fused op. */
@@ -289,53 +242,9 @@ export class GPT implements CausalLM {
     return { k: bufs.slice(0, layers), v: bufs.slice(layers), length: 0 };
   }
 
-  /** Final hidden states [B,T,C]. */
-  hidden(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor3D {
-    return this.forward(ids, mask, { ...o, returnCache: false }).hidden;
-  }
-
   /** LM head (tied to wte) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
     return linearT(hidden, this.w('transformer.wte.weight') as tf.Tensor2D, undefined, this.frozen);
-  }
-
-  /** Next-token logits [B,T,V]. */
-  logits(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor3D {
-    return this.head(this.hidden(ids, mask, o)) as tf.Tensor3D;
-  }
-
-  /** Mean cross-entropy over positions where targetsMask = 1 (pretraining; SFT's completion-only loss). */
-  lmLoss(batch: Batch | TensorBatch, o: { training?: boolean } = {}): tf.Scalar {
-    const b = asTensors(batch);
-    const lp = logProbOf(this.logits(b.ids, b.mask, { training: o.training, segments: b.segments }), b.targets);
-    return tf.neg(weightedMean(lp, b.targetsMask));
-  }
-
-  /**
-   * Log-probability of each target [B,T] given hidden states: the one token log-prob of rlhfc (ppo,
-   * dpo and eval all come here). `temperature` divides the logits first (eval's KL at the sampling
-   * temperature). Mask the positions yourself.
-   */
-  logProbsFrom(hidden: tf.Tensor, targets: tf.Tensor, temperature = 1): tf.Tensor2D {
-    const logits = this.head(hidden);
-    return logProbOf(temperature === 1 ? logits : tf.div(logits, temperature), targets) as tf.Tensor2D;
-  }
-
-  /** Log-probs of targets [B,T] and the entropy of each position's distribution [B,T], from hidden states. */
-  logProbsAndEntropyFrom(hidden: tf.Tensor, targets: tf.Tensor): { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } {
-    const lp = logSoftmax(this.head(hidden));
-    return { logProbs: pick(lp, targets) as tf.Tensor2D, entropy: tf.neg(tf.sum(tf.mul(tf.exp(lp), lp), -1)) as tf.Tensor2D };
-  }
-
-  /** Log-probability of each target under the model [B,T]; mask them yourself. */
-  tokenLogProbs(ids: tf.Tensor, mask: tf.Tensor | undefined, targets: tf.Tensor, o: ForwardOptions & { temperature?: number } = {}): tf.Tensor2D {
-    return this.logProbsFrom(this.hidden(ids, mask, o), targets, o.temperature);
-  }
-
-  /** Per row [B]: the sum of its targets' log-probs where targetsMask = 1 (dpo's sequence log-probs, eval's KL). */
-  sequenceLogProbs(batch: Batch | TensorBatch, o: { temperature?: number } = {}): tf.Tensor1D {
-    const b = asTensors(batch);
-    return tf.sum(tf.mul(this.tokenLogProbs(b.ids, b.mask, b.targets, o), b.targetsMask), -1) as tf.Tensor1D;
   }
 
   /** Value head per position [B,T] on given hidden states. */
@@ -343,11 +252,6 @@ export class GPT implements CausalLM {
     if (!this.hasHead('value')) throw new Error('model has no value head (addHead("value"))');
     const v = linear(hidden, tf.transpose(this.w('v_head.summary.weight')) as tf.Tensor2D, this.w('v_head.summary.bias') as tf.Tensor1D);
     return tf.squeeze(v, [-1]) as tf.Tensor2D;
-  }
-
-  /** Value head per position [B,T]. */
-  values(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor2D {
-    return this.valuesFrom(this.hidden(ids, mask, o));
   }
 
   /** Reward head read at each row's last real token: lastIndex int32 [B] → [B]. */
@@ -358,31 +262,6 @@ export class GPT implements CausalLM {
     return pick(s, lastIndex) as tf.Tensor1D;
   }
 
-  /** Weights with LoRA folded in (new tensors, base variables untouched) — for saving a merged model. */
-  mergedWeights(): Map<string, tf.Tensor> {
-    const out = new Map<string, tf.Tensor>();
-    for (const [n, v] of this.weights) out.set(n, v);
-    if (this.lora && !this.lora.isMerged) {
-      for (const key of this.lora.adapters.keys()) {
-        const name = `transformer.h.${key}.weight`;
-        out.set(name, tf.tidy(() => tf.add(this.w(name), this.lora!.deltaWeight(key))));
-      }
-    }
-    return out;
-  }
-
-  /** Number of weights (body + heads, without adapters). */
-  paramCount(): number {
-    let n = 0;
-    for (const v of this.weights.values()) n += v.size;
-    return n;
-  }
-
-  dispose(): void {
-    for (const v of this.weights.values()) v.dispose();
-    this.weights.clear();
-    this.lora?.dispose();
-  }
 }
 
 /**

@@ -10,13 +10,13 @@
 // I intermediate, L = past + T keys. Inputs as for GPT (./gpt.ts): ids [B,T], mask [B,L], segments [B,L].
 
 import * as tf from '@tensorflow/tfjs';
-import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import { Rng } from '../rng.ts';
-import type { CausalLM, CausalLMConfig, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
+import type { CausalLMConfig, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
+import { Decoder } from './decoder.ts';
 import { attentionLayout } from './gpt.ts';
 import { LLAMA_LORA_MODULES } from './lora-targets.ts';
-import { Lora, type LoraLayout, type LoraOptions, uid } from './lora.ts';
-import { attendCached, attention as attend, embed, kvBuffer, linearT, logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { Lora, type LoraLayout, type LoraOptions } from './lora.ts';
+import { attendCached, attention as attend, embed, kvBuffer, linearT, pick } from './ops.ts';
 
 export type LlamaFamily = 'llama' | 'qwen2' | 'qwen3' | 'mistral';
 export const LLAMA_FAMILIES: readonly LlamaFamily[] = ['llama', 'qwen2', 'qwen3', 'mistral'];
@@ -163,10 +163,9 @@ export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
   return tf.reshape(tf.tile(tf.reshape(x, [B, K, 1, L * D]), [1, 1, rep, 1]), [B, K * rep, L, D]) as tf.Tensor4D;
 }
 
-export class Llama implements CausalLM {
+export class Llama extends Decoder {
+  protected readonly layerPrefix = 'model.layers.';
   readonly config: LlamaConfig;
-  readonly weights = new Map<string, tf.Variable>();
-  lora?: Lora;
   readonly rng: Rng;
   /** The config.json this model was loaded from (saved back with its fields kept). */
   source?: Record<string, unknown>;
@@ -174,6 +173,7 @@ export class Llama implements CausalLM {
   private readonly ropeScaling: number;
 
   constructor(config: LlamaConfig, opts: LlamaOptions = {}) {
+    super();
     const { vocabSize: V, width: C, layers, heads: H, kvHeads: K, headDim: D, intermediate: I } = config;
     if (H % K !== 0) throw new Error(`heads ${H} must be a multiple of kv heads ${K}`);
     if (D % 2 !== 0) throw new Error(`head_dim ${D} must be even (rotary embeddings)`);
@@ -231,18 +231,6 @@ export class Llama implements CausalLM {
     return m;
   }
 
-  private set(name: string, t: tf.Tensor): void {
-    this.weights.get(name)?.dispose();
-    this.weights.set(name, tf.variable(t, true, `${name}_${uid()}`));
-    t.dispose();
-  }
-
-  w(name: string): tf.Variable {
-    const v = this.weights.get(name);
-    if (!v) throw new Error(`model has no weight ${name}`);
-    return v;
-  }
-
   /** Add a value head (`v_head.summary.weight` [1,C], `.bias` [1]) or reward head (`score.weight` [num_labels,C]). */
   addHead(kind: HeadKind): void {
     const C = this.config.width;
@@ -255,10 +243,6 @@ export class Llama implements CausalLM {
     if (kind === 'reward' && !this.weights.has('score.weight')) this.set('score.weight', normal(this.config.numLabels ?? 1));
   }
 
-  hasHead(kind: HeadKind): boolean {
-    return this.weights.has(kind === 'value' ? 'v_head.summary.weight' : 'score.weight');
-  }
-
   /** Attach LoRA adapters (PEFT names: q_proj … down_proj); the body is then frozen. */
   addLora(o: LoraOptions): Lora {
     if (this.lora) throw new Error('model already has LoRA adapters');
@@ -268,29 +252,6 @@ export class Llama implements CausalLM {
       return [inp, out];
     }, { seed: this.rng.seed(), ...o, layout });
     return this.lora;
-  }
-
-  removeLora(): void {
-    this.lora?.dispose();
-    this.lora = undefined;
-  }
-
-  mergeLora(): void {
-    this.lora?.merge((key) => this.w(`model.layers.${key}.weight`));
-  }
-  unmergeLora(): void {
-    this.lora?.unmerge((key) => this.w(`model.layers.${key}.weight`));
-  }
-
-  trainable(): Map<string, tf.Variable> {
-    if (!this.lora) return new Map(this.weights);
-    const out = this.lora.named();
-    for (const [n, v] of this.weights) if (n.startsWith('v_head.') || n.startsWith('score.')) out.set(n, v);
-    return out;
-  }
-
-  private get frozen(): boolean {
-    return this.lora !== undefined;
   }
 
   /** A projection of layer i, nn.Linear layout (x·Wᵀ + b), with its LoRA delta. */
@@ -385,10 +346,6 @@ export class Llama implements CausalLM {
     return { k: bufs.slice(0, layers), v: bufs.slice(layers), length: 0 };
   }
 
-  hidden(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor3D {
-    return this.forward(ids, mask, { ...o, returnCache: false }).hidden;
-  }
-
   /** LM head (lm_head, or the token embedding when tied) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
     const name = this.config.tie ? 'model.embed_tokens.weight' : 'lm_head.weight';
@@ -396,43 +353,10 @@ export class Llama implements CausalLM {
     return linearT(hidden, this.w(name) as tf.Tensor2D, undefined, this.frozen);
   }
 
-  logits(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor3D {
-    return this.head(this.hidden(ids, mask, o)) as tf.Tensor3D;
-  }
-
-  lmLoss(batch: Batch | TensorBatch, o: { training?: boolean } = {}): tf.Scalar {
-    const b = asTensors(batch);
-    const lp = logProbOf(this.logits(b.ids, b.mask, { training: o.training, segments: b.segments }), b.targets);
-    return tf.neg(weightedMean(lp, b.targetsMask));
-  }
-
-  logProbsFrom(hidden: tf.Tensor, targets: tf.Tensor, temperature = 1): tf.Tensor2D {
-    const logits = this.head(hidden);
-    return logProbOf(temperature === 1 ? logits : tf.div(logits, temperature), targets) as tf.Tensor2D;
-  }
-
-  logProbsAndEntropyFrom(hidden: tf.Tensor, targets: tf.Tensor): { logProbs: tf.Tensor2D; entropy: tf.Tensor2D } {
-    const lp = logSoftmax(this.head(hidden));
-    return { logProbs: pick(lp, targets) as tf.Tensor2D, entropy: tf.neg(tf.sum(tf.mul(tf.exp(lp), lp), -1)) as tf.Tensor2D };
-  }
-
-  tokenLogProbs(ids: tf.Tensor, mask: tf.Tensor | undefined, targets: tf.Tensor, o: ForwardOptions & { temperature?: number } = {}): tf.Tensor2D {
-    return this.logProbsFrom(this.hidden(ids, mask, o), targets, o.temperature);
-  }
-
-  sequenceLogProbs(batch: Batch | TensorBatch, o: { temperature?: number } = {}): tf.Tensor1D {
-    const b = asTensors(batch);
-    return tf.sum(tf.mul(this.tokenLogProbs(b.ids, b.mask, b.targets, o), b.targetsMask), -1) as tf.Tensor1D;
-  }
-
   valuesFrom(hidden: tf.Tensor): tf.Tensor2D {
     if (!this.hasHead('value')) throw new Error('model has no value head (addHead("value"))');
     const v = linearT(hidden, this.w('v_head.summary.weight') as tf.Tensor2D, this.w('v_head.summary.bias') as tf.Tensor1D);
     return tf.squeeze(v, [-1]) as tf.Tensor2D;
-  }
-
-  values(ids: tf.Tensor, mask?: tf.Tensor, o: ForwardOptions = {}): tf.Tensor2D {
-    return this.valuesFrom(this.hidden(ids, mask, o));
   }
 
   /** The first output of the reward head `score` at each row's last real token: lastIndex int32 [B] → [B]. */
@@ -445,27 +369,4 @@ export class Llama implements CausalLM {
     return pick(s, lastIndex) as tf.Tensor1D;
   }
 
-  mergedWeights(): Map<string, tf.Tensor> {
-    const out = new Map<string, tf.Tensor>();
-    for (const [n, v] of this.weights) out.set(n, v);
-    if (this.lora && !this.lora.isMerged) {
-      for (const key of this.lora.adapters.keys()) {
-        const name = `model.layers.${key}.weight`;
-        out.set(name, tf.tidy(() => tf.add(this.w(name), this.lora!.deltaWeight(key))));
-      }
-    }
-    return out;
-  }
-
-  paramCount(): number {
-    let n = 0;
-    for (const v of this.weights.values()) n += v.size;
-    return n;
-  }
-
-  dispose(): void {
-    for (const v of this.weights.values()) v.dispose();
-    this.weights.clear();
-    this.lora?.dispose();
-  }
 }
