@@ -22,6 +22,8 @@ export interface GenerateOptions {
   seed?: number;
   /** Use the KV cache (default true); false recomputes the whole sequence every step. */
   useCache?: boolean;
+  /** Ids at or above this are never sampled: the tokenizer's size, when the model's embedding is padded beyond it (default: all). */
+  vocab?: number;
 }
 
 export interface Generation {
@@ -198,6 +200,7 @@ export async function generate(model: CausalLM, prompts: number[][], o: Generate
         if (finished[b]) continue; // stays pad, mask 0
         const row = logits.slice(b * V, (b + 1) * V);
         if (s < minNew && o.eosId < V) row[o.eosId] = -Infinity;
+        if (o.vocab !== undefined && o.vocab < V) row.fill(-Infinity, o.vocab);
         const t = sampleToken(row, sampling, rng);
         ids[pos] = t;
         mask[pos] = 1;

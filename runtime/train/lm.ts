@@ -159,9 +159,14 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
     tokenizer ??= ck.tokenizer;
     if (!tokenizer) throw new UserError([diag('RLHF9003', `model folder ${art.dir} has no tokenizer; add 'tokenizer: <name>' to the stage`)]);
     // The one run-time check that a tokenizer fits a model's weights (hf-checkpoint.ts reads folders
-    // without judging the pair; the compiler checks what it knows beforehand, e.g. ppo's rules).
-    if (tokenizer.vocabSize !== cfg.vocab_size) {
-      throw new UserError([diag('RLHF9003', `${art.dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary (config.json vocab_size) is ${cfg.vocab_size}; a model and its tokenizer must have the same vocabulary`)]);
+    // without judging the pair; the compiler checks what it knows beforehand, e.g. ppo's rules). A
+    // folder's own tokenizer may have fewer tokens than the model's padded embedding (Qwen2.5: 151,665
+    // of 151,936): the ids past it are never produced by the tokenizer and never sampled (decode.ts).
+    const own = !tokArt;
+    if (own ? tokenizer.vocabSize > cfg.vocab_size : tokenizer.vocabSize !== cfg.vocab_size) {
+      throw new UserError([
+        diag('RLHF9003', `${art.dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary (config.json vocab_size) is ${cfg.vocab_size}; ${own ? 'a tokenizer cannot have more tokens than its model' : 'a model and the tokenizer a stage binds to it must have the same vocabulary'}`),
+      ]);
     }
   } else {
     if (!art.init) throw new Error('model artifact has neither a folder nor an architecture');

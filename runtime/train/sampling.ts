@@ -44,6 +44,7 @@ export async function sampleResponses(model: CausalLM, tok: Tokenizer, prompts: 
       eosId: tok.eosId,
       padId: tok.padId,
       seed: seed * 7919 + i,
+      vocab: tok.vocabSize,
     });
     responseIds.push(...g.tokens);
   }

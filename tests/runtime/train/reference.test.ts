@@ -11,6 +11,8 @@ import type { CausalLM } from '../../../runtime/model/causal-lm.ts';
 import type { StageContext } from '../../../runtime/stage-context.ts';
 import { openLM, type LM } from '../../../runtime/train/lm.ts';
 import { openReference, withoutAdapters } from '../../../runtime/train/reference.ts';
+import { sampleResponses } from '../../../runtime/train/sampling.ts';
+import { generate } from '../../../runtime/model/decode.ts';
 import { CharTokenizer } from '../../../runtime/tokenizers/index.ts';
 import { lmBatch, tinyModel, tok, useCpu } from '../helpers.ts';
 
@@ -97,14 +99,37 @@ describe('the reference', () => {
 });
 
 describe('a tokenizer that does not fit the model', () => {
-  it('is refused by name (folder, both sizes) when the model folder holds it', async () => {
-    await toCheckpoint(join(dir, 'wide'), tinyModel({ vocabSize: tok.vocabSize + 3 }, 5), { tokenizer: tok });
-    const err = await openLM(ctxOf({ model: model('wide') })).catch((e: unknown) => e);
+  it('is refused by name (folder, both sizes) when the model folder holds a tokenizer larger than the model', async () => {
+    const big = CharTokenizer.train(['abcdefghijklmnopqrstuvwxyz0123456789 .,;:!?'.repeat(2)]);
+    await toCheckpoint(join(dir, 'narrow'), tinyModel({ vocabSize: big.vocabSize - 3 }, 5), { tokenizer: big });
+    const err = await openLM(ctxOf({ model: model('narrow') })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     const msg = (err as UserError).message;
-    expect(msg).toContain(join(dir, 'wide'));
-    expect(msg).toContain(`${tok.vocabSize} tokens`);
-    expect(msg).toContain(`${tok.vocabSize + 3}`);
+    expect(msg).toContain(join(dir, 'narrow'));
+    expect(msg).toContain(`${big.vocabSize} tokens`);
+    expect(msg).toContain(`${big.vocabSize - 3}`);
+  });
+
+  it("opens a folder whose model's embedding is padded beyond its own tokenizer (as Qwen2.5's), and never samples the padding ids", async () => {
+    await toCheckpoint(join(dir, 'wide'), tinyModel({ vocabSize: tok.vocabSize + 3 }, 5), { tokenizer: tok });
+    const lm = await openLM(ctxOf({ model: model('wide') }));
+    try {
+      expect(lm.model.config.vocabSize).toBe(tok.vocabSize + 3);
+      // the first padding row becomes 10× the row of the greedy first answer token (the head is tied):
+      // the most likely token there, so without the limit greedy decoding takes it
+      const prompts = [tok.encode('the'), tok.encode('a b')];
+      const o = { maxNewTokens: 6, minNewTokens: 6, temperature: 0, eosId: tok.eosId, padId: tok.padId };
+      const t0 = (await generate(lm.model, prompts, o)).tokens[0][0];
+      const emb = lm.model.weights.get('transformer.wte.weight')!;
+      tf.tidy(() => emb.assign(tf.concat([tf.slice(emb, [0, 0], [tok.vocabSize, -1]), tf.mul(tf.slice(emb, [t0, 0], [1, -1]), 10), tf.slice(emb, [tok.vocabSize + 1, 0], [2, -1])], 0)));
+      const free = await generate(lm.model, prompts, o);
+      expect(free.tokens[0][0]).toBe(tok.vocabSize);
+      expect((await generate(lm.model, prompts, { ...o, vocab: tok.vocabSize })).tokens[0][0]).toBe(t0);
+      const s = await sampleResponses(lm.model, lm.tokenizer, ['the', 'a b'], { max_new_tokens: 6, min_new_tokens: 6, temperature: 1, top_k: 0, top_p: 1 }, 8, 1);
+      for (const r of s.responseIds) for (const id of r) expect(id).toBeLessThan(tok.vocabSize);
+    } finally {
+      lm.dispose();
+    }
   });
 
   it('is refused when a stage binds it to a saved model', async () => {
