@@ -30,6 +30,16 @@ export abstract class Decoder implements CausalLM {
   abstract addHead(kind: HeadKind): void;
   abstract addLora(o: LoraOptions): Lora;
 
+  /** Copy named weights (e.g. a checkpoint's) into this model's variables: every name must be one of its weights, with its shape. */
+  protected assignAll(weights: Map<string, { shape: number[]; data: Float32Array }>, what: string): void {
+    for (const [name, w] of weights) {
+      const v = this.weights.get(name);
+      if (!v) throw new Error(`weight ${name} is not part of this ${what}`);
+      if (v.shape.join() !== w.shape.join()) throw new Error(`weight ${name}: expected [${v.shape}], got [${w.shape}]`);
+      tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
+    }
+  }
+
   protected set(name: string, t: tf.Tensor): void {
     this.weights.get(name)?.dispose();
     this.weights.set(name, tf.variable(t, true, `${name}_${uid()}`));

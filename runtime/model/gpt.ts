@@ -95,12 +95,7 @@ export class GPT extends Decoder {
     if (weights.has('v_head.summary.weight')) heads.push('value');
     if (weights.has('score.weight')) heads.push('reward');
     const m = new GPT(config, { ...opts, init: false, heads: [...new Set([...heads, ...(opts.heads ?? [])])] });
-    for (const [name, w] of weights) {
-      const v = m.weights.get(name);
-      if (!v) throw new Error(`weight ${name} is not part of this GPT`);
-      if (v.shape.join() !== w.shape.join()) throw new Error(`weight ${name}: expected [${v.shape}], got [${w.shape}]`);
-      tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
-    }
+    m.assignAll(weights, 'GPT');
     return m;
   }
 

@@ -222,12 +222,7 @@ export class Llama extends Decoder {
     if (weights.has('score.weight')) heads.push('reward');
     const lmHead = config.tie || weights.has('lm_head.weight');
     const m = new Llama(config, { ...opts, init: false, lmHead, heads: [...new Set([...heads, ...(opts.heads ?? [])])] });
-    for (const [name, w] of weights) {
-      const v = m.weights.get(name);
-      if (!v) throw new Error(`weight ${name} is not part of this ${config.family} model`);
-      if (v.shape.join() !== w.shape.join()) throw new Error(`weight ${name}: expected [${v.shape}], got [${w.shape}]`);
-      tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
-    }
+    m.assignAll(weights, `${config.family} model`);
     return m;
   }
 
