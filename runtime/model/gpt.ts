@@ -8,20 +8,14 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng.ts';
-import type { ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
+import type { CausalLMConfig, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
 import { Decoder } from './decoder.ts';
 import { Lora, type LoraModule, type LoraOptions } from './lora.ts';
 import { activation } from './activations.ts';
 import { attendCached, attendPacked, attention as attend, canAttendPacked, kvBuffer, dropout, embed, gelu, layerNorm, linear, linearGelu, linearT, logSoftmax, pick } from './ops.ts';
 
-export interface GPTConfig {
-  vocabSize: number;
-  /** Maximum positions (n_positions). */
-  context: number;
-  width: number;
-  layers: number;
-  heads: number;
-  dropout: number;
+/** GPT-2's sizes (context is n_positions) and what else its config.json sets. */
+export interface GPTConfig extends CausalLMConfig {
   /** MLP width (n_inner); default 4·width. */
   inner?: number;
   /** LayerNorm ε (layer_norm_epsilon); default 1e-5. */

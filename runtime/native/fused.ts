@@ -4,6 +4,7 @@
 // only while the native backend is active, so every other backend keeps the composite ops.
 
 import * as tf from '@tensorflow/tfjs';
+import { logProbByKernels } from '../kernel-logprob.ts';
 
 export const NATIVE = 'native';
 
@@ -96,18 +97,7 @@ function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: num
   return f(x, gamma, beta);
 }
 
-function logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
-  const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
-  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, lse] = run('NativeLogSoftmaxPick', { x, targets: t }) as tf.Tensor[];
-    save([x, t, lse]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeLogSoftmaxPickGrad', { x: s[0], targets: s[1], lse: s[2], dy }) as tf.Tensor,
-    };
-  }) as never) as (x: tf.Tensor) => tf.Tensor;
-  return f(logits);
-}
+const logProbOf = logProbByKernels('NativeLogSoftmaxPick', 'NativeLogSoftmaxPickGrad');
 
 function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void {
   // in place when no one else holds the variables' buffers (the usual case between steps)

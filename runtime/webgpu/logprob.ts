@@ -7,6 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { dispatch, type GpuBackend } from './dispatch.ts';
+import { logProbByKernels } from '../kernel-logprob.ts';
 
 const FORWARD = /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -102,16 +103,4 @@ export function registerLogProbKernels(): void {
 }
 
 /** logits [..., V] at integer targets [...] → log-probabilities [...], on the webgpu backend. */
-export function webgpuLogProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
-  const run = (name: string, inputs: tf.NamedTensorMap) => tf.engine().runKernel(name, inputs);
-  const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
-  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, lse] = run('WebGPULogSoftmaxPick', { x, targets: t }) as tf.Tensor[];
-    save([x, t, lse]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('WebGPULogSoftmaxPickGrad', { x: s[0], targets: s[1], lse: s[2], dy }) as tf.Tensor,
-    };
-  }) as never) as (x: tf.Tensor) => tf.Tensor;
-  return f(logits);
-}
+export const webgpuLogProbOf = logProbByKernels('WebGPULogSoftmaxPick', 'WebGPULogSoftmaxPickGrad');
