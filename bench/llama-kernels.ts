@@ -6,7 +6,8 @@
 // addon). Prints the median step time, kernel calls per step (tf.profile of one step), peak RSS and
 // sampling tokens/s for each, and the ratios.
 // Usage: npx tsx bench/llama-kernels.ts [--before DIR] [--layers 4] [--batch 2] [--seq 128]
-//          [--steps 5] [--warmup 2] [--prompt 16] [--new 32] [--rows 4]
+//          [--steps 5] [--warmup 2] [--prompt 16] [--new 32] [--rows 4] [--profile]
+// --profile: also the kernels of the profiled step by time (calls, ms; tf.profile's per-kernel wall time).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +25,7 @@ interface Result {
   genMs: number;
   inPlaceCache: boolean;
   liveTensors: number;
+  top?: string;
 }
 
 /** Worker: imports the runtime from `root`, measures, prints one JSON line. */
@@ -100,6 +102,16 @@ async function worker(root: string): Promise<void> {
     inPlaceCache,
     liveTensors: live,
   };
+  if (args.includes('--profile')) {
+    const by = new Map<string, { calls: number; ms: number }>();
+    for (const k of prof.kernels) {
+      const e = by.get(k.name) ?? { calls: 0, ms: 0 };
+      e.calls++;
+      e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      by.set(k.name, e);
+    }
+    r.top = [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14).map(([n, e]) => `${n} ${e.calls}× ${e.ms.toFixed(1)} ms`).join(', ');
+  }
   console.log(JSON.stringify(r));
 }
 
@@ -121,6 +133,7 @@ async function main(): Promise<void> {
     console.log(
       `${label.padEnd(7)} ${x.stepMs.toFixed(0).padStart(6)} ms/step (fastest ${x.minMs.toFixed(0)}), ${x.kernels} kernels/step, peak RSS ${x.rssMB.toFixed(0)} MB, ${x.liveTensors} live tensors (flat); generate: ${x.genTokensPerS.toFixed(1)} tokens/s (${x.genMs.toFixed(0)} ms, ${x.inPlaceCache ? 'in-place' : 'concatenating'} KV cache)  [${root}]`,
     );
+    if (x.top) console.log(`        profiled step: ${x.top}`);
   }
   if (results.length === 2) {
     const [b, a] = results;
