@@ -253,6 +253,27 @@ describe.skipIf(!available && !required)('native Llama kernels', () => {
     }
   });
 
+  it('a Llama forward and backward on native runs the fused kernels (no repeat_kv Tile, no composed RMSNorm, SwiGLU or softmax), the cpu backend the composed ops', async () => {
+    const batch = lmBatch(2, 10);
+    const names = async (backend: string) => {
+      await tf.setBackend(backend);
+      const m = new Llama(llamaConfig(), { seed: 6 });
+      const vars = [...m.trainable().values()];
+      const p = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => m.lmLoss(batch), vars);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      m.dispose();
+      return { kernels: new Set(p.kernels.map((k) => k.name)), count: p.kernels.length };
+    };
+    const nat = await names('native');
+    for (const k of ['NativeRMSNorm', 'NativeRMSNormGrad', 'NativeRope', 'NativeSwiGLU', 'NativeSwiGLUGrad', 'NativeAttention', 'NativeAttentionGrad']) expect(nat.kernels.has(k), k).toBe(true);
+    for (const k of ['Tile', 'Rsqrt', 'Sigmoid', 'Softmax']) expect(nat.kernels.has(k), k).toBe(false);
+    const cpu = await names('cpu');
+    for (const k of ['Tile', 'Rsqrt', 'Sigmoid', 'Softmax']) expect(cpu.kernels.has(k), k).toBe(true);
+    expect(nat.count).toBeLessThan(cpu.count * 0.75);
+  });
+
   it('a GQA model samples with the in-place KV cache: logits bit-identical to the concatenating cache and within 1e-4 of the uncached forward, greedy tokens identical, no tensor left behind', async () => {
     await tf.setBackend('native');
     const m = new Llama(llamaConfig({ family: 'mistral', qkNorm: false, rope: { type: 'default', theta: 10000 }, windows: [3, 3] }), { seed: 5 });
