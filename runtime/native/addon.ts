@@ -78,6 +78,8 @@ export const ADDON_PATH = new URL('./build/Release/rlhfc_native.node', import.me
 export const BUILD_COMMAND = 'sudo apt-get install -y g++ make && npm run build:native';
 
 let cached: { addon?: Addon; reason?: string } | undefined;
+/** The functions added last to src/addon.cc (with grouped-query attention): their absence means a stale build. */
+const NEWEST = ['rmsNorm', 'rmsNormGrad', 'rope', 'swiglu', 'swigluGrad'];
 
 function cpuFlags(): Set<string> {
   try {
@@ -113,6 +115,13 @@ export function loadAddon(): { addon?: Addon; reason?: string } {
     // Threads for large products (small ones always run on one): RLHFC_NATIVE_THREADS or all cores.
     // RLHFC_NATIVE_MT_MIN: the multiply-adds from which a product is split (default 2^26 for OpenBLAS,
     // whose threads cost more to wake, 2^21 for our pool).
+    // A build from older sources lacks the newest kernels (and its attention reads no grouped-query
+    // heads): refused, so the fallback warning asks for a rebuild instead of wrong numbers later.
+    const missing = NEWEST.filter((f) => typeof (addon as unknown as Record<string, unknown>)[f] !== 'function');
+    if (missing.length > 0) {
+      cached = { reason: `the native addon is out of date (built before ${missing.join(', ')}): rebuild it` };
+      return cached;
+    }
     const mt = process.env.RLHFC_NATIVE_MT_MIN;
     addon.setThreads(Number(process.env.RLHFC_NATIVE_THREADS ?? availableParallelism()), Number(mt ?? 2 ** 26), Number(mt ?? 2 ** 21));
     cached = { addon };
