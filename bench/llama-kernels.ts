@@ -6,7 +6,9 @@
 // addon). Prints the median step time, kernel calls per step (tf.profile of one step), peak RSS and
 // sampling tokens/s for each, and the ratios.
 // Usage: npx tsx bench/llama-kernels.ts [--before DIR] [--layers 4] [--batch 2] [--seq 128]
-//          [--steps 5] [--warmup 2] [--prompt 16] [--new 32] [--rows 4] [--profile]
+//          [--steps 5] [--warmup 2] [--prompt 16] [--new 32] [--rows 4] [--repeat 1] [--profile]
+// --repeat N: N rounds of before, after (interleaved, so a busy machine's load drifts over both alike);
+// the ratios are of the medians over the rounds.
 // --profile: also the kernels of the profiled step by time (calls, ms; tf.profile's per-kernel wall time).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -123,21 +125,30 @@ async function main(): Promise<void> {
   console.log(
     `Llama LoRA step (SmolLM2-135M shape, ${num('--layers', 4)} layers, batch ${num('--batch', 2)} × ${num('--seq', 128)}) and greedy generate() (${num('--rows', 4)} rows, ${num('--prompt', 16)}-token prompts, ${num('--new', 32)} new tokens), native backend; each in its own process, one after the other`,
   );
-  const results: Result[] = [];
-  for (const [label, root] of [...(before ? [['before', before]] : []), ['after', here]]) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--worker', root, ...pass], { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here });
-    const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
-    if (r.status !== 0 || !line) throw new Error(`${label} (${root}) failed:\n${r.stderr}`);
-    const x = JSON.parse(line) as Result;
-    results.push(x);
-    console.log(
-      `${label.padEnd(7)} ${x.stepMs.toFixed(0).padStart(6)} ms/step (fastest ${x.minMs.toFixed(0)}), ${x.kernels} kernels/step, peak RSS ${x.rssMB.toFixed(0)} MB, ${x.liveTensors} live tensors (flat); generate: ${x.genTokensPerS.toFixed(1)} tokens/s (${x.genMs.toFixed(0)} ms, ${x.inPlaceCache ? 'in-place' : 'concatenating'} KV cache)  [${root}]`,
-    );
-    if (x.top) console.log(`        profiled step: ${x.top}`);
+  const runs = [...(before ? [['before', before]] : []), ['after', here]];
+  const results = new Map<string, Result[]>(runs.map(([label]) => [label, []]));
+  for (let round = 0; round < num('--repeat', 1); round++) {
+    for (const [label, root] of runs) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--worker', root, ...pass], { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here });
+      const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+      if (r.status !== 0 || !line) throw new Error(`${label} (${root}) failed:\n${r.stderr}`);
+      const x = JSON.parse(line) as Result;
+      results.get(label)!.push(x);
+      console.log(
+        `${label.padEnd(7)} ${x.stepMs.toFixed(0).padStart(6)} ms/step (fastest ${x.minMs.toFixed(0)}), ${x.kernels} kernels/step, peak RSS ${x.rssMB.toFixed(0)} MB, ${x.liveTensors} live tensors (flat); generate: ${x.genTokensPerS.toFixed(1)} tokens/s (${x.genMs.toFixed(0)} ms, ${x.inPlaceCache ? 'in-place' : 'concatenating'} KV cache)  [${root}]`,
+      );
+      if (x.top) console.log(`        profiled step: ${x.top}`);
+    }
   }
-  if (results.length === 2) {
-    const [b, a] = results;
-    console.log(`after/before: step time ${(a.stepMs / b.stepMs).toFixed(2)}×, kernels ${(a.kernels / b.kernels).toFixed(2)}×, peak RSS ${(a.rssMB / b.rssMB).toFixed(2)}×, sampling speed ${(a.genTokensPerS / b.genTokensPerS).toFixed(2)}×`);
+  if (before) {
+    const median = (label: string, f: (r: Result) => number) => {
+      const v = results.get(label)!.map(f).sort((a, b) => a - b);
+      return v[Math.floor(v.length / 2)];
+    };
+    const ratio = (f: (r: Result) => number) => (median('after', f) / median('before', f)).toFixed(2);
+    console.log(
+      `after/before (medians of ${num('--repeat', 1)} round(s)): step time ${ratio((r) => r.stepMs)}×, kernels ${ratio((r) => r.kernels)}×, peak RSS ${ratio((r) => r.rssMB)}×, sampling speed ${ratio((r) => r.genTokensPerS)}×`,
+    );
   }
 }
 
