@@ -18,7 +18,7 @@ export interface KVCache {
 }
 
 /**
- * A preallocated KV cache (native backend, from `kvSlots`): per layer [B,H,S,D] buffers of which
+ * A preallocated KV cache (native backend, from `kvSlots`): per layer [B,K,S,D] buffers (K kv heads) of which
  * the first `length` positions are filled. A forward pass with it writes the new positions' keys and
  * values in place and advances `length`; nothing is copied per step.
  */

@@ -16,7 +16,7 @@ import { Decoder } from './decoder.ts';
 import { attentionLayout } from './gpt.ts';
 import { LLAMA_LORA_MODULES } from './lora-targets.ts';
 import { Lora, type LoraLayout, type LoraOptions } from './lora.ts';
-import { attendCached, attention as attend, embed, kvBuffer, linearT, pick } from './ops.ts';
+import { attendCached, attention as attend, embed, kvBuffer, linearT, pick, rmsNorm, rotary, swiglu } from './ops.ts';
 
 export type LlamaFamily = 'llama' | 'qwen2' | 'qwen3' | 'mistral';
 export const LLAMA_FAMILIES: readonly LlamaFamily[] = ['llama', 'qwen2', 'qwen3', 'mistral'];
@@ -137,30 +137,6 @@ export function ropeFrequencies(rope: RopeConfig, headDim: number, maxPositions:
     return interpolation * (1 - extrapolationFactor) + extrapolation * extrapolationFactor;
   });
   return { invFreq: Float32Array.from(out), scaling: attentionFactor };
-}
-
-/** RMSNorm over the last axis: x / √(mean(x²) + ε) · w (transformers' LlamaRMSNorm, in float32). */
-export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
-}
-
-/** Rotary embedding of x [B,H,T,D] with cos, sin [B,1,T,D]: x·cos + rotate_half(x)·sin. */
-export function rotate(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
-  const [x1, x2] = tf.split(x, 2, 3);
-  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], 3), sin)) as tf.Tensor4D;
-}
-
-/** SwiGLU: silu(gate) · up. */
-export function swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
-}
-
-/** Each of the K key/value heads of x [B,K,L,D] repeated for its H/K query heads → [B,H,L,D] (transformers' repeat_kv). */
-export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
-  if (rep === 1) return x;
-  const [B, K, L, D] = x.shape;
-  // rank 4 (tfjs differentiates tile up to rank 4): [B,K,1,L·D] tiled to [B,K,rep,L·D]
-  return tf.reshape(tf.tile(tf.reshape(x, [B, K, 1, L * D]), [1, 1, rep, 1]), [B, K * rep, L, D]) as tf.Tensor4D;
 }
 
 export class Llama extends Decoder {
@@ -304,16 +280,16 @@ export class Llama extends Decoder {
     const [B, T] = x.shape as [number, number, number];
     const { heads: H, kvHeads: K, headDim: D } = this.config;
     const p = `model.layers.${i}.self_attn.`;
-    // [B,T,n·D] → [B,n,T,D], with the per-head q/k RMSNorm (Qwen3) before the rotation
-    const split = (t: tf.Tensor, n: number, norm?: string) => {
-      let h = tf.reshape(t, [B, T, n, D]);
-      if (norm) h = this.norm(p + norm, h);
-      return tf.transpose(h, [0, 2, 1, 3]) as tf.Tensor4D;
+    // [B,T,n·D] → [B,T,n,D] (a reshape), the per-head q/k RMSNorm (Qwen3), then the rotation, which
+    // also moves the heads to [B,n,T,D] (one kernel on native)
+    const heads = (t: tf.Tensor, n: number, norm?: string) => {
+      const h = tf.reshape(t, [B, T, n, D]);
+      return (norm ? this.norm(p + norm, h) : h) as tf.Tensor4D;
     };
     const qk = this.config.qkNorm;
-    const q = rotate(split(this.proj(i, 'self_attn.q_proj', x, training), H, qk ? 'q_norm' : undefined), cos, sin);
-    const k0 = rotate(split(this.proj(i, 'self_attn.k_proj', x, training), K, qk ? 'k_norm' : undefined), cos, sin);
-    const v0 = split(this.proj(i, 'self_attn.v_proj', x, training), K);
+    const q = rotary(heads(this.proj(i, 'self_attn.q_proj', x, training), H, qk ? 'q_norm' : undefined), cos, sin, true);
+    const k0 = rotary(heads(this.proj(i, 'self_attn.k_proj', x, training), K, qk ? 'k_norm' : undefined), cos, sin, true);
+    const v0 = tf.transpose(heads(this.proj(i, 'self_attn.v_proj', x, training), K), [0, 2, 1, 3]) as tf.Tensor4D;
     const merge = (y: tf.Tensor4D) => tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, H * D]);
     if (kv) return this.proj(i, 'self_attn.o_proj', merge(attendCached(q, k0, v0, kv.k[i], kv.v[i], kv.length, bias)), training);
     const k = past ? (tf.concat([past.k[i], k0], 2) as tf.Tensor4D) : k0;
@@ -321,7 +297,8 @@ export class Llama extends Decoder {
     cache?.k.push(k);
     cache?.v.push(v);
     const drop = training && this.config.dropout > 0 ? { rate: this.config.dropout, seed: this.rng.seed() } : undefined;
-    const y = attend(q, repeatKv(k, H / K), repeatKv(v, H / K), bias, drop);
+    // K kv heads serve H query heads: in place on native, repeated (transformers' repeat_kv) elsewhere
+    const y = attend(q, k, v, bias, drop);
     return this.proj(i, 'self_attn.o_proj', merge(y), training);
   }
 
@@ -330,10 +307,9 @@ export class Llama extends Decoder {
     return this.proj(i, 'mlp.down_proj', swiglu(this.proj(i, 'mlp.gate_proj', x, training), this.proj(i, 'mlp.up_proj', x, training)), training);
   }
 
-  /** A preallocated in-place KV cache (native backend), only without grouping (K = H); else undefined. */
+  /** A preallocated in-place KV cache [B,K,capacity,D] per layer (native backend; K kv heads), else undefined. */
   kvSlots(B: number, capacity: number): KVSlots | undefined {
-    const { layers, heads, kvHeads, headDim } = this.config;
-    if (kvHeads !== heads) return undefined;
+    const { layers, kvHeads, headDim } = this.config;
     const shape: [number, number, number, number] = [B, kvHeads, capacity, headDim];
     const first = kvBuffer(shape);
     if (!first) return undefined;

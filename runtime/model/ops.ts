@@ -6,7 +6,8 @@
 // - no gather with batchDims: `pick` selects along the last axis with a one-hot multiply.
 // - wasm's OneHot ignores a float32 dtype (writes int32 bits): `oneHot` casts instead.
 // - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU,
-//   linear+GELU, log-softmax-at-targets (`logProbOf`) and attention, BLAS does the transposed products, and the embedding
+//   linear+GELU, log-softmax-at-targets (`logProbOf`), attention (grouped-query in place), RMSNorm,
+//   rotary embedding and SwiGLU, BLAS does the transposed products, and the embedding
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
 
 import * as tf from '@tensorflow/tfjs';
@@ -191,19 +192,59 @@ export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Attention per head: softmax(q·kᵀ/√D + bias)·v with q [B,H,T,D], k/v [B,H,L,D] and an additive bias
- * [1|B,1,T,L] (0 allowed, −1e9 masked: causal, padding, segments). `drop`: attention dropout on the
+ * Attention per head: softmax(q·kᵀ/√D + bias)·v with q [B,H,T,D], k/v [B,K,L,D] and an additive bias
+ * [1|B,1,T,L] (0 allowed, −1e9 masked: causal, padding, segments, sliding windows). K < H is
+ * grouped-query attention (H a multiple of K; query head h attends with kv head ⌊h/(H/K)⌋): on the
+ * native backend read in place, elsewhere repeated with `repeatKv`. `drop`: attention dropout on the
  * probabilities (training). On the native backend without dropout: one fused kernel forward and one
  * backward (runtime/native: fused.ts, addon.cc).
  */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, drop?: { rate: number; seed: number }): tf.Tensor4D {
   const scale = 1 / Math.sqrt(q.shape[3]);
+  const [H, K] = [q.shape[1], k.shape[1]];
+  if (H % K !== 0) throw new Error(`attention: ${H} query heads are not a multiple of ${K} key/value heads`);
   const f = fusedOps();
   const rate = drop?.rate ?? 0;
   if (f && rate === 0) return f.attention(q, k, v, bias, scale);
-  const scores = tf.add(tf.matMul(tf.mul(q, scale), k, false, true), bias);
+  const scores = tf.add(tf.matMul(tf.mul(q, scale), repeatKv(k, H / K), false, true), bias);
   const probs = tf.softmax(scores, -1);
-  return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, v) as tf.Tensor4D;
+  return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, repeatKv(v, H / K)) as tf.Tensor4D;
+}
+
+/** Each of the K key/value heads of x [B,K,L,D] repeated for its `rep` query heads → [B,K·rep,L,D] (transformers' repeat_kv). */
+export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
+  if (rep === 1) return x;
+  const [B, K, L, D] = x.shape;
+  // rank 4 (tfjs differentiates tile up to rank 4): [B,K,1,L·D] tiled to [B,K,rep,L·D]
+  return tf.reshape(tf.tile(tf.reshape(x, [B, K, 1, L * D]), [1, 1, rep, 1]), [B, K * rep, L, D]) as tf.Tensor4D;
+}
+
+/** RMSNorm over the last axis: x / √(mean(x²) + ε) · w (transformers' LlamaRMSNorm, in float32); one kernel each way on native. */
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
+  const f = fusedOps();
+  if (f) return f.rmsNorm(x, w, eps);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
+}
+
+/**
+ * Rotary embedding x·cos + rotate_half(x)·sin (rotate_half(x) = [−x₂, x₁] over the halves of D) with
+ * cos, sin [1|B,1,T,D] (any attention scaling already in them). x is [B,n,T,D], or with `headsSplit`
+ * [B,T,n,D] (a projection's output reshaped to heads, not yet transposed); the result is [B,n,T,D].
+ * On native: one kernel (the head transpose included), its gradient the inverse rotation.
+ */
+export function rotary(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor, headsSplit = false): tf.Tensor4D {
+  const f = fusedOps();
+  if (f) return f.rotary(x, cos, sin, headsSplit);
+  const h = headsSplit ? (tf.transpose(x, [0, 2, 1, 3]) as tf.Tensor4D) : x;
+  const [x1, x2] = tf.split(h, 2, 3);
+  return tf.add(tf.mul(h, cos), tf.mul(tf.concat([tf.neg(x2), x1], 3), sin)) as tf.Tensor4D;
+}
+
+/** SwiGLU: silu(gate) · up (one kernel each way on native). */
+export function swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  const f = fusedOps();
+  if (f) return f.swiglu(gate, up);
+  return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
 }
 
 /** Whether `attendPacked` can run here: the native backend, without attention dropout. */
@@ -222,15 +263,16 @@ export function attendPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number): 
   return f.attentionPacked(qkv, bias, heads, 1 / Math.sqrt(qkv.shape[2] / 3 / heads));
 }
 
-/** A zeroed KV cache [B,H,S,D] for `attendCached` (native backend), else undefined. */
+/** A zeroed KV cache [B,K,S,D] for `attendCached` (native backend), else undefined. */
 export function kvBuffer(shape: [number, number, number, number]): tf.Tensor4D | undefined {
   return fusedOps()?.kvCache(shape);
 }
 
 /**
- * Attention of the new positions' q [B,H,T,D] over a KV cache from `kvBuffer` holding `past`
- * positions, after writing the new k, v [B,H,T,D] into it in place (sampling; no gradient): the same
- * numbers as `attention` over the concatenated keys and values, without copying the cache each step.
+ * Attention of the new positions' q [B,H,T,D] over a KV cache [B,K,S,D] from `kvBuffer` holding
+ * `past` positions, after writing the new k, v [B,K,T,D] into it in place (sampling; no gradient;
+ * K < H: grouped-query as in `attention`): the same numbers as `attention` over the concatenated keys
+ * and values, without copying the cache each step.
  */
 export function attendCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor): tf.Tensor4D {
   const f = fusedOps();

@@ -31,12 +31,23 @@ export interface Addon {
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   logSoftmaxPick(x: Float32Array, targets: Int32Array, y: Float32Array, lse: Float32Array, cols: number): void;
   logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
-  /** Fused causal attention: meta [B, H, T, L, D, Bb]; y = softmax(scale·q·kᵀ + bias)·v, probs saved. */
+  /**
+   * Fused causal attention: meta [B, H, T, L, D, Bb, S, K] (k, v [B,K,S,D], the first L rows used; query
+   * head h reads kv head h / (H/K)); y = softmax(scale·q·kᵀ + bias)·v, probs saved.
+   */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, y: Float32Array, probs: Float32Array, meta: Int32Array, scale: number): void;
-  /** Its gradient: meta [B, H, T, L, D]. */
+  /** Its gradient: meta [B, H, T, L, D, K]; dk, dv [B,K,L,D] summed over each kv head's query heads. */
   attentionGrad(dy: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, meta: Int32Array, scale: number): void;
   attentionPacked(qkv: Float32Array, bias: Float32Array, y: Float32Array, p: Float32Array, meta: Int32Array, scale: number): void;
   attentionPackedGrad(dy: Float32Array, qkv: Float32Array, p: Float32Array, dqkv: Float32Array, meta: Int32Array, scale: number): void;
+  /** RMSNorm over rows: y = w·x/√(mean(x²) + eps), rstd saved. */
+  rmsNorm(x: Float32Array, w: Float32Array, y: Float32Array, rstd: Float32Array, rows: number, cols: number, eps: number): void;
+  rmsNormGrad(dy: Float32Array, x: Float32Array, w: Float32Array, rstd: Float32Array, dx: Float32Array, dw: Float32Array, rows: number, cols: number): void;
+  /** Rotary embedding (rotate_half): meta [B, n, T, D, Bc, inLayout (0 [B,n,T,D], 1 [B,T,n,D]), inverse]. */
+  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, y: Float32Array, meta: Int32Array): void;
+  /** silu(g)·u, and its gradient in g and u. */
+  swiglu(g: Float32Array, u: Float32Array, y: Float32Array): void;
+  swigluGrad(g: Float32Array, u: Float32Array, dy: Float32Array, dg: Float32Array, du: Float32Array): void;
   /**
    * Most threads a product uses, and the multiply-adds from which a product uses them (smaller ones:
    * one thread) with OpenBLAS and with our own GEMM (src/gemm.cc).
@@ -67,6 +78,8 @@ export const ADDON_PATH = new URL('./build/Release/rlhfc_native.node', import.me
 export const BUILD_COMMAND = 'sudo apt-get install -y g++ make && npm run build:native';
 
 let cached: { addon?: Addon; reason?: string } | undefined;
+/** The functions added last to src/addon.cc (with grouped-query attention): their absence means a stale build. */
+const NEWEST = ['rmsNorm', 'rmsNormGrad', 'rope', 'swiglu', 'swigluGrad'];
 
 function cpuFlags(): Set<string> {
   try {
@@ -102,6 +115,13 @@ export function loadAddon(): { addon?: Addon; reason?: string } {
     // Threads for large products (small ones always run on one): RLHFC_NATIVE_THREADS or all cores.
     // RLHFC_NATIVE_MT_MIN: the multiply-adds from which a product is split (default 2^26 for OpenBLAS,
     // whose threads cost more to wake, 2^21 for our pool).
+    // A build from older sources lacks the newest kernels (and its attention reads no grouped-query
+    // heads): refused, so the fallback warning asks for a rebuild instead of wrong numbers later.
+    const missing = NEWEST.filter((f) => typeof (addon as unknown as Record<string, unknown>)[f] !== 'function');
+    if (missing.length > 0) {
+      cached = { reason: `the native addon is out of date (built before ${missing.join(', ')}): rebuild it` };
+      return cached;
+    }
     const mt = process.env.RLHFC_NATIVE_MT_MIN;
     addon.setThreads(Number(process.env.RLHFC_NATIVE_THREADS ?? availableParallelism()), Number(mt ?? 2 ** 26), Number(mt ?? 2 ** 21));
     cached = { addon };

@@ -723,24 +723,25 @@ function logSoftmaxPickGradKernel(args: Args): TI {
   return out(b, x.shape, 'float32', dx);
 }
 
-// NativeAttention: q [B,H,T,D], k, v [B,H,L,D], bias [Bb,1,T,L] or [Bb,T,L] (Bb = 1 or B) → y [B,H,T,D], probs [B,H,T,L]
+// NativeAttention: q [B,H,T,D], k, v [B,K,L,D] (K kv heads, H a multiple of K: grouped-query), bias
+// [Bb,1,T,L] or [Bb,T,L] (Bb = 1 or B) → y [B,H,T,D], probs [B,H,T,L]
 function attentionKernel(args: Args): TI[] {
   const { q, k, v, bias } = args.inputs;
   const { scale } = args.attrs as { scale: number };
   f32Inputs('NativeAttention', [q, k, v, bias]);
   const [B, H, T, D] = q.shape;
-  const L = k.shape[2];
+  const [, K, L] = k.shape;
   const Bb = bias.shape[0];
-  if (q.shape.length !== 4 || k.shape.join() !== [B, H, L, D].join() || v.shape.join() !== k.shape.join() || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * L)
-    throw new Error(`NativeAttention: q [B,H,T,D], k/v [B,H,L,D], bias [1|B,1,T,L] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}], bias [${bias.shape}]`);
+  if (q.shape.length !== 4 || k.shape.join() !== [B, K, L, D].join() || !(K >= 1 && H % K === 0) || v.shape.join() !== k.shape.join() || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * L)
+    throw new Error(`NativeAttention: q [B,H,T,D], k/v [B,K,L,D] with H a multiple of K, bias [1|B,1,T,L] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}], bias [${bias.shape}]`);
   const b = args.backend;
   const y = b.f32(B * H * T * D);
   const p = b.f32(B * H * T * L);
-  if (y.length > 0 && p.length > 0) b.addon.attention(vals(b, q), vals(b, k), vals(b, v), vals(b, bias), y, p, Int32Array.of(B, H, T, L, D, Bb), scale);
+  if (y.length > 0 && p.length > 0) b.addon.attention(vals(b, q), vals(b, k), vals(b, v), vals(b, bias), y, p, Int32Array.of(B, H, T, L, D, Bb, L, K), scale);
   return [out(b, [B, H, T, D], 'float32', y), out(b, [B, H, T, L], 'float32', p)];
 }
 
-// NativeKVCache: a zeroed float32 buffer of `shape` ([B,H,S,D]) that NativeAttentionCached may write
+// NativeKVCache: a zeroed float32 buffer of `shape` ([B,K,S,D]) that NativeAttentionCached may write
 // in place (a fresh buffer of ours: one data id holds it and no one outside the backend sees it).
 function kvCacheKernel(args: Args): TI {
   const { shape } = args.attrs as { shape: number[] };
@@ -750,30 +751,32 @@ function kvCacheKernel(args: Args): TI {
   return out(b, shape, 'float32', y);
 }
 
-// NativeAttentionCached: q, k, v [B,H,T,D] of the new positions; kc, vc [B,H,S,D] a KV cache (from
-// NativeKVCache) holding `past` positions; bias [Bb,1,T,L] with L = past + T. Writes k, v into the
-// cache at positions past…L−1 in place, then attention over its first L positions → y [B,H,T,D]
-// (the same arithmetic as NativeAttention over the concatenated keys and values; inference only).
+// NativeAttentionCached: q [B,H,T,D], k, v [B,K,T,D] of the new positions (K kv heads, H a multiple
+// of K); kc, vc [B,K,S,D] a KV cache (from NativeKVCache) holding `past` positions; bias [Bb,1,T,L]
+// with L = past + T. Writes k, v into the cache at positions past…L−1 in place, then attention over
+// its first L positions → y [B,H,T,D] (the same arithmetic as NativeAttention over the concatenated
+// keys and values; inference only).
 function attentionCachedKernel(args: Args): TI {
   const { q, k, v, kc, vc, bias } = args.inputs;
   const { scale, past } = args.attrs as { scale: number; past: number };
   f32Inputs('NativeAttentionCached', [q, k, v, kc, vc, bias]);
   const [B, H, T, D] = q.shape;
+  const K = k.shape[1];
   const S = kc.shape[2];
   const L = past + T;
   const Bb = bias.shape[0];
-  if (k.shape.join() !== q.shape.join() || v.shape.join() !== q.shape.join() || kc.shape.join() !== [B, H, S, D].join() || vc.shape.join() !== kc.shape.join() || L > S || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * L)
-    throw new Error(`NativeAttentionCached: q/k/v [B,H,T,D], caches [B,H,S,D] with past + T ≤ S, bias [1|B,1,T,past+T] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}], cache [${kc.shape}], past ${past}, bias [${bias.shape}]`);
+  if (k.shape.join() !== [B, K, T, D].join() || !(K >= 1 && H % K === 0) || v.shape.join() !== k.shape.join() || kc.shape.join() !== [B, K, S, D].join() || vc.shape.join() !== kc.shape.join() || L > S || (Bb !== 1 && Bb !== B) || size(bias.shape) !== Bb * T * L)
+    throw new Error(`NativeAttentionCached: q [B,H,T,D], k/v [B,K,T,D] with H a multiple of K, caches [B,K,S,D] with past + T ≤ S, bias [1|B,1,T,past+T] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}], cache [${kc.shape}], past ${past}, bias [${bias.shape}]`);
   const b = args.backend;
   if (!b.writable(kc) || !b.writable(vc)) throw new Error('NativeAttentionCached: the KV cache must come from NativeKVCache and be held by one tensor only');
   const [kv, vv, kcv, vcv] = [vals(b, k), vals(b, v), vals(b, kc), vals(b, vc)];
-  for (let i = 0; i < B * H; i++) {
+  for (let i = 0; i < B * K; i++) {
     kcv.set(kv.subarray(i * T * D, (i + 1) * T * D), (i * S + past) * D);
     vcv.set(vv.subarray(i * T * D, (i + 1) * T * D), (i * S + past) * D);
   }
   const y = b.f32(B * H * T * D);
   const p = b.f32(B * H * T * L);
-  if (y.length > 0 && p.length > 0) b.addon.attention(vals(b, q), kcv, vcv, vals(b, bias), y, p, Int32Array.of(B, H, T, L, D, Bb, S), scale);
+  if (y.length > 0 && p.length > 0) b.addon.attention(vals(b, q), kcv, vcv, vals(b, bias), y, p, Int32Array.of(B, H, T, L, D, Bb, S, K), scale);
   b.disposeData(out(b, [B, H, T, L], 'float32', p).dataId); // the probabilities: no gradient here
   return out(b, [B, H, T, D], 'float32', y);
 }
@@ -782,11 +785,83 @@ function attentionGradKernel(args: Args): TI[] {
   const { dy, q, k, v, probs } = args.inputs;
   const { scale } = args.attrs as { scale: number };
   const [B, H, T, D] = q.shape;
-  const L = k.shape[2];
+  const [, K, L] = k.shape;
   const b = args.backend;
-  const [dq, dk, dv] = [b.f32(B * H * T * D), b.f32(B * H * L * D), b.f32(B * H * L * D)];
-  if (dq.length > 0 && dk.length > 0) b.addon.attentionGrad(vals(b, dy), vals(b, q), vals(b, k), vals(b, v), vals(b, probs), dq, dk, dv, Int32Array.of(B, H, T, L, D), scale);
+  const [dq, dk, dv] = [b.f32(B * H * T * D), b.f32(B * K * L * D), b.f32(B * K * L * D)];
+  if (dq.length > 0 && dk.length > 0) b.addon.attentionGrad(vals(b, dy), vals(b, q), vals(b, k), vals(b, v), vals(b, probs), dq, dk, dv, Int32Array.of(B, H, T, L, D, K), scale);
+  else {
+    dk.fill(0);
+    dv.fill(0);
+  }
   return [out(b, q.shape, 'float32', dq), out(b, k.shape, 'float32', dk), out(b, v.shape, 'float32', dv)];
+}
+
+// NativeRMSNorm: x [..., C], w [C], attr eps → y = w·x/√(mean(x²) + eps), rstd [rows] (saved for the gradient)
+function rmsNormKernel(args: Args): TI[] {
+  const { x, w } = args.inputs;
+  const { eps } = args.attrs as { eps: number };
+  f32Inputs('NativeRMSNorm', [x, w]);
+  const cols = x.shape[x.shape.length - 1];
+  if (w.shape.length !== 1 || w.shape[0] !== cols) throw new Error(`NativeRMSNorm: weight [${cols}] expected for x [${x.shape}], got [${w.shape}]`);
+  const b = args.backend;
+  const n = size(x.shape);
+  const rows = cols > 0 ? n / cols : 0;
+  const y = b.f32(n);
+  const rstd = b.f32(rows);
+  if (n > 0) b.addon.rmsNorm(vals(b, x), vals(b, w), y, rstd, rows, cols, eps);
+  return [out(b, x.shape, 'float32', y), out(b, [rows], 'float32', rstd)];
+}
+
+// NativeRMSNormGrad: dy, x [..., C], w [C], rstd [rows] → dx [..., C], dw [C]
+function rmsNormGradKernel(args: Args): TI[] {
+  const { dy, x, w, rstd } = args.inputs;
+  const b = args.backend;
+  const cols = x.shape[x.shape.length - 1];
+  const n = size(x.shape);
+  const dx = b.f32(n);
+  const dw = b.f32(cols);
+  if (n > 0) b.addon.rmsNormGrad(vals(b, dy), vals(b, x), vals(b, w), vals(b, rstd), dx, dw, n / cols, cols);
+  else dw.fill(0);
+  return [out(b, x.shape, 'float32', dx), out(b, w.shape, 'float32', dw)];
+}
+
+// NativeRope: x [B,n,T,D] (layout 0) or [B,T,n,D] (layout 1), cos, sin [Bc,1,T,D] or [Bc,T,D] (Bc = 1
+// or B) → [B,n,T,D] rotated (rotate_half). attr inverse: the gradient, reading [B,n,T,D] and
+// writing `layout`.
+function ropeKernel(args: Args): TI {
+  const { x, cos, sin } = args.inputs;
+  const { layout, inverse } = args.attrs as { layout: number; inverse: boolean };
+  f32Inputs('NativeRope', [x, cos, sin]);
+  const s = x.shape;
+  const [B, n, T, D] = inverse || layout === 0 ? s : [s[0], s[2], s[1], s[3]];
+  const Bc = cos.shape[0];
+  if (s.length !== 4 || D % 2 !== 0 || (Bc !== 1 && Bc !== B) || size(cos.shape) !== Bc * T * D || sin.shape.join() !== cos.shape.join())
+    throw new Error(`NativeRope: x [B,n,T,D] (or [B,T,n,D]) with D even, cos/sin [1|B,1,T,D] expected, got x [${s}] (layout ${layout}), cos [${cos.shape}], sin [${sin.shape}]`);
+  const b = args.backend;
+  const y = b.f32(size(s));
+  if (y.length > 0) b.addon.rope(vals(b, x), vals(b, cos), vals(b, sin), y, Int32Array.of(B, n, T, D, Bc, layout, inverse ? 1 : 0));
+  const outShape = !inverse || layout === 0 ? [B, n, T, D] : [B, T, n, D];
+  return out(b, outShape, 'float32', y);
+}
+
+// NativeSwiGLU: gate, up (same shape) → silu(gate)·up; NativeSwiGLUGrad: gate, up, dy → dgate, dup
+function swigluKernel(args: Args): TI {
+  const { gate, up } = args.inputs;
+  f32Inputs('NativeSwiGLU', [gate, up]);
+  if (gate.shape.join() !== up.shape.join()) throw new Error(`NativeSwiGLU: gate and up must have one shape, got [${gate.shape}] and [${up.shape}]`);
+  const b = args.backend;
+  const y = b.f32(size(gate.shape));
+  if (y.length > 0) b.addon.swiglu(vals(b, gate), vals(b, up), y);
+  return out(b, gate.shape, 'float32', y);
+}
+
+function swigluGradKernel(args: Args): TI[] {
+  const { gate, up, dy } = args.inputs;
+  const b = args.backend;
+  const n = size(gate.shape);
+  const [dg, du] = [b.f32(n), b.f32(n)];
+  if (n > 0) b.addon.swigluGrad(vals(b, gate), vals(b, up), vals(b, dy), dg, du);
+  return [out(b, gate.shape, 'float32', dg), out(b, gate.shape, 'float32', du)];
 }
 
 // NativeAttentionPacked: qkv [B,T,3C] (c_attn's output: q, k, v side by side, heads inside each), bias
@@ -866,6 +941,11 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeAttentionCached', attentionCachedKernel);
   k.set('NativeAttentionPacked', attentionPackedKernel);
   k.set('NativeAttentionPackedGrad', attentionPackedGradKernel);
+  k.set('NativeRMSNorm', rmsNormKernel);
+  k.set('NativeRMSNormGrad', rmsNormGradKernel);
+  k.set('NativeRope', ropeKernel);
+  k.set('NativeSwiGLU', swigluKernel);
+  k.set('NativeSwiGLUGrad', swigluGradKernel);
   k.set('NativeSoftmaxGrad', softmaxGradKernel);
   k.set('NativeSigmoidGrad', sigmoidGradKernel);
   return k;

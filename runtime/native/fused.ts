@@ -1,6 +1,7 @@
 // Fused ops of the native backend, each one kernel forward and one backward (instead of 10–20 small
 // kernels through the tfjs engine): LayerNorm, GELU (tanh form), a linear layer with its GELU, log-softmax read at target ids
-// (the cross-entropy of an LM head), and attention (scores, mask, softmax, weighted sum). runtime/model/ops.ts opts into them: `fusedOps()` returns them
+// (the cross-entropy of an LM head), attention (scores, mask, softmax, weighted sum; grouped-query when k
+// and v have fewer heads), and the Llama family's RMSNorm, rotary embedding and SwiGLU. runtime/model/ops.ts opts into them: `fusedOps()` returns them
 // only while the native backend is active, so every other backend keeps the composite ops.
 
 import * as tf from '@tensorflow/tfjs';
@@ -20,9 +21,20 @@ export interface FusedOps {
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, o: { transposeW: boolean; frozen: boolean }): tf.Tensor2D;
   /** log softmax(logits)[…, targets] → logits.shape without the last axis; differentiable in logits. */
   logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor;
+  /** RMSNorm over the last axis: w·x/√(mean(x²) + eps) (transformers' LlamaRMSNorm). Differentiable in x and w. */
+  rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor;
   /**
-   * softmax(scale·q·kᵀ + bias)·v per head: q [B,H,T,D], k/v [B,H,L,D], bias [1|B,1,T,L] additive
-   * (0 allowed, −1e9 masked; no gradient). Differentiable in q, k, v.
+   * Rotary embedding x·cos + rotate_half(x)·sin of x [B,n,T,D] (`headsSplit`: x is [B,T,n,D], a
+   * projection's output with its heads split by a reshape, and the head transpose happens in the
+   * kernel) with cos, sin [1|B,1,T,D] (no gradient) → [B,n,T,D]. Differentiable in x (the inverse rotation).
+   */
+  rotary(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor, headsSplit: boolean): tf.Tensor4D;
+  /** silu(gate)·up in one kernel; differentiable in both. */
+  swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor;
+  /**
+   * softmax(scale·q·kᵀ + bias)·v per head: q [B,H,T,D], k/v [B,K,L,D] with H a multiple of K (query head
+   * h reads kv head ⌊h/(H/K)⌋ in place: grouped-query attention), bias [1|B,1,T,L] additive (0 allowed,
+   * −1e9 masked; no gradient). Differentiable in q, k, v (dk, dv summed over each kv head's group).
    */
   attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D;
   /**
@@ -30,12 +42,13 @@ export interface FusedOps {
    * each), read in place; returns [B,T,C] with the heads merged. Differentiable in qkv.
    */
   attentionPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number, scale: number): tf.Tensor3D;
-  /** A zeroed KV cache [B,H,S,D] that `attentionCached` writes in place (inference only). */
+  /** A zeroed KV cache [B,K,S,D] that `attentionCached` writes in place (inference only). */
   kvCache(shape: [number, number, number, number]): tf.Tensor4D;
   /**
-   * Sampling with a KV cache: writes the new positions' k, v [B,H,T,D] into the caches kc, vc
-   * [B,H,S,D] (from `kvCache`) at past…past+T−1 in place, and returns attention of q [B,H,T,D] over
-   * the first past + T cached positions (bias [1|B,1,T,past+T]). No gradient.
+   * Sampling with a KV cache: writes the new positions' k, v [B,K,T,D] into the caches kc, vc
+   * [B,K,S,D] (from `kvCache`) at past…past+T−1 in place, and returns attention of q [B,H,T,D] (H a
+   * multiple of K, grouped as in `attention`) over the first past + T cached positions (bias
+   * [1|B,1,T,past+T]). No gradient.
    */
   attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor, scale: number): tf.Tensor4D;
   /**
@@ -97,6 +110,38 @@ function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: num
   return f(x, gamma, beta);
 }
 
+function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
+  const f = tf.customGrad(((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, rstd] = run('NativeRMSNorm', { x: xx, w: ww }, { eps }) as tf.Tensor[];
+    save([xx, ww, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeRMSNormGrad', { dy, x: s[0], w: s[1], rstd: s[2] }) as tf.Tensor[],
+    };
+  }) as never) as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;
+  return f(x, w);
+}
+
+function rotary(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor, headsSplit: boolean): tf.Tensor4D {
+  const layout = headsSplit ? 1 : 0;
+  const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([cos, sin]); // kept by the tape (cos and sin may be freed after the forward pass)
+    return {
+      value: run('NativeRope', { x: xx, cos, sin }, { layout, inverse: false }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeRope', { x: dy, cos: s[0], sin: s[1] }, { layout, inverse: true }) as tf.Tensor,
+    };
+  }) as never) as (x: tf.Tensor) => tf.Tensor4D;
+  return f(x);
+}
+
+const swigluOp = tf.customGrad(((gate: tf.Tensor, up: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([gate, up]);
+  return {
+    value: run('NativeSwiGLU', { gate, up }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => run('NativeSwiGLUGrad', { gate: s[0], up: s[1], dy }) as tf.Tensor[],
+  };
+}) as never) as (gate: tf.Tensor, up: tf.Tensor) => tf.Tensor;
+
 const logProbOf = logProbByKernels('NativeLogSoftmaxPick', 'NativeLogSoftmaxPickGrad');
 
 function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void {
@@ -142,7 +187,7 @@ function attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.
   return run('NativeAttentionCached', { q, k, v, kc, vc, bias }, { scale, past }) as tf.Tensor4D;
 }
 
-const OPS: FusedOps = { layerNorm, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked, kvCache, attentionCached };
+const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked, kvCache, attentionCached };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

@@ -19,12 +19,16 @@ import { generate } from '../../runtime/model/decode.ts';
 import { fromCheckpoint, toAdapterCheckpoint, toCheckpoint } from '../../runtime/model/io.ts';
 import { Llama } from '../../runtime/model/llama.ts';
 import { loadModel } from '../../runtime/hf-checkpoint.ts';
+import { loadAddon } from '../../runtime/native/addon.ts';
 import { UserError } from '../../core/diagnostics.ts';
 import { describeInterop, pyJson } from './python.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-llama-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const CONTEXT = 16;
+// every variant on the cpu backend (composed ops) and, when the addon is built, on native (the fused
+// RMSNorm, rotary, SwiGLU and grouped-query attention kernels, and the in-place GQA KV cache)
+const BACKENDS = ['cpu', ...(loadAddon().addon !== undefined || process.env.RLHFC_REQUIRE_NATIVE === '1' ? ['native'] : [])];
 const VOCAB = 64;
 const PAD = VOCAB - 1; // never among the inputs
 const ids = Array.from({ length: CONTEXT }, (_, i) => (i * 11 + 5) % (VOCAB - 1));
@@ -181,9 +185,9 @@ describeInterop('Llama-family checkpoints against transformers and PEFT', () => 
     want = writeFolders();
   }, 900_000);
 
-  for (const name of Object.keys(VARIANTS)) {
-    it(`${name}: logits at every length, greedy decoding, a left-padded batch, reward scores, PEFT LoRA`, async () => {
-      await initBackend('cpu');
+  for (const name of Object.keys(VARIANTS)) for (const backend of BACKENDS) {
+    it(`${name} (${backend}): logits at every length, greedy decoding, a left-padded batch, reward scores, PEFT LoRA`, async () => {
+      expect((await initBackend(backend)).name).toBe(backend);
       const w = want[name];
       const { model } = await fromCheckpoint(dirOf(name));
       const count = tf.memory().numTensors;

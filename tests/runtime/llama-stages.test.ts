@@ -96,7 +96,7 @@ describe('stages on a Llama-family (Qwen2-layout) folder', () => {
     expect(Object.keys(metrics('cmp')).length).toBeGreaterThan(0);
   }, 600_000);
 
-  it('samples the same with the KV cache (in place on the native backend when K = H; grown by concatenation with GQA) as without', async () => {
+  it('samples the same with the KV cache (in place on the native backend, with or without GQA; grown by concatenation elsewhere) as without', async () => {
     for (const kvHeads of [4, 2]) {
       const m = new Llama(
         { family: 'llama', vocabSize: 50, context: 32, width: 32, layers: 2, heads: 4, kvHeads, headDim: 8, intermediate: 48, rmsNormEps: 1e-6, rope: { type: 'default', theta: 10000 }, tie: false, qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, dropout: 0 },
@@ -104,7 +104,8 @@ describe('stages on a Llama-family (Qwen2-layout) folder', () => {
       );
       for (const v of m.weights.values()) tf.tidy(() => v.assign(tf.mul(v, 10)));
       const slots = m.kvSlots(2, 8);
-      expect(slots !== undefined).toBe(tf.getBackend() === 'native' && kvHeads === 4);
+      expect(slots !== undefined).toBe(tf.getBackend() === 'native');
+      if (slots) expect(slots.k[0].shape).toEqual([2, kvHeads, 8, 8]);
       if (slots) tf.dispose([...slots.k, ...slots.v]);
       const count = tf.memory().numTensors;
       const o = { maxNewTokens: 12, temperature: 0, eosId: 50, padId: 0 };

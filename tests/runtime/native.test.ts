@@ -3,6 +3,9 @@
 // it relies on, and the fallback when the addon is missing. Skipped when the addon is not built,
 // unless RLHFC_REQUIRE_NATIVE=1 (CI), where a missing addon fails.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU, version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +65,21 @@ describe('native backend prerequisites', () => {
     const warnings = r.stderr.split('\n').filter((l) => l.includes('native backend unavailable'));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('npm run build:native');
+  });
+
+  it('refuses an addon built from older sources (without the newest kernels), asking for a rebuild', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rlhfc-stale-'));
+    const stale = join(dir, 'stale.cjs');
+    writeFileSync(stale, 'module.exports = { setThreads() {}, info() { return {}; }, attention() {} };');
+    const script = ["import { loadAddon } from './runtime/native/addon.ts';", 'console.log(JSON.stringify(loadAddon()));'].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      encoding: 'utf8',
+      env: { ...process.env, RLHFC_NATIVE_ADDON: stale },
+    });
+    rmSync(dir, { recursive: true });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ reason: 'the native addon is out of date (built before rmsNorm, rmsNormGrad, rope, swiglu, swigluGrad): rebuild it' });
   });
 });
 

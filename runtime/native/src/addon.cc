@@ -729,9 +729,10 @@ void forItems(int64_t items, int64_t workPerItem, const std::function<void(int64
   });
 }
 
-// attention(q [B,H,T,D], k [B,H,S,D], v [B,H,S,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb, S?], scale)
+// attention(q [B,H,T,D], k [B,K,S,D], v [B,K,S,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb, S?, K?], scale)
 // Keys and values are the first L of S rows per head (S = L when meta has 6 entries): a preallocated
-// KV cache of S positions with L filled.
+// KV cache of S positions with L filled. K key/value heads (K = H when absent; H a multiple of K):
+// query head h reads kv head h / (H/K) in place (grouped-query attention, no repeated copy).
 napi_value Attention(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* q = static_cast<const float*>(ta(env, a.v[0]));
@@ -745,19 +746,21 @@ napi_value Attention(napi_env env, napi_callback_info info) {
   const float scale = static_cast<float>(f64(env, a.v[7]));
   const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4], Bb = m[5];
   const int64_t S = metaLen > 6 ? m[6] : L;
+  const int64_t K = metaLen > 7 ? m[7] : H, group = H / K;
   forItems(B * H, 2 * Tn * L * D, [&](int64_t it) {
     const int64_t b = it / H;
+    const int64_t kv = b * K + (it % H) / group;  // grouped-query: query head h reads kv head h / (H/K)
     float* P = p + it * Tn * L;
-    G->run(false, true, Tn, L, D, q + it * Tn * D, D, k + it * S * D, D, P, L, false);
+    G->run(false, true, Tn, L, D, q + it * Tn * D, D, k + kv * S * D, D, P, L, false);
     const float* bb = bias + (Bb > 1 ? b * Tn * L : 0);
     for (int64_t i = 0; i < Tn * L; i++) P[i] = P[i] * scale + bb[i];
     T->softmax(P, P, Tn, L, 0);
-    G->run(false, false, Tn, D, L, P, L, v + it * S * D, D, y + it * Tn * D, D, false);
+    G->run(false, false, Tn, D, L, P, L, v + kv * S * D, D, y + it * Tn * D, D, false);
   });
   return nullptr;
 }
 
-// attentionGrad(dy [B,H,Tn,D], q, k, v, p [B,H,Tn,L], dq, dk, dv, meta [B, H, Tn, L, D], scale)
+// attentionGrad(dy [B,H,Tn,D], q, k, v [B,K,L,D], p [B,H,Tn,L], dq, dk, dv, meta [B, H, Tn, L, D, K?], scale)
 napi_value AttentionGrad(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* dy = static_cast<const float*>(ta(env, a.v[0]));
@@ -768,21 +771,28 @@ napi_value AttentionGrad(napi_env env, napi_callback_info info) {
   float* dq = static_cast<float*>(ta(env, a.v[5]));
   float* dk = static_cast<float*>(ta(env, a.v[6]));
   float* dv = static_cast<float*>(ta(env, a.v[7]));
-  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[8]));
+  size_t metaLen = 0;
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[8], &metaLen));
   const float scale = static_cast<float>(f64(env, a.v[9]));
   const int64_t B = m[0], H = m[1], Tn = m[2], L = m[3], D = m[4];
-  forItems(B * H, 4 * Tn * L * D, [&](int64_t it) {
+  const int64_t K = metaLen > 5 ? m[5] : H, group = H / K;
+  // one item per (batch, kv head): its H/K query heads in turn, summing their dK and dV in place
+  forItems(B * K, 4 * group * Tn * L * D, [&](int64_t kv) {
     if (attScratch.size() < static_cast<size_t>(2 * Tn * L)) attScratch.resize(2 * Tn * L);
     float* dP = attScratch.data();
     float* dS = dP + Tn * L;
-    const float* P = p + it * Tn * L;
-    const float* dyi = dy + it * Tn * D;
-    G->run(false, true, Tn, L, D, dyi, D, v + it * L * D, D, dP, L, false);
-    T->softmax_grad(P, dP, dS, Tn, L);
-    for (int64_t i = 0; i < Tn * L; i++) dS[i] *= scale;
-    G->run(false, false, Tn, D, L, dS, L, k + it * L * D, D, dq + it * Tn * D, D, false);
-    G->run(true, false, L, D, Tn, dS, L, q + it * Tn * D, D, dk + it * L * D, D, false);
-    G->run(true, false, L, D, Tn, P, L, dyi, D, dv + it * L * D, D, false);
+    const int64_t b = kv / K, kh = kv % K;
+    for (int64_t j = 0; j < group; j++) {
+      const int64_t it = b * H + kh * group + j;
+      const float* P = p + it * Tn * L;
+      const float* dyi = dy + it * Tn * D;
+      G->run(false, true, Tn, L, D, dyi, D, v + kv * L * D, D, dP, L, false);
+      T->softmax_grad(P, dP, dS, Tn, L);
+      for (int64_t i = 0; i < Tn * L; i++) dS[i] *= scale;
+      G->run(false, false, Tn, D, L, dS, L, k + kv * L * D, D, dq + it * Tn * D, D, false);
+      G->run(true, false, L, D, Tn, dS, L, q + it * Tn * D, D, dk + kv * L * D, D, j > 0);
+      G->run(true, false, L, D, Tn, P, L, dyi, D, dv + kv * L * D, D, j > 0);
+    }
   });
   return nullptr;
 }
@@ -837,6 +847,158 @@ napi_value AttentionPackedGrad(napi_env env, napi_callback_info info) {
     G->run(false, false, Tn, D, Tn, dS, Tn, q + C, ld, dq, ld, false);
     G->run(true, false, Tn, D, Tn, dS, Tn, q, ld, dq + C, ld, false);
     G->run(true, false, Tn, D, Tn, P, Tn, dyi, C, dq + 2 * C, ld, false);
+  });
+  return nullptr;
+}
+
+// ---- Llama-family fused ops (runtime/native/fused.ts) ----------------------------------------------
+// RMSNorm over rows (transformers' LlamaRMSNorm in float32): r = 1/√(mean(x²) + ε), y = w·(x·r); r is
+// saved for the gradient: x̂ = x·r, g = dy·w, dx = r·(g − x̂·mean(g·x̂)), dw = Σ_rows dy·x̂.
+// rmsNorm(x, w, y, rstd, rows, cols, eps)
+napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  const float* w = static_cast<const float*>(ta(env, a.v[1]));
+  float* y = static_cast<float*>(ta(env, a.v[2]));
+  float* rstd = static_cast<float*>(ta(env, a.v[3]));
+  const int64_t rows = i64(env, a.v[4]), cols = i64(env, a.v[5]);
+  const float eps = static_cast<float>(f64(env, a.v[6]));
+  const int64_t block = std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1));
+  forItems((rows + block - 1) / block, block * cols * 4, [&](int64_t it) {
+    for (int64_t r = it * block; r < std::min(rows, (it + 1) * block); r++) {
+      const float* xr = x + r * cols;
+      float* yr = y + r * cols;
+      float ss = 0;
+      for (int64_t c = 0; c < cols; c++) ss += xr[c] * xr[c];
+      const float rs = 1.0f / std::sqrt(ss / static_cast<float>(cols) + eps);
+      rstd[r] = rs;
+      for (int64_t c = 0; c < cols; c++) yr[c] = w[c] * (xr[c] * rs);
+    }
+  });
+  return nullptr;
+}
+
+// rmsNormGrad(dy, x, w, rstd, dx, dw, rows, cols)
+napi_value RmsNormGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* dy = static_cast<const float*>(ta(env, a.v[0]));
+  const float* x = static_cast<const float*>(ta(env, a.v[1]));
+  const float* w = static_cast<const float*>(ta(env, a.v[2]));
+  const float* rstd = static_cast<const float*>(ta(env, a.v[3]));
+  float* dx = static_cast<float*>(ta(env, a.v[4]));
+  float* dw = static_cast<float*>(ta(env, a.v[5]));
+  const int64_t rows = i64(env, a.v[6]), cols = i64(env, a.v[7]);
+  const int64_t block = std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1));
+  forItems((rows + block - 1) / block, block * cols * 6, [&](int64_t it) {
+    for (int64_t r = it * block; r < std::min(rows, (it + 1) * block); r++) {
+      const float* xr = x + r * cols;
+      const float* dr = dy + r * cols;
+      float* o = dx + r * cols;
+      const float rs = rstd[r];
+      float dot = 0;
+      for (int64_t c = 0; c < cols; c++) dot += dr[c] * w[c] * xr[c];
+      const float k = dot * rs * rs / static_cast<float>(cols);
+      for (int64_t c = 0; c < cols; c++) o[c] = rs * (dr[c] * w[c] - xr[c] * k);
+    }
+  });
+  // dw: column sums over rows, split into column blocks (each thread owns its columns)
+  const int64_t cb = 64;
+  forItems((cols + cb - 1) / cb, rows * cb * 2, [&](int64_t it) {
+    const int64_t c0 = it * cb, c1 = std::min(cols, c0 + cb);
+    for (int64_t c = c0; c < c1; c++) dw[c] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      const float rs = rstd[r];
+      const float* xr = x + r * cols;
+      const float* dr = dy + r * cols;
+      for (int64_t c = c0; c < c1; c++) dw[c] += dr[c] * (xr[c] * rs);
+    }
+  });
+  return nullptr;
+}
+
+// Rotary embedding (transformers' rotate_half convention): with x = [x1, x2] (halves of D) and
+// cos, sin [Bc,T,D] (Bc = 1 or B; any attention scaling already in them), y = x·cos + [−x2, x1]·sin,
+// i.e. y1 = x1·c1 − x2·s1, y2 = x2·c2 + x1·s2. The gradient is the transposed (inverse) rotation:
+// dx1 = dy1·c1 + dy2·s2, dx2 = dy2·c2 − dy1·s1. Layouts: 0 = [B,n,T,D], 1 = [B,T,n,D] (a projection's
+// output with its heads split by a reshape): the forward reads `inLayout` and writes [B,n,T,D]; the
+// gradient (inverse = 1) reads [B,n,T,D] and writes `inLayout`, so the head transpose is free.
+// rope(x, cos, sin, y, meta [B, n, T, D, Bc, inLayout, inverse])
+napi_value Rope(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  const float* cs = static_cast<const float*>(ta(env, a.v[1]));
+  const float* sn = static_cast<const float*>(ta(env, a.v[2]));
+  float* y = static_cast<float*>(ta(env, a.v[3]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[4]));
+  const int64_t B = m[0], n = m[1], Tn = m[2], D = m[3], Bc = m[4], half = D / 2;
+  const bool bthd = m[5] != 0, inverse = m[6] != 0;
+  // offset of row (b, h, t) in the [B,n,T,D] layout and in the [B,T,n,D] one
+  auto bhtd = [&](int64_t b, int64_t h, int64_t t) { return ((b * n + h) * Tn + t) * D; };
+  auto bt_hd = [&](int64_t b, int64_t h, int64_t t) { return ((b * Tn + t) * n + h) * D; };
+  forItems(B * n, Tn * D * 4, [&](int64_t it) {
+    const int64_t b = it / n, h = it % n;
+    for (int64_t t = 0; t < Tn; t++) {
+      const int64_t headRow = bhtd(b, h, t), inRow = bthd ? bt_hd(b, h, t) : headRow;
+      const float* src = x + (inverse ? headRow : inRow);
+      float* dst = y + (inverse ? inRow : headRow);
+      const float* c = cs + ((Bc > 1 ? b : 0) * Tn + t) * D;
+      const float* s = sn + ((Bc > 1 ? b : 0) * Tn + t) * D;
+      if (!inverse) {
+        for (int64_t i = 0; i < half; i++) {
+          const float x1 = src[i], x2 = src[i + half];
+          dst[i] = x1 * c[i] - x2 * s[i];
+          dst[i + half] = x2 * c[i + half] + x1 * s[i + half];
+        }
+      } else {
+        for (int64_t i = 0; i < half; i++) {
+          const float d1 = src[i], d2 = src[i + half];
+          dst[i] = d1 * c[i] + d2 * s[i + half];
+          dst[i + half] = d2 * c[i + half] - d1 * s[i];
+        }
+      }
+    }
+  });
+  return nullptr;
+}
+
+// SwiGLU: y = silu(g)·u = g·σ(g)·u; gradient dg = dy·u·σ(g)·(1 + g·(1 − σ(g))), du = dy·g·σ(g).
+// σ through the table's vectorised sigmoid, a block of 4096 at a time.
+// swiglu(g, u, y) / swigluGrad(g, u, dy, dg, du)
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* g = static_cast<const float*>(ta(env, a.v[0], &n));
+  const float* u = static_cast<const float*>(ta(env, a.v[1]));
+  float* y = static_cast<float*>(ta(env, a.v[2]));
+  constexpr int64_t blk = 4096;
+  const int64_t N = static_cast<int64_t>(n);
+  forItems((N + blk - 1) / blk, blk * 8, [&](int64_t it) {
+    const int64_t s = it * blk, e = std::min(N, s + blk);
+    float* yb = y + s;
+    T->unary(U_SIGMOID, g + s, yb, e - s, 0);
+    for (int64_t i = s; i < e; i++) y[i] = g[i] * y[i] * u[i];
+  });
+  return nullptr;
+}
+
+napi_value SwigluGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t n;
+  const float* g = static_cast<const float*>(ta(env, a.v[0], &n));
+  const float* u = static_cast<const float*>(ta(env, a.v[1]));
+  const float* dy = static_cast<const float*>(ta(env, a.v[2]));
+  float* dg = static_cast<float*>(ta(env, a.v[3]));
+  float* du = static_cast<float*>(ta(env, a.v[4]));
+  constexpr int64_t blk = 4096;
+  const int64_t N = static_cast<int64_t>(n);
+  forItems((N + blk - 1) / blk, blk * 12, [&](int64_t it) {
+    const int64_t s = it * blk, e = std::min(N, s + blk);
+    T->unary(U_SIGMOID, g + s, dg + s, e - s, 0);  // dg holds σ(g) until overwritten below
+    for (int64_t i = s; i < e; i++) {
+      const float sg = dg[i], gi = g[i], d = dy[i];
+      du[i] = d * gi * sg;
+      dg[i] = d * u[i] * sg * (1.0f + gi * (1.0f - sg));
+    }
   });
   return nullptr;
 }
@@ -907,7 +1069,8 @@ NAPI_MODULE_INIT() {
              {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
              {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
              {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
-             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad}};
+             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad},
+             {"rmsNorm", RmsNorm}, {"rmsNormGrad", RmsNormGrad}, {"rope", Rope}, {"swiglu", Swiglu}, {"swigluGrad", SwigluGrad}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

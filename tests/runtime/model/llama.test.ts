@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toTensors } from '../../../runtime/model/batch.ts';
 import { generate } from '../../../runtime/model/decode.ts';
-import { Llama, type LlamaConfig, repeatKv, rmsNorm, ropeFrequencies, rotate, swiglu } from '../../../runtime/model/llama.ts';
+import { Llama, type LlamaConfig, ropeFrequencies } from '../../../runtime/model/llama.ts';
+import { repeatKv, rmsNorm, rotary, swiglu } from '../../../runtime/model/ops.ts';
 import { AdamW } from '../../../runtime/optim.ts';
 import { collate } from '../../../runtime/train/examples.ts';
 import { UserError } from '../../../core/diagnostics.ts';
@@ -64,7 +65,7 @@ describe('Llama-family model', () => {
       expect(maxAbsDiff(y, [3 / Math.sqrt(12.5), 8 / Math.sqrt(12.5)])).toBeLessThan(1e-6);
       // rotation of (x1, x2) = (1, 0) by angle a: (cos a, sin a) with rotate_half = (−x2, x1)
       const a = 0.7;
-      const r = rotate(tf.tensor4d([1, 0], [1, 1, 1, 2]), tf.fill([1, 1, 1, 2], Math.cos(a)), tf.fill([1, 1, 1, 2], Math.sin(a))).dataSync();
+      const r = rotary(tf.tensor4d([1, 0], [1, 1, 1, 2]), tf.fill([1, 1, 1, 2], Math.cos(a)), tf.fill([1, 1, 1, 2], Math.sin(a))).dataSync();
       expect(maxAbsDiff(r, [Math.cos(a), Math.sin(a)])).toBeLessThan(1e-6);
       const s = swiglu(tf.tensor1d([2]), tf.tensor1d([3])).dataSync()[0];
       expect(Math.abs(s - (2 / (1 + Math.exp(-2))) * 3)).toBeLessThan(1e-5);
