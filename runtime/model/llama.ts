@@ -16,6 +16,7 @@ import { Decoder } from './decoder.ts';
 import { attentionLayout } from './gpt.ts';
 import { LLAMA_LORA_MODULES } from './lora-targets.ts';
 import { Lora, type LoraLayout, type LoraOptions } from './lora.ts';
+import { webgpuNormFits, webgpuRmsNorm } from '../webgpu/norm.ts';
 import { attendCached, attention as attend, embed, kvBuffer, linearT, pick } from './ops.ts';
 
 export type LlamaFamily = 'llama' | 'qwen2' | 'qwen3' | 'mistral';
@@ -141,6 +142,7 @@ export function ropeFrequencies(rope: RopeConfig, headDim: number, maxPositions:
 
 /** RMSNorm over the last axis: x / √(mean(x²) + ε) · w (transformers' LlamaRMSNorm, in float32). */
 export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
+  if (tf.getBackend() === 'webgpu' && webgpuNormFits(x, w)) return webgpuRmsNorm(x, w, eps); // WGSL (runtime/webgpu/norm.ts)
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
 }
 

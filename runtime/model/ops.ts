@@ -13,6 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';
 import { fusedOps } from '../native/fused.ts';
 import { webgpuLogProbOf } from '../webgpu/logprob.ts';
+import { webgpuAttention, webgpuAttentionFits } from '../webgpu/attention.ts';
+import { webgpuLayerNorm, webgpuNormFits } from '../webgpu/norm.ts';
 
 // Every model's backward pass frees saved activations and gradients as it goes (../gradients.ts).
 installFreeingGradients();
@@ -152,6 +154,7 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor, frozen = false): tf.Te
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
   const f = fusedOps();
   if (f) return f.layerNorm(x, gamma, beta, eps);
+  if (tf.getBackend() === 'webgpu' && webgpuNormFits(x, gamma, beta)) return webgpuLayerNorm(x, gamma, beta, eps); // WGSL (runtime/webgpu/norm.ts)
   const axis = x.shape.length - 1;
   const mean = tf.mean(x, axis, true);
   const centered = tf.sub(x, mean);
@@ -194,13 +197,14 @@ export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
  * Attention per head: softmax(q·kᵀ/√D + bias)·v with q [B,H,T,D], k/v [B,H,L,D] and an additive bias
  * [1|B,1,T,L] (0 allowed, −1e9 masked: causal, padding, segments). `drop`: attention dropout on the
  * probabilities (training). On the native backend without dropout: one fused kernel forward and one
- * backward (runtime/native: fused.ts, addon.cc).
+ * backward (runtime/native: fused.ts, addon.cc); on webgpu without dropout, WGSL kernels (runtime/webgpu/attention.ts).
  */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, drop?: { rate: number; seed: number }): tf.Tensor4D {
   const scale = 1 / Math.sqrt(q.shape[3]);
   const f = fusedOps();
   const rate = drop?.rate ?? 0;
   if (f && rate === 0) return f.attention(q, k, v, bias, scale);
+  if (rate === 0 && tf.getBackend() === 'webgpu' && webgpuAttentionFits(q, k, v, bias)) return webgpuAttention(q, k, v, bias, scale); // WGSL (runtime/webgpu/attention.ts)
   const scores = tf.add(tf.matMul(tf.mul(q, scale), k, false, true), bias);
   const probs = tf.softmax(scores, -1);
   return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, v) as tf.Tensor4D;

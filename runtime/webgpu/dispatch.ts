@@ -40,6 +40,9 @@ export interface GpuBackend {
 }
 type Pipeline = { getBindGroupLayout(i: number): unknown };
 
+/** Dispatches of our own shaders (for profiles: tfjs's own go through its recordAndSubmit). */
+export const dispatchStats = { count: 0 };
+
 const pipelines = new WeakMap<object, Map<string, Pipeline>>();
 
 function pipelineFor(b: GpuBackend, code: string): Pipeline {
@@ -76,6 +79,7 @@ export function dispatch(b: GpuBackend, code: string, tensors: tf.TensorInfo[], 
   b.computePassEncoder.setBindGroup(0, bindGroup);
   b.computePassEncoder.dispatchWorkgroups(x, Math.ceil(Math.max(groups, 1) / x), 1);
   b.dispatchCountInPass++;
+  dispatchStats.count++;
   for (const t of written) b.tensorMap.get(t.dataId)!.values = null;
   if ((tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= b.dispatchCountInPass) {
     b.endComputePassEncoder();

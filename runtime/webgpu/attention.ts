@@ -1,0 +1,316 @@
+// Attention as WGSL kernels on the webgpu backend (the native backend's NativeAttention for the GPU):
+// o = softmax(scale·q·kᵀ + bias)·v with q [B,H,T,D], k and v [B,K,L,D] (grouped-query: H a multiple of
+// K, query head h reads kv head h / (H/K) in place, no repeated copy) and an additive bias [1|B,1,T,L]
+// shared over the heads (causal, padding, segments, windows: 0 allowed, −1e9 masked).
+//
+// Forward, one workgroup per query row: the scores twice — once for the row's maximum and sum of
+// exponentials (combined online over the workgroup), once in chunks of 128 keys whose probabilities,
+// kept in workgroup memory, weight the rows of v — and it writes o and the row's log-sum-exp (lse).
+// Nothing of size T·L is ever written.
+// Backward, flash-style: the probabilities are recomputed from q, k, bias and the saved lse
+// (P = exp(s − lse)) instead of being saved [B,H,T,L] in the forward pass — memory O(T) per head
+// instead of O(T·L), for one more q·kᵀ. Three dispatches: Δ = rowsum(dO∘o) (beside lse in one
+// buffer: a shader binds at most 8 storage buffers); dq, one workgroup per query row
+// (dS = P∘(dO·vᵀ − Δ), dq = scale·dS·k); dk and dv, one workgroup per kv row, summed over the query
+// heads of its group (dv = Pᵀ·dO, dk = scale·dSᵀ·q). The bias gets no gradient (a mask).
+// Head size up to 256; larger heads, other bias shapes and attention dropout use the composite ops.
+
+import * as tf from '@tensorflow/tfjs';
+import { dispatch, type GpuBackend } from './dispatch.ts';
+
+const HEADER = /* wgsl */ `
+struct U { a: vec4<f32>, b: vec4<f32>, };
+// u.a = (B, H, K, T); u.b = (L, D, bias batch (1 or B), scale)
+const WG = 128u;
+`;
+
+const FORWARD = /* wgsl */ `${HEADER}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(6) var<uniform> u: U;
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> ps: array<f32, 128>;
+var<workgroup> rm: array<f32, 128>;
+var<workgroup> rs: array<f32, 128>;
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
+  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
+  let row = wid.x + wid.y * nw.x;
+  if (row >= B * H * T) { return; }
+  let t = row % T;
+  let h = (row / T) % H;
+  let b = row / (T * H);
+  let kb = (b * K + h / (H / K)) * L * D;
+  let bb = (select(b, 0u, Bb == 1u) * T + t) * L;
+  for (var d = lid.x; d < D; d += WG) { qs[d] = q[row * D + d] * scale; }
+  workgroupBarrier();
+  var m = -3.4028234663852886e38;
+  var s = 0.0;
+  for (var j = lid.x; j < L; j += WG) {
+    var dot = 0.0;
+    for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; }
+    let x = dot + bias[bb + j];
+    let mn = max(m, x);
+    s = s * exp(m - mn) + exp(x - mn);
+    m = mn;
+  }
+  rm[lid.x] = m;
+  rs[lid.x] = s;
+  workgroupBarrier();
+  for (var w = 64u; w > 0u; w >>= 1u) {
+    if (lid.x < w) {
+      let m2 = max(rm[lid.x], rm[lid.x + w]);
+      rs[lid.x] = rs[lid.x] * exp(rm[lid.x] - m2) + rs[lid.x + w] * exp(rm[lid.x + w] - m2);
+      rm[lid.x] = m2;
+    }
+    workgroupBarrier();
+  }
+  let l = rm[0] + log(rs[0]);
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  for (var c = 0u; c < L; c += WG) {
+    let j = c + lid.x;
+    var p = 0.0;
+    if (j < L) {
+      var dot = 0.0;
+      for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; }
+      p = exp(dot + bias[bb + j] - l);
+    }
+    workgroupBarrier();
+    ps[lid.x] = p;
+    workgroupBarrier();
+    let n = min(WG, L - c);
+    if (lid.x < D) { for (var jj = 0u; jj < n; jj++) { acc0 += ps[jj] * v[kb + (c + jj) * D + lid.x]; } }
+    if (lid.x + WG < D) { for (var jj = 0u; jj < n; jj++) { acc1 += ps[jj] * v[kb + (c + jj) * D + lid.x + WG]; } }
+  }
+  if (lid.x < D) { o[row * D + lid.x] = acc0; }
+  if (lid.x + WG < D) { o[row * D + lid.x + WG] = acc1; }
+  if (lid.x == 0u) { lse[row] = l; }
+}`;
+
+// stats = [lse (B·H·T), Δ (B·H·T)], Δ = Σ_d dO·o per query row
+const DELTA = /* wgsl */ `${HEADER}
+@group(0) @binding(0) var<storage, read> dout: array<f32>;
+@group(0) @binding(1) var<storage, read> o: array<f32>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(4) var<uniform> u: U;
+@compute @workgroup_size(128)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let row = gid.x + gid.y * nw.x * WG;
+  let rows = arrayLength(&lse);
+  if (row >= rows) { return; }
+  let D = u32(u.b.y);
+  var acc = 0.0;
+  for (var d = 0u; d < D; d++) { acc += dout[row * D + d] * o[row * D + d]; }
+  stats[row] = lse[row];
+  stats[rows + row] = acc;
+}`;
+
+const DQ = /* wgsl */ `${HEADER}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> dout: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(7) var<uniform> u: U;
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> gs: array<f32, 256>;
+var<workgroup> ds: array<f32, 128>;
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
+  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
+  let rows = B * H * T;
+  let row = wid.x + wid.y * nw.x;
+  if (row >= rows) { return; }
+  let t = row % T;
+  let h = (row / T) % H;
+  let b = row / (T * H);
+  let kb = (b * K + h / (H / K)) * L * D;
+  let bb = (select(b, 0u, Bb == 1u) * T + t) * L;
+  for (var d = lid.x; d < D; d += WG) { qs[d] = q[row * D + d] * scale; gs[d] = dout[row * D + d]; }
+  workgroupBarrier();
+  let l = stats[row];
+  let delta = stats[rows + row];
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  for (var c = 0u; c < L; c += WG) {
+    let j = c + lid.x;
+    var g = 0.0;
+    if (j < L) {
+      var dot = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; dp += gs[d] * v[kb + j * D + d]; }
+      let p = exp(dot + bias[bb + j] - l);
+      g = p * (dp - delta);
+    }
+    workgroupBarrier();
+    ds[lid.x] = g;
+    workgroupBarrier();
+    let n = min(WG, L - c);
+    if (lid.x < D) { for (var jj = 0u; jj < n; jj++) { acc0 += ds[jj] * k[kb + (c + jj) * D + lid.x]; } }
+    if (lid.x + WG < D) { for (var jj = 0u; jj < n; jj++) { acc1 += ds[jj] * k[kb + (c + jj) * D + lid.x + WG]; } }
+  }
+  if (lid.x < D) { dq[row * D + lid.x] = acc0 * scale; }
+  if (lid.x + WG < D) { dq[row * D + lid.x + WG] = acc1 * scale; }
+}`;
+
+const DKV = /* wgsl */ `${HEADER}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> dout: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(8) var<uniform> u: U;
+var<workgroup> ks: array<f32, 256>;
+var<workgroup> vs: array<f32, 256>;
+var<workgroup> ps: array<f32, 128>;
+var<workgroup> ds: array<f32, 128>;
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
+  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
+  let rows = B * H * T;
+  let krow = wid.x + wid.y * nw.x; // over B·K·L
+  if (krow >= B * K * L) { return; }
+  let j = krow % L;
+  let kh = (krow / L) % K;
+  let b = krow / (L * K);
+  let bb = select(b, 0u, Bb == 1u) * T * L;
+  for (var d = lid.x; d < D; d += WG) { ks[d] = k[krow * D + d]; vs[d] = v[krow * D + d]; }
+  workgroupBarrier();
+  let G = H / K;
+  var dk0 = 0.0; var dk1 = 0.0; var dv0 = 0.0; var dv1 = 0.0;
+  for (var h = kh * G; h < (kh + 1u) * G; h++) {
+    let qb = (b * H + h) * T; // first query row of this head
+    for (var c = 0u; c < T; c += WG) {
+      let i = c + lid.x;
+      var p = 0.0;
+      var g = 0.0;
+      if (i < T) {
+        let r = qb + i;
+        var dot = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < D; d++) { dot += (q[r * D + d] * scale) * ks[d]; dp += dout[r * D + d] * vs[d]; }
+        p = exp(dot + bias[bb + i * L + j] - stats[r]);
+        g = p * (dp - stats[rows + r]);
+      }
+      workgroupBarrier();
+      ps[lid.x] = p;
+      ds[lid.x] = g;
+      workgroupBarrier();
+      let n = min(WG, T - c);
+      if (lid.x < D) {
+        for (var ii = 0u; ii < n; ii++) {
+          let r = (qb + c + ii) * D + lid.x;
+          dv0 += ps[ii] * dout[r];
+          dk0 += ds[ii] * q[r];
+        }
+      }
+      if (lid.x + WG < D) {
+        for (var ii = 0u; ii < n; ii++) {
+          let r = (qb + c + ii) * D + lid.x + WG;
+          dv1 += ps[ii] * dout[r];
+          dk1 += ds[ii] * q[r];
+        }
+      }
+    }
+  }
+  if (lid.x < D) { dk[krow * D + lid.x] = dk0 * scale; dv[krow * D + lid.x] = dv0; }
+  if (lid.x + WG < D) { dk[krow * D + lid.x + WG] = dk1 * scale; dv[krow * D + lid.x + WG] = dv1; }
+}`;
+
+type Dims = { B: number; H: number; K: number; T: number; L: number; D: number; Bb: number };
+
+function dimsOf(q: tf.TensorInfo, k: tf.TensorInfo, bias: tf.TensorInfo): Dims {
+  const [B, H, T, D] = q.shape;
+  const [, K, L] = k.shape;
+  return { B, H, K, T, L, D, Bb: bias.shape[0] };
+}
+
+function uniforms(d: Dims, scale: number): number[][] {
+  return [
+    [d.B, d.H, d.K, d.T],
+    [d.L, d.D, d.Bb, scale],
+  ];
+}
+
+let registered = false;
+
+/** Register the attention kernels under the webgpu backend (once; after tfjs-backend-webgpu is imported). */
+export function registerAttentionKernels(): void {
+  if (registered) return;
+  tf.registerKernel({
+    kernelName: 'WebGPUAttention',
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as GpuBackend;
+      const { q, k, v, bias } = inputs as Record<string, tf.TensorInfo>;
+      const d = dimsOf(q, k, bias);
+      const o = b.makeTensorInfo([...q.shape], 'float32');
+      const lse = b.makeTensorInfo([d.B * d.H * d.T], 'float32');
+      dispatch(b, FORWARD, [q, k, v, bias, o, lse], uniforms(d, (attrs as { scale: number }).scale), d.B * d.H * d.T, [o, lse]);
+      return [o, lse];
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'WebGPUAttentionGrad',
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as GpuBackend;
+      const { q, k, v, bias, o, lse, dy } = inputs as Record<string, tf.TensorInfo>;
+      const d = dimsOf(q, k, bias);
+      const u = uniforms(d, (attrs as { scale: number }).scale);
+      const rows = d.B * d.H * d.T;
+      const stats = b.makeTensorInfo([2 * rows], 'float32');
+      const dq = b.makeTensorInfo([...q.shape], 'float32');
+      const dk = b.makeTensorInfo([...k.shape], 'float32');
+      const dv = b.makeTensorInfo([...v.shape], 'float32');
+      dispatch(b, DELTA, [dy, o, lse, stats], u, Math.ceil(rows / 128), [stats]);
+      dispatch(b, DQ, [q, k, v, bias, dy, stats, dq], u, rows, [dq]);
+      dispatch(b, DKV, [q, k, v, bias, dy, stats, dk, dv], u, d.B * d.K * d.L, [dk, dv]);
+      (backend as unknown as { disposeData(id: object): void }).disposeData(stats.dataId);
+      return [dq, dk, dv];
+    },
+  });
+  registered = true;
+}
+
+/** Whether the kernels take these shapes: q [B,H,T,D], k and v [B,K,L,D] with K dividing H, bias [1|B,1,T,L], D ≤ 256, float32. */
+export function webgpuAttentionFits(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor): boolean {
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || bias.rank !== 4) return false;
+  const [B, H, T, D] = q.shape;
+  const [Bk, K, L, Dk] = k.shape;
+  if (Bk !== B || Dk !== D || K === 0 || H % K !== 0 || D > 256 || D === 0) return false;
+  if (v.shape.join() !== k.shape.join()) return false;
+  if (!(bias.shape[0] === 1 || bias.shape[0] === B) || bias.shape[1] !== 1 || bias.shape[2] !== T || bias.shape[3] !== L) return false;
+  return [q, k, v, bias].every((t) => t.dtype === 'float32');
+}
+
+/**
+ * softmax(scale·q·kᵀ + bias)·v on the webgpu backend, differentiable in q, k and v (see the top of
+ * this file); only where `webgpuAttentionFits`.
+ */
+export function webgpuAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D {
+  const run = (name: string, inputs: tf.NamedTensorMap) => tf.engine().runKernel(name, inputs, { scale } as never) as tf.Tensor[];
+  const f = tf.customGrad(((qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    const [o, lse] = run('WebGPUAttention', { q: qq, k: kk, v: vv, bias });
+    save([qq, kk, vv, bias, o, lse]);
+    return {
+      value: o,
+      gradFunc: (dy: tf.Tensor4D, s: tf.Tensor[]) => run('WebGPUAttentionGrad', { q: s[0], k: s[1], v: s[2], bias: s[3], o: s[4], lse: s[5], dy }),
+    };
+  }) as never) as (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D) => tf.Tensor4D;
+  return f(q, k, v);
+}

@@ -1,0 +1,192 @@
+// The fused WGSL kernels of runtime/webgpu/ (attention.ts, norm.ts) against the cpu backend's
+// composite ops (runtime/model/ops.ts attention and layerNorm, llama.ts rmsNorm) and against central
+// finite differences of their own forward kernels, on small shapes:
+// - attention: causal masks with padded keys, a bias per batch row and one shared by the batch, cached
+//   positions (L > T), grouped-query heads (K < H, against the cpu composite over repeated kv heads),
+//   and a head size over 128 (the second accumulator per thread). Values and dq, dk, dv within 2e-5 of
+//   each tensor's largest magnitude (float32 sums in another order); finite differences (step 1e-2,
+//   float32) within 2e-3.
+// - LayerNorm and RMSNorm: values, dx and the weight (and bias) gradients within 2e-5; rows wider than
+//   a workgroup (C = 300); finite differences within 2e-3.
+// Each case leaves the tensor count where it found it. The model-level checks (GPT and Llama on these
+// kernels against cpu, no synchronous reads) are in model.test.ts; here, which kernels a step runs.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../../runtime/tensor-backend.ts';
+import { attention, layerNorm } from '../../runtime/model/ops.ts';
+import { repeatKv, rmsNorm } from '../../runtime/model/llama.ts';
+import { Rng } from '../../runtime/rng.ts';
+import { relDiff, runWebGPU, skipLine } from './available.ts';
+
+skipLine('webgpu fused kernels');
+
+function normal(seed: number, n: number, s = 1): Float32Array {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n }, () => s * r.normal());
+}
+
+/** Central differences of `f` (a scalar of the inputs) at a few entries of input `which`. */
+async function finiteDiffs(inputs: Float32Array[], shapes: number[][], which: number, at: number[], f: (ts: tf.Tensor[]) => tf.Scalar): Promise<number[]> {
+  const h = 1e-2;
+  const out: number[] = [];
+  for (const i of at) {
+    const val = async (d: number) => {
+      const xs = inputs.map((x) => x.slice());
+      xs[which][i] += d;
+      const ts = xs.map((x, j) => tf.tensor(x, shapes[j]));
+      const y = tf.tidy(() => f(ts));
+      const v = (await y.data())[0];
+      tf.dispose([...ts, y]);
+      return v;
+    };
+    out.push(((await val(h)) - (await val(-h))) / (2 * h));
+  }
+  return out;
+}
+
+interface AttnCase {
+  name: string;
+  B: number;
+  H: number;
+  K: number;
+  T: number;
+  past: number;
+  D: number;
+  sharedBias: boolean;
+}
+
+const ATTN: AttnCase[] = [
+  { name: 'causal, padded keys, a bias per row', B: 2, H: 2, K: 2, T: 6, past: 0, D: 8, sharedBias: false },
+  { name: 'cached positions (L > T), one bias for the batch', B: 2, H: 3, K: 3, T: 3, past: 4, D: 5, sharedBias: true },
+  { name: 'grouped-query (4 query heads on 2 kv heads)', B: 2, H: 4, K: 2, T: 5, past: 1, D: 8, sharedBias: false },
+  { name: 'head size 130 (over one workgroup), 140 keys (two chunks)', B: 1, H: 2, K: 1, T: 2, past: 138, D: 130, sharedBias: true },
+];
+
+/** Additive bias [Bb,1,T,L]: causal over past + T keys, and (a bias per row) the last key of rows ≥ 1 padded. */
+function biasOf(c: AttnCase): { data: Float32Array; shape: number[] } {
+  const L = c.past + c.T;
+  const Bb = c.sharedBias ? 1 : c.B;
+  const data = new Float32Array(Bb * c.T * L);
+  for (let b = 0; b < Bb; b++)
+    for (let t = 0; t < c.T; t++)
+      for (let j = 0; j < L; j++) {
+        const allowed = j <= c.past + t && (c.sharedBias || b === 0 || j < L - 1);
+        data[(b * c.T + t) * L + j] = allowed ? 0 : -1e9;
+      }
+  return { data, shape: [Bb, 1, c.T, L] };
+}
+
+describe.skipIf(!runWebGPU)('webgpu fused kernels', () => {
+  for (const c of ATTN) {
+    it(`attention (${c.name}): values and dq, dk, dv equal the cpu composite and finite differences; flat tensor count`, async () => {
+      const L = c.past + c.T;
+      const shapes: [number, number, number, number][] = [
+        [c.B, c.H, c.T, c.D],
+        [c.B, c.K, L, c.D],
+        [c.B, c.K, L, c.D],
+      ];
+      const inputs = shapes.map((s, i) => normal(10 + i, s.reduce((a, b) => a * b, 1)));
+      const r = normal(20, c.B * c.H * c.T * c.D);
+      const bias = biasOf(c);
+      const run = async (backend: string) => {
+        await initBackend(backend);
+        const before = tf.memory().numTensors;
+        const [q, k, v] = inputs.map((x, i) => tf.tensor(x, shapes[i]) as tf.Tensor4D);
+        const bt = tf.tensor(bias.data, bias.shape);
+        const rt = tf.tensor(r, shapes[0]);
+        // cpu: the composite over the kv heads repeated for their query heads (transformers' repeat_kv)
+        const f = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D) =>
+          backend === 'cpu' ? attention(qq, repeatKv(kk, c.H / c.K), repeatKv(vv, c.H / c.K), bt) : attention(qq, kk, vv, bt);
+        const y = tf.tidy(() => f(q, k, v));
+        const g = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(f(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D), rt)))([q, k, v]);
+        const out = { y: await y.data(), g: await Promise.all(g.map((t) => t.data())), fd: [] as [number, number][] };
+        if (backend === 'webgpu') {
+          const loss = (ts: tf.Tensor[]) => tf.sum(tf.mul(f(ts[0] as tf.Tensor4D, ts[1] as tf.Tensor4D, ts[2] as tf.Tensor4D), rt)) as tf.Scalar;
+          for (let which = 0; which < 3; which++) {
+            const n = inputs[which].length;
+            const at = [0, Math.floor(n / 3), n - 1];
+            const fd = await finiteDiffs(inputs, shapes, which, at, loss);
+            at.forEach((i, j) => out.fd.push([fd[j], out.g[which][i]]));
+          }
+        }
+        tf.dispose([q, k, v, bt, rt, y, ...g]);
+        expect(tf.memory().numTensors).toBe(before);
+        return out;
+      };
+      const cpu = await run('cpu');
+      const gpu = await run('webgpu');
+      expect(relDiff(gpu.y, cpu.y)).toBeLessThan(2e-5);
+      ['dq', 'dk', 'dv'].forEach((n, i) => expect(relDiff(gpu.g[i], cpu.g[i]), n).toBeLessThan(2e-5));
+      for (const [fd, an] of gpu.fd) expect(Math.abs(fd - an)).toBeLessThan(2e-3 * Math.max(1, Math.abs(an)));
+      // the padded last key of batch row 1 gets no gradient (a bias per row), in either kv head
+      if (!c.sharedBias && c.B > 1) {
+        for (let h = 0; h < c.K; h++) {
+          const at = ((c.K + h) * L + L - 1) * c.D;
+          for (const g of [gpu.g[1], gpu.g[2]]) expect(Math.max(...Array.from(g.slice(at, at + c.D)).map(Math.abs))).toBe(0);
+        }
+      }
+    });
+  }
+
+  for (const [kind, C] of [
+    ['layer', 37],
+    ['layer', 300],
+    ['rms', 37],
+    ['rms', 300],
+  ] as const) {
+    it(`${kind === 'layer' ? 'LayerNorm' : 'RMSNorm'} over ${C} columns: values, dx, dw${kind === 'layer' ? ', dβ' : ''} equal the cpu composite and finite differences; flat tensor count`, async () => {
+      const shapes = [[3, 5, C], [C], [C]];
+      const inputs = [normal(1, 15 * C, 2).map((x, i) => x + (i % 7)), normal(2, C), normal(3, C)];
+      const r = normal(4, 15 * C);
+      const eps = 1e-5;
+      const run = async (backend: string) => {
+        await initBackend(backend);
+        const before = tf.memory().numTensors;
+        const ts = inputs.map((x, i) => tf.tensor(x, shapes[i]));
+        const rt = tf.tensor(r, shapes[0]);
+        const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => (kind === 'layer' ? layerNorm(x, w as tf.Tensor1D, b as tf.Tensor1D, eps) : rmsNorm(x, w as tf.Tensor1D, eps));
+        const loss = (xs: tf.Tensor[]) => tf.sum(tf.mul(f(xs[0], xs[1], xs[2]), rt)) as tf.Scalar;
+        const y = tf.tidy(() => f(ts[0], ts[1], ts[2]));
+        const n = kind === 'layer' ? 3 : 2;
+        const g = tf.grads((...xs: tf.Tensor[]) => loss(kind === 'layer' ? xs : [...xs, ts[2]]))(ts.slice(0, n));
+        const out = { y: await y.data(), g: await Promise.all(g.map((t) => t.data())), fd: [] as [number, number][] };
+        if (backend === 'webgpu') {
+          for (let which = 0; which < n; which++) {
+            const size = inputs[which].length;
+            const at = [0, Math.floor(size / 2), size - 1];
+            const fd = await finiteDiffs(inputs, shapes, which, at, loss);
+            at.forEach((i, j) => out.fd.push([fd[j], out.g[which][i]]));
+          }
+        }
+        tf.dispose([...ts, rt, y, ...g]);
+        expect(tf.memory().numTensors).toBe(before);
+        return out;
+      };
+      const cpu = await run('cpu');
+      const gpu = await run('webgpu');
+      expect(relDiff(gpu.y, cpu.y)).toBeLessThan(2e-5);
+      cpu.g.forEach((gc, i) => expect(relDiff(gpu.g[i], gc), ['dx', 'dw', 'dβ'][i]).toBeLessThan(2e-5));
+      for (const [fd, an] of gpu.fd) expect(Math.abs(fd - an)).toBeLessThan(2e-3 * Math.max(1, Math.abs(an)));
+    });
+  }
+
+  it('the fused kernels replace the composite ops on webgpu (no Softmax, Rsqrt or Mean kernels) and only there', async () => {
+    const names = async (backend: string) => {
+      await initBackend(backend);
+      const q = tf.tensor(normal(1, 2 * 2 * 3 * 4), [2, 2, 3, 4]) as tf.Tensor4D;
+      const bias = tf.zeros([1, 1, 3, 3]);
+      const w = tf.ones([4]) as tf.Tensor1D;
+      const p = await tf.profile(() => {
+        const g = tf.grads((x: tf.Tensor) => tf.sum(rmsNorm(layerNorm(attention(x as tf.Tensor4D, q, q, bias), w, w), w, 1e-6)))([q]);
+        tf.dispose(g);
+      });
+      tf.dispose([q, bias, w]);
+      return new Set(p.kernels.map((k) => k.name));
+    };
+    const gpu = await names('webgpu');
+    for (const k of ['WebGPUAttention', 'WebGPUAttentionGrad', 'WebGPUNorm', 'WebGPUNormGrad']) expect(gpu.has(k), k).toBe(true);
+    for (const k of ['Softmax', 'Rsqrt', 'Mean']) expect(gpu.has(k), k).toBe(false);
+    const cpu = await names('cpu');
+    expect(cpu.has('Softmax') && cpu.has('Rsqrt')).toBe(true);
+  });
+});
