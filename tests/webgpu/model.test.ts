@@ -4,12 +4,15 @@
 // tensors resident on the GPU, no synchronous GPU read, and a flat tensor count.
 // Tolerances: loss 1e-5 absolute; every gradient and weight within 1e-4 of its tensor's largest
 // magnitude (float32 sums in another order; measured about 1e-6 on lavapipe).
-// Model families: GPT here; the Llama family (runtime/model/llama.ts) joins FAMILIES once it is on main.
+// Model families: GPT (attention dropout on: its training attention is the composite; LayerNorm the
+// WGSL kernel) and a Llama with grouped-query heads, q/k RMSNorm and no dropout (attention and
+// RMSNorm on the WGSL kernels of runtime/webgpu/, forward and backward).
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { generate } from '../../runtime/model/decode.ts';
-import type { GPT } from '../../runtime/model/gpt.ts';
+import type { Decoder } from '../../runtime/model/decoder.ts';
+import { Llama } from '../../runtime/model/llama.ts';
 import { AdamW, accumulateGrads } from '../../runtime/optim.ts';
 import { optimizerStep } from '../../runtime/train/loop.ts';
 import { lmBatch, tinyModel, tok } from '../runtime/helpers.ts';
@@ -18,9 +21,17 @@ import { adapter, relDiff, required, runWebGPU, skipLine } from './available.ts'
 skipLine('webgpu model');
 
 /** The model families run here: a tiny model of each, the same weights on every backend (seeded). */
-const FAMILIES: { name: string; make: (heads?: ('value' | 'reward')[]) => GPT }[] = [
-  { name: 'gpt', make: (heads = []) => tinyModel({ dropout: 0.1 }, 3, heads) },
-  // { name: 'llama', make: ... } — runtime/model/llama.ts, once it is on main
+const FAMILIES: { name: string; make: (heads?: ('value' | 'reward')[]) => Decoder; lora: string[] }[] = [
+  { name: 'gpt', make: (heads = []) => tinyModel({ dropout: 0.1 }, 3, heads), lora: ['c_attn', 'c_fc'] },
+  {
+    name: 'llama (GQA, q/k norm)',
+    make: (heads = []) =>
+      new Llama(
+        { family: 'qwen3', vocabSize: tok.vocabSize, context: 32, width: 16, layers: 2, heads: 4, kvHeads: 2, headDim: 6, intermediate: 24, rmsNormEps: 1e-6, rope: { type: 'default', theta: 10000 }, tie: false, qkvBias: false, oBias: false, mlpBias: false, qkNorm: true, dropout: 0 },
+        { seed: 3, heads },
+      ),
+    lora: ['q_proj', 'v_proj', 'gate_proj'],
+  },
 ];
 
 /** Calls of the webgpu backend's readSync that had to read the GPU (values not already on the CPU). */
@@ -70,7 +81,7 @@ describe.skipIf(!runWebGPU)('webgpu backend', () => {
   });
 
   for (const fam of FAMILIES) {
-    it(`${fam.name}: loss and every gradient (LM, value and reward heads, dropout) equal the cpu backend's`, async () => {
+    it(`${fam.name}: loss and every gradient (LM, value and reward heads; GPT with dropout) equal the cpu backend's`, async () => {
       const run = async (backend: string) => {
         await initBackend(backend);
         const m = fam.make(['value', 'reward']);
@@ -101,7 +112,7 @@ describe.skipIf(!runWebGPU)('webgpu backend', () => {
       const run = async (backend: string, lora: boolean) => {
         await initBackend(backend);
         const m = fam.make(['value']);
-        if (lora) m.addLora({ r: 2, alpha: 4, targets: ['c_attn', 'c_fc'], seed: 9 });
+        if (lora) m.addLora({ r: 2, alpha: 4, targets: fam.lora, seed: 9 });
         const params = m.trainable();
         const opt = new AdamW(params, { lr: 1e-2, weightDecay: 0.1 });
         const batches = [lmBatch(2, 12), lmBatch(2, 10)];
