@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';
 import { fusedOps } from '../native/fused.ts';
 import { webgpuLogProbOf } from '../webgpu/logprob.ts';
-import { webgpuAttention, webgpuAttentionFits } from '../webgpu/attention.ts';
+import { webgpuAttention, webgpuAttentionCached, webgpuAttentionFits, webgpuKvCache } from '../webgpu/attention.ts';
 import { webgpuLayerNorm, webgpuNormFits } from '../webgpu/norm.ts';
 
 // Every model's backward pass frees saved activations and gradients as it goes (../gradients.ts).
@@ -226,8 +226,9 @@ export function attendPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number): 
   return f.attentionPacked(qkv, bias, heads, 1 / Math.sqrt(qkv.shape[2] / 3 / heads));
 }
 
-/** A zeroed KV cache [B,H,S,D] for `attendCached` (native backend), else undefined. */
+/** A zeroed KV cache [B,H,S,D] for `attendCached` (native and webgpu backends), else undefined. */
 export function kvBuffer(shape: [number, number, number, number]): tf.Tensor4D | undefined {
+  if (tf.getBackend() === 'webgpu') return webgpuKvCache(shape);
   return fusedOps()?.kvCache(shape);
 }
 
@@ -237,8 +238,9 @@ export function kvBuffer(shape: [number, number, number, number]): tf.Tensor4D |
  * numbers as `attention` over the concatenated keys and values, without copying the cache each step.
  */
 export function attendCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor): tf.Tensor4D {
+  if (tf.getBackend() === 'webgpu') return webgpuAttentionCached(q, k, v, kc, vc, past, bias, 1 / Math.sqrt(q.shape[3])); // WGSL (runtime/webgpu/attention.ts)
   const f = fusedOps();
-  if (!f) throw new Error('attendCached needs the native backend (a KV cache from kvBuffer)');
+  if (!f) throw new Error('attendCached needs the native or webgpu backend (a KV cache from kvBuffer)');
   return f.attentionCached(q, k, v, kc, vc, past, bias, 1 / Math.sqrt(q.shape[3]));
 }
 

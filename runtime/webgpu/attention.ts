@@ -3,24 +3,26 @@
 // K, query head h reads kv head h / (H/K) in place, no repeated copy) and an additive bias [1|B,1,T,L]
 // shared over the heads (causal, padding, segments, windows: 0 allowed, −1e9 masked).
 //
-// Forward, one workgroup per query row: the scores twice — once for the row's maximum and sum of
-// exponentials (combined online over the workgroup), once in chunks of 128 keys whose probabilities,
-// kept in workgroup memory, weight the rows of v — and it writes o and the row's log-sum-exp (lse).
-// Nothing of size T·L is ever written.
-// Backward, flash-style: the probabilities are recomputed from q, k, bias and the saved lse
-// (P = exp(s − lse)) instead of being saved [B,H,T,L] in the forward pass — memory O(T) per head
-// instead of O(T·L), for one more q·kᵀ. Three dispatches: Δ = rowsum(dO∘o) (beside lse in one
-// buffer: a shader binds at most 8 storage buffers); dq, one workgroup per query row
-// (dS = P∘(dO·vᵀ − Δ), dq = scale·dS·k); dk and dv, one workgroup per kv row, summed over the query
-// heads of its group (dv = Pᵀ·dO, dk = scale·dSᵀ·q). The bias gets no gradient (a mask).
+// Forward, one workgroup per query row: the scores twice — once for the row's maximum m and sum of
+// exponentials s (combined online over the workgroup), once in chunks of 128 keys whose probabilities
+// exp(x − m)/s, kept in workgroup memory, weight the rows of v — and it writes o and the row's m and
+// 1/s (kept apart: m + log s rounds to m when m is −1e9, a fully masked row such as a left-padded
+// query, whose probabilities are then uniform, as the composite's are). Nothing of size T·L is written.
+// Backward, flash-style: the probabilities are recomputed from q, k, bias and the saved m, 1/s
+// instead of being saved [B,H,T,L] in the forward pass — memory O(T) per head instead of O(T·L), for
+// one more q·kᵀ. Three dispatches: Δ = rowsum(dO∘o) (beside m and 1/s in one buffer: a shader binds
+// at most 8 storage buffers); dq, one workgroup per query row (dS = P∘(dO·vᵀ − Δ), dq = scale·dS·k);
+// dk and dv, one workgroup per kv row, summed over the query heads of its group (dv = Pᵀ·dO,
+// dk = scale·dSᵀ·q). The bias gets no gradient (a mask).
 // Head size up to 256; larger heads, other bias shapes and attention dropout use the composite ops.
 
 import * as tf from '@tensorflow/tfjs';
 import { dispatch, type GpuBackend } from './dispatch.ts';
 
 const HEADER = /* wgsl */ `
-struct U { a: vec4<f32>, b: vec4<f32>, };
-// u.a = (B, H, K, T); u.b = (L, D, bias batch (1 or B), scale)
+struct U { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, };
+// u.a = (B, H, K, T); u.b = (L, D, bias batch (1 or B), scale); u.c.x = the rows k and v hold per head
+// (L, or a KV cache's capacity S ≥ L)
 const WG = 128u;
 `;
 
@@ -30,7 +32,7 @@ const FORWARD = /* wgsl */ `${HEADER}
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>; // [m (rows), 1/s (rows)]
 @group(0) @binding(6) var<uniform> u: U;
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> ps: array<f32, 128>;
@@ -45,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   let t = row % T;
   let h = (row / T) % H;
   let b = row / (T * H);
-  let kb = (b * K + h / (H / K)) * L * D;
+  let kb = (b * K + h / (H / K)) * u32(u.c.x) * D;
   let bb = (select(b, 0u, Bb == 1u) * T + t) * L;
   for (var d = lid.x; d < D; d += WG) { qs[d] = q[row * D + d] * scale; }
   workgroupBarrier();
@@ -70,7 +72,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     }
     workgroupBarrier();
   }
-  let l = rm[0] + log(rs[0]);
+  // p = exp(x − m) / s: m and s kept apart (m + log s rounds to m when m is −1e9, a fully masked row)
+  let m0 = rm[0];
+  let is0 = 1.0 / rs[0];
   var acc0 = 0.0;
   var acc1 = 0.0;
   for (var c = 0u; c < L; c += WG) {
@@ -79,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     if (j < L) {
       var dot = 0.0;
       for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; }
-      p = exp(dot + bias[bb + j] - l);
+      p = exp(dot + bias[bb + j] - m0) * is0;
     }
     workgroupBarrier();
     ps[lid.x] = p;
@@ -90,10 +94,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   }
   if (lid.x < D) { o[row * D + lid.x] = acc0; }
   if (lid.x + WG < D) { o[row * D + lid.x + WG] = acc1; }
-  if (lid.x == 0u) { lse[row] = l; }
+  if (lid.x == 0u) { lse[row] = m0; lse[B * H * T + row] = is0; }
 }`;
 
-// stats = [lse (B·H·T), Δ (B·H·T)], Δ = Σ_d dO·o per query row
+// Sampling: the new positions' k, v [B,K,T,D] written into the caches [B,K,S,D] at rows past…past+T−1
+// (u.c = (S, past, 0, 0)); one invocation per element
+const CACHE_WRITE = /* wgsl */ `${HEADER}
+@group(0) @binding(0) var<storage, read> k: array<f32>;
+@group(0) @binding(1) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(3) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(4) var<uniform> u: U;
+@compute @workgroup_size(128)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = gid.x + gid.y * nw.x * WG;
+  if (i >= arrayLength(&k)) { return; }
+  let T = u32(u.a.w); let D = u32(u.b.y); let S = u32(u.c.x); let past = u32(u.c.y);
+  let d = i % D;
+  let t = (i / D) % T;
+  let bk = i / (D * T);
+  let at = (bk * S + past + t) * D + d;
+  kc[at] = k[i];
+  vc[at] = v[i];
+}`;
+
+// stats = [m (B·H·T), 1/s (B·H·T), Δ (B·H·T)], Δ = Σ_d dO·o per query row
 const DELTA = /* wgsl */ `${HEADER}
 @group(0) @binding(0) var<storage, read> dout: array<f32>;
 @group(0) @binding(1) var<storage, read> o: array<f32>;
@@ -103,13 +128,14 @@ const DELTA = /* wgsl */ `${HEADER}
 @compute @workgroup_size(128)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let row = gid.x + gid.y * nw.x * WG;
-  let rows = arrayLength(&lse);
+  let rows = arrayLength(&lse) / 2u;
   if (row >= rows) { return; }
   let D = u32(u.b.y);
   var acc = 0.0;
   for (var d = 0u; d < D; d++) { acc += dout[row * D + d] * o[row * D + d]; }
   stats[row] = lse[row];
-  stats[rows + row] = acc;
+  stats[rows + row] = lse[rows + row];
+  stats[2u * rows + row] = acc;
 }`;
 
 const DQ = /* wgsl */ `${HEADER}
@@ -138,8 +164,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   let bb = (select(b, 0u, Bb == 1u) * T + t) * L;
   for (var d = lid.x; d < D; d += WG) { qs[d] = q[row * D + d] * scale; gs[d] = dout[row * D + d]; }
   workgroupBarrier();
-  let l = stats[row];
-  let delta = stats[rows + row];
+  let m0 = stats[row];
+  let is0 = stats[rows + row];
+  let delta = stats[2u * rows + row];
   var acc0 = 0.0;
   var acc1 = 0.0;
   for (var c = 0u; c < L; c += WG) {
@@ -149,7 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
       var dot = 0.0;
       var dp = 0.0;
       for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; dp += gs[d] * v[kb + j * D + d]; }
-      let p = exp(dot + bias[bb + j] - l);
+      let p = exp(dot + bias[bb + j] - m0) * stats[rows + row];
       g = p * (dp - delta);
     }
     workgroupBarrier();
@@ -203,8 +230,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
         var dot = 0.0;
         var dp = 0.0;
         for (var d = 0u; d < D; d++) { dot += (q[r * D + d] * scale) * ks[d]; dp += dout[r * D + d] * vs[d]; }
-        p = exp(dot + bias[bb + i * L + j] - stats[r]);
-        g = p * (dp - stats[rows + r]);
+        p = exp(dot + bias[bb + i * L + j] - stats[r]) * stats[rows + r];
+        g = p * (dp - stats[2u * rows + r]);
       }
       workgroupBarrier();
       ps[lid.x] = p;
@@ -239,10 +266,11 @@ function dimsOf(q: tf.TensorInfo, k: tf.TensorInfo, bias: tf.TensorInfo): Dims {
   return { B, H, K, T, L, D, Bb: bias.shape[0] };
 }
 
-function uniforms(d: Dims, scale: number): number[][] {
+function uniforms(d: Dims, scale: number, rows = d.L, past = 0): number[][] {
   return [
     [d.B, d.H, d.K, d.T],
     [d.L, d.D, d.Bb, scale],
+    [rows, past, 0, 0],
   ];
 }
 
@@ -259,9 +287,27 @@ export function registerAttentionKernels(): void {
       const { q, k, v, bias } = inputs as Record<string, tf.TensorInfo>;
       const d = dimsOf(q, k, bias);
       const o = b.makeTensorInfo([...q.shape], 'float32');
-      const lse = b.makeTensorInfo([d.B * d.H * d.T], 'float32');
+      const lse = b.makeTensorInfo([2 * d.B * d.H * d.T], 'float32');
       dispatch(b, FORWARD, [q, k, v, bias, o, lse], uniforms(d, (attrs as { scale: number }).scale), d.B * d.H * d.T, [o, lse]);
       return [o, lse];
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'WebGPUAttentionCached',
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as GpuBackend;
+      const { q, k, v, kc, vc, bias } = inputs as Record<string, tf.TensorInfo>;
+      const { scale, past } = attrs as { scale: number; past: number };
+      const S = kc.shape[2];
+      const d = { ...dimsOf(q, k, bias), L: past + q.shape[2] };
+      const u = uniforms(d, scale, S, past);
+      dispatch(b, CACHE_WRITE, [k, v, kc, vc], u, Math.ceil(tf.util.sizeFromShape(k.shape) / 128), [kc, vc]);
+      const o = b.makeTensorInfo([...q.shape], 'float32');
+      const lse = b.makeTensorInfo([2 * d.B * d.H * d.T], 'float32');
+      dispatch(b, FORWARD, [q, kc, vc, bias, o, lse], u, d.B * d.H * d.T, [o, lse]);
+      (backend as unknown as { disposeData(id: object): void }).disposeData(lse.dataId);
+      return o;
     },
   });
   tf.registerKernel({
@@ -273,7 +319,7 @@ export function registerAttentionKernels(): void {
       const d = dimsOf(q, k, bias);
       const u = uniforms(d, (attrs as { scale: number }).scale);
       const rows = d.B * d.H * d.T;
-      const stats = b.makeTensorInfo([2 * rows], 'float32');
+      const stats = b.makeTensorInfo([3 * rows], 'float32');
       const dq = b.makeTensorInfo([...q.shape], 'float32');
       const dk = b.makeTensorInfo([...k.shape], 'float32');
       const dv = b.makeTensorInfo([...v.shape], 'float32');
@@ -296,6 +342,34 @@ export function webgpuAttentionFits(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bi
   if (v.shape.join() !== k.shape.join()) return false;
   if (!(bias.shape[0] === 1 || bias.shape[0] === B) || bias.shape[1] !== 1 || bias.shape[2] !== T || bias.shape[3] !== L) return false;
   return [q, k, v, bias].every((t) => t.dtype === 'float32');
+}
+
+/** A zeroed KV cache [B,K,S,D] for `webgpuAttentionCached` (a buffer of its own, written in place). */
+export function webgpuKvCache(shape: [number, number, number, number]): tf.Tensor4D {
+  return tf.zeros(shape);
+}
+
+/**
+ * Sampling (no gradient): writes the new positions' k, v [B,K,T,D] into the caches kc, vc [B,K,S,D]
+ * (from `webgpuKvCache`) at past…past+T−1 in place, and returns the attention of q [B,H,T,D] over
+ * the first past + T cached positions (bias [1|B,1,T,past+T]) — the numbers of `webgpuAttention`
+ * over the concatenated keys, without copying the cache each step. Throws when a cache shares its
+ * buffer with another tensor (an in-place write would change that one too) or does not fit.
+ */
+export function webgpuAttentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor, scale: number): tf.Tensor4D {
+  const b = tf.backend() as unknown as GpuBackend;
+  const [B, K, S, D] = kc.shape;
+  const T = q.shape[2];
+  const owned = [kc, vc].every((t) => b.tensorMap.get(t.dataId)?.refCount === 1) && kc.dataId !== vc.dataId;
+  const fits = vc.shape.join() === kc.shape.join() && k.shape.join() === [B, K, T, D].join() && v.shape.join() === k.shape.join() && past + T <= S;
+  const [Bq, H, , Dq] = q.shape;
+  const heads = Bq === B && Dq === D && H % K === 0 && D <= 256;
+  const masks = bias.rank === 4 && (bias.shape[0] === 1 || bias.shape[0] === B) && bias.shape[1] === 1 && bias.shape[2] === T && bias.shape[3] === past + T;
+  const f32 = [q, k, v, kc, vc, bias].every((t) => t.dtype === 'float32');
+  if (!owned || !fits || !heads || !masks || !f32) {
+    throw new Error(`webgpuAttentionCached: caches ${kc.shape} (own buffers: ${owned}) do not take k ${k.shape} at ${past}, q ${q.shape}, bias ${bias.shape}`);
+  }
+  return tf.engine().runKernel('WebGPUAttentionCached', { q, k, v, kc, vc, bias }, { scale, past } as never) as tf.Tensor4D;
 }
 
 /**

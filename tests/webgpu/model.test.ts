@@ -21,8 +21,9 @@ import { adapter, relDiff, required, runWebGPU, skipLine } from './available.ts'
 skipLine('webgpu model');
 
 /** The model families run here: a tiny model of each, the same weights on every backend (seeded). */
-const FAMILIES: { name: string; make: (heads?: ('value' | 'reward')[]) => Decoder; lora: string[] }[] = [
-  { name: 'gpt', make: (heads = []) => tinyModel({ dropout: 0.1 }, 3, heads), lora: ['c_attn', 'c_fc'] },
+/** cache: whether sampling on webgpu writes a preallocated KV cache in place (not for GQA yet: kvSlots needs K = H). */
+const FAMILIES: { name: string; make: (heads?: ('value' | 'reward')[]) => Decoder; lora: string[]; cache: boolean }[] = [
+  { name: 'gpt', make: (heads = []) => tinyModel({ dropout: 0.1 }, 3, heads), lora: ['c_attn', 'c_fc'], cache: true },
   {
     name: 'llama (GQA, q/k norm)',
     make: (heads = []) =>
@@ -31,6 +32,7 @@ const FAMILIES: { name: string; make: (heads?: ('value' | 'reward')[]) => Decode
         { seed: 3, heads },
       ),
     lora: ['q_proj', 'v_proj', 'gate_proj'],
+    cache: false,
   },
 ];
 
@@ -164,13 +166,16 @@ describe.skipIf(!runWebGPU)('webgpu backend', () => {
       }
     });
 
-    it(`${fam.name}: KV-cache sampling on the GPU (the past/returnCache path) gives the cpu backend's tokens, greedy and seeded`, async () => {
+    it(`${fam.name}: KV-cache sampling on the GPU (a cache written in place; GQA Llama: the past/returnCache path) gives the cpu backend's tokens, greedy and seeded`, async () => {
       const prompts = [tok.encode('Four score'), tok.encode('a new'), tok.encode('c')];
       const opts = { maxNewTokens: 6, eosId: tok.eosId, padId: tok.padId };
       const run = async (backend: string) => {
         await initBackend(backend);
         const m = fam.make();
         const before = tf.memory().numTensors;
+        const slots = m.kvSlots(1, 4);
+        expect(slots !== undefined).toBe(backend === 'webgpu' && fam.cache);
+        if (slots) tf.dispose([...slots.k, ...slots.v]);
         const reads = backend === 'webgpu' ? countGpuSyncReads() : undefined;
         const greedy = await generate(m, prompts, { ...opts, temperature: 0 });
         const full = await generate(m, prompts, { ...opts, temperature: 0, useCache: false });
