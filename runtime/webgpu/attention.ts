@@ -288,7 +288,7 @@ export function registerAttentionKernels(): void {
       const d = dimsOf(q, k, bias);
       const o = b.makeTensorInfo([...q.shape], 'float32');
       const lse = b.makeTensorInfo([2 * d.B * d.H * d.T], 'float32');
-      dispatch(b, FORWARD, [q, k, v, bias, o, lse], uniforms(d, (attrs as { scale: number }).scale), d.B * d.H * d.T, [o, lse]);
+      dispatch(b, FORWARD, [q, k, v, bias, o, lse], uniforms(d, (attrs as { scale: number }).scale), d.B * d.H * d.T, [o, lse], 'AttentionForward');
       return [o, lse];
     },
   });
@@ -302,10 +302,10 @@ export function registerAttentionKernels(): void {
       const S = kc.shape[2];
       const d = { ...dimsOf(q, k, bias), L: past + q.shape[2] };
       const u = uniforms(d, scale, S, past);
-      dispatch(b, CACHE_WRITE, [k, v, kc, vc], u, Math.ceil(tf.util.sizeFromShape(k.shape) / 128), [kc, vc]);
+      dispatch(b, CACHE_WRITE, [k, v, kc, vc], u, Math.ceil(tf.util.sizeFromShape(k.shape) / 128), [kc, vc], 'KVCacheWrite');
       const o = b.makeTensorInfo([...q.shape], 'float32');
       const lse = b.makeTensorInfo([2 * d.B * d.H * d.T], 'float32');
-      dispatch(b, FORWARD, [q, kc, vc, bias, o, lse], u, d.B * d.H * d.T, [o, lse]);
+      dispatch(b, FORWARD, [q, kc, vc, bias, o, lse], u, d.B * d.H * d.T, [o, lse], 'AttentionForward');
       (backend as unknown as { disposeData(id: object): void }).disposeData(lse.dataId);
       return o;
     },
@@ -323,9 +323,9 @@ export function registerAttentionKernels(): void {
       const dq = b.makeTensorInfo([...q.shape], 'float32');
       const dk = b.makeTensorInfo([...k.shape], 'float32');
       const dv = b.makeTensorInfo([...v.shape], 'float32');
-      dispatch(b, DELTA, [dy, o, lse, stats], u, Math.ceil(rows / 128), [stats]);
-      dispatch(b, DQ, [q, k, v, bias, dy, stats, dq], u, rows, [dq]);
-      dispatch(b, DKV, [q, k, v, bias, dy, stats, dk, dv], u, d.B * d.K * d.L, [dk, dv]);
+      dispatch(b, DELTA, [dy, o, lse, stats], u, Math.ceil(rows / 128), [stats], 'AttentionDelta');
+      dispatch(b, DQ, [q, k, v, bias, dy, stats, dq], u, rows, [dq], 'AttentionDq');
+      dispatch(b, DKV, [q, k, v, bias, dy, stats, dk, dv], u, d.B * d.K * d.L, [dk, dv], 'AttentionDkDv');
       (backend as unknown as { disposeData(id: object): void }).disposeData(stats.dataId);
       return [dq, dk, dv];
     },

@@ -150,7 +150,7 @@ export function registerNormKernels(): void {
       const stats = b.makeTensorInfo([2 * rows], 'float32');
       const s = beta ? SHADERS.ln : SHADERS.rms;
       const tensors = [x!, w!, y, stats];
-      dispatch(b, s.forward, beta ? [...tensors, beta] : tensors, [[C, eps, rows, 0]], rows, [y, stats]);
+      dispatch(b, s.forward, beta ? [...tensors, beta] : tensors, [[C, eps, rows, 0]], rows, [y, stats], 'NormForward');
       return [y, stats];
     },
   });
@@ -167,13 +167,13 @@ export function registerNormKernels(): void {
       const u = [[C, 0, rows, 0]];
       const dx = b.makeTensorInfo([...x.shape], 'float32');
       const dw = b.makeTensorInfo([C], 'float32');
-      dispatch(b, s.dx, [x, w, dy, stats, dx], u, rows, [dx]);
+      dispatch(b, s.dx, [x, w, dy, stats, dx], u, rows, [dx], 'NormDx');
       if (!layer) {
-        dispatch(b, s.dw, [x, dy, stats, dw], u, Math.ceil(C / 256), [dw]);
+        dispatch(b, s.dw, [x, dy, stats, dw], u, Math.ceil(C / 256), [dw], 'NormDw');
         return [dx, dw];
       }
       const db = b.makeTensorInfo([C], 'float32');
-      dispatch(b, s.dw, [x, dy, stats, dw, db], u, Math.ceil(C / 256), [dw, db]);
+      dispatch(b, s.dw, [x, dy, stats, dw, db], u, Math.ceil(C / 256), [dw, db], 'NormDwDb');
       return [dx, dw, db];
     },
   });
