@@ -5,7 +5,7 @@
 // RMSNorm y = x·r·w with r = 1/√(mean(x²) + ε) (transformers' LlamaRMSNorm). μ and r are kept per row.
 // Backward, two dispatches: dx, one workgroup per row, with x̂ = (x − μ)·r (RMS: x·r) and g = dy·w:
 //   LayerNorm dx = r·(g − mean(g) − x̂·mean(g·x̂)),  RMSNorm dx = r·(g − x̂·mean(g·x̂));
-// dw = Σ_rows dy·x̂ and dβ = Σ_rows dy, one thread per column (reads along rows are coalesced).
+// dw = Σ_rows dy·x̂ and dβ = Σ_rows dy, one workgroup per 32 columns (8 lanes of rows each).
 
 import * as tf from '@tensorflow/tfjs';
 import { dispatch, type GpuBackend } from './dispatch.ts';
@@ -102,6 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   }
 }`;
 
+// one workgroup per 32 columns: 8 lanes of rows per column (row r in lane r mod 8), summed in
+// workgroup memory; reads along a row stay coalesced (32 adjacent columns)
 const backwardW = (rms: boolean) => /* wgsl */ `
 struct U { a: vec4<f32>, };
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -110,21 +112,35 @@ struct U { a: vec4<f32>, };
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 ${rms ? '' : '@group(0) @binding(4) var<storage, read_write> db: array<f32>;'}
 @group(0) @binding(${rms ? 4 : 5}) var<uniform> u: U;
+var<workgroup> rw: array<f32, 256>;
+var<workgroup> rb: array<f32, 256>;
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let C = u32(u.a.x);
   let rows = u32(u.a.z);
-  let j = gid.x + gid.y * nw.x * 256u;
-  if (j >= C) { return; }
+  let col = lid.x % 32u;
+  let lane = lid.x / 32u;
+  let j = (wid.x + wid.y * nw.x) * 32u + col;
   var aw = 0.0;
   var ab = 0.0;
-  for (var row = 0u; row < rows; row++) {
-    let g = dy[row * C + j];
-    aw += g * ((x[row * C + j] - stats[row]) * stats[rows + row]);
-    ab += g;
+  if (j < C) {
+    for (var row = lane; row < rows; row += 8u) {
+      let g = dy[row * C + j];
+      aw += g * ((x[row * C + j] - stats[row]) * stats[rows + row]);
+      ab += g;
+    }
   }
-  dw[j] = aw;
-  ${rms ? '' : 'db[j] = ab;'}
+  rw[lid.x] = aw;
+  rb[lid.x] = ab;
+  workgroupBarrier();
+  for (var s = 4u; s > 0u; s >>= 1u) {
+    if (lane < s) { rw[lid.x] = rw[lid.x] + rw[lid.x + 32u * s]; rb[lid.x] = rb[lid.x] + rb[lid.x + 32u * s]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && j < C) {
+    dw[j] = rw[lid.x];
+    ${rms ? '' : 'db[j] = rb[lid.x];'}
+  }
 }`;
 
 const SHADERS = {
@@ -169,11 +185,11 @@ export function registerNormKernels(): void {
       const dw = b.makeTensorInfo([C], 'float32');
       dispatch(b, s.dx, [x, w, dy, stats, dx], u, rows, [dx], 'NormDx');
       if (!layer) {
-        dispatch(b, s.dw, [x, dy, stats, dw], u, Math.ceil(C / 256), [dw], 'NormDw');
+        dispatch(b, s.dw, [x, dy, stats, dw], u, Math.ceil(C / 32), [dw], 'NormDw');
         return [dx, dw];
       }
       const db = b.makeTensorInfo([C], 'float32');
-      dispatch(b, s.dw, [x, dy, stats, dw, db], u, Math.ceil(C / 256), [dw, db], 'NormDwDb');
+      dispatch(b, s.dw, [x, dy, stats, dw, db], u, Math.ceil(C / 32), [dw, db], 'NormDwDb');
       return [dx, dw, db];
     },
   });
