@@ -26,7 +26,10 @@ struct U { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, };
 const WG = 128u;
 `;
 
+// Forward: one workgroup per block of QB = 8 query rows of one head, so that each row of k and v read
+// serves 8 queries (k and v are read from memory once per block instead of once per row).
 const FORWARD = /* wgsl */ `${HEADER}
+const QB = 8u;
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
@@ -34,67 +37,100 @@ const FORWARD = /* wgsl */ `${HEADER}
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>; // [m (rows), 1/s (rows)]
 @group(0) @binding(6) var<uniform> u: U;
-var<workgroup> qs: array<f32, 256>;
-var<workgroup> ps: array<f32, 128>;
-var<workgroup> rm: array<f32, 128>;
-var<workgroup> rs: array<f32, 128>;
+var<workgroup> qs: array<f32, 2048>; // QB × 256
+var<workgroup> ps: array<f32, 1024>; // QB × WG: a chunk's probabilities, and the maxima's reduction
+var<workgroup> rs: array<f32, 1024>; // QB × WG: the sums' reduction
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
   let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
-  let row = wid.x + wid.y * nw.x;
-  if (row >= B * H * T) { return; }
-  let t = row % T;
-  let h = (row / T) % H;
-  let b = row / (T * H);
+  let nb = (T + QB - 1u) / QB;
+  let blk = wid.x + wid.y * nw.x;
+  if (blk >= B * H * nb) { return; }
+  let bh = blk / nb;
+  let t0 = (blk % nb) * QB;
+  let nq = min(QB, T - t0);
+  let h = bh % H;
+  let b = bh / H;
+  let row0 = bh * T + t0; // the block's first query row
   let kb = (b * K + h / (H / K)) * u32(u.c.x) * D;
-  let bb = (select(b, 0u, Bb == 1u) * T + t) * L;
-  for (var d = lid.x; d < D; d += WG) { qs[d] = q[row * D + d] * scale; }
-  workgroupBarrier();
-  var m = -3.4028234663852886e38;
-  var s = 0.0;
-  for (var j = lid.x; j < L; j += WG) {
-    var dot = 0.0;
-    for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; }
-    let x = dot + bias[bb + j];
-    let mn = max(m, x);
-    s = s * exp(m - mn) + exp(x - mn);
-    m = mn;
+  let bb = (select(b, 0u, Bb == 1u) * T + t0) * L; // bias row of the block's first query
+  for (var e = lid.x; e < QB * D; e += WG) {
+    let r = e / D;
+    let d = e % D;
+    var x = 0.0;
+    if (r < nq) { x = q[(row0 + r) * D + d] * scale; }
+    qs[r * 256u + d] = x;
   }
-  rm[lid.x] = m;
-  rs[lid.x] = s;
+  workgroupBarrier();
+  var m: array<f32, 8>;
+  var s: array<f32, 8>;
+  for (var r = 0u; r < QB; r++) { m[r] = -3.4028234663852886e38; s[r] = 0.0; }
+  for (var j = lid.x; j < L; j += WG) {
+    var dot = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (var d = 0u; d < D; d++) {
+      let kv = k[kb + j * D + d];
+      for (var r = 0u; r < QB; r++) { dot[r] += qs[r * 256u + d] * kv; }
+    }
+    for (var r = 0u; r < nq; r++) {
+      let x = dot[r] + bias[bb + r * L + j];
+      let mn = max(m[r], x);
+      s[r] = s[r] * exp(m[r] - mn) + exp(x - mn);
+      m[r] = mn;
+    }
+  }
+  for (var r = 0u; r < QB; r++) { ps[r * WG + lid.x] = m[r]; rs[r * WG + lid.x] = s[r]; }
   workgroupBarrier();
   for (var w = 64u; w > 0u; w >>= 1u) {
     if (lid.x < w) {
-      let m2 = max(rm[lid.x], rm[lid.x + w]);
-      rs[lid.x] = rs[lid.x] * exp(rm[lid.x] - m2) + rs[lid.x + w] * exp(rm[lid.x + w] - m2);
-      rm[lid.x] = m2;
+      for (var r = 0u; r < QB; r++) {
+        let a = r * WG + lid.x;
+        let m2 = max(ps[a], ps[a + w]);
+        rs[a] = rs[a] * exp(ps[a] - m2) + rs[a + w] * exp(ps[a + w] - m2);
+        ps[a] = m2;
+      }
     }
     workgroupBarrier();
   }
   // p = exp(x − m) / s: m and s kept apart (m + log s rounds to m when m is −1e9, a fully masked row)
-  let m0 = rm[0];
-  let is0 = 1.0 / rs[0];
-  var acc0 = 0.0;
-  var acc1 = 0.0;
+  var m0: array<f32, 8>;
+  var is0: array<f32, 8>;
+  for (var r = 0u; r < QB; r++) { m0[r] = ps[r * WG]; is0[r] = 1.0 / max(rs[r * WG], 1e-30); }
+  var acc0 = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  var acc1 = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
   for (var c = 0u; c < L; c += WG) {
     let j = c + lid.x;
-    var p = 0.0;
+    var p = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     if (j < L) {
-      var dot = 0.0;
-      for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; }
-      p = exp(dot + bias[bb + j] - m0) * is0;
+      var dot = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+      for (var d = 0u; d < D; d++) {
+        let kv = k[kb + j * D + d];
+        for (var r = 0u; r < QB; r++) { dot[r] += qs[r * 256u + d] * kv; }
+      }
+      for (var r = 0u; r < nq; r++) { p[r] = exp(dot[r] + bias[bb + r * L + j] - m0[r]) * is0[r]; }
     }
     workgroupBarrier();
-    ps[lid.x] = p;
+    for (var r = 0u; r < QB; r++) { ps[r * WG + lid.x] = p[r]; }
     workgroupBarrier();
     let n = min(WG, L - c);
-    if (lid.x < D) { for (var jj = 0u; jj < n; jj++) { acc0 += ps[jj] * v[kb + (c + jj) * D + lid.x]; } }
-    if (lid.x + WG < D) { for (var jj = 0u; jj < n; jj++) { acc1 += ps[jj] * v[kb + (c + jj) * D + lid.x + WG]; } }
+    if (lid.x < D) {
+      for (var jj = 0u; jj < n; jj++) {
+        let vv = v[kb + (c + jj) * D + lid.x];
+        for (var r = 0u; r < QB; r++) { acc0[r] += ps[r * WG + jj] * vv; }
+      }
+    }
+    if (lid.x + WG < D) {
+      for (var jj = 0u; jj < n; jj++) {
+        let vv = v[kb + (c + jj) * D + lid.x + WG];
+        for (var r = 0u; r < QB; r++) { acc1[r] += ps[r * WG + jj] * vv; }
+      }
+    }
   }
-  if (lid.x < D) { o[row * D + lid.x] = acc0; }
-  if (lid.x + WG < D) { o[row * D + lid.x + WG] = acc1; }
-  if (lid.x == 0u) { lse[row] = m0; lse[B * H * T + row] = is0; }
+  for (var r = 0u; r < nq; r++) {
+    if (lid.x < D) { o[(row0 + r) * D + lid.x] = acc0[r]; }
+    if (lid.x + WG < D) { o[(row0 + r) * D + lid.x + WG] = acc1[r]; }
+    if (lid.x == 0u) { lse[row0 + r] = m0[r]; lse[B * H * T + row0 + r] = is0[r]; }
+  }
 }`;
 
 // Sampling: the new positions' k, v [B,K,T,D] written into the caches [B,K,S,D] at rows past…past+T−1
@@ -288,7 +324,7 @@ export function registerAttentionKernels(): void {
       const d = dimsOf(q, k, bias);
       const o = b.makeTensorInfo([...q.shape], 'float32');
       const lse = b.makeTensorInfo([2 * d.B * d.H * d.T], 'float32');
-      dispatch(b, FORWARD, [q, k, v, bias, o, lse], uniforms(d, (attrs as { scale: number }).scale), d.B * d.H * d.T, [o, lse], 'AttentionForward');
+      dispatch(b, FORWARD, [q, k, v, bias, o, lse], uniforms(d, (attrs as { scale: number }).scale), d.B * d.H * Math.ceil(d.T / 8), [o, lse], 'AttentionForward');
       return [o, lse];
     },
   });
@@ -305,7 +341,7 @@ export function registerAttentionKernels(): void {
       dispatch(b, CACHE_WRITE, [k, v, kc, vc], u, Math.ceil(tf.util.sizeFromShape(k.shape) / 128), [kc, vc], 'KVCacheWrite');
       const o = b.makeTensorInfo([...q.shape], 'float32');
       const lse = b.makeTensorInfo([2 * d.B * d.H * d.T], 'float32');
-      dispatch(b, FORWARD, [q, kc, vc, bias, o, lse], u, d.B * d.H * d.T, [o, lse], 'AttentionForward');
+      dispatch(b, FORWARD, [q, kc, vc, bias, o, lse], u, d.B * d.H * Math.ceil(d.T / 8), [o, lse], 'AttentionForward');
       (backend as unknown as { disposeData(id: object): void }).disposeData(lse.dataId);
       return o;
     },

@@ -61,7 +61,7 @@ interface AttnCase {
 }
 
 const ATTN: AttnCase[] = [
-  { name: 'causal, padded keys, a bias per row', B: 2, H: 2, K: 2, T: 6, past: 0, D: 8, sharedBias: false },
+  { name: 'causal, padded keys, a bias per row, 11 queries (two blocks of 8)', B: 2, H: 2, K: 2, T: 11, past: 0, D: 8, sharedBias: false },
   { name: 'cached positions (L > T), one bias for the batch', B: 2, H: 3, K: 3, T: 3, past: 4, D: 5, sharedBias: true },
   { name: 'grouped-query (4 query heads on 2 kv heads)', B: 2, H: 4, K: 2, T: 5, past: 1, D: 8, sharedBias: false },
   { name: 'left padding: a fully masked query row', B: 2, H: 2, K: 1, T: 4, past: 0, D: 4, sharedBias: false, leftPad: true },
