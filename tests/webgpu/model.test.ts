@@ -161,7 +161,17 @@ describe.skipIf(!runWebGPU)('webgpu backend', () => {
         expect(gpu.names).toEqual(cpu.names);
         if (lora) expect(cpu.names.some((n) => n.includes('lora_A'))).toBe(true);
         cpu.trace.forEach((x, i) => expect(Math.abs(gpu.trace[i] - x), `trace ${i} (lora ${lora})`).toBeLessThan(1e-4 * Math.max(1, Math.abs(x))));
-        cpu.weights.forEach((w, i) => expect(relDiff(gpu.weights[i], w), `${cpu.names[i]} (lora ${lora})`).toBeLessThan(1e-4));
+        cpu.weights.forEach((w, i) => {
+          const name = `${cpu.names[i]} (lora ${lora})`;
+          if (!/attn\.c_attn\.bias$/.test(cpu.names[i])) return expect(relDiff(gpu.weights[i], w), name).toBeLessThan(1e-4);
+          // GPT's key bias: its true gradient is 0 (softmax ignores a constant added to every score of a
+          // row), so its computed gradient is float32 rounding noise (~1e-12) that differs by backend and
+          // that AdamW scales up (noise/ε): compared absolutely, the query and value biases relatively
+          const C = w.length / 3;
+          const [gk, ck] = [gpu.weights[i].slice(C, 2 * C), w.slice(C, 2 * C)];
+          expect(Math.max(...Array.from(gk).map((x, j) => Math.abs(x - ck[j]))), `${name} key part`).toBeLessThan(1e-4);
+          for (const [a, b] of [[0, C], [2 * C, 3 * C]]) expect(relDiff(gpu.weights[i].slice(a, b), w.slice(a, b)), `${name} [${a}, ${b})`).toBeLessThan(1e-4);
+        });
         if (lora) expect(gpu.merged).toBeLessThan(1e-4);
       }
     });
