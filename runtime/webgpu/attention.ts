@@ -3,17 +3,19 @@
 // K, query head h reads kv head h / (H/K) in place, no repeated copy) and an additive bias [1|B,1,T,L]
 // shared over the heads (causal, padding, segments, windows: 0 allowed, −1e9 masked).
 //
-// Forward, one workgroup per query row: the scores twice — once for the row's maximum m and sum of
-// exponentials s (combined online over the workgroup), once in chunks of 128 keys whose probabilities
-// exp(x − m)/s, kept in workgroup memory, weight the rows of v — and it writes o and the row's m and
-// 1/s (kept apart: m + log s rounds to m when m is −1e9, a fully masked row such as a left-padded
-// query, whose probabilities are then uniform, as the composite's are). Nothing of size T·L is written.
+// Forward, one workgroup per block of 8 query rows of a head (each row of k and v read serves the 8):
+// the scores twice — once for each row's maximum m and sum of exponentials s (combined online over the
+// workgroup), once in chunks of 128 keys whose probabilities exp(x − m)/s, kept in workgroup memory,
+// weight the rows of v — and it writes o and each row's m and 1/s (kept apart: m + log s rounds to m
+// when m is −1e9, a fully masked row such as a left-padded query, whose probabilities are then
+// uniform, as the composite's are). Nothing of size T·L is written.
 // Backward, flash-style: the probabilities are recomputed from q, k, bias and the saved m, 1/s
 // instead of being saved [B,H,T,L] in the forward pass — memory O(T) per head instead of O(T·L), for
 // one more q·kᵀ. Three dispatches: Δ = rowsum(dO∘o) (beside m and 1/s in one buffer: a shader binds
-// at most 8 storage buffers); dq, one workgroup per query row (dS = P∘(dO·vᵀ − Δ), dq = scale·dS·k);
-// dk and dv, one workgroup per kv row, summed over the query heads of its group (dv = Pᵀ·dO,
-// dk = scale·dSᵀ·q). The bias gets no gradient (a mask).
+// at most 8 storage buffers); dq, one workgroup per block of 4 query rows (dS = P∘(dO·vᵀ − Δ),
+// dq = scale·dS·k); dk and dv, one workgroup per block of 4 key rows of a kv head, summed over the
+// query heads of its group (dv = Pᵀ·dO, dk = scale·dSᵀ·q). The bias gets no gradient (a mask).
+// Workgroup memory stays within WebGPU's default 16 KiB.
 // Head size up to 256; larger heads, other bias shapes and attention dropout use the composite ops.
 
 import * as tf from '@tensorflow/tfjs';
@@ -174,7 +176,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   stats[2u * rows + row] = acc;
 }`;
 
+// dq: one workgroup per block of 4 query rows of one head (each k and v row read once per block)
 const DQ = /* wgsl */ `${HEADER}
+const QB = 4u;
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
@@ -183,50 +187,84 @@ const DQ = /* wgsl */ `${HEADER}
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(7) var<uniform> u: U;
-var<workgroup> qs: array<f32, 256>;
-var<workgroup> gs: array<f32, 256>;
-var<workgroup> ds: array<f32, 128>;
+var<workgroup> qs: array<f32, 1024>; // QB × 256
+var<workgroup> gs: array<f32, 1024>; // QB × 256
+var<workgroup> ds: array<f32, 512>; // QB × WG
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
   let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
   let rows = B * H * T;
-  let row = wid.x + wid.y * nw.x;
-  if (row >= rows) { return; }
-  let t = row % T;
-  let h = (row / T) % H;
-  let b = row / (T * H);
+  let nb = (T + QB - 1u) / QB;
+  let blk = wid.x + wid.y * nw.x;
+  if (blk >= B * H * nb) { return; }
+  let bh = blk / nb;
+  let t0 = (blk % nb) * QB;
+  let nq = min(QB, T - t0);
+  let h = bh % H;
+  let b = bh / H;
+  let row0 = bh * T + t0;
   let kb = (b * K + h / (H / K)) * L * D;
-  let bb = (select(b, 0u, Bb == 1u) * T + t) * L;
-  for (var d = lid.x; d < D; d += WG) { qs[d] = q[row * D + d] * scale; gs[d] = dout[row * D + d]; }
+  let bb = (select(b, 0u, Bb == 1u) * T + t0) * L;
+  for (var e = lid.x; e < QB * D; e += WG) {
+    let r = e / D;
+    let d = e % D;
+    var x = 0.0;
+    var g = 0.0;
+    if (r < nq) { x = q[(row0 + r) * D + d] * scale; g = dout[(row0 + r) * D + d]; }
+    qs[r * 256u + d] = x;
+    gs[r * 256u + d] = g;
+  }
   workgroupBarrier();
-  let m0 = stats[row];
-  let is0 = stats[rows + row];
-  let delta = stats[2u * rows + row];
-  var acc0 = 0.0;
-  var acc1 = 0.0;
+  var m0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  var is0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  var delta = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  for (var r = 0u; r < nq; r++) { m0[r] = stats[row0 + r]; is0[r] = stats[rows + row0 + r]; delta[r] = stats[2u * rows + row0 + r]; }
+  var acc0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  var acc1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
   for (var c = 0u; c < L; c += WG) {
     let j = c + lid.x;
-    var g = 0.0;
+    var g = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     if (j < L) {
-      var dot = 0.0;
-      var dp = 0.0;
-      for (var d = 0u; d < D; d++) { dot += qs[d] * k[kb + j * D + d]; dp += gs[d] * v[kb + j * D + d]; }
-      let p = exp(dot + bias[bb + j] - m0) * stats[rows + row];
-      g = p * (dp - delta);
+      var dot = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+      var dp = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+      for (var d = 0u; d < D; d++) {
+        let kv = k[kb + j * D + d];
+        let vv = v[kb + j * D + d];
+        for (var r = 0u; r < QB; r++) { dot[r] += qs[r * 256u + d] * kv; dp[r] += gs[r * 256u + d] * vv; }
+      }
+      for (var r = 0u; r < nq; r++) {
+        let p = exp(dot[r] + bias[bb + r * L + j] - m0[r]) * is0[r];
+        g[r] = p * (dp[r] - delta[r]);
+      }
     }
     workgroupBarrier();
-    ds[lid.x] = g;
+    for (var r = 0u; r < QB; r++) { ds[r * WG + lid.x] = g[r]; }
     workgroupBarrier();
     let n = min(WG, L - c);
-    if (lid.x < D) { for (var jj = 0u; jj < n; jj++) { acc0 += ds[jj] * k[kb + (c + jj) * D + lid.x]; } }
-    if (lid.x + WG < D) { for (var jj = 0u; jj < n; jj++) { acc1 += ds[jj] * k[kb + (c + jj) * D + lid.x + WG]; } }
+    if (lid.x < D) {
+      for (var jj = 0u; jj < n; jj++) {
+        let kv = k[kb + (c + jj) * D + lid.x];
+        for (var r = 0u; r < QB; r++) { acc0[r] += ds[r * WG + jj] * kv; }
+      }
+    }
+    if (lid.x + WG < D) {
+      for (var jj = 0u; jj < n; jj++) {
+        let kv = k[kb + (c + jj) * D + lid.x + WG];
+        for (var r = 0u; r < QB; r++) { acc1[r] += ds[r * WG + jj] * kv; }
+      }
+    }
   }
-  if (lid.x < D) { dq[row * D + lid.x] = acc0 * scale; }
-  if (lid.x + WG < D) { dq[row * D + lid.x + WG] = acc1 * scale; }
+  for (var r = 0u; r < nq; r++) {
+    if (lid.x < D) { dq[(row0 + r) * D + lid.x] = acc0[r] * scale; }
+    if (lid.x + WG < D) { dq[(row0 + r) * D + lid.x + WG] = acc1[r] * scale; }
+  }
 }`;
 
+// dk, dv: one workgroup per block of 4 key rows of one kv head, over the query heads of its group
+// (each q and dO row read once per block)
 const DKV = /* wgsl */ `${HEADER}
+const KB = 4u;
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
@@ -236,62 +274,84 @@ const DKV = /* wgsl */ `${HEADER}
 @group(0) @binding(6) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(8) var<uniform> u: U;
-var<workgroup> ks: array<f32, 256>;
-var<workgroup> vs: array<f32, 256>;
-var<workgroup> ps: array<f32, 128>;
-var<workgroup> ds: array<f32, 128>;
+var<workgroup> ks: array<f32, 1024>; // KB × 256
+var<workgroup> vs: array<f32, 1024>; // KB × 256
+var<workgroup> ps: array<f32, 512>; // KB × WG
+var<workgroup> ds: array<f32, 512>; // KB × WG
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
   let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
   let rows = B * H * T;
-  let krow = wid.x + wid.y * nw.x; // over B·K·L
-  if (krow >= B * K * L) { return; }
-  let j = krow % L;
-  let kh = (krow / L) % K;
-  let b = krow / (L * K);
+  let nb = (L + KB - 1u) / KB;
+  let blk = wid.x + wid.y * nw.x; // over B·K·nb
+  if (blk >= B * K * nb) { return; }
+  let bk = blk / nb; // b·K + kv head
+  let j0 = (blk % nb) * KB;
+  let nk = min(KB, L - j0);
+  let kh = bk % K;
+  let b = bk / K;
+  let krow0 = bk * L + j0;
   let bb = select(b, 0u, Bb == 1u) * T * L;
-  for (var d = lid.x; d < D; d += WG) { ks[d] = k[krow * D + d]; vs[d] = v[krow * D + d]; }
+  for (var e = lid.x; e < KB * D; e += WG) {
+    let r = e / D;
+    let d = e % D;
+    var kx = 0.0;
+    var vx = 0.0;
+    if (r < nk) { kx = k[(krow0 + r) * D + d]; vx = v[(krow0 + r) * D + d]; }
+    ks[r * 256u + d] = kx;
+    vs[r * 256u + d] = vx;
+  }
   workgroupBarrier();
   let G = H / K;
-  var dk0 = 0.0; var dk1 = 0.0; var dv0 = 0.0; var dv1 = 0.0;
+  var dk0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0); var dk1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0); var dv0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0); var dv1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
   for (var h = kh * G; h < (kh + 1u) * G; h++) {
     let qb = (b * H + h) * T; // first query row of this head
     for (var c = 0u; c < T; c += WG) {
       let i = c + lid.x;
-      var p = 0.0;
-      var g = 0.0;
+      var p = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+      var g = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
       if (i < T) {
-        let r = qb + i;
-        var dot = 0.0;
-        var dp = 0.0;
-        for (var d = 0u; d < D; d++) { dot += (q[r * D + d] * scale) * ks[d]; dp += dout[r * D + d] * vs[d]; }
-        p = exp(dot + bias[bb + i * L + j] - stats[r]) * stats[rows + r];
-        g = p * (dp - stats[2u * rows + r]);
+        let rw = qb + i;
+        var dot = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+        var dp = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+        for (var d = 0u; d < D; d++) {
+          let qx = q[rw * D + d] * scale;
+          let gx = dout[rw * D + d];
+          for (var r = 0u; r < KB; r++) { dot[r] += qx * ks[r * 256u + d]; dp[r] += gx * vs[r * 256u + d]; }
+        }
+        for (var r = 0u; r < nk; r++) {
+          p[r] = exp(dot[r] + bias[bb + i * L + j0 + r] - stats[rw]) * stats[rows + rw];
+          g[r] = p[r] * (dp[r] - stats[2u * rows + rw]);
+        }
       }
       workgroupBarrier();
-      ps[lid.x] = p;
-      ds[lid.x] = g;
+      for (var r = 0u; r < KB; r++) { ps[r * WG + lid.x] = p[r]; ds[r * WG + lid.x] = g[r]; }
       workgroupBarrier();
       let n = min(WG, T - c);
       if (lid.x < D) {
         for (var ii = 0u; ii < n; ii++) {
-          let r = (qb + c + ii) * D + lid.x;
-          dv0 += ps[ii] * dout[r];
-          dk0 += ds[ii] * q[r];
+          let at = (qb + c + ii) * D + lid.x;
+          let gx = dout[at];
+          let qx = q[at];
+          for (var r = 0u; r < KB; r++) { dv0[r] += ps[r * WG + ii] * gx; dk0[r] += ds[r * WG + ii] * qx; }
         }
       }
       if (lid.x + WG < D) {
         for (var ii = 0u; ii < n; ii++) {
-          let r = (qb + c + ii) * D + lid.x + WG;
-          dv1 += ps[ii] * dout[r];
-          dk1 += ds[ii] * q[r];
+          let at = (qb + c + ii) * D + lid.x + WG;
+          let gx = dout[at];
+          let qx = q[at];
+          for (var r = 0u; r < KB; r++) { dv1[r] += ps[r * WG + ii] * gx; dk1[r] += ds[r * WG + ii] * qx; }
         }
       }
     }
   }
-  if (lid.x < D) { dk[krow * D + lid.x] = dk0 * scale; dv[krow * D + lid.x] = dv0; }
-  if (lid.x + WG < D) { dk[krow * D + lid.x + WG] = dk1 * scale; dv[krow * D + lid.x + WG] = dv1; }
+  for (var r = 0u; r < nk; r++) {
+    let at = (krow0 + r) * D + lid.x;
+    if (lid.x < D) { dk[at] = dk0[r] * scale; dv[at] = dv0[r]; }
+    if (lid.x + WG < D) { dk[at + WG] = dk1[r] * scale; dv[at + WG] = dv1[r]; }
+  }
 }`;
 
 type Dims = { B: number; H: number; K: number; T: number; L: number; D: number; Bb: number };
@@ -360,8 +420,8 @@ export function registerAttentionKernels(): void {
       const dk = b.makeTensorInfo([...k.shape], 'float32');
       const dv = b.makeTensorInfo([...v.shape], 'float32');
       dispatch(b, DELTA, [dy, o, lse, stats], u, Math.ceil(rows / 128), [stats], 'AttentionDelta');
-      dispatch(b, DQ, [q, k, v, bias, dy, stats, dq], u, rows, [dq], 'AttentionDq');
-      dispatch(b, DKV, [q, k, v, bias, dy, stats, dk, dv], u, d.B * d.K * d.L, [dk, dv], 'AttentionDkDv');
+      dispatch(b, DQ, [q, k, v, bias, dy, stats, dq], u, d.B * d.H * Math.ceil(d.T / 4), [dq], 'AttentionDq');
+      dispatch(b, DKV, [q, k, v, bias, dy, stats, dk, dv], u, d.B * d.K * Math.ceil(d.L / 4), [dk, dv], 'AttentionDkDv');
       (backend as unknown as { disposeData(id: object): void }).disposeData(stats.dataId);
       return [dq, dk, dv];
     },
