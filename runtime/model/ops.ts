@@ -8,6 +8,8 @@
 // - on the native backend (runtime/native) `fusedOps()` gives one-kernel LayerNorm, GELU,
 //   linear+GELU, log-softmax-at-targets (`logProbOf`) and attention, BLAS does the transposed products, and the embedding
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
+// - on the webgpu backend, WGSL kernels (runtime/webgpu) for log-softmax at targets, attention (and
+//   the KV cache written in place) and LayerNorm.
 
 import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';

@@ -440,9 +440,9 @@ export function webgpuAttentionFits(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bi
   return [q, k, v, bias].every((t) => t.dtype === 'float32');
 }
 
-/** A zeroed KV cache [B,K,S,D] for `webgpuAttentionCached` (a buffer of its own, written in place). */
+/** A zeroed KV cache [B,K,S,D] for `webgpuAttentionCached` (a buffer of its own, written in place; filled on the GPU). */
 export function webgpuKvCache(shape: [number, number, number, number]): tf.Tensor4D {
-  return tf.zeros(shape);
+  return tf.fill(shape, 0, 'float32') as tf.Tensor4D;
 }
 
 /**
