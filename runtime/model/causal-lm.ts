@@ -18,7 +18,7 @@ export interface KVCache {
 }
 
 /**
- * A preallocated KV cache (native backend, from `kvSlots`): per layer [B,K,S,D] buffers (K kv heads) of which
+ * A preallocated KV cache (native and webgpu backends, from `kvSlots`): per layer [B,K,S,D] buffers (K kv heads) of which
  * the first `length` positions are filled. A forward pass with it writes the new positions' keys and
  * values in place and advances `length`; nothing is copied per step.
  */
@@ -73,7 +73,7 @@ export interface CausalLM {
 
   /** Final hidden states [B,T,C] (after the final norm), plus the keys/values of all positions when `returnCache`. */
   forward(ids: tf.Tensor, mask?: tf.Tensor, o?: ForwardOptions): { hidden: tf.Tensor3D; cache?: KVCache };
-  /** A KV cache written in place by `forward({ kv })` (native backend only; undefined elsewhere). */
+  /** A KV cache written in place by `forward({ kv })` (native and webgpu backends; undefined elsewhere). */
   kvSlots(B: number, capacity: number): KVSlots | undefined;
   hidden(ids: tf.Tensor, mask?: tf.Tensor, o?: ForwardOptions): tf.Tensor3D;
   /** LM head on hidden states [...,C] → [...,V]. */

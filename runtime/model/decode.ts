@@ -155,7 +155,7 @@ export async function generate(model: CausalLM, prompts: number[][], o: Generate
   const finished = prompts.map(() => false);
   const useCache = o.useCache ?? true;
   let cache: KVCache | undefined;
-  // native backend: one preallocated cache written in place; elsewhere a cache grown by concatenation
+  // native and webgpu backends: one preallocated cache written in place; elsewhere a cache grown by concatenation
   const slots: KVSlots | undefined = useCache ? model.kvSlots(B, L) : undefined;
 
   /** Logits [B,V] at position `len − 1` given the first `len` positions. */

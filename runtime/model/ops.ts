@@ -9,11 +9,15 @@
 //   linear+GELU, log-softmax-at-targets (`logProbOf`), attention (grouped-query in place), RMSNorm,
 //   rotary embedding and SwiGLU, BLAS does the transposed products, and the embedding
 //   gradient is UnsortedSegmentSum; other backends keep the composite ops above.
+// - on the webgpu backend, WGSL kernels (runtime/webgpu) for log-softmax at targets, attention (and
+//   the KV cache written in place) and LayerNorm/RMSNorm.
 
 import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';
 import { fusedOps } from '../native/fused.ts';
 import { webgpuLogProbOf } from '../webgpu/logprob.ts';
+import { webgpuAttention, webgpuAttentionCached, webgpuAttentionFits, webgpuKvCache } from '../webgpu/attention.ts';
+import { webgpuLayerNorm, webgpuNormFits, webgpuRmsNorm } from '../webgpu/norm.ts';
 
 // Every model's backward pass frees saved activations and gradients as it goes (../gradients.ts).
 installFreeingGradients();
@@ -153,6 +157,7 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor, frozen = false): tf.Te
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
   const f = fusedOps();
   if (f) return f.layerNorm(x, gamma, beta, eps);
+  if (tf.getBackend() === 'webgpu' && webgpuNormFits(x, gamma, beta)) return webgpuLayerNorm(x, gamma, beta, eps); // WGSL (runtime/webgpu/norm.ts)
   const axis = x.shape.length - 1;
   const mean = tf.mean(x, axis, true);
   const centered = tf.sub(x, mean);
@@ -197,7 +202,7 @@ export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
  * grouped-query attention (H a multiple of K; query head h attends with kv head ⌊h/(H/K)⌋): on the
  * native backend read in place, elsewhere repeated with `repeatKv`. `drop`: attention dropout on the
  * probabilities (training). On the native backend without dropout: one fused kernel forward and one
- * backward (runtime/native: fused.ts, addon.cc).
+ * backward (runtime/native: fused.ts, addon.cc); on webgpu without dropout, WGSL kernels (runtime/webgpu/attention.ts).
  */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, drop?: { rate: number; seed: number }): tf.Tensor4D {
   const scale = 1 / Math.sqrt(q.shape[3]);
@@ -206,6 +211,7 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: 
   const f = fusedOps();
   const rate = drop?.rate ?? 0;
   if (f && rate === 0) return f.attention(q, k, v, bias, scale);
+  if (rate === 0 && tf.getBackend() === 'webgpu' && webgpuAttentionFits(q, k, v, bias)) return webgpuAttention(q, k, v, bias, scale); // WGSL (runtime/webgpu/attention.ts)
   const scores = tf.add(tf.matMul(tf.mul(q, scale), repeatKv(k, H / K), false, true), bias);
   const probs = tf.softmax(scores, -1);
   return tf.matMul(drop ? dropout(probs, rate, drop.seed) : probs, repeatKv(v, H / K)) as tf.Tensor4D;
@@ -223,6 +229,7 @@ export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
 export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
   const f = fusedOps();
   if (f) return f.rmsNorm(x, w, eps);
+  if (tf.getBackend() === 'webgpu' && webgpuNormFits(x, w)) return webgpuRmsNorm(x, w, eps); // WGSL (runtime/webgpu/norm.ts)
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
 }
 
@@ -263,8 +270,9 @@ export function attendPacked(qkv: tf.Tensor3D, bias: tf.Tensor, heads: number): 
   return f.attentionPacked(qkv, bias, heads, 1 / Math.sqrt(qkv.shape[2] / 3 / heads));
 }
 
-/** A zeroed KV cache [B,K,S,D] for `attendCached` (native backend), else undefined. */
+/** A zeroed KV cache [B,K,S,D] for `attendCached` (native and webgpu backends), else undefined. */
 export function kvBuffer(shape: [number, number, number, number]): tf.Tensor4D | undefined {
+  if (tf.getBackend() === 'webgpu') return webgpuKvCache(shape);
   return fusedOps()?.kvCache(shape);
 }
 
@@ -275,8 +283,9 @@ export function kvBuffer(shape: [number, number, number, number]): tf.Tensor4D |
  * and values, without copying the cache each step.
  */
 export function attendCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.Tensor4D, vc: tf.Tensor4D, past: number, bias: tf.Tensor): tf.Tensor4D {
+  if (tf.getBackend() === 'webgpu') return webgpuAttentionCached(q, k, v, kc, vc, past, bias, 1 / Math.sqrt(q.shape[3])); // WGSL (runtime/webgpu/attention.ts)
   const f = fusedOps();
-  if (!f) throw new Error('attendCached needs the native backend (a KV cache from kvBuffer)');
+  if (!f) throw new Error('attendCached needs the native or webgpu backend (a KV cache from kvBuffer)');
   return f.attentionCached(q, k, v, kc, vc, past, bias, 1 / Math.sqrt(q.shape[3]));
 }
 

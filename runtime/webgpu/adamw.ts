@@ -62,7 +62,7 @@ export function adamWInPlace(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: 
     [o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2],
     [o.stepSize, o.bc2sqrt, o.eps, o.decay],
   ];
-  dispatch(b, SHADER, [p, m, v, g], uniforms, Math.ceil(n / 256), [p, m, v]);
+  dispatch(b, SHADER, [p, m, v, g], uniforms, Math.ceil(n / 256), [p, m, v], 'AdamW');
   adamWStats.dispatches++;
   return true;
 }

@@ -83,7 +83,7 @@ export function registerLogProbKernels(): void {
       const rows = tf.util.sizeFromShape(t.shape);
       const y = b.makeTensorInfo([...t.shape], 'float32');
       const lse = b.makeTensorInfo([rows], 'float32');
-      dispatch(b, FORWARD, [x, t, y, lse], [], rows, [y, lse]);
+      dispatch(b, FORWARD, [x, t, y, lse], [], rows, [y, lse], 'LogSoftmaxPick');
       return [y, lse];
     },
   });
@@ -95,7 +95,7 @@ export function registerLogProbKernels(): void {
       const x = inputs['x'] as tf.TensorInfo;
       const dx = b.makeTensorInfo([...x.shape], 'float32');
       const n = tf.util.sizeFromShape(x.shape);
-      dispatch(b, BACKWARD, [x, inputs['targets'] as tf.TensorInfo, inputs['lse'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo, dx], [], Math.ceil(n / 256), [dx]);
+      dispatch(b, BACKWARD, [x, inputs['targets'] as tf.TensorInfo, inputs['lse'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo, dx], [], Math.ceil(n / 256), [dx], 'LogSoftmaxPickGrad');
       return dx;
     },
   });

@@ -17,6 +17,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { patchWebGPUKernels } from './kernels.ts';
 import { registerLogProbKernels } from './logprob.ts';
+import { registerAttentionKernels } from './attention.ts';
+import { registerNormKernels } from './norm.ts';
 
 /** What Dawn says about the adapter. */
 export interface AdapterDescription {
@@ -129,6 +131,8 @@ export async function registerWebGPU(): Promise<{ adapter?: AdapterDescription; 
   const wg = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
   patchWebGPUKernels();
   registerLogProbKernels();
+  registerAttentionKernels();
+  registerNormKernels();
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new wg.WebGPUBackend(device, plain), 0);
   registered = describe(plain);
