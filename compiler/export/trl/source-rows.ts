@@ -44,7 +44,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
     },
     { param: 'intermediate', into: 'llama', fields: ['intermediate_size'], value: (v, p) => ({ intermediate_size: (v as number) || Math.ceil((8 * (p['width'] as number)) / 3 / 8) * 8 }), note: '0 becomes about 8/3 · width, rounded up to a multiple of 8' },
     { param: 'context', into: 'llama', fields: ['max_position_embeddings'] },
-    { param: 'rope_theta', into: 'llama', fields: ['rope_parameters'], value: (v) => ({ rope_parameters: { rope_type: 'default', rope_theta: v } }) },
+    { param: 'rope_theta', into: 'llama', fields: ['rope_parameters'], value: (v) => ({ rope_parameters: { rope_type: 'default', rope_theta: Number.isInteger(v) ? expr(`${v as number}.0`) : v } }) },
     { param: 'rms_norm_eps', into: 'llama', fields: ['rms_norm_eps'] },
     { param: 'tie', into: 'llama', fields: ['tie_word_embeddings'] },
     { param: 'dropout', into: 'llama', fields: ['attention_dropout'] },
