@@ -161,7 +161,7 @@ export const generation = (into: Into): Row[] => [
 
 /** The chat-template switch: prompts rendered with the tokenizer's chat template as rlhfc renders them (common.py's chat helpers). */
 export const chatTemplate: Row = rowsOf<{ chat_template: boolean }>()((p) => p.chat_template, {
-  script: "true: prompts are one user turn rendered with the tokenizer's `apply_chat_template(..., add_generation_prompt=True)`; sft records are tokenized by `common.apply_chat`, dpo/kto records become TRL conversational records (user turn + assistant turn, which TRL renders and splits exactly as rlhfc), grpo/rloo prompts conversational prompts (reward functions get the prompt and response text); false: prompts are used as text, as in rlhfc",
+  script: "true: each prompt is one user turn rendered with the tokenizer's chat template and its generation prompt, as rlhfc renders it (`common.py`: sft tokenized by `apply_chat`; dpo, kto, grpo, rloo as TRL conversational records, which TRL splits as rlhfc; ppo, generate, eval rendered before tokenizing); false: prompts are used as text, as in rlhfc",
   note: 'with chat_template, max_prompt_length cuts the rendered prompt in rlhfc; TRL renders conversational records itself, so dpo/kto/grpo/rloo prompts are not cut (sft, ppo, generate and eval cut them as rlhfc)',
 });
 
