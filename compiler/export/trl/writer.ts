@@ -159,13 +159,23 @@ export class StageWriter {
 
   loraCall(task: 'CAUSAL_LM' | 'SEQ_CLS'): string {
     if (this.n.params['lora'] === null) return 'None';
-    const conv1d = conv1dProjections(this.family());
+    const family = this.family();
+    if (family === undefined) {
+      // A Hub id: the compiler does not know the architecture. PEFT then picks what rlhfc would for the
+      // family: its default targets for the model_type (when the spec names none) and fan_in_fan_out for
+      // Conv1D layers (it switches it on for GPT-2 itself).
+      const defaulted = this.n.defaults.includes('lora.targets');
+      return this.instantiate('LoraConfig', 'peft', [
+        ...this.mapped('lora').filter((k) => !(defaulted && k.name === 'target_modules')),
+        { name: 'task_type', value: task },
+      ]) + (defaulted ? '  # no target_modules: PEFT\'s default for the model\'s architecture (unknown at compile time), as rlhfc\'s' : '');
+    }
     return this.instantiate('LoraConfig', 'peft', [
       ...this.mapped('lora'),
       { name: 'task_type', value: task },
-      conv1d
+      conv1dProjections(family)
         ? { name: 'fan_in_fan_out', value: true, comment: "GPT-2's attention and MLP projections are Conv1D layers" }
-        : { name: 'fan_in_fan_out', value: false, comment: `the ${this.family()} model's projections are nn.Linear layers` },
+        : { name: 'fan_in_fan_out', value: false, comment: `the ${family} model's projections are nn.Linear layers` },
     ]);
   }
 

@@ -430,6 +430,13 @@ describe('trl export: cluster and models', () => {
     const p = exportSpec('tests/cases/ok_cluster_and_hf.rlhf').result;
     expect(p.files.get('run.sh')).toContain('stages/chat.py --data data/qa --model gpt2 --out outputs/chat');
     expect(p.files.get('stages/chat.py')).toContain('model = common.load_causal_lm(args.model)');
+    // the architecture of a Hub id is unknown at compile time: PEFT picks the targets of its model_type and
+    // switches fan_in_fan_out on for Conv1D layers itself, so neither is written
+    const [, call, comment] = /(peft_config = LoraConfig\([\s\S]*?\n {4}\))(.*)/.exec(p.files.get('stages/chat.py')!)!;
+    expect(call).toContain('r=4,');
+    expect(call).not.toContain('target_modules');
+    expect(call).not.toContain('fan_in_fan_out');
+    expect(comment).toContain("no target_modules: PEFT's default");
   });
 
   it('the local runtime refuses an hf() model that is not a local folder', async () => {
