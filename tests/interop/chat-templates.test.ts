@@ -281,6 +281,45 @@ print(json.dumps(out))
     }
   }, 300_000);
 
+  it('without a chat template, the export\'s SFT rows start with the bos a Llama 3 or Mistral tokenizer adds, as rlhfc\'s', async () => {
+    const { encodeSft } = await import('../../runtime/train/examples.ts');
+    const texts = reviews.slice(0, 40);
+    const got = pyJson<Record<string, { folder: string; rows: { input_ids: number[]; completion_mask: number[] }[] }>>(
+      `
+import json, os, sys
+sys.path.insert(0, "tests/interop")
+sys.path.insert(0, "compiler/export/trl/py")
+import hf_tokenizers
+from transformers import PreTrainedTokenizerFast
+from rlhf_export import common
+out, texts = sys.argv[1], json.loads(sys.argv[2])
+result = {}
+for name in ("llama3", "mistral", "qwen2"):
+    tok, config = getattr(hf_tokenizers, name)(texts, 300)
+    folder = os.path.join(out, "bos-" + name)
+    os.makedirs(folder, exist_ok=True)
+    tok.save(os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f)
+    t = common.load_tokenizer(folder)
+    result[name] = {"folder": folder, "rows": [common.apply_template({"prompt": x[:20], "response": x[20:]}, "Q: {prompt}\\nA: {response}", t, 64) for x in texts[:6]]}
+print(json.dumps(result))
+`,
+      { args: [tmp, JSON.stringify(texts)] },
+    );
+    let withBos = 0;
+    for (const [name, g] of Object.entries(got)) {
+      const tok = await loadTokenizer(g.folder);
+      if (tok.bosId !== undefined) withBos++;
+      texts.slice(0, 6).forEach((x, i) => {
+        const want = encodeSft(tok, 'Q: {prompt}\nA: {response}', x.slice(0, 20), x.slice(20), 64);
+        expect(g.rows[i].input_ids, `${name} ${i}`).toEqual(want.ids);
+        expect(g.rows[i].input_ids[0] === tok.bosId, `${name} ${i}: starts with bos`).toBe(tok.bosId !== undefined);
+      });
+    }
+    expect(withBos).toBe(2); // llama3 and mistral add one, qwen2 none
+  }, 300_000);
+
   it('templates differ where the families differ: Qwen2.5 adds its default system prompt, Qwen3 the empty think block', () => {
     expect(toks.qwen25.renderChat!([u('hi')], { addGenerationPrompt: true })).toContain('You are Qwen');
     expect(toks.qwen3.renderChat!([u('hi')], { addGenerationPrompt: true, extra: { enable_thinking: false } })).toMatch(/<think>\n\n<\/think>\n\n$/);

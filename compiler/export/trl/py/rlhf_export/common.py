@@ -52,11 +52,27 @@ def apply_template(record: dict[str, Any], template: str, tokenizer=None, max_le
     completion = record["response"] + after.replace("{prompt}", record["prompt"])
     if tokenizer is None:
         return {"prompt": prompt, "completion": completion}
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    p_ids = with_bos(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"])
     c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     if max_length is not None:
         p_ids, c_ids = join_truncated(p_ids, c_ids, max_length)
     return {"input_ids": p_ids + c_ids, "completion_mask": [0] * len(p_ids) + [1] * len(c_ids)}
+
+
+def bos_prefix(tokenizer) -> list[int]:
+    """The token the tokenizer puts before each text (a Llama's or Mistral's bos), or none (GPT-2, Qwen): rlhfc's bosId."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    ids = tokenizer("a")["input_ids"]
+    for i in range(len(ids) - len(plain) + 1):
+        if ids[i : i + len(plain)] == plain:
+            return ids[:i][:1]
+    return []
+
+
+def with_bos(tokenizer, ids: list[int]) -> list[int]:
+    """`ids` with the tokenizer's bos in front when it adds one (and it is not there already), as rlhfc's withBos."""
+    bos = bos_prefix(tokenizer)
+    return ids if not bos or ids[:1] == bos else bos + ids
 
 
 def join_truncated(prompt_ids: list[int], response_ids: list[int], max_length: int, max_prompt: int | None = None) -> tuple[list[int], list[int]]:
