@@ -468,7 +468,7 @@ describe('trl export: cluster and models', () => {
     expect(res.files.get('run.sh')).toContain('--model ../models/small');
   });
 
-  it('a Llama-family folder with a chat template, and fresh llama { } models: chat_template rendered, LoRA and configs per family', () => {
+  it('a Llama-family folder with a chat template, and fresh llama { } models: chat_template rendered, LoRA and configs per family', async () => {
     const dir = join(tmp, 'llama-chat');
     mkdirSync(join(dir, 'models/qwen'), { recursive: true });
     writeFileSync(join(dir, 'models/qwen/config.json'), JSON.stringify({ model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], vocab_size: 300, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64, tie_word_embeddings: true }));
@@ -505,6 +505,9 @@ stage cmp: eval { models: [tune.model]  reference: q  prompts: starts  judge: sc
     const res = buildTrlProject(r.plan!, { specPath: join(dir, 'spec.rlhf'), outDir: join(dir, 'project'), sources: r.sources, cluster: clusterOptions(r.plan!, {}).cluster! });
     expect(renderDiagnostics(res.diagnostics, (f) => r.sources.get(f))).toBe(''); // nothing refused or approximated
     const f = (stage: string) => res.files.get(`stages/${stage}.py`)!;
+    // the family's default targets are resolved into the Plan, so `rlhfc compile` shows them
+    const { renderText } = await import('../../../compiler/render.ts');
+    expect(renderText(r.plan!)).toMatch(/lora\.targets\s+\["q_proj", ?"v_proj"\]\s+\(default\)/);
     // LoRA: the family's default targets (in the Plan) and nn.Linear layers for the Llama family; GPT-2's stay Conv1D
     expect(f('tune')).toMatch(/target_modules=\["q_proj", "v_proj"\],  # lora.targets/);
     expect(f('tune')).toContain('fan_in_fan_out=False');
