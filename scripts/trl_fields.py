@@ -29,6 +29,11 @@ def dataclass_fields(cls) -> list[str]:
     return sorted(f.name for f in dataclasses.fields(cls) if f.init)
 
 
+def config_fields(cls) -> list[str]:
+    """A transformers model config: a dataclass in transformers 5 (its init fields), else its __init__'s parameters."""
+    return dataclass_fields(cls) if dataclasses.is_dataclass(cls) else parameters(cls.__init__)
+
+
 def parameters(fn) -> list[str]:
     return sorted(
         name
@@ -56,6 +61,7 @@ def build() -> dict:
         "PPOConfig": ("rlhf_export", own_ppo.PPOConfig, dataclass_fields),
         "LoraConfig": ("peft", peft.LoraConfig, dataclass_fields),
         "GPT2Config": ("transformers", transformers.GPT2Config, lambda c: parameters(c.__init__)),
+        **{name: ("transformers", getattr(transformers, name), config_fields) for name in ("LlamaConfig", "Qwen2Config", "Qwen3Config", "MistralConfig")},
         "GenerationConfig": ("transformers", transformers.GenerationConfig, lambda c: sorted(k for k in vars(c()) if not k.startswith("_"))),
     }
     signatures = {

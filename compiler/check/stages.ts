@@ -6,7 +6,7 @@ import { STAGE_SCHEMAS } from '../../runtime/stages/index.ts';
 import type { ResolvedStage } from '../resolve.ts';
 import { emptyResult, type CheckContext, type CheckedNode } from './context.ts';
 import { capDefaults, carryFacts, inputFacts, reportRules } from './rules.ts';
-import { type LoraParams, loraRules } from '../../runtime/train/params.ts';
+import { type LoraParams, loraRules, resolveLoraDefaults } from '../../runtime/train/params.ts';
 import { checkTree } from './tree.ts';
 
 export function checkStage(ctx: CheckContext, s: ResolvedStage): CheckedNode | undefined {
@@ -36,6 +36,7 @@ export function checkStage(ctx: CheckContext, s: ResolvedStage): CheckedNode | u
   const facts = inputFacts(out);
   carryFacts(node, schema, facts);
   capDefaults(params, out.defaults, schema, facts);
+  resolveLoraDefaults(params as { lora?: LoraParams | null }, out.defaults, { inputs: facts });
   if (ds.length === before && schema.rules) reportRules(ds, schema.rules(params, { inputs: facts }), out.spans, s.decl.name.span);
   if (ds.length === before) reportRules(ds, loraRules(params as { lora?: LoraParams | null }, { inputs: facts }), out.spans, s.decl.name.span);
   const ok = ds.length === before;

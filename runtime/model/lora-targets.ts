@@ -11,6 +11,20 @@ export function loraModules(family: string): readonly string[] {
   return family === 'gpt2' ? GPT2_LORA_MODULES : LLAMA_LORA_MODULES;
 }
 
+/**
+ * The targets a `lora { }` block gets when it names none, per family: PEFT 0.21's defaults
+ * (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING: gpt2 → c_attn; llama, qwen2, qwen3, mistral →
+ * q_proj, v_proj), so rlhfc and the exported PEFT code adapt the same projections.
+ */
+export function defaultLoraTargets(family: string | undefined): string[] {
+  return family === undefined || family === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
+}
+
+/** Whether a family's projections are Conv1D layers (GPT-2: PEFT's `fan_in_fan_out=True`) rather than nn.Linear. */
+export function conv1dProjections(family: string | undefined): boolean {
+  return family === undefined || family === 'gpt2';
+}
+
 /** Does a target list select a module? Short names (`c_attn`, `q_proj`), full ones (`mlp.c_proj`) and `all-linear`. */
 export function selects(targets: readonly string[], module: string): boolean {
   return targets.includes('all-linear') || targets.includes(module) || targets.includes(module.split('.').pop()!);

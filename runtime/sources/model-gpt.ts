@@ -17,7 +17,7 @@ export const gpt: ModelSource = {
   produces: 'causal_lm',
   // A fresh model has no tokenizer until a stage binds one; its vocabulary comes from that tokenizer.
   facts: (p) => ({
-    model: { tokenized: false, context: p['context'] as number, layers: p['layers'] as number, heads: p['heads'] as number, width: p['width'] as number },
+    model: { tokenized: false, family: 'gpt2', context: p['context'] as number, layers: p['layers'] as number, heads: p['heads'] as number, width: p['width'] as number },
   }),
   rules: (p) => {
     const w = p['width'] as number;

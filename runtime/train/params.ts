@@ -5,7 +5,7 @@
 
 import { block, bool, float, int, list, str, type ParamsOf, type RuleContext, type RuleViolation } from '../../core/schema.ts';
 import { health } from '../health.ts';
-import { ALL_LORA_TARGETS, unknownTargets, validTargets } from '../model/lora-targets.ts';
+import { ALL_LORA_TARGETS, defaultLoraTargets, unknownTargets, validTargets } from '../model/lora-targets.ts';
 
 /** The projection names of every family (GPT-2's, and PEFT's Llama-family names); the family check is loraRules. */
 export const LORA_TARGETS = ALL_LORA_TARGETS;
@@ -37,7 +37,7 @@ export const lora = block('LoRA adapters; without this block the stage fine-tune
   r: int('Adapter rank.', 8, 1, 4096),
   alpha: float('Scaling numerator: adapters are scaled by alpha / r.', 16, 0, undefined, { minExclusive: true }),
   dropout: float('Dropout on the adapter input.', 0.05, 0, 1, { maxExclusive: true }),
-  targets: list('Projections that get adapters, as PEFT names them: GPT-2 `c_attn`, `c_proj`, `c_fc`; Llama/Qwen/Mistral `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`, `up_proj`, `down_proj`; or `all-linear`.', 'string', ['c_attn'], LORA_TARGETS),
+  targets: list('Projections that get adapters, as PEFT names them: GPT-2 `c_attn`, `c_proj`, `c_fc`; Llama/Qwen/Mistral `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`, `up_proj`, `down_proj`; or `all-linear`. Default: the model family\'s PEFT default (GPT-2 `c_attn`; Llama, Qwen2, Qwen3, Mistral `q_proj`, `v_proj`), resolved at compile time from the model\'s architecture.', 'string', ['c_attn'], LORA_TARGETS),
   merge: bool('Save the result merged into full weights instead of the adapter alone (with a reference to its base).', false),
 });
 
@@ -65,6 +65,23 @@ export type LoraParams = ParamsOf<(typeof lora)['fields']>;
 export type GenerationParams = ParamsOf<ReturnType<typeof generation>['fields']>;
 export type RlStepLoggingParams = ParamsOf<typeof rlStepLogging>;
 
+/** The family of the model a stage trains (its causal-LM or reward-model inputs), when the compiler knows it. */
+function trainedFamilies(ctx: RuleContext): Set<string> {
+  return new Set(Object.values(ctx.inputs).flatMap((f) => (f?.model?.family && (f.type === 'causal_lm' || f.type === 'reward_model') ? [f.model.family] : [])));
+}
+
+/**
+ * A `lora { }` block that names no targets gets its model family's (lora-targets.ts defaultLoraTargets),
+ * so the Plan — what `rlhfc compile` shows, the runtime runs and the export writes — holds the
+ * projections adapted. `defaults` are the params' defaulted paths; a family the compiler does not know
+ * keeps the schema's default (GPT-2's).
+ */
+export function resolveLoraDefaults(p: { lora?: LoraParams | null }, defaults: readonly string[], ctx: RuleContext): void {
+  if (!p.lora || !defaults.includes('lora.targets')) return;
+  const families = [...trainedFamilies(ctx)];
+  if (families.length === 1) p.lora.targets = defaultLoraTargets(families[0]);
+}
+
 /**
  * `lora.targets` against the family of the stage's model when the compiler knows it (a folder's
  * config.json): a target of another family (`c_attn` on a Llama) is an error listing the valid ones.
@@ -72,7 +89,7 @@ export type RlStepLoggingParams = ParamsOf<typeof rlStepLogging>;
 export function loraRules(p: { lora?: LoraParams | null }, ctx: RuleContext): RuleViolation[] {
   const targets = p.lora?.targets;
   if (!targets) return [];
-  const families = new Set(Object.values(ctx.inputs).flatMap((f) => (f?.model?.family && (f.type === 'causal_lm' || f.type === 'reward_model') ? [f.model.family] : [])));
+  const families = trainedFamilies(ctx);
   const out: RuleViolation[] = [];
   for (const family of families) {
     const bad = unknownTargets(targets, family);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sentimentSentences } from '../../runtime/sources/dataset-corpus.ts';
 import { ChatTemplateError, loadTokenizer, type ChatMessage, type Tokenizer } from '../../runtime/tokenizers/index.ts';
-import { describeInterop, py, ROOT } from './python.ts';
+import { describeInterop, py, pyJson, ROOT } from './python.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-chat-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -212,6 +212,113 @@ describeInterop('interop: chat templates render as transformers apply_chat_templ
       expect(kto.prompt).toEqual(full.slice(0, prompt.length));
     });
   }
+
+  // The TRL export renders with the same template (compiler/export/trl/py/rlhf_export/common.py): its helpers,
+  // and TRL 1.13's own tokenization of the conversational records the export hands DPOTrainer, KTOTrainer and
+  // GRPOTrainer (their dataset preparation and prompt tokenization, called as the trainers call them), give
+  // the ids rlhfc trains on — at a length that fits and at one that cuts.
+  it('the TRL export gives every family the ids rlhfc gives: sft (apply_chat, cut), dpo/kto/grpo through TRL\'s own tokenization, sampled prompts', async () => {
+    const { encodeSft, encodePreference, encodeCompletion } = await import('../../runtime/train/examples.ts');
+    const { encodePrompts } = await import('../../runtime/train/sampling.ts');
+    const cases = reviews.slice(0, 6).map((r, i) => ({ prompt: r.split(' ').slice(0, 5).join(' '), response: r.split(' ').slice(5).join(' ') || 'ok', rejected: reviews[i + 7] ?? 'no' }));
+    const CUT = 14;
+    const got = pyJson<Record<string, { prompt: number[][]; rendered: number[][]; sft: { input_ids: number[]; completion_mask: number[] }[]; cut: { input_ids: number[]; completion_mask: number[] }[]; dpo: { prompt_ids: number[]; chosen_ids: number[]; rejected_ids: number[] }[]; kto: { prompt_ids: number[]; completion_ids: number[] }[]; grpo: number[][] }>>(
+      `
+import json, sys, tempfile, types
+sys.path.insert(0, "compiler/export/trl/py")
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer, GRPOTrainer, KTOConfig, KTOTrainer
+from rlhf_export import common
+folders, cases, cut = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+out = {}
+tmp = tempfile.mkdtemp()
+for name, folder in folders.items():
+    tok = common.load_tokenizer(folder)
+    r = {"prompt": [common.chat_prompt_ids(tok, c["prompt"]) for c in cases]}
+    # what common.sample / sequence_logprobs tokenize: the rendered text without added special tokens
+    r["rendered"] = [tok(common.chat_prompt_text(tok, c["prompt"]), add_special_tokens=False)["input_ids"] for c in cases]
+    r["sft"] = [common.apply_chat({"prompt": c["prompt"], "response": c["response"]}, tok, 4096) for c in cases]
+    r["cut"] = [common.apply_chat({"prompt": c["prompt"], "response": c["response"]}, tok, cut) for c in cases]
+    prefs = Dataset.from_list([common.conversational({"prompt": c["prompt"], "chosen": c["response"], "rejected": c["rejected"]}, ("chosen", "rejected")) for c in cases])
+    dpo = DPOTrainer._prepare_dataset(None, prefs, tok, DPOConfig(output_dir=tmp, max_length=None, report_to="none", bf16=False, use_cpu=True), "train")
+    r["dpo"] = [{k: row[k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")} for row in dpo]
+    thumbs = Dataset.from_list([common.conversational({"prompt": c["prompt"], "completion": c["response"], "label": True}, ("completion",)) for c in cases])
+    kto = KTOTrainer._prepare_dataset(types.SimpleNamespace(calculate_KL=False, desirable_weight=1.0, undesirable_weight=1.0), thumbs, tok, KTOConfig(output_dir=tmp, max_length=None, report_to="none", bf16=False, use_cpu=True), "train")
+    r["kto"] = [{k: row[k] for k in ("prompt_ids", "completion_ids")} for row in kto]
+    me = types.SimpleNamespace(_is_vlm=False, environment_factories=None, processing_class=tok, tools=None, chat_template=None, chat_template_kwargs={})
+    ids = GRPOTrainer._tokenize_prompts(me, [common.conversational({"prompt": c["prompt"]}, ())["prompt"] for c in cases])[0]
+    r["grpo"] = [list(x) for x in ids]
+    out[name] = r
+print(json.dumps(out))
+`,
+      { args: [JSON.stringify(Object.fromEntries(Object.keys(FAMILIES).map((n) => [n, ref[n].folder]))), JSON.stringify(cases), String(CUT)] },
+    );
+    for (const name of Object.keys(FAMILIES)) {
+      const tok = toks[name];
+      const g = got[name];
+      cases.forEach((c, i) => {
+        const label = `${name} case ${i}`;
+        const prompt = encodePrompts(tok, [c.prompt], 4096, true)[0];
+        expect(g.prompt[i], label).toEqual(prompt);
+        expect(g.rendered[i], label).toEqual(prompt);
+        expect(g.grpo[i], label).toEqual(prompt);
+        for (const [rows, maxLen] of [[g.sft, 4096], [g.cut, CUT]] as const) {
+          const want = encodeSft(tok, '{prompt}{response}', c.prompt, c.response, maxLen, true, true);
+          expect(rows[i].input_ids, `${label} max ${maxLen}`).toEqual(want.ids);
+          // rlhfc's loss marks the completion from the second token on; SFTTrainer's completion_mask the same tokens
+          expect(rows[i].completion_mask.map((m, t) => (t === 0 ? 0 : m)), `${label} max ${maxLen}`).toEqual(want.loss);
+        }
+        const pref = encodePreference(tok, c.prompt, c.response, c.rejected, 4096, 4095, true);
+        const promptLen = pref.chosen.loss.indexOf(1);
+        expect([...g.dpo[i].prompt_ids, ...g.dpo[i].chosen_ids], label).toEqual(pref.chosen.ids);
+        expect([...g.dpo[i].prompt_ids, ...g.dpo[i].rejected_ids], label).toEqual(pref.rejected.ids);
+        expect(g.dpo[i].prompt_ids.length, label).toBe(promptLen);
+        const kto = encodeCompletion(tok, c.prompt, c.response, 4096, true);
+        expect(g.kto[i], label).toEqual({ prompt_ids: kto.prompt, completion_ids: kto.completion });
+      });
+      // the cut case cuts: the check above compared rows that differ from the uncut ones
+      expect(g.cut.some((r, i) => r.input_ids.length < g.sft[i].input_ids.length), name).toBe(true);
+    }
+  }, 300_000);
+
+  it('without a chat template, the export\'s SFT rows start with the bos a Llama 3 or Mistral tokenizer adds, as rlhfc\'s', async () => {
+    const { encodeSft } = await import('../../runtime/train/examples.ts');
+    const texts = reviews.slice(0, 40);
+    const got = pyJson<Record<string, { folder: string; rows: { input_ids: number[]; completion_mask: number[] }[] }>>(
+      `
+import json, os, sys
+sys.path.insert(0, "tests/interop")
+sys.path.insert(0, "compiler/export/trl/py")
+import hf_tokenizers
+from transformers import PreTrainedTokenizerFast
+from rlhf_export import common
+out, texts = sys.argv[1], json.loads(sys.argv[2])
+result = {}
+for name in ("llama3", "mistral", "qwen2"):
+    tok, config = getattr(hf_tokenizers, name)(texts, 300)
+    folder = os.path.join(out, "bos-" + name)
+    os.makedirs(folder, exist_ok=True)
+    tok.save(os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f)
+    t = common.load_tokenizer(folder)
+    result[name] = {"folder": folder, "rows": [common.apply_template({"prompt": x[:20], "response": x[20:]}, "Q: {prompt}\\nA: {response}", t, 64) for x in texts[:6]]}
+print(json.dumps(result))
+`,
+      { args: [tmp, JSON.stringify(texts)] },
+    );
+    let withBos = 0;
+    for (const [name, g] of Object.entries(got)) {
+      const tok = await loadTokenizer(g.folder);
+      if (tok.bosId !== undefined) withBos++;
+      texts.slice(0, 6).forEach((x, i) => {
+        const want = encodeSft(tok, 'Q: {prompt}\nA: {response}', x.slice(0, 20), x.slice(20), 64);
+        expect(g.rows[i].input_ids, `${name} ${i}`).toEqual(want.ids);
+        expect(g.rows[i].input_ids[0] === tok.bosId, `${name} ${i}: starts with bos`).toBe(tok.bosId !== undefined);
+      });
+    }
+    expect(withBos).toBe(2); // llama3 and mistral add one, qwen2 none
+  }, 300_000);
 
   it('templates differ where the families differ: Qwen2.5 adds its default system prompt, Qwen3 the empty think block', () => {
     expect(toks.qwen25.renderChat!([u('hi')], { addGenerationPrompt: true })).toContain('You are Qwen');

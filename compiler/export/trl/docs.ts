@@ -12,7 +12,7 @@ export const END = '<!-- trl-mapping:end -->';
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
 function target(r: Row, cls: string | undefined): string {
-  const owner = r.into === 'lora' ? 'LoraConfig' : r.into === 'gpt2' ? 'GPT2Config' : r.into === 'generation' ? 'GenerationConfig' : cls;
+  const owner = r.into === 'lora' ? 'LoraConfig' : r.into === 'gpt2' ? 'GPT2Config' : r.into === 'llama' ? 'LlamaConfig' : r.into === 'generation' ? 'GenerationConfig' : cls;
   const parts: string[] = [];
   if (r.fields?.length) parts.push(r.fields.map((f) => `\`${owner ? `${owner}.` : ''}${f}\``).join(', '));
   if (r.script) parts.push(r.fields?.length ? r.script : `script: ${r.script}`);

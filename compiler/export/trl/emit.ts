@@ -85,14 +85,6 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
       `exported kinds: ${Object.keys(STAGE_EXPORTS).join(', ')}; run this plan with \`rlhfc run\``,
     ]);
   if (unsupported.length) return { files, copies, calls, diagnostics };
-  // A fresh `llama { }` model has no TRL mapping yet (the export builds only fresh GPT-2s): refused by name.
-  const freshLlama = plan.nodes.filter((n) => n.category === 'model' && n.kind === 'llama');
-  for (const n of freshLlama)
-    report(n, 'RLHF5001', `model '${n.name}' (llama { }): the trl target cannot build a fresh Llama-family model yet`, 'error', [
-      'train it with `rlhfc run` and export a spec that loads the saved folder with load("...")',
-    ]);
-  if (freshLlama.length) return { files, copies, calls, diagnostics };
-
   // ---- resources -------------------------------------------------------------------------------
   const hook = hookCopier(opts.specDir, copies);
   function resource(b: InputBinding): Resource {
@@ -101,7 +93,7 @@ export function exportTrl(plan: Plan, opts: ExportOptions): ExportResult {
     if (n.category === 'stage') return { kind: 'folder', path: `outputs/${n.name}` };
     if (n.category === 'tokenizer') return { kind: 'folder', path: n.kind === 'gpt2' ? 'gpt2' : `tokenizers/${n.name}` };
     if (n.category === 'model') {
-      if (n.kind === 'gpt') return { kind: 'fresh', node: n };
+      if (n.kind === 'gpt' || n.kind === 'llama') return { kind: 'fresh', node: n };
       const written = String(n.kind === 'load' ? n.params['path'] : n.params['id']);
       const local = n.kind === 'load' || written.startsWith('.') || written.startsWith('/');
       return { kind: 'folder', path: local ? relative(opts.outDir, resolve(opts.specDir, written)).split('\\').join('/') : written };

@@ -8,8 +8,8 @@ import type { HealthParams } from '../../../runtime/health.ts';
 /** A Python value in emitted code: JSON-like data, or a Python expression written as is. */
 export type Py = Value | { expr: string };
 
-/** Where mapped fields go: the stage's config class, `peft.LoraConfig`, `GPT2Config`, or `generate()` (GenerationConfig). */
-export type Into = 'config' | 'lora' | 'gpt2' | 'generation';
+/** Where mapped fields go: the stage's config class, `peft.LoraConfig`, `GPT2Config`, a Llama-family config (`LlamaConfig`, `Qwen2Config`, …), or `generate()` (GenerationConfig). */
+export type Into = 'config' | 'lora' | 'gpt2' | 'llama' | 'generation';
 
 export interface Row {
   /** Dotted parameter path as in the schema ('optimizer.lr', 'kl.adaptive'): for a stage kind, what the
@@ -147,7 +147,7 @@ export const lora: Row[] = [
   loraRow((p) => p.lora?.r, { into: 'lora', fields: ['r'] }),
   loraRow((p) => p.lora?.alpha, { into: 'lora', fields: ['lora_alpha'] }),
   loraRow((p) => p.lora?.dropout, { into: 'lora', fields: ['lora_dropout'] }),
-  loraRow((p) => p.lora?.targets, { into: 'lora', fields: ['target_modules'], note: 'GPT-2 module names; `fan_in_fan_out=True` for its Conv1D layers' }),
+  loraRow((p) => p.lora?.targets, { into: 'lora', fields: ['target_modules'], note: 'PEFT module names; `fan_in_fan_out=True` for GPT-2\'s Conv1D layers, False for the Llama family\'s nn.Linear' }),
   loraRow((p) => p.lora?.merge, { script: 'after training the adapter is merged into full weights (`merge_and_unload`) before saving' }),
 ];
 
@@ -159,12 +159,14 @@ export const generation = (into: Into): Row[] => [
   generationRow((p) => p.generation.top_p, { into, fields: ['top_p'] }),
 ];
 
-/** The chat-template switch: the runtime renders prompts with the tokenizer's chat template; the export does not yet (refused, not ignored). */
+/** The chat-template switch: prompts rendered with the tokenizer's chat template as rlhfc renders them (common.py's chat helpers). */
 export const chatTemplate: Row = rowsOf<{ chat_template: boolean }>()((p) => p.chat_template, {
-  when: 'true',
-  unsupported: (v) => (v ? 'the TRL export does not render prompts with the chat template yet (issue 24, export side)' : undefined),
-  script: 'false: prompts are used as text, as in rlhfc',
+  script: "true: each prompt is one user turn rendered with the tokenizer's chat template and its generation prompt, as rlhfc renders it (`common.py`: sft tokenized by `apply_chat`; dpo, kto, grpo, rloo as TRL conversational records, which TRL splits as rlhfc; ppo, generate, eval rendered before tokenizing); false: prompts are used as text, as in rlhfc",
+  note: 'with chat_template, max_prompt_length cuts the rendered prompt in rlhfc; TRL renders conversational records itself, so dpo/kto/grpo/rloo prompts are not cut (sft, ppo, generate and eval cut them as rlhfc)',
 });
+
+/** Whether a stage renders prompts with the chat template. */
+export const usesChat = (p: ResolvedParams): boolean => p['chat_template'] === true;
 export const promptLength: Row = rowsOf<{ max_prompt_length: number }>()((p) => p.max_prompt_length, { script: 'prompts are tokenized and truncated from the left to this many tokens' });
 export const maxPrompts: Row = rowsOf<{ max_prompts: number }>()((p) => p.max_prompts, { script: 'only the first N prompts are used (0: all)' });
 

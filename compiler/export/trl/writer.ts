@@ -7,6 +7,7 @@ import type { ResolvedParams } from '../../../core/schema.ts';
 import { SOURCE_MAPPING } from './source-rows.ts';
 import { fieldValues, presentRows, valueAt, type Into, type Py, type Row, type StageClasses } from './rows.ts';
 import { call, expr, pyLit, type Kwarg } from './py.ts';
+import { conv1dProjections } from '../../../runtime/model/lora-targets.ts';
 
 export interface ClusterOptions {
   gpus: number;
@@ -28,7 +29,7 @@ export interface EmittedCall {
 /** What a stage input is in the exported project. */
 export type Resource =
   | { kind: 'folder'; path: string } // a dataset folder, a model folder or Hub id, or a tokenizer folder or Hub id
-  | { kind: 'fresh'; node: PlanNode } // a `gpt` declaration: GPT2Config built in the script
+  | { kind: 'fresh'; node: PlanNode } // a `gpt` or `llama` declaration: GPT2Config or the family's config built in the script
   | { kind: 'judge'; code: string } // a rule judge built in the script
   | { kind: 'none'; why: string };
 
@@ -145,12 +146,36 @@ export class StageWriter {
     return this.instantiate(cls.config!, cls.module, kwargs);
   }
 
+  /** The architecture family of the model this stage trains (`gpt2`, `llama`, `qwen2`, …), from the Plan's model facts. */
+  family(): string | undefined {
+    const byId = new Map(this.plan.nodes.map((x) => [x.id, x]));
+    for (const param of ['model', 'policy']) {
+      const b = this.n.inputs[param];
+      const f = b && byId.get(b.node)?.model?.family;
+      if (f) return f;
+    }
+    return this.n.model?.family;
+  }
+
   loraCall(task: 'CAUSAL_LM' | 'SEQ_CLS'): string {
     if (this.n.params['lora'] === null) return 'None';
+    const family = this.family();
+    if (family === undefined) {
+      // A Hub id: the compiler does not know the architecture. PEFT then picks what rlhfc would for the
+      // family: its default targets for the model_type (when the spec names none) and fan_in_fan_out for
+      // Conv1D layers (it switches it on for GPT-2 itself).
+      const defaulted = this.n.defaults.includes('lora.targets');
+      return this.instantiate('LoraConfig', 'peft', [
+        ...this.mapped('lora').filter((k) => !(defaulted && k.name === 'target_modules')),
+        { name: 'task_type', value: task },
+      ]) + (defaulted ? '  # no target_modules: PEFT\'s default for the model\'s architecture (unknown at compile time), as rlhfc\'s' : '');
+    }
     return this.instantiate('LoraConfig', 'peft', [
       ...this.mapped('lora'),
       { name: 'task_type', value: task },
-      { name: 'fan_in_fan_out', value: true, comment: "GPT-2's attention and MLP projections are Conv1D layers" },
+      conv1dProjections(family)
+        ? { name: 'fan_in_fan_out', value: true, comment: "GPT-2's attention and MLP projections are Conv1D layers" }
+        : { name: 'fan_in_fan_out', value: false, comment: `the ${family} model's projections are nn.Linear layers` },
     ]);
   }
 
@@ -162,26 +187,72 @@ export class StageWriter {
   model(name: string, param: string, r: Resource, head: 'lm' | 'scalar', withTokenizer = true): string[] {
     const lines: string[] = [];
     if (r.kind === 'fresh') {
-      const gpt = SOURCE_MAPPING['model gpt'];
-      const sized: Kwarg[] = gpt.flatMap((row) =>
-        Object.entries(fieldValues(row, r.node.params)).map(([k, v]) => ({ name: k, value: isFloat(r.node, row.param) ? asFloat(v) : v, comment: `${r.node.name}.${row.param}` })),
-      );
-      const special: Kwarg[] = [
-        { name: 'vocab_size', value: expr('len(tokenizer)') },
-        { name: 'bos_token_id', value: expr('tokenizer.eos_token_id') },
-        { name: 'eos_token_id', value: expr('tokenizer.eos_token_id') },
-        ...(head === 'scalar' ? [{ name: 'pad_token_id', value: expr('tokenizer.pad_token_id') }, { name: 'num_labels', value: 1 }] : []),
-      ];
       if (withTokenizer) lines.push('tokenizer = common.load_tokenizer(args.tokenizer)');
-      const cls = head === 'scalar' ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel';
-      this.use('transformers', cls);
-      lines.push(`# model ${r.node.name} = gpt at ${r.node.loc.file}:${r.node.loc.line}:${r.node.loc.col}: a GPT-2 trained from scratch`);
-      lines.push(`${name}_config = ${this.instantiate('GPT2Config', 'transformers', [...sized, ...special])}`, `${name} = ${cls}(${name}_config)`);
+      lines.push(...(r.node.kind === 'llama' ? this.freshLlama(name, r.node, head) : this.freshGpt(name, r.node, head)));
       return lines;
     }
     if (withTokenizer) lines.push(`tokenizer = common.load_tokenizer(args.${param})`);
     lines.push(head === 'scalar' ? `${name} = common.load_scalar_model(args.${param}, tokenizer.pad_token_id)` : `${name} = common.load_causal_lm(args.${param})`);
     return lines;
+  }
+
+  /** The keyword arguments of a fresh model's config from its declaration's mapped rows. */
+  private sized(node: PlanNode, key: 'model gpt' | 'model llama'): Kwarg[] {
+    return SOURCE_MAPPING[key].flatMap((row) =>
+      Object.entries(fieldValues(row, node.params)).map(([k, v]) => ({ name: k, value: isFloat(node, row.param) ? asFloat(v) : v, comment: `${node.name}.${row.param}` })),
+    );
+  }
+
+  /** A `gpt { }` declaration: GPT2Config and GPT2LMHeadModel (GPT2ForSequenceClassification for a scalar head). */
+  private freshGpt(name: string, node: PlanNode, head: 'lm' | 'scalar'): string[] {
+    const special: Kwarg[] = [
+      { name: 'vocab_size', value: expr('len(tokenizer)') },
+      { name: 'bos_token_id', value: expr('tokenizer.eos_token_id') },
+      { name: 'eos_token_id', value: expr('tokenizer.eos_token_id') },
+      ...(head === 'scalar' ? [{ name: 'pad_token_id', value: expr('tokenizer.pad_token_id') }, { name: 'num_labels', value: 1 }] : []),
+    ];
+    const cls = head === 'scalar' ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel';
+    this.use('transformers', cls);
+    return [
+      `# model ${node.name} = gpt at ${node.loc.file}:${node.loc.line}:${node.loc.col}: a GPT-2 trained from scratch`,
+      `${name}_config = ${this.instantiate('GPT2Config', 'transformers', [...this.sized(node, 'model gpt'), ...special])}`,
+      `${name} = ${cls}(${name}_config)`,
+    ];
+  }
+
+  /**
+   * A `llama { }` declaration: the family's config (LlamaConfig, Qwen2Config, Qwen3Config, MistralConfig) with
+   * the fields rlhfc writes into a config.json it builds (runtime/model/io.ts llamaHfConfig) — sizes, rope,
+   * RMSNorm ε, tie, SwiGLU, biases (Qwen2's q/k/v biases are its class's own; Llama's and Qwen3's off), no
+   * sliding window — and its ForCausalLM (ForSequenceClassification with a `score` head for a scalar model).
+   */
+  private freshLlama(name: string, node: PlanNode, head: 'lm' | 'scalar'): string[] {
+    const family = String(node.params['family']);
+    const prefix = ({ llama: 'Llama', qwen2: 'Qwen2', qwen3: 'Qwen3', mistral: 'Mistral' } as Record<string, string>)[family];
+    const sized = this.sized(node, 'model llama');
+    const headDim = sized.find((k) => k.name === 'head_dim')!;
+    const byFamily: Kwarg[] = [
+      { name: 'hidden_act', value: 'silu', comment: 'SwiGLU' },
+      ...(family === 'llama' || family === 'qwen3' ? [{ name: 'attention_bias', value: false }] : []),
+      ...(family === 'llama' ? [{ name: 'mlp_bias', value: false }] : []),
+      ...(family === 'mistral' ? [{ name: 'sliding_window', value: null }] : []),
+      ...(family === 'qwen2' || family === 'qwen3' ? [{ name: 'use_sliding_window', value: false }] : []),
+    ];
+    const special: Kwarg[] = [
+      { name: 'vocab_size', value: expr('len(tokenizer)') },
+      { name: 'bos_token_id', value: expr('tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id') },
+      { name: 'eos_token_id', value: expr('tokenizer.eos_token_id') },
+      ...(head === 'scalar' ? [{ name: 'pad_token_id', value: expr('tokenizer.pad_token_id') }, { name: 'num_labels', value: 1 }] : []),
+    ];
+    const cls = `${prefix}${head === 'scalar' ? 'ForSequenceClassification' : 'ForCausalLM'}`;
+    this.use('transformers', cls);
+    const kwargs = [...sized.filter((k) => family !== 'qwen2' || k.name !== 'head_dim'), ...byFamily, ...special];
+    return [
+      `# model ${node.name} = llama at ${node.loc.file}:${node.loc.line}:${node.loc.col}: a ${family} model trained from scratch`,
+      `${name}_config = ${this.instantiate(`${prefix}Config`, 'transformers', kwargs)}`,
+      ...(family === 'qwen2' ? [`${name}_config.head_dim = ${pyLit(headDim.value as number)}  # ${headDim.comment}: Qwen2Config has no such field; Qwen2 reads it from the config`] : []),
+      `${name} = ${cls}(${name}_config)`,
+    ];
   }
 
   /** `trainer = Cls(kw=…)`, train (resuming from the last checkpoint), evaluate, save the result. */

@@ -190,11 +190,14 @@ describe('trl export: keywords are fields of the pinned classes', () => {
 
   it('every field the mapping table names exists in the class it goes to', () => {
     const classOf = (kind: string, into: string) =>
-      into === 'lora' ? 'LoraConfig' : into === 'gpt2' ? 'GPT2Config' : into === 'generation' ? 'GenerationConfig' : STAGE_CLASSES[kind].config!;
+      into === 'lora' ? 'LoraConfig' : into === 'gpt2' ? 'GPT2Config' : into === 'llama' ? 'LlamaConfig' : into === 'generation' ? 'GenerationConfig' : STAGE_CLASSES[kind].config!;
     for (const [kind, rows] of Object.entries(STAGE_MAPPING)) {
       for (const r of rows) for (const f of r.fields ?? []) expect(fieldsOf(classOf(kind, r.into!)).has(f), `${kind}.${r.param} → ${f}`).toBe(true);
     }
     for (const f of SOURCE_MAPPING['model gpt'].flatMap((r) => r.fields ?? [])) expect(fieldsOf('GPT2Config').has(f)).toBe(true);
+    // every family's config has the llama { } fields, but Qwen2Config head_dim (the script sets it on the config)
+    for (const cls of ['LlamaConfig', 'Qwen2Config', 'Qwen3Config', 'MistralConfig'])
+      for (const f of SOURCE_MAPPING['model llama'].flatMap((r) => r.fields ?? [])) expect(fieldsOf(cls).has(f) || (cls === 'Qwen2Config' && f === 'head_dim'), `${cls}.${f}`).toBe(true);
     for (const cls of ['TrainingArguments', 'SFTConfig', 'RewardConfig', 'DPOConfig']) {
       for (const f of ['seed', 'data_seed', 'bf16', 'fp16']) expect(fieldsOf(cls).has(f)).toBe(true);
     }
@@ -427,6 +430,13 @@ describe('trl export: cluster and models', () => {
     const p = exportSpec('tests/cases/ok_cluster_and_hf.rlhf').result;
     expect(p.files.get('run.sh')).toContain('stages/chat.py --data data/qa --model gpt2 --out outputs/chat');
     expect(p.files.get('stages/chat.py')).toContain('model = common.load_causal_lm(args.model)');
+    // the architecture of a Hub id is unknown at compile time: PEFT picks the targets of its model_type and
+    // switches fan_in_fan_out on for Conv1D layers itself, so neither is written
+    const [, call, comment] = /(peft_config = LoraConfig\([\s\S]*?\n {4}\))(.*)/.exec(p.files.get('stages/chat.py')!)!;
+    expect(call).toContain('r=4,');
+    expect(call).not.toContain('target_modules');
+    expect(call).not.toContain('fan_in_fan_out');
+    expect(comment).toContain("no target_modules: PEFT's default");
   });
 
   it('the local runtime refuses an hf() model that is not a local folder', async () => {
@@ -456,6 +466,75 @@ describe('trl export: cluster and models', () => {
     const out = join(dir, 'project');
     const res = buildTrlProject(ok.plan!, { specPath: join(dir, 'spec.rlhf'), outDir: out, sources: ok.sources, cluster: clusterOptions(ok.plan!, {}).cluster! });
     expect(res.files.get('run.sh')).toContain('--model ../models/small');
+  });
+
+  it('a Llama-family folder with a chat template, and fresh llama { } models: chat_template rendered, LoRA and configs per family', async () => {
+    const dir = join(tmp, 'llama-chat');
+    mkdirSync(join(dir, 'models/qwen'), { recursive: true });
+    writeFileSync(join(dir, 'models/qwen/config.json'), JSON.stringify({ model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], vocab_size: 300, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64, tie_word_embeddings: true }));
+    writeFileSync(join(dir, 'models/qwen/tokenizer_config.json'), JSON.stringify({ eos_token: '<|im_end|>', chat_template: "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}" }));
+    writeFileSync(join(dir, 'qa.jsonl'), '{"prompt": "a", "response": "b"}\n');
+    writeFileSync(join(dir, 'prefs.jsonl'), '{"prompt": "a", "chosen": "b", "rejected": "c"}\n');
+    writeFileSync(join(dir, 'starts.jsonl'), '{"prompt": "a"}\n');
+    writeFileSync(join(dir, 'text.jsonl'), '{"text": "a b c"}\n');
+    writeFileSync(join(dir, 'thumbs.jsonl'), '{"prompt": "a", "completion": "b", "label": true}\n');
+    writeFileSync(
+      join(dir, 'spec.rlhf'),
+      `dataset qa = jsonl("qa.jsonl") { kind: pairs }
+dataset prefs = jsonl("prefs.jsonl") { kind: preferences }
+dataset starts = jsonl("starts.jsonl") { kind: prompts }
+dataset text = jsonl("text.jsonl") { kind: text }
+dataset labelled = jsonl("thumbs.jsonl") { kind: unpaired }
+tokenizer tb = bpe(text) { vocab_size: 300 }
+model q = load("models/qwen")
+model small = llama { family: qwen2  layers: 1  heads: 4  kv_heads: 2  width: 32  head_dim: 16  context: 48 }
+model plain = llama { layers: 1  heads: 2  width: 32  context: 48  tie: false  rope_theta: 500000 }
+stage pre: pretrain { model: small  tokenizer: tb  data: text  max_steps: 2 }
+stage scorer: reward { model: plain  tokenizer: tb  data: prefs  max_steps: 2  lora { r: 2 } }
+stage tune: sft { model: q  data: qa  chat_template: true  lora { r: 4 } }
+stage pref: dpo { model: tune.model  data: prefs  chat_template: true }
+stage thumbs: kto { model: tune.model  data: labelled  chat_template: true }
+stage gr: grpo { policy: tune.model  rewards: [scorer.model]  prompts: starts  chat_template: true  steps: 1  batch_size: 4  num_generations: 2  mini_batch_size: 4 }
+stage rl: ppo { policy: tune.model  reward: scorer.model  prompts: starts  chat_template: true  steps: 1  batch_size: 4  mini_batch_size: 4 }
+stage gen: generate { model: pref.model  prompts: starts  chat_template: true }
+stage cmp: eval { models: [tune.model]  reference: q  prompts: starts  judge: scorer.model  chat_template: true }
+`,
+    );
+    const r = compileFile(join(dir, 'spec.rlhf'));
+    expect(r.plan, renderDiagnostics(r.diagnostics, (f) => r.sources.get(f))).toBeDefined();
+    const res = buildTrlProject(r.plan!, { specPath: join(dir, 'spec.rlhf'), outDir: join(dir, 'project'), sources: r.sources, cluster: clusterOptions(r.plan!, {}).cluster! });
+    expect(renderDiagnostics(res.diagnostics, (f) => r.sources.get(f))).toBe(''); // nothing refused or approximated
+    const f = (stage: string) => res.files.get(`stages/${stage}.py`)!;
+    // the family's default targets are resolved into the Plan, so `rlhfc compile` shows them
+    const { renderText } = await import('../../../compiler/render.ts');
+    expect(renderText(r.plan!)).toMatch(/lora\.targets\s+\["q_proj", ?"v_proj"\]\s+\(default\)/);
+    // LoRA: the family's default targets (in the Plan) and nn.Linear layers for the Llama family; GPT-2's stay Conv1D
+    expect(f('tune')).toMatch(/target_modules=\["q_proj", "v_proj"\],  # lora.targets/);
+    expect(f('tune')).toContain('fan_in_fan_out=False');
+    expect(f('scorer')).toContain('fan_in_fan_out=False');
+    expect(projects.get('templates.rlhf')!.result.files.get('stages/rm.py')).toContain('fan_in_fan_out=True');
+    // chat templates: sft tokenized by common.apply_chat, dpo/kto conversational, grpo conversational prompts, the samplers render
+    expect(f('tune')).toContain('common.apply_chat(r, tokenizer, MAX_LENGTH)');
+    expect(f('tune')).not.toContain('TEMPLATE');
+    expect(f('pref')).toContain('common.conversational(r, ("chosen", "rejected"))');
+    expect(f('pref')).not.toContain('truncate_prompt');
+    expect(f('thumbs')).toContain('common.conversational(r, ("completion",))');
+    expect(f('gr')).toContain('common.conversational(r, ())');
+    expect(f('rl')).toContain('chat_template=True,  # chat_template');
+    expect(f('gen')).toContain('generation, chat=True)');
+    expect(f('cmp')).toContain('generation, chat=True)');
+    expect(f('cmp')).toContain('generation.temperature, chat=True)');
+    // fresh models: the family's config with rlhfc's sizes, and its model classes
+    expect(f('pre')).toContain('model_config = Qwen2Config(');
+    expect(f('pre')).toContain('num_key_value_heads=2,  # small.kv_heads');
+    expect(f('pre')).toContain('model_config.head_dim = 16');
+    expect(f('pre')).toContain('model = Qwen2ForCausalLM(model_config)');
+    expect(f('pre')).toContain('use_sliding_window=False');
+    expect(f('scorer')).toContain('model = LlamaForSequenceClassification(model_config)');
+    expect(f('scorer')).toMatch(/intermediate_size=88,  # plain.intermediate/); // ceil(8 · 32 / 3 / 8) · 8
+    expect(f('scorer')).toContain('rope_parameters={"rope_type": "default", "rope_theta": 500000.0}');
+    expect(f('scorer')).toContain('tie_word_embeddings=False');
+    expect(f('scorer')).toContain('num_key_value_heads=2,  # plain.kv_heads'); // 0: as many as heads
   });
 
   it('run.sh runs the steps in the plan order, passing each stage the folders of its inputs', () => {

@@ -1,6 +1,6 @@
 // dpo → TRL `DPOTrainer` with a frozen reference.
 
-import { chatTemplate, loop, lora, optimizer, positive, rowsOf } from '../rows.ts';
+import { chatTemplate, loop, lora, optimizer, positive, rowsOf, usesChat } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -37,8 +37,13 @@ export const dpo: StageExport = {
     if (n.inputs['reference']) w.add(...w.model('ref_model', 'reference', w.res['reference'], 'lm', false));
     else w.add('ref_model = None  # the reference is the policy\'s starting weights (TRL copies them, or disables the adapter)');
     w.add('train, validation = common.load_split(args.data)');
-    w.add(`MAX_PROMPT_LENGTH = ${pyLit(w.p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
-    w.add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))', 'if validation is not None:', '    validation = validation.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
+    if (usesChat(w.p)) {
+      w.add('# chat_template: conversational records (a user turn, assistant turns), which DPOTrainer renders with the chat template and splits as rlhfc does');
+      w.add('train = train.map(lambda r: common.conversational(r, ("chosen", "rejected")))', 'if validation is not None:', '    validation = validation.map(lambda r: common.conversational(r, ("chosen", "rejected")))');
+    } else {
+      w.add(`MAX_PROMPT_LENGTH = ${pyLit(w.p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
+      w.add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))', 'if validation is not None:', '    validation = validation.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
+    }
     w.add(`config = ${w.configCall(dpo.classes)}`);
     w.add(`peft_config = ${w.loraCall('CAUSAL_LM')}`);
     w.trainer('trl', 'DPOTrainer', ['model=model', 'ref_model=ref_model', ...w.standard, 'peft_config=peft_config']);

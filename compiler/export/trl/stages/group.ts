@@ -8,7 +8,7 @@
 // batch_size (global) and a per-device batch of mini_batch_size / processes (no accumulation).
 
 import type { ParamsOf, Value } from '../../../../core/schema.ts';
-import { chatTemplate, health, lora, optimizer, rowsOf, type Row, type StageClasses } from '../rows.ts';
+import { chatTemplate, health, lora, optimizer, rowsOf, usesChat, type Row, type StageClasses } from '../rows.ts';
 import type { groupRLParams } from '../../../../runtime/stages/common.ts';
 import { pyLit } from '../py.ts';
 import type { StageWriter } from '../writer.ts';
@@ -96,8 +96,13 @@ export function emitGroup(w: StageWriter, classes: StageClasses): void {
   w.use('rlhf_export', 'judges');
   w.add(...w.model('policy', 'policy', w.res['policy'], 'lm'));
   w.add('train, _ = common.load_split(args.prompts)  # the prompts and their records\' other fields (reward functions receive them)');
-  w.add(`MAX_PROMPT_LENGTH = ${pyLit(w.p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
-  w.add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
+  if (usesChat(w.p)) {
+    w.add('# chat_template: conversational prompts (one user turn), which the trainer renders with the chat template and its generation prompt, as rlhfc');
+    w.add('train = train.map(lambda r: common.conversational(r, ()))');
+  } else {
+    w.add(`MAX_PROMPT_LENGTH = ${pyLit(w.p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
+    w.add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
+  }
   w.add('# rewards: one TRL reward function per source, summed with reward_weights');
   w.add('reward_funcs = [');
   let j = 0;

@@ -1,6 +1,6 @@
 // kto → TRL `KTOTrainer` on unpaired (prompt, completion, label) records.
 
-import { chatTemplate, loop, lora, optimizer, rowsOf } from '../rows.ts';
+import { chatTemplate, loop, lora, optimizer, rowsOf, usesChat } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -36,8 +36,13 @@ export const kto: StageExport = {
     if (n.inputs['reference']) w.add(...w.model('ref_model', 'reference', w.res['reference'], 'lm', false));
     else w.add('ref_model = None  # the reference is the policy\'s starting weights (TRL copies them, or disables the adapter)');
     w.add('train, validation = common.load_split(args.data)');
-    w.add(`MAX_PROMPT_LENGTH = ${pyLit(w.p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
-    w.add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))', 'if validation is not None:', '    validation = validation.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
+    if (usesChat(w.p)) {
+      w.add('# chat_template: conversational records (a user turn, an assistant turn), which KTOTrainer renders with the chat template and splits as rlhfc does');
+      w.add('train = train.map(lambda r: common.conversational(r, ("completion",)))', 'if validation is not None:', '    validation = validation.map(lambda r: common.conversational(r, ("completion",)))');
+    } else {
+      w.add(`MAX_PROMPT_LENGTH = ${pyLit(w.p['max_prompt_length'])}  # max_prompt_length: prompts keep their last tokens`);
+      w.add('train = train.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))', 'if validation is not None:', '    validation = validation.map(lambda r: common.truncate_prompt(r, tokenizer, MAX_PROMPT_LENGTH))');
+    }
     w.add('# KTOTrainer reads batches in dataset order (its mismatched KL pairs are precomputed per batch): shuffle once with the seed');
     w.add(`train = train.shuffle(seed=${pyLit(w.plan.seed)})`);
     w.add(`config = ${w.configCall(kto.classes)}`);

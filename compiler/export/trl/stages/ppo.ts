@@ -13,7 +13,7 @@ export const ppo: StageExport = {
   classes: { trainer: 'PPOTrainer', config: 'PPOConfig', module: 'rlhf_export.ppo', doc: 'rlhfc\'s own `PPOTrainer` on Accelerate (`rlhf_export/ppo.py`: policy + value head, frozen reference, reward model or judge; TRL 1.x has no PPO trainer)' },
   training: true,
   rows: [
-    chatTemplate,
+    { ...chatTemplate, into: 'config', fields: ['chat_template'], value: (v) => (v ? { chat_template: true } : {}), script: "true: prompts are one user turn rendered with the tokenizer's chat template and its generation prompt (`common.chat_prompt_ids`), cut to their last max_prompt_length tokens, as rlhfc" },
     // rlhf_export/ppo.py: rlhfc's own PPO trainer (TRL 1.x has none), so every parameter keeps its meaning.
     row((p) => p.steps, { into: 'config', fields: ['steps'], note: 'PPO steps: each samples batch_size prompts and makes ppo_epochs × batch_size / mini_batch_size updates, for any number of processes' }),
     row((p) => p.batch_size, { into: 'config', fields: ['batch_size'], note: 'global: each of P processes samples batch_size / P prompts' }),

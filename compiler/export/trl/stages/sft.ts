@@ -1,6 +1,6 @@
 // sft → TRL `SFTTrainer` on prompt/completion records.
 
-import { chatTemplate, loop, lora, optimizer, rowsOf } from '../rows.ts';
+import { chatTemplate, loop, lora, optimizer, rowsOf, usesChat } from '../rows.ts';
 import { pyLit } from '../py.ts';
 import type { StageExport } from '../writer.ts';
 import type { ParamsOf } from '../../../../core/schema.ts';
@@ -28,11 +28,19 @@ export const sft: StageExport = {
     w.argFor('data', `prompt/response pairs: ${w.describe('data')}`);
     w.add(...w.model('model', 'model', w.res['model'], 'lm'));
     w.add('train, validation = common.load_split(args.data)');
-    w.add(`# template: the pair becomes prompt (context only) + completion (learned), tokenized as rlhfc does`);
-    w.add(`TEMPLATE = ${pyLit(w.p['template'])}`);
-    w.add(`MAX_LENGTH = ${pyLit(w.p['max_seq_length'])}  # max_seq_length: the prompt keeps its end, the completion its start`);
-    w.add('train = train.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=train.column_names)');
-    w.add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=validation.column_names)');
+    const maxLength = `MAX_LENGTH = ${pyLit(w.p['max_seq_length'])}  # max_seq_length: the prompt keeps its end, the completion its start`;
+    if (usesChat(w.p)) {
+      w.add(maxLength);
+      w.add('# chat_template: the pair becomes a user turn (context only) + the assistant turn (learned), rendered with the chat template and tokenized as rlhfc does');
+      w.add('train = train.map(lambda r: common.apply_chat(r, tokenizer, MAX_LENGTH), remove_columns=train.column_names)');
+      w.add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_chat(r, tokenizer, MAX_LENGTH), remove_columns=validation.column_names)');
+    } else {
+      w.add(`# template: the pair becomes prompt (context only) + completion (learned), tokenized as rlhfc does`);
+      w.add(`TEMPLATE = ${pyLit(w.p['template'])}`);
+      w.add(maxLength);
+      w.add('train = train.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=train.column_names)');
+      w.add('if validation is not None:', '    validation = validation.map(lambda r: common.apply_template(r, TEMPLATE, tokenizer, MAX_LENGTH), remove_columns=validation.column_names)');
+    }
     w.add(`config = ${w.configCall(sft.classes)}`);
     w.add(`peft_config = ${w.loraCall('CAUSAL_LM')}`);
     w.trainer('trl', 'SFTTrainer', ['model=model', ...w.standard, 'peft_config=peft_config']);

@@ -52,11 +52,27 @@ def apply_template(record: dict[str, Any], template: str, tokenizer=None, max_le
     completion = record["response"] + after.replace("{prompt}", record["prompt"])
     if tokenizer is None:
         return {"prompt": prompt, "completion": completion}
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    p_ids = with_bos(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"])
     c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     if max_length is not None:
         p_ids, c_ids = join_truncated(p_ids, c_ids, max_length)
     return {"input_ids": p_ids + c_ids, "completion_mask": [0] * len(p_ids) + [1] * len(c_ids)}
+
+
+def bos_prefix(tokenizer) -> list[int]:
+    """The token the tokenizer puts before each text (a Llama's or Mistral's bos), or none (GPT-2, Qwen): rlhfc's bosId."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    ids = tokenizer("a")["input_ids"]
+    for i in range(len(ids) - len(plain) + 1):
+        if ids[i : i + len(plain)] == plain:
+            return ids[:i][:1]
+    return []
+
+
+def with_bos(tokenizer, ids: list[int]) -> list[int]:
+    """`ids` with the tokenizer's bos in front when it adds one (and it is not there already), as rlhfc's withBos."""
+    bos = bos_prefix(tokenizer)
+    return ids if not bos or ids[:1] == bos else bos + ids
 
 
 def join_truncated(prompt_ids: list[int], response_ids: list[int], max_length: int, max_prompt: int | None = None) -> tuple[list[int], list[int]]:
@@ -75,6 +91,64 @@ def truncate_prompt(record: dict[str, Any], tokenizer, max_prompt_length: int) -
     if len(ids) <= max_prompt_length:
         return record
     return {**record, "prompt": tokenizer.decode(ids[-max_prompt_length:])}
+
+
+# ---- chat templates (a stage's `chat_template: true`) ---------------------------------------
+# As rlhfc renders them (runtime/train/examples.ts): a prompt is one user turn, rendered with the
+# tokenizer's chat template and its generation prompt; a response is the assistant turn's content, and
+# its tokens are what the template adds after the prompt (its end-of-turn included, no extra
+# end-of-text): ids(prompt + response turns) split at len(ids(prompt with generation prompt)), which is
+# how TRL tokenizes conversational prompt-completion records. transformers' apply_chat_template
+# tokenizes the rendered text without adding special tokens (the template writes them).
+
+
+def user_turn(prompt: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}]
+
+
+def assistant_turn(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _chat_ids(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True)
+    return list(out["input_ids"])
+
+
+def chat_prompt_text(tokenizer, prompt: str) -> str:
+    """The prompt as the chat template renders one user turn with the generation prompt."""
+    return tokenizer.apply_chat_template(user_turn(prompt), add_generation_prompt=True, tokenize=False)
+
+
+def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """The ids of chat_prompt_text (rlhfc's encodeChatPrompt)."""
+    return _chat_ids(tokenizer, user_turn(prompt), True)
+
+
+def chat_pair_ids(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, response ids) through the chat template, split as TRL splits conversational records (rlhfc's encodeChatPair)."""
+    p = _chat_ids(tokenizer, user_turn(prompt), True)
+    full = _chat_ids(tokenizer, user_turn(prompt) + assistant_turn(response), False)
+    return full[: len(p)], full[len(p) :]
+
+
+def apply_chat(record: dict[str, Any], tokenizer, max_length: int) -> dict[str, Any]:
+    """An SFT pair through the chat template: the tokens SFTTrainer trains on, as rlhfc makes them
+    (chat_pair_ids, cut by join_truncated); `completion_mask` marks the assistant turn."""
+    p_ids, c_ids = join_truncated(*chat_pair_ids(tokenizer, record["prompt"], record["response"]), max_length)
+    return {"input_ids": p_ids + c_ids, "completion_mask": [0] * len(p_ids) + [1] * len(c_ids)}
+
+
+def conversational(record: dict[str, Any], responses: tuple[str, ...]) -> dict[str, Any]:
+    """A record as TRL's conversational prompt-completion data: the prompt a user turn, each of `responses`
+    (chosen/rejected, or completion) an assistant turn; TRL renders and splits them as chat_pair_ids does."""
+    return {**record, "prompt": user_turn(record["prompt"]), **{k: assistant_turn(record[k]) for k in responses}}
+
+
+def turn_text(x) -> str:
+    """The text of a prompt or completion TRL passes to a reward function: a string, or the content of
+    the last turn of a conversational one (what rlhfc's judges score: the prompt as written, the response)."""
+    return x[-1]["content"] if isinstance(x, list) else x
 
 
 def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -273,16 +347,16 @@ def device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def sequence_logprobs(model, tokenizer, prompts: list[str], responses: list[str], max_prompt_length: int, temperature: float, batch_size: int = 16) -> list[float]:
-    """Σ_t log p(response token t | prompt, earlier tokens) at `temperature`, one number per pair."""
+def sequence_logprobs(model, tokenizer, prompts: list[str], responses: list[str], max_prompt_length: int, temperature: float, batch_size: int = 16, chat: bool = False) -> list[float]:
+    """Σ_t log p(response token t | prompt, earlier tokens) at `temperature`, one number per pair (`chat`: prompts through the chat template, as sampled)."""
     import torch
 
     out: list[float] = []
     for i in range(0, len(prompts), batch_size):
         rows = []
         for prompt, response in zip(prompts[i : i + batch_size], responses[i : i + batch_size]):
-            p = tokenizer(prompt)["input_ids"][-max_prompt_length:]
-            r = tokenizer(response)["input_ids"] or [tokenizer.eos_token_id]
+            p = (chat_prompt_ids(tokenizer, prompt) if chat else tokenizer(prompt)["input_ids"])[-max_prompt_length:]
+            r = tokenizer(response, add_special_tokens=not chat)["input_ids"] or [tokenizer.eos_token_id]
             rows.append((p, r))
         width = max(len(p) + len(r) for p, r in rows)
         ids = torch.full((len(rows), width), tokenizer.pad_token_id)
@@ -300,8 +374,9 @@ def sequence_logprobs(model, tokenizer, prompts: list[str], responses: list[str]
     return out
 
 
-def sample(model, tokenizer, prompts: list[str], max_prompt_length: int, generation, batch_size: int = 32) -> list[str]:
-    """One sampled response per prompt (a `GenerationConfig`); prompts are truncated from the left to `max_prompt_length` tokens."""
+def sample(model, tokenizer, prompts: list[str], max_prompt_length: int, generation, batch_size: int = 32, chat: bool = False) -> list[str]:
+    """One sampled response per prompt (a `GenerationConfig`); prompts are truncated from the left to `max_prompt_length` tokens.
+    With `chat`, each prompt is rendered with the chat template first (chat_prompt_text; its special tokens are in the text)."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -311,7 +386,8 @@ def sample(model, tokenizer, prompts: list[str], max_prompt_length: int, generat
     model.eval()
     out: list[str] = []
     for i in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[i : i + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_length).to(model.device)
+        texts = [chat_prompt_text(tokenizer, p) for p in prompts[i : i + batch_size]] if chat else prompts[i : i + batch_size]
+        batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_length, add_special_tokens=not chat).to(model.device)
         with torch.no_grad():
             ids = model.generate(**batch, generation_config=generation)
         out.extend(tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True))

@@ -308,7 +308,11 @@ def reward_func(judge: Judge, name: str):
     """A judge as a TRL reward function: TRL passes the dataset's other columns as keyword lists, which
     become each prompt's record (the third argument of a user function)."""
 
+    from .common import turn_text
+
     def func(prompts, completions, **kwargs):
+        # conversational prompts and completions (chat_template) are scored as their text, as rlhfc's judges score them
+        prompts, completions = [turn_text(p) for p in prompts], [turn_text(c) for c in completions]
         columns = {k: v for k, v in kwargs.items() if isinstance(v, list) and len(v) == len(prompts) and k != "completion_ids"}
         records = [{"prompt": p, **{k: v[i] for k, v in columns.items()}} for i, p in enumerate(prompts)]
         return judge(list(prompts), list(completions), records)

@@ -209,6 +209,7 @@ class PPOConfig:
     mini_batch_size: int = 4
     ppo_epochs: int = 4
     max_prompt_length: int = 32
+    chat_template: bool = False
     gamma: float = 1.0
     lam: float = 0.95
     cliprange: float = 0.2
@@ -336,6 +337,8 @@ class PPOTrainer:
         """Sample this process's share of the step's prompts; return padded prompt+response ids and masks."""
         from transformers import GenerationConfig
 
+        from .common import chat_prompt_ids
+
         a, tok = self.args, self.tokenizer
         rank = self.accelerator.process_index
         mine = prompts[rank * self.local_batch_size : (rank + 1) * self.local_batch_size]
@@ -345,7 +348,7 @@ class PPOTrainer:
         gen = GenerationConfig(do_sample=True, max_new_tokens=a.max_new_tokens, min_new_tokens=a.min_new_tokens, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
         torch.manual_seed(a.seed * 1000003 + self.step * 131 + rank)
         for p in mine:
-            q = tok(p)["input_ids"][-a.max_prompt_length :] or [tok.eos_token_id]
+            q = (chat_prompt_ids(tok, p) if a.chat_template else tok(p)["input_ids"])[-a.max_prompt_length :] or [tok.eos_token_id]
             ids = torch.tensor([q], device=self.accelerator.device)
             out = policy.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=gen)[0, len(q) :].tolist()
             if tok.eos_token_id in out:
