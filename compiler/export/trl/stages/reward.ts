@@ -19,7 +19,7 @@ export const reward: StageExport = {
     row((p) => p.center_rewards, { into: 'config', fields: ['center_rewards_coefficient'], value: (v) => ({ center_rewards_coefficient: v > 0 ? v : null }) }),
     row((p) => p.length_debias?.correlation, {
       script: '`OdinRewardTrainer(correlation=…)` (rlhf_export/odin.py), a RewardTrainer subclass with rlhfc\'s ODIN loss',
-      unsupported: (v) => (v === undefined ? undefined : 'TRL\'s RewardTrainer has no disentangled (ODIN) reward head; the script trains with rlhf_export/odin.py\'s OdinRewardTrainer instead, whose lengths count the prompt\'s tokens too'),
+      unsupported: (v) => (v == null ? undefined : 'TRL\'s RewardTrainer has no disentangled (ODIN) reward head; the script trains with rlhf_export/odin.py\'s OdinRewardTrainer instead, whose lengths count the prompt\'s tokens too'),
       when: 'set',
     }),
     row((p) => p.length_debias?.orthogonality, { script: '`OdinRewardTrainer(orthogonality=…)` (rlhf_export/odin.py)' }),
