@@ -1,9 +1,11 @@
 // Stage `reward`: a reward model — a causal-LM body with a scalar head read at the last non-padding
-// token — trained on (prompt, chosen, rejected) with the pairwise loss −log σ(r_c − r_r − margin).
+// token — trained on (prompt, chosen, rejected) with the pairwise loss −log σ(r_c − r_r − margin);
+// with `length_debias { }` the ODIN loss (runtime/rl/odin.ts) with a length head that is not saved.
 
 import { bool, float, input, stageSchema } from '../../core/schema.ts';
 import { maxSeqLength, modelRules, tokenizerDoc } from './common.ts';
 import { lora, loop, optimizer } from '../train/params.ts';
+import { lengthDebias } from '../rl/odin.ts';
 import type { DatasetArtifact, ContextOf, StageOutcome } from '../stage-context.ts';
 import type { Row } from '../train/examples.ts';
 
@@ -17,6 +19,7 @@ export const schema = stageSchema({
     max_seq_length: maxSeqLength(128),
     use_margin: bool('Subtract the dataset\'s margin column inside the sigmoid when present.', true),
     center_rewards: float('Coefficient c of the centering term c · mean((r_chosen + r_rejected)²) (0: off).', 0, 0),
+    length_debias: lengthDebias,
     lora,
     ...loop({ batch_size: 8, epochs: 1, eval_every: 50 }),
     optimizer,
@@ -36,6 +39,9 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { trainLoop } = await import('../train/loop.ts');
   const p = ctx.params;
   const lm = await openLM(ctx, { tokenizerInput: 'tokenizer', lora: p.lora, head: 'reward' });
+  const debias = p.length_debias;
+  // ODIN's length output: trained with the body and the reward head, never saved.
+  const lengthHead = debias ? lm.newLengthHead(ctx.seed) : undefined;
   try {
     const data = ctx.inputs.data;
     const maxLen = p.max_seq_length;
@@ -51,15 +57,16 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const evalSet = val.length ? val : train.slice(0, 256);
     const evaluate = async () => {
       const m = await lm.pairAccuracy(evalSet, bs);
-      return { eval_accuracy: m.accuracy, eval_margin: m.margin };
+      return { eval_accuracy: m.accuracy, eval_margin: m.margin, eval_length_corr: await lm.lengthCorrelation(evalSet, bs) };
     };
-    ctx.reporter.note(`${train.length} pairs, ${val.length} held out; ${total} steps; ${lm.describeTrainable()}`);
+    ctx.reporter.note(`${train.length} pairs, ${val.length} held out; ${total} steps; ${lm.describeTrainable()}${debias ? `; ODIN length head (correlation ${debias.correlation}, orthogonality ${debias.orthogonality})` : ''}`);
     const before = await lm.pairAccuracy(evalSet, bs);
+    const lengthCorrBefore = await lm.lengthCorrelation(evalSet, bs);
     const res = await trainLoop({
-      ...lm.optimizerParts(p.optimizer, total),
+      ...lm.optimizerParts(p.optimizer, total, lengthHead ? new Map([['odin_length_head', lengthHead]]) : undefined),
       totalSteps: total,
       nextBatch: pairIterator(train, bs, ctx.seed, ctx.node.id, lm.tokenizer.padId),
-      loss: (b) => lm.pairLoss(b, centering),
+      loss: (b) => (debias && lengthHead ? lm.odinLoss(b, centering, debias, lengthHead).loss : lm.pairLoss(b, centering)),
       tokens: (b) => b.chosen.B * b.chosen.T + b.rejected.B * b.rejected.T,
       evaluate,
       ...loopSettings(ctx, lm),
@@ -70,13 +77,15 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
       train_loss: res.trainLoss,
       first_loss: res.firstLoss,
       accuracy_before: before.accuracy,
+      length_corr_before: lengthCorrBefore,
       ...res.eval,
     };
     return {
       metrics,
-      headline: `held-out accuracy ${(before.accuracy * 100).toFixed(1)}% → ${((res.eval['eval_accuracy'] ?? NaN) * 100).toFixed(1)}% (${evalSet.length} pairs), margin ${(res.eval['eval_margin'] ?? NaN).toFixed(2)}`,
+      headline: `held-out accuracy ${(before.accuracy * 100).toFixed(1)}% → ${((res.eval['eval_accuracy'] ?? NaN) * 100).toFixed(1)}% (${evalSet.length} pairs), margin ${(res.eval['eval_margin'] ?? NaN).toFixed(2)}, score–length correlation ${(res.eval['eval_length_corr'] ?? NaN).toFixed(2)}`,
     };
   } finally {
+    lengthHead?.dispose();
     lm.dispose();
   }
 }

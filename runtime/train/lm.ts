@@ -11,6 +11,7 @@ import { GPT } from '../model/gpt.ts';
 import { newLlama } from '../model/io.ts';
 import { AdamW } from '../optim.ts';
 import { pairwiseRewardLoss } from '../rl/losses.ts';
+import { odinRewardLoss, type LengthDebias, type OdinLoss } from '../rl/odin.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import type { ModelArtifact, StageContext, TokenizerArtifact } from '../stage-context.ts';
 import { collate, type Row } from './examples.ts';
@@ -18,6 +19,7 @@ import { toTensors, type Batch } from '../model/batch.ts';
 import { lrSchedule, type OptimizerParts } from './loop.ts';
 import type { LoopParams, LoraParams, OptimizerParams } from './params.ts';
 import { Checkpoints } from './resume.ts';
+import { correlation } from '../text-stats.ts';
 
 export interface OpenOptions {
   /** Input holding the model (default 'model'). */
@@ -33,6 +35,9 @@ export interface PairBatch {
   chosen: Batch;
   rejected: Batch;
   margin: Float32Array;
+  /** Response tokens of each chosen / rejected row (end-of-text included). */
+  chosenTokens: Float32Array;
+  rejectedTokens: Float32Array;
 }
 
 export class LM {
@@ -62,8 +67,8 @@ export class LM {
   }
 
   /** Trainable params, AdamW, the schedule and the clipping norm of an `optimizer { ... }` block. */
-  optimizerParts(o: OptimizerParams, totalSteps: number): OptimizerParts {
-    const params = this.model.trainable();
+  optimizerParts(o: OptimizerParams, totalSteps: number, extra: Map<string, tf.Variable> = new Map()): OptimizerParts {
+    const params = new Map([...this.model.trainable(), ...extra]);
     const [beta1, beta2] = o.betas;
     const optimizer = new AdamW(params, { lr: o.lr, beta1, beta2, eps: o.eps, weightDecay: o.weight_decay });
     this.optimizers.push(optimizer);
@@ -88,6 +93,68 @@ export class LM {
     const { rc, rr } = this.pairRewards(b, true);
     const margin = b.margin.some((m) => m !== 0) ? tf.tensor1d(b.margin) : undefined;
     return pairwiseRewardLoss(rc, rr, margin, centering);
+  }
+
+  /** The reward head's weight vector [1, C] (its first row). */
+  private rewardHeadVector(): tf.Tensor2D {
+    const w = this.model.trainable().get('score.weight');
+    if (!w) throw new Error('model has no reward head (addHead("reward"))');
+    return (w.shape[0] === 1 ? w : tf.slice(w, [0, 0], [1, -1])) as tf.Tensor2D;
+  }
+
+  /** A fresh length head for ODIN: a [1, C] variable like the reward head, seeded. */
+  newLengthHead(seed: number): tf.Variable<tf.Rank.R2> {
+    const c = this.rewardHeadVector().shape[1];
+    return tf.tidy(() => tf.variable(tf.randomNormal([1, c], 0, 0.02, 'float32', seed), true)) as tf.Variable<tf.Rank.R2>;
+  }
+
+  /** Quality (the `score` head, as \`rewards\` reads it) and length outputs of a batch's rows, from one forward pass. */
+  private twoHeads(b: Batch, lengthHead: tf.Tensor2D, training: boolean): { quality: tf.Tensor1D; length: tf.Tensor1D } {
+    const t = toTensors(b);
+    const h = this.model.hidden(t.ids, t.mask, { training });
+    const last = tf.sum(tf.mul(h, tf.expandDims(tf.oneHot(t.lastIndex! as tf.Tensor1D, b.T), 2)), 1) as tf.Tensor2D; // [B, C]
+    const heads = tf.matMul(last, tf.concat([this.rewardHeadVector(), lengthHead]), false, true); // [B, 2]
+    const [quality, length] = tf.unstack(heads, 1) as tf.Tensor1D[];
+    return { quality, length };
+  }
+
+  /** The ODIN loss of a pair batch (runtime/rl/odin.ts) with `lengthHead` as the second output. */
+  odinLoss(b: PairBatch, centering: number, w: LengthDebias, lengthHead: tf.Tensor2D): OdinLoss {
+    const c = this.twoHeads(b.chosen, lengthHead, true);
+    const r = this.twoHeads(b.rejected, lengthHead, true);
+    const margin = b.margin.some((m) => m !== 0) ? tf.tensor1d(b.margin) : undefined;
+    return odinRewardLoss(
+      {
+        qualityChosen: c.quality,
+        qualityRejected: r.quality,
+        lengthChosen: c.length,
+        lengthRejected: r.length,
+        tokensChosen: tf.tensor1d(b.chosenTokens),
+        tokensRejected: tf.tensor1d(b.rejectedTokens),
+        qualityHead: this.rewardHeadVector(),
+        lengthHead,
+        margin,
+      },
+      w,
+      centering,
+    );
+  }
+
+  /** Pearson correlation, over every response of `pairs`, of the reward head's score with the response's length in tokens (NaN without spread). */
+  async lengthCorrelation(pairs: { chosen: Row; rejected: Row; margin: number }[], bs: number): Promise<number> {
+    const scores: number[] = [];
+    const lengths: number[] = [];
+    for (let i = 0; i < pairs.length; i += bs) {
+      const b = pairBatch(pairs.slice(i, i + bs), this.tokenizer.padId);
+      const s = tf.tidy(() => {
+        const { rc, rr } = this.pairRewards(b, false);
+        return tf.concat([rc, rr]);
+      });
+      scores.push(...(await s.data()));
+      s.dispose();
+      lengths.push(...b.chosenTokens, ...b.rejectedTokens);
+    }
+    return correlation(scores, lengths);
   }
 
   /** Fraction of pairs with r_chosen > r_rejected, and the mean r_chosen − r_rejected. */
@@ -239,7 +306,14 @@ export function pairBatch(pairs: { chosen: Row; rejected: Row; margin: number }[
     chosen: collate(pairs.map((p) => p.chosen), padId, { shift: false }),
     rejected: collate(pairs.map((p) => p.rejected), padId, { shift: false }),
     margin: Float32Array.from(pairs.map((p) => p.margin)),
+    chosenTokens: Float32Array.from(pairs.map((p) => responseTokens(p.chosen))),
+    rejectedTokens: Float32Array.from(pairs.map((p) => responseTokens(p.rejected))),
   };
+}
+
+/** Tokens of a row's response (those in its loss). */
+function responseTokens(r: Row): number {
+  return r.loss.reduce((s, x) => s + x, 0);
 }
 
 export function pairIterator(pairs: { chosen: Row; rejected: Row; margin: number }[], bs: number, seed: number, salt: string, padId: number): () => PairBatch {

@@ -67,7 +67,9 @@ export function runPpo(ctx: StageContext, p: PpoParams): Promise<StageOutcome> {
     describe: (scorers) => `${p.batch_size}; judge: ${scorers[0].name}`,
     prepare: (ro, lp): PpoStep => {
       const raw = ro.perSource[0];
-      const scores = scaleScores(raw, moments, { scaling: p.score.scaling, clip: p.score.clip });
+      // length shaping (runtime/rl/length.ts) is added to each score before scaling and clipping
+      const shaped = raw.map((x, i) => x + ro.lengthRewards[i]);
+      const scores = scaleScores(shaped, moments, { scaling: p.score.scaling, clip: p.score.clip });
       const beta = ctl.value;
       return { scores, rawMean: maskedMean(raw), beta, lp, ...advantages(p, ro, lp, scores, beta) };
     },

@@ -106,6 +106,16 @@ describe('reward', () => {
 });
 
 describe('alignment', () => {
+  it('PPO trains on the length-shaped score: a heavy over-length penalty shortens the answers the same PPO leaves long', async () => {
+    const read = async (stage: string) => readFileSync(join((await run(stage)).dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const plain = await read('rl');
+    const shaped = await read('shaped');
+    const len = (ls: { response_len: number }[]) => (ls[ls.length - 2].response_len + ls[ls.length - 1].response_len) / 2;
+    expect(shaped[0].length_reward).toBeLessThan(0);
+    expect(len(shaped), `shaped ${len(shaped)} vs plain ${len(plain)}`).toBeLessThan(len(plain) - 1);
+    expect(len(shaped)).toBeLessThan((shaped[0].response_len + shaped[1].response_len) / 2);
+  });
+
   it('PPO against a rule reward raises the mean reward while KL stays finite', async () => {
     const { metrics, dir } = await run('rl');
     const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -310,7 +310,7 @@ export class StageWriter {
     const from = (m: string) => `from ${m} import ${[...this.imports.get(m)!].sort(order).join(', ')}`;
     const stdFrom = ['pathlib'].filter((m) => this.imports.has(m)).map(from);
     const third = ['peft', 'transformers', 'trl'].filter((m) => this.imports.has(m)).map(from);
-    const local = ['rlhf_export', 'rlhf_export.data', 'rlhf_export.ppo', 'rlhf_export.seedrandom'].filter((m) => this.imports.has(m)).map(from);
+    const local = ['rlhf_export', 'rlhf_export.data', 'rlhf_export.odin', 'rlhf_export.ppo', 'rlhf_export.seedrandom'].filter((m) => this.imports.has(m)).map(from);
     return [...std, ...stdFrom, ...(third.length ? ['', ...third] : []), '', ...local];
   }
 }

@@ -151,7 +151,8 @@ describe('trl export: emitted Python', () => {
       for (const n of p.plan.nodes.filter((x) => x.category === 'stage')) {
         const script = p.result.files.get(`stages/${n.name}.py`)!;
         const cls = STAGE_CLASSES[n.kind];
-        if (cls.trainer) expect(script).toContain(`trainer = ${cls.trainer}(`);
+        // a subclass of it (reward with length_debias: rlhf_export/odin.py's OdinRewardTrainer) counts
+        if (cls.trainer) expect(script).toMatch(new RegExp(`trainer = \\w*${cls.trainer}\\(`));
         if (cls.config) expect(script).toContain(`config = ${cls.config}(`);
       }
     }
@@ -575,6 +576,20 @@ describe('trl export: the command', () => {
     const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', join(tmp, 'cmd-seed-clean'), '--strict']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
+  });
+});
+
+describe('trl export: a length-debiased (ODIN) reward model', () => {
+  it('is reported (RLHF5001) and trained by rlhf_export/odin.py\'s OdinRewardTrainer with the stage\'s weights', () => {
+    const p = exportSpec('examples/rlaif.rlhf');
+    const rm = p.plan.nodes.find((n) => n.kind === 'reward' && n.params['length_debias'])!;
+    expect(rm, 'examples/rlaif.rlhf trains its reward model with length_debias { }').toBeDefined();
+    const w = rm.params['length_debias'] as { correlation: number; orthogonality: number };
+    expect(p.diagnostics).toMatch(new RegExp(`warning RLHF5001: stage '${rm.name}' \\(reward\\): length_debias\\.correlation = ${w.correlation} has no equivalent in the trl target: TRL's RewardTrainer has no disentangled \\(ODIN\\) reward head`));
+    const script = [...p.result.files].find(([path]) => path.startsWith('stages/') && path.includes(rm.name))![1];
+    expect(script).toContain('from rlhf_export.odin import OdinRewardTrainer');
+    expect(script).toMatch(new RegExp(`trainer = OdinRewardTrainer\\([\\s\\S]*correlation=${w.correlation},[\\s\\S]*orthogonality=${w.orthogonality},`));
+    expect(script).not.toMatch(/= RewardTrainer\(/);
   });
 });
 
