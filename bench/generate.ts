@@ -1,33 +1,33 @@
 // Generation benchmark: tokens/s with and without the KV cache on the reference config
-// (vocab 512, width 128, 2 layers, 4 heads, context 64; `--config gpt2`: GPT-2 small, context 256),
-// batch 8, prompts of 8 tokens, 48 new tokens, sampling at temperature 1 (no top-k/top-p): the median
-// of REPS timed runs (7; 3 for gpt2) after one identical warm-up run — beside Hugging Face generate() with the KV cache on PyTorch, same model
-// shape and settings (bench/hf_generate.py; python from RLHFC_PYTHON, ./.venv or python3).
+// (vocab 512, width 128, 2 layers, 4 heads, context 64; `--config gpt2`: GPT-2 small, context 256;
+// `--config smollm2`: SmolLM2-135M's shape, a Llama with 3 KV heads, bench/models.ts), batch 8,
+// prompts of 8 tokens (32 for smollm2), 48 new tokens (64 for smollm2), sampling at temperature 1 (no
+// top-k/top-p): the median of REPS timed runs (7; 3 for gpt2 and smollm2) after one identical warm-up
+// run — beside Hugging Face generate() with the KV cache on PyTorch, same model (GPT2LMHeadModel or
+// LlamaForCausalLM), shape and settings (bench/hf_generate.py; python from RLHFC_PYTHON, ./.venv or python3).
 // The native backend runs on our own GEMM, or OpenBLAS with RLHFC_NATIVE_BLAS=openblas.
-// Usage: npx tsx bench/generate.ts [native|wasm|cpu ...] [--config ref|gpt2] (default: native and wasm)
+// Usage: npx tsx bench/generate.ts [native|wasm|cpu ...] [--config ref|gpt2|smollm2] [--no-uncached]
+// (default: native and wasm; --no-uncached skips the runs without the KV cache)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../runtime/tensor-backend.ts';
 import { generate } from '../runtime/model/decode.ts';
-import { GPT } from '../runtime/model/gpt.ts';
 import { Rng } from '../runtime/rng.ts';
+import { describeShape, makeModel, SHAPES } from './models.ts';
 
 const argv = process.argv.slice(2);
 const key = argv.includes('--config') ? argv[argv.indexOf('--config') + 1] : 'ref';
-const CONFIGS = {
-  ref: { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0 },
-  gpt2: { vocabSize: 50257, context: 256, width: 768, layers: 12, heads: 12, dropout: 0 },
-};
+const CONFIGS = { ref: SHAPES.ref, gpt2: SHAPES.gpt2, smollm2: SHAPES.smollm2 };
 const cfg = CONFIGS[key as keyof typeof CONFIGS];
-if (!cfg) throw new Error(`unknown --config ${key}: ref or gpt2`);
+if (!cfg) throw new Error(`unknown --config ${key}: ${Object.keys(CONFIGS).join(', ')}`);
 const B = 8;
-const PROMPT = 8;
-const NEW = 48;
-const REPS = key === 'gpt2' ? 3 : 7;
+const PROMPT = key === 'smollm2' ? 32 : 8;
+const NEW = key === 'smollm2' ? 64 : 48;
+const REPS = key === 'ref' ? 7 : 3;
 const names = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--config');
-console.log(`${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads; batch ${B}, prompts of ${PROMPT} tokens, ${NEW} new tokens, temperature 1; median of ${REPS} runs`);
+console.log(`${key} config (${describeShape(cfg)}); batch ${B}, prompts of ${PROMPT} tokens, ${NEW} new tokens, temperature 1; median of ${REPS} runs`);
 
 const rates = new Map<string, number>();
 for (const name of names.length ? names : ['native', 'wasm']) {
@@ -38,12 +38,12 @@ for (const name of names.length ? names : ['native', 'wasm']) {
     console.log(`${name}: not available (${(e as Error).message.split('\n')[0]})`);
     continue;
   }
-  const model = new GPT(cfg, { seed: 1 });
+  const model = makeModel(cfg);
   const rng = new Rng(3);
   const prompts = Array.from({ length: B }, () => Array.from({ length: PROMPT }, () => rng.int(cfg.vocabSize)));
   // eos outside the vocabulary: every row generates the full NEW tokens
   const opts = { maxNewTokens: NEW, eosId: cfg.vocabSize, padId: 0, temperature: 1, seed: 4 };
-  for (const useCache of [true, false]) {
+  for (const useCache of argv.includes('--no-uncached') ? [true] : [true, false]) {
     await generate(model, prompts, { ...opts, useCache }); // warm-up: one full run (buffer pools, JIT)
     const times: number[] = [];
     let n = 0;
@@ -73,8 +73,8 @@ const py = [process.env.RLHFC_PYTHON, `${root}.venv/bin/python`, 'python3']
   .find((p) => spawnSync(p, ['-c', 'import torch, transformers'], { stdio: 'ignore' }).status === 0);
 if (!py) console.log('Hugging Face generate(): not available (no python with torch and transformers: set RLHFC_PYTHON or create .venv)');
 else {
-  const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, B, PROMPT, NEW, REPS].map(String);
-  const r = spawnSync(py, [fileURLToPath(new URL('./hf_generate.py', import.meta.url)), ...shape], { encoding: 'utf8' });
+  const run = [B, PROMPT, NEW, REPS].map(String);
+  const r = spawnSync(py, [fileURLToPath(new URL('./hf_generate.py', import.meta.url)), JSON.stringify(cfg), ...run], { encoding: 'utf8' });
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) console.log(`Hugging Face generate(): failed: ${r.stderr.trim().split('\n').pop()}`);
   else {

@@ -1,13 +1,18 @@
 """The reference training step of bench/train.ts in PyTorch, for comparison on the same machine.
 
-Same model (GPT-2 block: pre-LN, GELU tanh, tied head; vocab 512, width 128, 2 layers, 4 heads,
-context 64 by default), AdamW, global-norm clipping at 1. `lora`: LoRA r=8, alpha 16 on every
-projection (c_attn, attn c_proj, c_fc, mlp c_proj), everything else frozen, as bench/train.ts --lora.
+Same model, AdamW, global-norm clipping at 1, the loss over every position of the same batch shape.
+The shape is bench/train.ts's config as JSON: `family` "gpt2" is a GPT-2 block written here (pre-LN,
+GELU tanh, tied head; vocab 512, width 128, 2 layers, 4 heads, context 64 by default); the Llama
+family ("llama") is transformers' LlamaForCausalLM with that config (RMSNorm, rotary, SwiGLU,
+grouped-query attention; eager-mode PyTorch with transformers' default attention, sdpa).
+`lora`: LoRA r=8, alpha 16, no dropout on every projection, everything else frozen, as bench/train.ts
+--lora: GPT-2 here with its own adapter (c_attn, attn c_proj, c_fc, mlp c_proj), the Llama family with
+PEFT (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).
 Prints the median and minimum ms/step and the peak resident memory as JSON (the format of
 bench/train.ts's workers).
 `cuda`: on the GPU (eager, a torch.cuda.synchronize() ending each timed step); `bf16`: under
 torch.autocast(bfloat16) there (weights and AdamW in fp32).
-Usage: python bench/torch_train.py [steps] [vocab context width layers heads batch] [warmup] [full|lora] [cpu|cuda] [fp32|bf16]
+Usage: python bench/torch_train.py [steps] [config JSON] [warmup] [full|lora] [cpu|cuda] [fp32|bf16]
 """
 import json
 import math
@@ -20,11 +25,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-V, T, C, L, H, B = (int(a) for a in sys.argv[2:8]) if len(sys.argv) >= 8 else (512, 64, 128, 2, 4, 8)
-WARMUP = int(sys.argv[8]) if len(sys.argv) > 8 else 3
-LORA = len(sys.argv) > 9 and sys.argv[9] == 'lora'
-DEVICE = sys.argv[10] if len(sys.argv) > 10 else 'cpu'
-BF16 = len(sys.argv) > 11 and sys.argv[11] == 'bf16'
+CFG = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {'family': 'gpt2', 'vocabSize': 512, 'context': 64, 'width': 128, 'layers': 2, 'heads': 4, 'batch': 8}
+V, T, C, L, H, B = (CFG[k] for k in ('vocabSize', 'context', 'width', 'layers', 'heads', 'batch'))
+WARMUP = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+LORA = len(sys.argv) > 4 and sys.argv[4] == 'lora'
+DEVICE = sys.argv[5] if len(sys.argv) > 5 else 'cpu'
+BF16 = len(sys.argv) > 6 and sys.argv[6] == 'bf16'
 
 
 class Linear(nn.Linear):
@@ -79,16 +85,50 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
 
 
+class HFLoss(nn.Module):
+    """A transformers causal LM (optionally PEFT-wrapped) with the loss of GPT above: logits of every position, cross-entropy."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, idx, targets):
+        logits = self.lm(input_ids=idx).logits
+        return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+
+
+def llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+    rope = CFG['rope']
+    if rope['type'] != 'default':
+        raise SystemExit(f"rope type {rope['type']} is not benchmarked")
+    cfg = LlamaConfig(vocab_size=V, hidden_size=C, num_hidden_layers=L, num_attention_heads=H,
+                      num_key_value_heads=CFG['kvHeads'], head_dim=CFG['headDim'], intermediate_size=CFG['intermediate'],
+                      max_position_embeddings=T, rms_norm_eps=CFG['rmsNormEps'], rope_theta=rope['theta'],
+                      tie_word_embeddings=CFG['tie'], attention_bias=CFG['qkvBias'], mlp_bias=CFG['mlpBias'],
+                      hidden_act='silu', attention_dropout=0.0)
+    model = LlamaForCausalLM(cfg)
+    if LORA:
+        from peft import LoraConfig, get_peft_model
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=[
+            'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']))
+    return HFLoss(model)
+
+
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     torch.manual_seed(1)
-    model = GPT()
-    if LORA:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for m in model.modules():
-            if isinstance(m, Linear):
-                m.add_lora()
+    if CFG['family'] == 'gpt2':
+        model = GPT()
+        if LORA:
+            for p in model.parameters():
+                p.requires_grad_(False)
+            for m in model.modules():
+                if isinstance(m, Linear):
+                    m.add_lora()
+    else:
+        model = llama()
+    model.train()
     model.to(DEVICE)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.1)
@@ -110,7 +150,8 @@ def main():
     med = statistics.median(times)
     print(json.dumps({
         'label': (f'pytorch {torch.__version__} CUDA {torch.cuda.get_device_name()} eager {"bf16 autocast" if BF16 else "fp32"}' if cuda
-                  else f'pytorch {torch.__version__} CPU ({torch.get_num_threads()} threads)') + (', LoRA' if LORA else ''),
+                  else f'pytorch {torch.__version__} CPU ({torch.get_num_threads()} threads)') + ('' if CFG['family'] == 'gpt2' else ', transformers LlamaForCausalLM')
+                 + ((', PEFT LoRA' if CFG['family'] != 'gpt2' else ', LoRA') if LORA else ''),
         'ms': med,
         'min': min(times),
         'tokensPerS': B * T / (med / 1000),

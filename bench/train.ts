@@ -5,14 +5,18 @@
 // On a GPU machine without Node.js: bench/gpu/ (prepare.sh here, run.sh there).
 // Configs: `ref` (vocab 512, width 128, 2 layers, 4 heads, context 64, batch 8), `large` (width 256,
 // 4 layers, context 128, batch 8), `gpt2` (GPT-2 small: vocab 50,257, width 768, 12 layers, 12
-// heads, context 256, batch 4).
-// Usage: npx tsx bench/train.ts [--config ref|large|gpt2|all (default ref,large)] [--steps N] [--lora]
+// heads, context 256, batch 4) — GPT-2 blocks; `smollm2` (SmolLM2-135M's shape, a Llama: vocab
+// 49,152, hidden 576, 30 layers, 9 heads, 3 KV heads, head_dim 64, intermediate 1,536, tied, RMSNorm
+// ε 1e-5, rope θ 100,000; context 256, batch 4), always with LoRA r=8 on all seven projections, and on
+// the PyTorch side transformers' LlamaForCausalLM + PEFT (runtime/model/llama.ts here).
+// Usage: npx tsx bench/train.ts [--config ref|large|gpt2|smollm2|all (default ref,large)] [--steps N] [--lora]
 //          [--only native-own,native-openblas,wasm,webgpu,pytorch,pytorch-cuda,pytorch-cuda-bf16] [--profile]
 // --profile: for the native runs, also the kernel calls per step and the time inside kernels; the
 // rest of the step is TensorFlow.js engine and JavaScript overhead (tape, bookkeeping, GC). For
 // webgpu, one more step under tf.profile: kernels per step and GPU time per kernel (timestamp queries).
 // webgpu is run only when Dawn finds an adapter; on a software one (lavapipe) only with --only webgpu.
-// --lora: LoRA r=8 (alpha 16) on every projection, body frozen, on both sides.
+// --lora: LoRA r=8 (alpha 16, no dropout) on every projection, body frozen, on both sides (GPT-2:
+// c_attn, c_proj, c_fc; Llama: q, k, v, o, gate, up, down_proj).
 // PyTorch: $RLHFC_PYTHON, else ./.venv/bin/python, else python3 — the first that imports torch.
 // Reports the median over the timed steps (after warm-up steps) and the fastest step, as measured.
 import { spawnSync } from 'node:child_process';
@@ -21,24 +25,23 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../runtime/tensor-backend.ts';
 import { probeAdapter } from '../runtime/webgpu/setup.ts';
-import { GPT, type GPTConfig } from '../runtime/model/gpt.ts';
+import { describeShape, loraTargets, makeModel, SHAPES, type ModelShape } from './models.ts';
 import { AdamW, clipByGlobalNorm } from '../runtime/optim.ts';
 import { Rng } from '../runtime/rng.ts';
 import { collate, type Row } from '../runtime/train/examples.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
-const lora = args.includes('--lora');
-interface Config extends GPTConfig {
-  batch: number;
-  steps: number;
-  warmup: number;
-}
+/** A shape (bench/models.ts) with the bench's batch and step counts; `lora`: always with LoRA. */
+type Config = ModelShape & { batch: number; steps: number; warmup: number; lora?: boolean };
 const CONFIGS: Record<string, Config> = {
-  ref: { vocabSize: 512, context: 64, width: 128, layers: 2, heads: 4, dropout: 0, batch: 8, steps: 20, warmup: 3 },
-  large: { vocabSize: 512, context: 128, width: 256, layers: 4, heads: 4, dropout: 0, batch: 8, steps: 20, warmup: 3 },
-  gpt2: { vocabSize: 50257, context: 256, width: 768, layers: 12, heads: 12, dropout: 0, batch: 4, steps: 5, warmup: 2 },
+  ref: { ...SHAPES.ref, batch: 8, steps: 20, warmup: 3 },
+  large: { ...SHAPES.large, batch: 8, steps: 20, warmup: 3 },
+  gpt2: { ...SHAPES.gpt2, batch: 4, steps: 5, warmup: 2 },
+  // PyTorch's first steps on this shape take several times longer than later ones (allocation): 2 warm-up steps
+  smollm2: { ...SHAPES.smollm2, batch: 4, steps: 3, warmup: 2, lora: true },
 };
+const withLora = (cfg: Config) => args.includes('--lora') || !!cfg.lora;
 const fmt = (ms: number) => ms.toFixed(1).padStart(8);
 
 interface Result {
@@ -79,8 +82,8 @@ async function worker(name: string, key: string, steps: number): Promise<void> {
       });
     }
   }
-  const model = new GPT(cfg, { seed: 1 });
-  if (lora) model.addLora({ r: 8, alpha: 16, targets: ['c_attn', 'c_proj', 'c_fc'] });
+  const model = makeModel(cfg);
+  if (withLora(cfg)) model.addLora({ r: 8, alpha: 16, dropout: 0, targets: loraTargets(model.family) });
   const params = model.trainable();
   const adam = new AdamW(params, { lr: 3e-4, weightDecay: 0.1 });
   const rng = new Rng(2);
@@ -170,21 +173,23 @@ async function main(): Promise<void> {
   const py = findPython();
   for (const key of keys) {
     const cfg = CONFIGS[key];
-    if (!cfg) throw new Error(`unknown --config ${key}: ref, large, gpt2 or all`);
+    if (!cfg) throw new Error(`unknown --config ${key}: ${Object.keys(CONFIGS).join(', ')} or all (ref, large, gpt2)`);
     const steps = Number(opt('--steps') ?? cfg.steps);
+    const lora = withLora(cfg);
     console.log(
-      `${key} config: vocab ${cfg.vocabSize}, width ${cfg.width}, ${cfg.layers} layers, ${cfg.heads} heads, context ${cfg.context}, batch ${cfg.batch}, AdamW${lora ? ', LoRA r=8 on every projection' : ', full fine-tuning'}; median of ${steps} steps after ${cfg.warmup} warm-up`,
+      `${key} config (${describeShape(cfg)}), context ${cfg.context}, batch ${cfg.batch}, AdamW${lora ? `, LoRA r=8 alpha 16 on ${loraTargets(cfg.family).join(', ')}, body frozen` : ', full fine-tuning'}; median of ${steps} steps after ${cfg.warmup} warm-up`,
     );
+    // the PyTorch side's model, as JSON (bench/torch_train.py): the shape and the batch
+    const shape = JSON.stringify({ ...cfg, steps: undefined, warmup: undefined, lora: undefined });
     const variants: { id: string; run: () => Result | string }[] = [
       { id: 'native-own', run: () => child(process.execPath, [...SELF, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : []), ...(args.includes('--profile') ? ['--profile'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'own' }) },
       { id: 'native-openblas', run: () => child(process.execPath, [...SELF, '--worker', 'native', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], { ...process.env, RLHFC_NATIVE_BLAS: 'openblas' }) },
-      { id: 'wasm', run: () => (key === 'gpt2' && !only?.includes('wasm') ? 'skipped for gpt2 (minutes per step; --only wasm runs it)' : child(process.execPath, [...SELF, '--worker', 'wasm', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], process.env)) },
+      { id: 'wasm', run: () => ((key === 'gpt2' || key === 'smollm2') && !only?.includes('wasm') ? `skipped for ${key} (minutes per step; --only wasm runs it)` : child(process.execPath, [...SELF, '--worker', 'wasm', '--config', key, '--steps', String(steps), ...(lora ? ['--lora'] : [])], process.env)) },
       {
         id: 'pytorch',
         run: () => {
           if (!py) return 'not available (no python with torch: set RLHFC_PYTHON or create .venv)';
-          const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, cfg.batch].map(String);
-          return child(py, [`${here}torch_train.py`, String(steps), ...shape, String(cfg.warmup), lora ? 'lora' : 'full'], process.env);
+          return child(py, [`${here}torch_train.py`, String(steps), shape, String(cfg.warmup), lora ? 'lora' : 'full'], process.env);
         },
       },
       {
@@ -201,8 +206,7 @@ async function main(): Promise<void> {
         run: (): Result | string => {
           if (!py) return 'not available (no python with torch)';
           if (spawnSync(py, ['-c', 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'], { stdio: 'ignore' }).status !== 0) return 'not available (torch sees no CUDA device)';
-          const shape = [cfg.vocabSize, cfg.context, cfg.width, cfg.layers, cfg.heads, cfg.batch].map(String);
-          return child(py, [`${here}torch_train.py`, String(steps), ...shape, String(cfg.warmup), lora ? 'lora' : 'full', 'cuda', prec], process.env);
+          return child(py, [`${here}torch_train.py`, String(steps), shape, String(cfg.warmup), lora ? 'lora' : 'full', 'cuda', prec], process.env);
         },
       })),
     ];

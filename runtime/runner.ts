@@ -11,6 +11,7 @@
 // resume.ts) under <store>/checkpoints/<hash>; the next run continues from there.
 // Every run is recorded under <store>/runs/<id>/ (run.json, plan.json, log.txt, metrics.jsonl).
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Plan, PlanNode } from '../core/plan-types.ts';
 import { UserError, diag, didYouMean } from '../core/diagnostics.ts';
@@ -50,6 +51,8 @@ export interface StageReport {
   hash?: string;
   status: 'cached' | 'ran' | 'resumed' | 'failed' | 'interrupted' | 'skipped';
   seconds: number;
+  /** Peak resident memory while the stage ran, MB (see `stagePeakRss`); absent for cached and skipped stages. */
+  peakRssMB?: number;
   headline: string;
   dir?: string;
   /** What the training-health monitor found while the stage ran (runtime/health.ts). */
@@ -179,7 +182,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
   const finish = (status: RunRecord['status'], error?: string) => {
     run.status = status;
     run.ended = new Date().toISOString();
-    run.stages = reports.map(({ id, name, kind, hash, status: st, seconds, headline, health: h }) => ({ id, name, kind, hash, status: st, seconds, headline, ...(h ? { health: h } : {}) }));
+    run.stages = reports.map(({ id, name, kind, hash, status: st, seconds, peakRssMB, headline, health: h }) => ({ id, name, kind, hash, status: st, seconds, ...(peakRssMB !== undefined ? { peakRssMB } : {}), headline, ...(h ? { health: h } : {}) }));
     if (error) run.error = error;
     try {
       store.saveRun(run);
@@ -226,6 +229,7 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
     await letSignalsIn(); // a Ctrl-C during the last stage is seen before the next one starts
     if (signal.aborted) break;
     const started = performance.now();
+    const peak = stagePeakRss();
     const resuming = store.checkpointInfo(node.hash);
     let tmp: string;
     try {
@@ -257,11 +261,11 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
       store.abandon(tmp!);
       const seconds = (performance.now() - started) / 1000;
       if (e instanceof Interrupted) {
-        reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'interrupted', seconds, headline: `stopped at step ${e.step}/${e.total}`, ...health() });
+        reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'interrupted', seconds, peakRssMB: peak(), headline: `stopped at step ${e.step}/${e.total}`, ...health() });
         write(`${node.name}: interrupted at step ${e.step}/${e.total}${e.checkpoint ? '; checkpoint saved' : ' (no checkpoint: it restarts from step 0)'}`);
         fail(e, 'interrupted');
       }
-      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, headline: '', ...health() });
+      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, peakRssMB: peak(), headline: '', ...health() });
       const diskProblem = storeError(e, node.name, storeDir);
       if (diskProblem) fail(diskProblem, 'failed');
       if (e instanceof UserError) for (const d of e.diagnostics) d.message = `stage '${node.name}': ${d.message}`;
@@ -269,17 +273,18 @@ async function runLocked(plan: Plan, opts: RunOptions, store: ArtifactStore, wan
     }
     reporter.stop();
     const seconds = (performance.now() - started) / 1000;
+    const peakRssMB = peak();
     let dir: string;
     try {
       dir = store.commitNode(tmp!, nodeRecord(plan, node, storeDir, { ...outcome!.metrics, headline: outcome!.headline }, seconds));
     } catch (e) {
       store.abandon(tmp!);
-      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, headline: '' });
+      reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: 'failed', seconds, peakRssMB, headline: '' });
       fail(storeError(e, node.name, storeDir) ?? e, 'failed');
     }
     artifacts.set(node.id, await loadStageOutputs(node, dir!));
-    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: reporter.resumedFrom !== undefined ? 'resumed' : 'ran', seconds, headline: outcome!.headline, dir: dir!, ...health() });
-    write(`${node.name}: done in ${seconds.toFixed(1)} s — ${outcome!.headline}`);
+    reports.push({ id: node.id, name: node.name, kind: node.kind, hash: node.hash, status: reporter.resumedFrom !== undefined ? 'resumed' : 'ran', seconds, peakRssMB, headline: outcome!.headline, dir: dir!, ...health() });
+    write(`${node.name}: done in ${seconds.toFixed(1)} s, peak RSS ${peakRssMB} MB — ${outcome!.headline}`);
   }
   finish(signal.aborted ? 'interrupted' : 'ok');
   return { stages: reports, storeDir, runId: run.id };
@@ -294,9 +299,36 @@ function inputsOf(node: PlanNode, artifacts: Map<string, Record<string, Artifact
   return out;
 }
 
-/** The final table: stage, kind, status, time, key metric. */
+/**
+ * Peak resident memory of this process while a stage runs: started when called, read (MB) by the
+ * function it returns. On Linux the kernel's high-water mark (VmHWM) is reset at the start
+ * (/proc/self/clear_refs), so the number is the stage's own peak; elsewhere it is the process's peak
+ * since it started (getrusage), which bounds the stage's from above.
+ */
+export function stagePeakRss(): () => number {
+  let reset = false;
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    reset = true;
+  } catch {
+    // not Linux, or not allowed: the process-wide peak below
+  }
+  return () => {
+    if (reset) {
+      try {
+        const kb = /VmHWM:\s*(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+        if (kb) return Math.round(Number(kb) / 1024);
+      } catch {
+        // fall through
+      }
+    }
+    return Math.round(process.resourceUsage().maxRSS / 1024);
+  };
+}
+
+/** The final table: stage, kind, status, time, peak resident memory, key metric. */
 export function formatRunTable(r: { stages: StageReport[] }): string {
-  const rows = r.stages.map((s) => [s.name, s.kind, s.status, `${s.seconds.toFixed(1)} s`, s.headline]);
-  const head = ['stage', 'kind', 'status', 'time', 'result'];
+  const rows = r.stages.map((s) => [s.name, s.kind, s.status, `${s.seconds.toFixed(1)} s`, s.peakRssMB !== undefined ? `${s.peakRssMB} MB` : '', s.headline]);
+  const head = ['stage', 'kind', 'status', 'time', 'peak RSS', 'result'];
   return formatTable(head, rows);
 }

@@ -49,6 +49,8 @@ export interface RunStageRecord {
   hash?: string;
   status: string;
   seconds: number;
+  /** Peak resident memory while the stage ran, MB (runner.ts `stagePeakRss`); absent for cached and skipped stages. */
+  peakRssMB?: number;
   headline: string;
 }
 

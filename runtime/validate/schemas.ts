@@ -44,7 +44,7 @@ export const RunRecordSchema = z.looseObject({
   seed: z.number(),
   argv: z.array(z.string()),
   stages: z.array(
-    z.looseObject({ id: z.string(), name: z.string(), kind: z.string(), hash: z.string().optional(), status: z.string(), seconds: z.number(), headline: z.string() }),
+    z.looseObject({ id: z.string(), name: z.string(), kind: z.string(), hash: z.string().optional(), status: z.string(), seconds: z.number(), peakRssMB: z.number().nonnegative().optional(), headline: z.string() }),
   ),
   error: z.string().optional(),
 });

@@ -1,11 +1,12 @@
 // Every example, exported with --smoke, runs end to end with the real torch / Transformers / TRL /
 // PEFT / Accelerate on CPU: every stage finishes, writes its result and logs finite metrics; a
 // second run.sh skips every finished step.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { describeSmoke } from './python.ts';
+import { describeSmoke, PYTHON, pyEnv } from './python.ts';
 import { checkStages, exportSmoke, runSh } from './smoke-helpers.ts';
 import { compileFile } from '../../compiler/compile.ts';
 import { buildTrlProject, clusterOptions } from '../../compiler/export/trl/index.ts';
@@ -22,6 +23,22 @@ function refusals(spec: string): string[] {
   return built.diagnostics.filter((d) => d.severity === 'error' && (d.code === 'RLHF5004' || d.code === 'RLHF5002')).map((d) => `${d.code} ${d.message}`);
 }
 
+/**
+ * The spec to export for an example. One that names a Hub model by id (examples/your-model.rlhf) would
+ * download it; unless its folder is already beside it, a copy runs beside a tiny random folder of
+ * the same family and chat format made by scripts/random-model.py --tiny, under the same name.
+ */
+function specOf(e: string): string {
+  const hub = /hf\("([\w.-]+\/[\w.-]+)"\)/.exec(readFileSync(join('examples', e), 'utf8'))?.[1];
+  if (!hub || existsSync(join('examples', hub, 'config.json'))) return join('examples', e);
+  const dir = join(tmp, `${e.replace('.rlhf', '')}-spec`);
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync(PYTHON, ['scripts/random-model.py', join(dir, hub), '--tiny'], { encoding: 'utf8', env: pyEnv() });
+  expect(r.status, r.stderr).toBe(0);
+  copyFileSync(join('examples', e), join(dir, e));
+  return join(dir, e);
+}
+
 describeSmoke('interop: every example runs at smoke scale with the real libraries', () => {
   process.env['RLHF_TSX_FROM'] = process.cwd(); // fn() rewards (examples/verifiable.rlhf): tsx from this checkout's node_modules
   for (const e of examples) {
@@ -29,12 +46,13 @@ describeSmoke('interop: every example runs at smoke scale with the real librarie
       const out = join(tmp, e.replace('.rlhf', ''));
       // An example the trl target refuses (a stage kind it cannot export yet, a user TypeScript judge) has nothing to run;
       // tests/compiler/export/trl.test.ts checks that it is refused for these reasons only.
-      const refused = refusals(join('examples', e));
+      const spec = specOf(e);
+      const refused = refusals(spec);
       if (refused.length) {
         process.stderr.write(`smoke ${e}: skipped, the trl target refuses it: ${refused.join('; ')}\n`);
         return ctx.skip();
       }
-      const plan = exportSmoke(join('examples', e), out);
+      const plan = exportSmoke(spec, out);
       const first = runSh(out);
       process.stderr.write(`smoke ${e}: run.sh ${first.seconds.toFixed(0)} s\n`);
       // vader() included: the export ships its own port (rlhf_export/judges.py), no package needed.

@@ -112,6 +112,14 @@ describe('rlhfc run: cache', () => {
     const runId = lines[0].split(' ')[0];
     const runDir = join(dir, '.rlhfc', 'runs', runId);
     expect(readFileSync(join(runDir, 'log.txt'), 'utf8')).toContain('chat: done in');
+    // Each stage that ran has its peak resident memory in the run record and the table; a cached one has none.
+    const rec = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { stages: { name: string; status: string; peakRssMB?: number }[] };
+    const peakOf = (name: string) => rec.stages.find((st) => st.name === name)!.peakRssMB;
+    expect(peakOf('chat')).toBeGreaterThan(20); // a Node.js process with TensorFlow.js loaded is far above 20 MB
+    expect(peakOf('chat')).toBeLessThan(24 * 1024); // in MB, not KB: below this machine's memory
+    expect(peakOf('base')).toBeUndefined();
+    expect(second.out).toMatch(/peak RSS/);
+    expect(second.out).toMatch(new RegExp(`chat\\s+sft\\s+ran\\s+[\\d.]+ s\\s+${peakOf('chat')} MB`));
     const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stage: string });
     expect(new Set(metrics.map((m) => m.stage))).toEqual(new Set(['chat', 'tune']));
     // gc drops the superseded SFT and PPO results (the edited spec no longer uses them), keeps the rest.
