@@ -78,7 +78,7 @@ describeSmoke('interop: rlhfc and its TRL export land on the same numbers (CPU, 
     const built = buildTrlProject(plan, { specPath: SPEC, outDir: out, sources: r.sources, cluster: c.cluster!, smoke: false });
     expect(built.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message)).toEqual([]);
     writeTrlProject(built, out);
-    const ran = runSh(out);
+    const ran = runSh(out, {}, 1_500_000); // about 8 minutes on a loaded 2-core machine
     expect(ran.status, ran.log.slice(-4000)).toBe(0);
     process.stderr.write(`parity: rlhfc run ${localSeconds.toFixed(0)} s, export run.sh ${ran.seconds.toFixed(0)} s\n`);
 
