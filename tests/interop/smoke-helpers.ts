@@ -38,9 +38,9 @@ export interface Ran {
   seconds: number;
 }
 
-export function runSh(out: string, env: Record<string, string> = {}): Ran {
+export function runSh(out: string, env: Record<string, string> = {}, timeoutMs = 840_000): Ran {
   const t0 = performance.now();
-  const r = spawnSync('bash', ['run.sh'], { cwd: out, encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: 840_000 });
+  const r = spawnSync('bash', ['run.sh'], { cwd: out, encoding: 'utf8', env: pyEnv(env), maxBuffer: 1 << 28, timeout: timeoutMs });
   const log = `${r.stdout}\n${r.stderr}`;
   writeFileSync(join(out, 'run.log'), log);
   return { status: r.status, log, seconds: (performance.now() - t0) / 1000 };

@@ -231,7 +231,11 @@ step() {
   fi
   echo "== $name"
   rm -f "$out/.done"
+  local t0=\${EPOCHREALTIME:-$SECONDS}
   "$@"
+  local t1=\${EPOCHREALTIME:-$SECONDS}
+  # the step's wall time (start-up included; a training stage's own loop time is train_runtime in its metrics.jsonl)
+  echo "== $name: $(awk -v a="\${t0/,/.}" -v b="\${t1/,/.}" 'BEGIN { printf "%.1f", b - a }') s"
   if [ "$mode" = main ] || [ "\${MACHINE_RANK:-0}" = 0 ]; then
     mkdir -p "$out"
     echo "$hash" >"$out/.done"
@@ -326,7 +330,9 @@ ${steps.map((s) => `| ${s.name} | \`${s.out}/\` | \`${s.command.replace('"${LAUN
 Stages (in dependency order): ${stages.map((n) => `${n.name} (${n.kind})`).join(', ')}.
 Each stage script states its trainer and every configuration value, each commented with the rlhfc
 parameter it comes from. A finished step's folder holds a \`.done\` file with its plan hash;
-\`run.sh\` skips those, so it resumes after an interruption and reruns what the spec changed.
+\`run.sh\` skips those, so it resumes after an interruption and reruns what the spec changed, and prints
+each step's wall time. Tokenized pretraining blocks are cached in \`cache/\` (\`$RLHF_CACHE\`), keyed by
+the records, the tokenizer and the block size; deleting it is always safe.
 ${approx.length ? `\nNot exported exactly (rlhfc warning RLHF5001):\n\n${approx.join('\n')}\n` : ''}`;
 }
 

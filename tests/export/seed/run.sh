@@ -36,7 +36,11 @@ step() {
   fi
   echo "== $name"
   rm -f "$out/.done"
+  local t0=${EPOCHREALTIME:-$SECONDS}
   "$@"
+  local t1=${EPOCHREALTIME:-$SECONDS}
+  # the step's wall time (start-up included; a training stage's own loop time is train_runtime in its metrics.jsonl)
+  echo "== $name: $(awk -v a="${t0/,/.}" -v b="${t1/,/.}" 'BEGIN { printf "%.1f", b - a }') s"
   if [ "$mode" = main ] || [ "${MACHINE_RANK:-0}" = 0 ]; then
     mkdir -p "$out"
     echo "$hash" >"$out/.done"

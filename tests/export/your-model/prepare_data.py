@@ -10,11 +10,11 @@ from pathlib import Path
 from rlhf_export.data import prepare
 
 DATASETS = [
-    # reviews = corpus(…) at your-model.rlhf:26:9
+    # reviews = corpus(…) at your-model.rlhf:25:9
     dict(name="reviews", source="data/sources/reviews.jsonl", format="records", kind="pairs", limit=0, validation=0.1, split_seed=0),
-    # prefs = corpus(…) at your-model.rlhf:27:9
+    # prefs = corpus(…) at your-model.rlhf:26:9
     dict(name="prefs", source="data/sources/prefs.jsonl", format="records", kind="preferences", limit=0, validation=0.1, split_seed=0),
-    # starts = corpus(…) at your-model.rlhf:28:9
+    # starts = corpus(…) at your-model.rlhf:27:9
     dict(name="starts", source="data/sources/starts.jsonl", format="records", kind="prompts", limit=0, validation=0.2, split_seed=0),
 ]
 

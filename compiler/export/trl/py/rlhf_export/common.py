@@ -156,7 +156,51 @@ def load_records(folder: str | Path) -> tuple[list[dict[str, Any]], list[dict[st
     return read_jsonl(Path(folder) / "train.jsonl"), read_jsonl(Path(folder) / "validation.jsonl")
 
 
+def tokenizer_fingerprint(tokenizer) -> str | None:
+    """What decides how a tokenizer encodes text: its whole definition (tokenizer.json of a fast tokenizer)
+    and special ids; None for a tokenizer without a serialisable definition (then nothing is cached)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not hasattr(backend, "to_str"):
+        return None
+    return f"{type(tokenizer).__name__}\0{backend.to_str()}\0{tokenizer.eos_token_id}\0{tokenizer.pad_token_id}"
+
+
+def cached(kind: str, key: list[Any], build):
+    """A tokenized `datasets.Dataset`, built once and kept in the project's cache folder ($RLHF_CACHE, else
+    cache/ next to run.sh), keyed by a hash of everything it is made from (the records, the tokenizer's
+    fingerprint, the parameters): a later stage, or a rerun, loads it instead of tokenizing again.
+    Deleting the folder is always safe."""
+    if any(part is None for part in key):
+        return build()
+    import hashlib
+
+    from datasets import load_from_disk
+
+    h = hashlib.sha256()
+    for part in key:
+        h.update(part.encode("utf-8") if isinstance(part, str) else json.dumps(part, sort_keys=True).encode("utf-8"))
+        h.update(b"\0")
+    folder = Path(os.environ.get("RLHF_CACHE", "cache")) / f"{kind}-{h.hexdigest()[:20]}"
+    if (folder / "dataset_info.json").exists():
+        return load_from_disk(str(folder))
+    dataset = build()
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    try:
+        dataset.save_to_disk(str(tmp))
+        os.replace(tmp, folder)  # atomic: another process may have written the same folder meanwhile
+    except OSError:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dataset
+
+
 def pack_text(texts: list[str], tokenizer, block_size: int, remainder: str):
+    """`_pack_text`, cached (see `cached`): the corpus is tokenized once for all stages and reruns."""
+    return cached("blocks", [list(texts), tokenizer_fingerprint(tokenizer), block_size, remainder], lambda: _pack_text(texts, tokenizer, block_size, remainder))
+
+
+def _pack_text(texts: list[str], tokenizer, block_size: int, remainder: str):
     """Causal-LM blocks: documents tokenized, joined with end-of-text, cut into `block_size` tokens.
 
     Consecutive blocks overlap by one token, so every token but the first is predicted exactly

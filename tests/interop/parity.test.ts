@@ -1,0 +1,142 @@
+// Parity of the two engines (issue 26): one spec with every training stage kind (cases/parity.rlhf, real
+// data at a reduced scale) run by `rlhfc run` and by its TRL export's run.sh (CPU, fp32, --deterministic),
+// and the outcomes compared: held-out losses within 3%, reward and DPO held-out accuracies within 5
+// points, PPO / GRPO mean score moving the same way by a comparable amount, eval scores within their
+// standard errors. Minutes of CPU: it runs with `npm run test:parity` (.ci/run), not in `npm test`.
+// The table it prints is the one in docs/trl-export.md.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { describeSmoke } from './python.ts';
+import { readJsonl, runSh } from './smoke-helpers.ts';
+import { compileFile } from '../../compiler/compile.ts';
+import { buildTrlProject, clusterOptions, writeTrlProject } from '../../compiler/export/trl/index.ts';
+import type { PlanNode } from '../../core/plan-types.ts';
+
+const SPEC = 'tests/interop/cases/parity.rlhf';
+const keep = process.env['RLHFC_PARITY_KEEP']; // a folder to keep both runs in (for the docs' table)
+const tmp = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'rlhfc-parity-'));
+afterAll(() => {
+  if (!keep) rmSync(tmp, { recursive: true, force: true });
+});
+
+type Num = Record<string, number>;
+
+/** rlhfc's outcome of a stage: its run record's metrics (node.json) and its logged steps (metrics.jsonl). */
+function local(store: string, n: PlanNode): { metrics: Num; steps: Num[]; dir: string } {
+  const dir = join(store, 'nodes', n.hash);
+  const node = JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8'));
+  return { metrics: node.metrics, steps: readJsonl(join(dir, 'metrics.jsonl')) as Num[], dir };
+}
+
+/** The export's outcome of a stage: its logged rows (metrics.jsonl), the last held-out evaluation merged. */
+function exported(out: string, n: PlanNode): { final: Num; steps: Num[] } {
+  const steps = readJsonl(join(out, 'outputs', n.name, 'metrics.jsonl')) as Num[];
+  const final: Num = {};
+  for (const r of steps) for (const [k, v] of Object.entries(r)) if (k.startsWith('eval_') && typeof v === 'number') final[k] = v;
+  return { final, steps };
+}
+
+/** Mean of the first and of the last quarter of a per-step series. */
+function movement(series: number[]): { first: number; last: number; delta: number } {
+  const q = Math.max(1, Math.floor(series.length / 4));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const first = mean(series.slice(0, q));
+  const last = mean(series.slice(-q));
+  return { first, last, delta: last - first };
+}
+
+interface Row {
+  stage: string;
+  kind: string;
+  metric: string;
+  rlhfc: number;
+  export: number;
+  tolerance: string;
+  pass: boolean;
+}
+
+describeSmoke('interop: rlhfc and its TRL export land on the same numbers (CPU, fp32)', () => {
+  it('every training stage kind and an eval, compared', { timeout: 1_800_000 }, () => {
+    const r = compileFile(SPEC);
+    expect(r.plan).toBeDefined();
+    const plan = r.plan!;
+    const store = join(tmp, 'store');
+    const out = join(tmp, 'export');
+
+    // rlhfc run (its default backend), timed
+    const t0 = performance.now();
+    const run = spawnSync(process.execPath, ['bin/rlhfc.mjs', 'run', SPEC, '--store', store], { encoding: 'utf8', maxBuffer: 1 << 28, timeout: 900_000 });
+    const localSeconds = (performance.now() - t0) / 1000;
+    writeFileSync(join(tmp, 'rlhfc.log'), `${run.stdout}\n${run.stderr}`);
+    expect(run.status, run.stderr.slice(-3000)).toBe(0);
+
+    // the export, fp32 and deterministic, run as a user runs it
+    const c = clusterOptions(plan, { mixedPrecision: 'no', deterministic: true });
+    const built = buildTrlProject(plan, { specPath: SPEC, outDir: out, sources: r.sources, cluster: c.cluster!, smoke: false });
+    expect(built.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message)).toEqual([]);
+    writeTrlProject(built, out);
+    const ran = runSh(out, {}, 1_500_000); // about 8 minutes on a loaded 2-core machine
+    expect(ran.status, ran.log.slice(-4000)).toBe(0);
+    process.stderr.write(`parity: rlhfc run ${localSeconds.toFixed(0)} s, export run.sh ${ran.seconds.toFixed(0)} s\n`);
+
+    const rows: Row[] = [];
+    const relative = (stage: string, kind: string, metric: string, a: number, b: number, tol: number) =>
+      rows.push({ stage, kind, metric, rlhfc: a, export: b, tolerance: `±${tol * 100}%`, pass: Math.abs(a - b) / Math.abs(a) <= tol });
+    const points = (stage: string, kind: string, metric: string, a: number, b: number, tol: number) =>
+      rows.push({ stage, kind, metric, rlhfc: a, export: b, tolerance: `±${tol} points`, pass: Math.abs(a - b) * 100 <= tol });
+
+    for (const n of plan.nodes.filter((x) => x.category === 'stage')) {
+      const l = local(store, n);
+      if (n.kind === 'eval') {
+        const mine = JSON.parse(readFileSync(join(l.dir, readdirSync(l.dir).includes('report.json') ? 'report.json' : 'report/report.json'), 'utf8'));
+        const theirs = JSON.parse(readFileSync(join(out, 'outputs', n.name, 'report.json'), 'utf8'));
+        for (const a of mine.results as { model: string; mean_score: number; stderr: number }[]) {
+          const b = (theirs.results as { model: string; mean_score: number; stderr: number }[]).find((x) => x.model === a.model)!;
+          expect(b, a.model).toBeDefined();
+          // "within their standard errors": the difference within the two standard errors added
+          rows.push({ stage: n.name, kind: 'eval', metric: `score ${a.model}`, rlhfc: a.mean_score, export: b.mean_score, tolerance: `±(${a.stderr.toFixed(3)} + ${b.stderr.toFixed(3)}) s.e.`, pass: Math.abs(a.mean_score - b.mean_score) <= a.stderr + b.stderr });
+        }
+        continue;
+      }
+      const e = exported(out, n);
+      switch (n.kind) {
+        case 'pretrain':
+        case 'sft':
+          relative(n.name, n.kind, 'held-out loss', l.metrics['val_loss'], e.final['eval_loss'], 0.03);
+          break;
+        case 'reward':
+          points(n.name, n.kind, 'held-out accuracy', l.metrics['eval_accuracy'], e.final['eval_accuracy'], 5);
+          break;
+        case 'dpo':
+          relative(n.name, n.kind, 'held-out loss', l.metrics['eval_loss'], e.final['eval_loss'], 0.03);
+          points(n.name, n.kind, 'held-out reward accuracy', l.metrics['reward_accuracy'], e.final['eval_rewards/accuracies'], 5);
+          break;
+        case 'kto':
+          relative(n.name, n.kind, 'held-out loss', l.metrics['eval_loss'], e.final['eval_loss'], 0.03);
+          break;
+        case 'ppo':
+        case 'grpo': {
+          const key = n.kind === 'ppo' ? 'score' : 'reward';
+          const a = movement(l.steps.map((s) => s[key]).filter((v) => typeof v === 'number'));
+          const b = movement(e.steps.map((s) => s[key]).filter((v) => typeof v === 'number'));
+          // the same direction, and neither gain more than twice the other
+          const comparable = Math.sign(a.delta) === Math.sign(b.delta) && Math.abs(a.delta) <= 2 * Math.abs(b.delta) && Math.abs(b.delta) <= 2 * Math.abs(a.delta);
+          rows.push({ stage: n.name, kind: n.kind, metric: `mean ${key}, first → last quarter of steps`, rlhfc: a.delta, export: b.delta, tolerance: 'same sign, ratio ≤ 2', pass: comparable });
+          break;
+        }
+      }
+    }
+    const fmt = (v: number) => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(2));
+    const table = ['| stage | kind | metric | rlhfc | export | tolerance | |', '|---|---|---|---|---|---|---|', ...rows.map((x) => `| ${x.stage} | ${x.kind} | ${x.metric} | ${fmt(x.rlhfc)} | ${fmt(x.export)} | ${x.tolerance} | ${x.pass ? 'pass' : '**FAIL**'} |`)].join('\n');
+    process.stderr.write(`${table}\n`);
+    writeFileSync(join(tmp, 'parity.md'), `${table}\n`);
+    // every kind compared
+    expect(new Set(rows.map((x) => x.kind))).toEqual(new Set(['pretrain', 'sft', 'reward', 'dpo', 'kto', 'ppo', 'grpo', 'eval']));
+    for (const x of rows) expect(Number.isFinite(x.rlhfc) && Number.isFinite(x.export), `${x.stage} ${x.metric}`).toBe(true);
+    expect(rows.filter((x) => !x.pass).map((x) => `${x.stage} ${x.metric}: rlhfc ${x.rlhfc}, export ${x.export} (${x.tolerance})`)).toEqual([]);
+    expect(existsSync(join(out, 'outputs', 'report', '.done'))).toBe(true);
+  });
+});
