@@ -70,9 +70,14 @@ function listFiles(dir: string): string[] {
   });
 }
 
+// examples/your-model.rlhf names a Hub id; its golden is the clean-clone export (no folder). A user who
+// downloaded the model next to it compiles a local folder (its content hash in the plan) instead.
+const localModel = (e: string) => e === 'your-model.rlhf' && existsSync('examples/HuggingFaceTB/SmolLM2-135M-Instruct');
+
 describe('trl export: golden projects', () => {
   for (const e of examples) {
-    it(e, () => {
+    if (localModel(e) && !update) process.stderr.write(`trl golden of ${e} skipped: examples/HuggingFaceTB/SmolLM2-135M-Instruct exists here (the golden is the export without it)\n`);
+    it.skipIf(localModel(e) && !update)(e, () => {
       const dir = join('tests/export', e.replace(/\.rlhf$/, ''));
       const files = goldenFiles(projects.get(e)!);
       if (update) {
