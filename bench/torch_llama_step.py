@@ -5,7 +5,9 @@ A SmolLM2-135M-shaped Llama (vocab 49,152, hidden 576, 9 heads, 3 KV heads, inte
 alpha 16 on q/k/v/o/gate/up/down through PEFT, AdamW (lr 3e-4, weight decay 0.1) with global-norm
 clipping at 1, on random tokens of batch × seq. Prints the median and fastest ms/step and the peak
 resident memory as JSON.
-Usage: python bench/torch_llama_step.py [layers batch seq steps warmup]
+`threads`: torch.set_num_threads (default: torch's own, one per core). On a busy 2-core machine two
+OpenMP threads can be several times slower than one, so bench/llama-kernels.ts runs both.
+Usage: python bench/torch_llama_step.py [layers batch seq steps warmup [threads]]
 """
 import json
 import resource
@@ -18,6 +20,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 L, B, T, STEPS, WARMUP = (int(a) for a in sys.argv[1:6]) if len(sys.argv) >= 6 else (4, 2, 128, 5, 2)
+if len(sys.argv) > 6:
+    torch.set_num_threads(int(sys.argv[6]))
 torch.manual_seed(1)
 config = LlamaConfig(vocab_size=49152, hidden_size=576, num_hidden_layers=L, num_attention_heads=9, num_key_value_heads=3, head_dim=64,
                      intermediate_size=1536, rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True, max_position_embeddings=2048,
