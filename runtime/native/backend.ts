@@ -19,13 +19,13 @@ type KFn = (args: Args) => TI | TI[];
 
 export const NATIVE = 'native';
 /**
- * Pooled (recycled) output buffers: at most 1.5× the peak bytes in use at once, within these bounds
+ * Pooled (recycled) output buffers: at most 1.25× the peak bytes in use at once, within these bounds
  * (RLHFC_NATIVE_POOL_MB sets the upper one). The slack covers size-class fragmentation: a step needs
  * somewhat more distinct buffers than its peak, and with a cap of exactly the peak each step evicted
  * its oldest free buffer — the 48 MB logits gradient of a 49,152-token vocabulary — and allocated
  * it again, paying the first touch of every page (~0.4 s on a sandboxed machine) every step.
  */
-const POOL_SLACK = 1.5;
+const POOL_SLACK = 1.25;
 const poolMB = Number(process.env['RLHFC_NATIVE_POOL_MB'] || 1024);
 const POOL_BYTES = (Number.isFinite(poolMB) && poolMB >= 0 ? poolMB : 1024) * 2 ** 20;
 const MIN_POOL_BYTES = Math.min(POOL_BYTES, 32 * 2 ** 20);
