@@ -6,10 +6,14 @@
 // addon). Prints the median step time, kernel calls per step (tf.profile of one step), peak RSS and
 // sampling tokens/s for each, and the ratios.
 // Usage: npx tsx bench/llama-kernels.ts [--before DIR] [--layers 4] [--batch 2] [--seq 128]
-//          [--steps 5] [--warmup 2] [--prompt 16] [--new 32] [--rows 4] [--repeat 1] [--profile]
+//          [--steps 5] [--warmup 2] [--prompt 16] [--new 32] [--rows 4] [--repeat 1] [--profile] [--torch]
 // --repeat N: N rounds of before, after (interleaved, so a busy machine's load drifts over both alike);
 // the ratios are of the medians over the rounds.
 // --profile: also the kernels of the profiled step by time (calls, ms; tf.profile's per-kernel wall time).
+// --torch: also the same LoRA step in PyTorch (bench/torch_llama_step.py: transformers' LlamaForCausalLM +
+// PEFT, .venv's python) after each round, with torch's default threads and with one (on a busy machine
+// OpenMP's threads can be several times slower), and the ratios of this checkout's medians to the
+// faster PyTorch configuration's.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -127,6 +131,7 @@ async function main(): Promise<void> {
   );
   const runs = [...(before ? [['before', before]] : []), ['after', here]];
   const results = new Map<string, Result[]>(runs.map(([label]) => [label, []]));
+  const torch: { stepMs: number; minMs: number; rssMB: number; torch: string; threads: number }[] = [];
   for (let round = 0; round < num('--repeat', 1); round++) {
     for (const [label, root] of runs) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--worker', root, ...pass], { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here });
@@ -139,6 +144,27 @@ async function main(): Promise<void> {
       );
       if (x.top) console.log(`        profiled step: ${x.top}`);
     }
+    if (args.includes('--torch')) {
+      for (const threads of [0, 1]) {
+        const py = [`${here}/.venv/bin/python`, `${here}/bench/torch_llama_step.py`, ...['--layers', '--batch', '--seq', '--steps', '--warmup'].map((n, i) => String(num(n, [4, 2, 128, 5, 2][i])))];
+        if (threads) py.push(String(threads));
+        const r = spawnSync(py[0], py.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here });
+        const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+        if (r.status !== 0 || !line) throw new Error(`PyTorch reference failed:\n${r.stderr}`);
+        const x = JSON.parse(line) as (typeof torch)[number];
+        torch.push(x);
+        console.log(`pytorch ${x.stepMs.toFixed(0).padStart(6)} ms/step (fastest ${x.minMs.toFixed(0)}), peak RSS ${x.rssMB.toFixed(0)} MB  [torch ${x.torch}, ${x.threads} thread(s), transformers LlamaForCausalLM + PEFT LoRA]`);
+      }
+    }
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  if (torch.length > 0) {
+    const ours = results.get('after')!;
+    const byThreads = [...new Set(torch.map((x) => x.threads))].map((n) => torch.filter((x) => x.threads === n));
+    const best = byThreads.sort((a, b) => med(a.map((x) => x.stepMs)) - med(b.map((x) => x.stepMs)))[0];
+    console.log(
+      `after/pytorch (${best[0].threads} thread(s), its faster setting; medians of ${best.length} round(s)): step time ${(med(ours.map((r) => r.stepMs)) / med(best.map((r) => r.stepMs))).toFixed(2)}×, peak RSS ${(med(ours.map((r) => r.rssMB)) / med(best.map((r) => r.rssMB))).toFixed(2)}× (target ≤ 0.8× both)`,
+    );
   }
   if (before) {
     const median = (label: string, f: (r: Result) => number) => {

@@ -18,7 +18,14 @@ type Args = { inputs: Record<string, TI>; backend: NativeBackend; attrs?: tf.Nam
 type KFn = (args: Args) => TI | TI[];
 
 export const NATIVE = 'native';
-/** Pooled (recycled) output buffers: at most the peak bytes in use at once, within these bounds (RLHFC_NATIVE_POOL_MB sets the upper one). */
+/**
+ * Pooled (recycled) output buffers: at most 1.25× the peak bytes in use at once, within these bounds
+ * (RLHFC_NATIVE_POOL_MB sets the upper one). The slack covers size-class fragmentation: a step needs
+ * somewhat more distinct buffers than its peak, and with a cap of exactly the peak each step evicted
+ * its oldest free buffer — the 48 MB logits gradient of a 49,152-token vocabulary — and allocated
+ * it again, paying the first touch of every page (~0.4 s on a sandboxed machine) every step.
+ */
+const POOL_SLACK = 1.25;
 const poolMB = Number(process.env['RLHFC_NATIVE_POOL_MB'] || 1024);
 const POOL_BYTES = (Number.isFinite(poolMB) && poolMB >= 0 ? poolMB : 1024) * 2 ** 20;
 const MIN_POOL_BYTES = Math.min(POOL_BYTES, 32 * 2 ** 20);
@@ -115,8 +122,8 @@ export class NativeBackend extends MathBackendCPU {
     if (--e.count > 0) return;
     this.retire(buf);
     const bytes = buf.byteLength;
-    // Keep at most the peak working set (and POOL_BYTES): evict the oldest pooled buffers first.
-    const cap = Math.min(POOL_BYTES, Math.max(MIN_POOL_BYTES, this.peakBytes));
+    // Keep at most POOL_SLACK × the peak working set (and POOL_BYTES): evict the oldest pooled buffers first.
+    const cap = Math.min(POOL_BYTES, Math.max(MIN_POOL_BYTES, this.peakBytes * POOL_SLACK));
     if (bytes > cap) return;
     while (this.pooledBytes + bytes > cap) this.evictOldest();
     let list = this.pool.get(bytes);

@@ -602,6 +602,30 @@ describe.skipIf(!available && !required)('native backend', () => {
     m.dispose();
   });
 
+  it('keeps a large buffer pooled across steps when a step needs more distinct buffers than its peak', () => {
+    // The pattern of a LoRA step on a large vocabulary: a 48 MB logits gradient is freed early, then
+    // smaller buffers of size classes not in the pool are made and freed. Distinct buffers exceed the
+    // peak in use at once; the pool must keep them all (no fresh allocation once warm), or each step
+    // evicts the big one and pays its first touch again.
+    const b = new NativeBackend(loadAddon().addon!);
+    const make = (n: number) => b.makeTensorInfo([n], 'float32', b.f32(n));
+    const big = 12 * 2 ** 20; // floats: 48 MB
+    const small = [1, 2, 3, 4, 5].map((i) => i * 2 ** 18); // 1..5 MB, five size classes
+    const allocated: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      const g = make(big);
+      const h = make(small[4]); // live beside the big one: the peak is 53 MB
+      b.disposeData(g.dataId);
+      b.disposeData(h.dataId);
+      for (const n of small.slice(0, 4)) b.disposeData(make(n).dataId); // +10 MB of new classes (steady: reused)
+      allocated.push(b.stats.allocated);
+    }
+    expect(allocated[0]).toBe(6);
+    expect(allocated[3]).toBe(allocated[0]); // nothing allocated after the first step
+    expect(b.stats.evicted).toBe(0);
+    b.clearPool();
+  });
+
   it('never recycles an array a caller has read (dataSync) or a view of it', async () => {
     await tf.setBackend('native');
     const x = tf.tensor1d([1, 2, 3, 4]);
