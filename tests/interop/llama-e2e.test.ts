@@ -17,16 +17,15 @@ import { runPlan } from '../../runtime/runner.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { fromCheckpoint } from '../../runtime/model/io.ts';
-import { sentimentSentences } from '../../runtime/sources/dataset-corpus.ts';
 import { encodeChatPrompt } from '../../runtime/train/examples.ts';
 import type { Plan } from '../../core/plan-types.ts';
-import { describeInterop, py, pyJson } from './python.ts';
+import { describeInterop, pyJson } from './python.ts';
+import { makeTinyQwen } from './tiny-qwen.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rlhfc-llama-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const SPEC = join(dir, 'spec.rlhf');
 
-const CHATML = `{%- for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}`;
 
 const spec = `seed = 5
 dataset few    = corpus("sentiment") { kind: pairs  limit: 8  prompt_words: 3  split { validation: 0 } }
@@ -49,26 +48,7 @@ describeInterop('a transformers-made Qwen2 folder with its own tokenizer and cha
   const out = (stage: string) => join(store.nodeDir(plan.nodes.find((n) => n.id === `stage:${stage}`)!.hash), 'model');
 
   beforeAll(async () => {
-    const texts = sentimentSentences()
-      .map((s) => s.text)
-      .filter((_, i) => i % 7 === 0);
-    py(
-      `import json, sys, torch
-sys.path.insert(0, "tests/interop")
-from hf_tokenizers import qwen2
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-folder, texts, template = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-tok, config = qwen2(texts, 400)
-fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=config["eos_token"], pad_token=config["pad_token"])
-fast.chat_template = template
-fast.save_pretrained(folder)
-torch.manual_seed(0)
-cfg = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  max_position_embeddings=64, tie_word_embeddings=True, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None)
-Qwen2ForCausalLM(cfg).save_pretrained(folder)
-`,
-      { args: [join(dir, 'qwen'), JSON.stringify(texts), CHATML] },
-    );
+    makeTinyQwen(join(dir, 'qwen'));
     writeFileSync(SPEC, spec);
     await initBackend('auto');
   }, 120_000);

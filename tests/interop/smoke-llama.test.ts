@@ -9,14 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { describeSmoke, py } from './python.ts';
+import { describeSmoke } from './python.ts';
+import { makeTinyQwen } from './tiny-qwen.ts';
 import { checkStages, exportSmoke, runSh } from './smoke-helpers.ts';
-import { sentimentSentences } from '../../runtime/sources/dataset-corpus.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rlhfc-smoke-llama-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const CHATML = `{%- for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}`;
 
 const spec = `seed = 7
 dataset few    = corpus("sentiment") { kind: pairs  limit: 16  prompt_words: 3 }
@@ -45,26 +44,7 @@ describeSmoke('interop: a Llama-family spec with chat templates at smoke scale',
   it('runs end to end; the fresh models and the adapter it saves open in rlhfc', { timeout: 900_000 }, async () => {
     const specDir = join(tmp, 'spec');
     mkdirSync(specDir, { recursive: true });
-    const texts = sentimentSentences()
-      .map((s) => s.text)
-      .filter((_, i) => i % 7 === 0);
-    py(
-      `import json, sys, torch
-sys.path.insert(0, "tests/interop")
-from hf_tokenizers import qwen2
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-folder, texts, template = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-tok, config = qwen2(texts, 400)
-fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=config["eos_token"], pad_token=config["pad_token"])
-fast.chat_template = template
-fast.save_pretrained(folder)
-torch.manual_seed(0)
-cfg = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  max_position_embeddings=64, tie_word_embeddings=True, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None)
-Qwen2ForCausalLM(cfg).save_pretrained(folder)
-`,
-      { args: [join(specDir, 'qwen'), JSON.stringify(texts), CHATML] },
-    );
+    makeTinyQwen(join(specDir, 'qwen'));
     writeFileSync(join(specDir, 'llama.rlhf'), spec);
     const out = join(tmp, 'project');
     const plan = exportSmoke(join(specDir, 'llama.rlhf'), out);
