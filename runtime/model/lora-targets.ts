@@ -20,10 +20,6 @@ export function defaultLoraTargets(family: string | undefined): string[] {
   return family === undefined || family === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
 }
 
-/** Whether a family's projections are Conv1D layers (GPT-2: PEFT's `fan_in_fan_out=True`) rather than nn.Linear. */
-export function conv1dProjections(family: string | undefined): boolean {
-  return family === undefined || family === 'gpt2';
-}
 
 /** Does a target list select a module? Short names (`c_attn`, `q_proj`), full ones (`mlp.c_proj`) and `all-linear`. */
 export function selects(targets: readonly string[], module: string): boolean {

@@ -7,7 +7,6 @@ import type { ResolvedParams } from '../../../core/schema.ts';
 import { SOURCE_MAPPING } from './source-rows.ts';
 import { fieldValues, presentRows, valueAt, type Into, type Py, type Row, type StageClasses } from './rows.ts';
 import { call, expr, pyLit, type Kwarg } from './py.ts';
-import { conv1dProjections } from '../../../runtime/model/lora-targets.ts';
 
 export interface ClusterOptions {
   gpus: number;
@@ -173,7 +172,7 @@ export class StageWriter {
     return this.instantiate('LoraConfig', 'peft', [
       ...this.mapped('lora'),
       { name: 'task_type', value: task },
-      conv1dProjections(family)
+      family === 'gpt2' // transformers' GPT-2 (Conv1D projections); every other family the Plan names uses nn.Linear
         ? { name: 'fan_in_fan_out', value: true, comment: "GPT-2's attention and MLP projections are Conv1D layers" }
         : { name: 'fan_in_fan_out', value: false, comment: `the ${family} model's projections are nn.Linear layers` },
     ]);
