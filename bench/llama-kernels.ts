@@ -10,12 +10,13 @@
 // --repeat N: N rounds of before, after (interleaved, so a busy machine's load drifts over both alike);
 // the ratios are of the medians over the rounds.
 // --profile: also the kernels of the profiled step by time (calls, ms; tf.profile's per-kernel wall time).
-// --torch: also the same LoRA step in PyTorch (bench/torch_llama_step.py: transformers' LlamaForCausalLM +
-// PEFT, .venv's python) after each round, with torch's default threads and with one (on a busy machine
+// --torch: also the same LoRA step in PyTorch (bench/torch_train.py, as bench/train.ts runs it: transformers'
+// LlamaForCausalLM + PEFT, .venv's python) after each round, with torch's default threads and with one (on a busy machine
 // OpenMP's threads can be several times slower), and the ratios of this checkout's medians to the
 // faster PyTorch configuration's.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SHAPES } from './models.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : def);
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
   );
   const runs = [...(before ? [['before', before]] : []), ['after', here]];
   const results = new Map<string, Result[]>(runs.map(([label]) => [label, []]));
-  const torch: { stepMs: number; minMs: number; rssMB: number; torch: string; threads: number }[] = [];
+  const torch: { stepMs: number; minMs: number; rssMB: number; torch: string; threads: number | 'default' }[] = [];
   for (let round = 0; round < num('--repeat', 1); round++) {
     for (const [label, root] of runs) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--worker', root, ...pass], { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here });
@@ -146,14 +147,16 @@ async function main(): Promise<void> {
     }
     if (args.includes('--torch')) {
       for (const threads of [0, 1]) {
-        const py = [`${here}/.venv/bin/python`, `${here}/bench/torch_llama_step.py`, ...['--layers', '--batch', '--seq', '--steps', '--warmup'].map((n, i) => String(num(n, [4, 2, 128, 5, 2][i])))];
-        if (threads) py.push(String(threads));
-        const r = spawnSync(py[0], py.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here });
+        // bench/torch_train.py's shape: SmolLM2-135M's with this run's layers, batch and sequence length
+        const shape = JSON.stringify({ ...SHAPES.smollm2, layers: num('--layers', 4), batch: num('--batch', 2), context: num('--seq', 128) });
+        const env = threads ? { ...process.env, RLHFC_TORCH_THREADS: String(threads) } : process.env;
+        const r = spawnSync(`${here}/.venv/bin/python`, [`${here}/bench/torch_train.py`, String(num('--steps', 5)), shape, String(num('--warmup', 2)), 'lora'], { encoding: 'utf8', maxBuffer: 1 << 24, cwd: here, env });
         const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
         if (r.status !== 0 || !line) throw new Error(`PyTorch reference failed:\n${r.stderr}`);
-        const x = JSON.parse(line) as (typeof torch)[number];
+        const out = JSON.parse(line) as { ms: number; min: number; rssMB: number; label: string };
+        const x = { stepMs: out.ms, minMs: out.min, rssMB: out.rssMB, torch: out.label, threads: threads || ('default' as const) };
         torch.push(x);
-        console.log(`pytorch ${x.stepMs.toFixed(0).padStart(6)} ms/step (fastest ${x.minMs.toFixed(0)}), peak RSS ${x.rssMB.toFixed(0)} MB  [torch ${x.torch}, ${x.threads} thread(s), transformers LlamaForCausalLM + PEFT LoRA]`);
+        console.log(`pytorch ${x.stepMs.toFixed(0).padStart(6)} ms/step (fastest ${x.minMs.toFixed(0)}), peak RSS ${x.rssMB.toFixed(0)} MB  [${x.torch}; threads: ${x.threads}]`);
       }
     }
   }

@@ -10,12 +10,15 @@ grouped-query attention; eager-mode PyTorch with transformers' default attention
 PEFT (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).
 Prints the median and minimum ms/step and the peak resident memory as JSON (the format of
 bench/train.ts's workers).
+$RLHFC_TORCH_THREADS: torch.set_num_threads (default: torch's own, one per core; on a busy 2-core
+machine two OpenMP threads can be several times slower than one: bench/llama-kernels.ts runs both).
 `cuda`: on the GPU (eager, a torch.cuda.synchronize() ending each timed step); `bf16`: under
 torch.autocast(bfloat16) there (weights and AdamW in fp32).
 Usage: python bench/torch_train.py [steps] [config JSON] [warmup] [full|lora] [cpu|cuda] [fp32|bf16]
 """
 import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -117,6 +120,8 @@ def llama():
 
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    if os.environ.get('RLHFC_TORCH_THREADS'):
+        torch.set_num_threads(int(os.environ['RLHFC_TORCH_THREADS']))
     torch.manual_seed(1)
     if CFG['family'] == 'gpt2':
         model = GPT()

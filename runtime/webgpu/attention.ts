@@ -27,6 +27,16 @@ struct U { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, };
 // (L, or a KV cache's capacity S ≥ L)
 const WG = 128u;
 `;
+// the sizes of u, unpacked at the top of a kernel's main()
+const DIMS = /* wgsl */ `let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
+  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;`;
+// what both backward kernels read: the forward's inputs, dO and the per-row stats (bindings 0–5)
+const GRAD_INPUTS = /* wgsl */ `@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> dout: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;`;
 
 // Forward: one workgroup per block of QB = 8 query rows of one head, so that each row of k and v read
 // serves 8 queries (k and v are read from memory once per block instead of once per row).
@@ -44,8 +54,7 @@ var<workgroup> ps: array<f32, 1024>; // QB × WG: a chunk's probabilities, and t
 var<workgroup> rs: array<f32, 1024>; // QB × WG: the sums' reduction
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
-  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
+  ${DIMS}
   let nb = (T + QB - 1u) / QB;
   let blk = wid.x + wid.y * nw.x;
   if (blk >= B * H * nb) { return; }
@@ -179,12 +188,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // dq: one workgroup per block of 4 query rows of one head (each k and v row read once per block)
 const DQ = /* wgsl */ `${HEADER}
 const QB = 4u;
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> dout: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
+${GRAD_INPUTS}
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(7) var<uniform> u: U;
 var<workgroup> qs: array<f32, 1024>; // QB × 256
@@ -192,8 +196,7 @@ var<workgroup> gs: array<f32, 1024>; // QB × 256
 var<workgroup> ds: array<f32, 512>; // QB × WG
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
-  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
+  ${DIMS}
   let rows = B * H * T;
   let nb = (T + QB - 1u) / QB;
   let blk = wid.x + wid.y * nw.x;
@@ -265,12 +268,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
 // (each q and dO row read once per block)
 const DKV = /* wgsl */ `${HEADER}
 const KB = 4u;
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> dout: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
+${GRAD_INPUTS}
 @group(0) @binding(6) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(8) var<uniform> u: U;
@@ -280,8 +278,7 @@ var<workgroup> ps: array<f32, 512>; // KB × WG
 var<workgroup> ds: array<f32, 512>; // KB × WG
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let B = u32(u.a.x); let H = u32(u.a.y); let K = u32(u.a.z); let T = u32(u.a.w);
-  let L = u32(u.b.x); let D = u32(u.b.y); let Bb = u32(u.b.z); let scale = u.b.w;
+  ${DIMS}
   let rows = B * H * T;
   let nb = (L + KB - 1u) / KB;
   let blk = wid.x + wid.y * nw.x; // over B·K·nb

@@ -10,16 +10,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { dispatch, type GpuBackend } from './dispatch.ts';
 
-// u.a = (C, ε, rows, 0); stats = [μ (rows), r (rows)] (μ = 0 for RMSNorm)
-const forward = (rms: boolean) => /* wgsl */ `
-struct U { a: vec4<f32>, };
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
-${rms ? '' : '@group(0) @binding(4) var<storage, read> beta: array<f32>;'}
-@group(0) @binding(${rms ? 4 : 5}) var<uniform> u: U;
-var<workgroup> red: array<f32, 256>;
+// The frame of the per-row kernels (forward, dx): a sum over the 256 invocations of a workgroup, and
+// main() over one row — C columns from `base`, n = C as a float.
+const PER_ROW = /* wgsl */ `var<workgroup> red: array<f32, 256>;
 fn reduce(v: f32, i: u32) -> f32 {
   red[i] = v;
   workgroupBarrier();
@@ -38,7 +31,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   let row = wid.x + wid.y * nw.x;
   if (row >= rows) { return; }
   let base = row * C;
-  let n = f32(C);
+  let n = f32(C);`;
+
+// u.a = (C, ε, rows, 0); stats = [μ (rows), r (rows)] (μ = 0 for RMSNorm)
+const forward = (rms: boolean) => /* wgsl */ `
+struct U { a: vec4<f32>, };
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+${rms ? '' : '@group(0) @binding(4) var<storage, read> beta: array<f32>;'}
+@group(0) @binding(${rms ? 4 : 5}) var<uniform> u: U;
+${PER_ROW}
   ${
     rms
       ? `var a = 0.0;
@@ -65,26 +69,7 @@ struct U { a: vec4<f32>, };
 @group(0) @binding(3) var<storage, read> stats: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(5) var<uniform> u: U;
-var<workgroup> red: array<f32, 256>;
-fn reduce(v: f32, i: u32) -> f32 {
-  red[i] = v;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (i < s) { red[i] = red[i] + red[i + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let C = u32(u.a.x);
-  let rows = u32(u.a.z);
-  let row = wid.x + wid.y * nw.x;
-  if (row >= rows) { return; }
-  let base = row * C;
-  let n = f32(C);
+${PER_ROW}
   let mu = stats[row];
   let r = stats[rows + row];
   var sg = 0.0;
