@@ -79,7 +79,7 @@ export const SOURCE_MAPPING: Record<string, Row[]> = {
     { param: 'cluster.gpus', script: 'accelerate.yaml `num_processes` = gpus × nodes' },
     { param: 'cluster.nodes', script: 'accelerate.yaml `num_machines`' },
     { param: 'cluster.strategy', script: 'accelerate.yaml: `ddp` MULTI_GPU, `zero2`/`zero3` DEEPSPEED with that ZeRO stage, `fsdp` FSDP' },
-    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16'], value: (v) => (v === 'auto' ? { bf16: expr('common.mixed_precision() == "bf16"'), fp16: expr('common.mixed_precision() == "fp16"') } : { bf16: v === 'bf16', fp16: v === 'fp16' }), script: 'and accelerate.yaml `mixed_precision`; `auto`: `common.mixed_precision()` when the stage runs (bf16 on a GPU that supports it, else fp32)' },
+    { param: 'cluster.mixed_precision', into: 'config', fields: ['bf16', 'fp16', 'use_cpu'], value: (v) => (v === 'auto' ? { bf16: expr('common.mixed_precision() == "bf16"'), fp16: expr('common.mixed_precision() == "fp16"'), use_cpu: expr('common.use_cpu(common.mixed_precision())') } : { bf16: v === 'bf16', fp16: v === 'fp16', use_cpu: v === 'bf16' ? expr('common.use_cpu("bf16")') : undefined }), script: 'and accelerate.yaml `mixed_precision`; `auto`: `common.mixed_precision()` when the stage runs (bf16 on a GPU that supports it, else fp32); bf16 without a CUDA GPU sets `use_cpu` (bf16 autocast on the CPU; Transformers refuses bf16 on a CPU without it)' },
   ],
 };
 

@@ -63,6 +63,7 @@ def main() -> None:
         full_determinism=common.deterministic(),  # seed
         bf16=common.mixed_precision() == "bf16",  # cluster.mixed_precision
         fp16=common.mixed_precision() == "fp16",  # cluster.mixed_precision
+        use_cpu=common.use_cpu(common.mixed_precision()),  # cluster.mixed_precision
         optim="adamw_torch",  # AdamW, as rlhfc
         gradient_checkpointing=False,
         report_to="none",  # set to "wandb" or "tensorboard" to track runs

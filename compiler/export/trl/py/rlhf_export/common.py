@@ -385,6 +385,14 @@ def mixed_precision() -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
 
 
+def use_cpu(precision: str) -> bool:
+    """`TrainingArguments.use_cpu` for a stage training in `precision`: True for bf16 on a machine without a CUDA
+    GPU, where Transformers accepts bf16 (autocast on the CPU) only with use_cpu; otherwise False (the default)."""
+    import torch
+
+    return precision == "bf16" and not torch.cuda.is_available()
+
+
 def device():
     import torch
 
