@@ -1,6 +1,7 @@
 // Stage `reward`: a reward model — a causal-LM body with a scalar head read at the last non-padding
 // token — trained on (prompt, chosen, rejected) with the pairwise loss −log σ(r_c − r_r − margin);
-// with `length_debias { }` the ODIN loss (runtime/rl/odin.ts) with a length head that is not saved.
+// with `length_debias { }` the ODIN loss (runtime/rl/odin.ts) with a length head that is not saved in
+// the model (resumable checkpoints carry it: runtime/train/resume.ts saves every variable an optimizer trains).
 
 import { bool, float, input, stageSchema } from '../../core/schema.ts';
 import { maxSeqLength, modelRules, tokenizerDoc } from './common.ts';

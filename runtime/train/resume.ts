@@ -82,6 +82,16 @@ export class Checkpoints {
     return this.o.dir ? join(this.o.dir, 'ckpt') : undefined;
   }
 
+  /**
+   * What a checkpoint holds as weights: the model's trainable variables, then any other variable an
+   * optimizer trains beside them (ODIN's length head in a reward stage), which resumes too.
+   */
+  private weights(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>(this.o.model.trainable());
+    for (const opt of this.o.optimizers()) for (const [n, v] of opt.params) if (!out.has(n)) out.set(n, v);
+    return out;
+  }
+
   /** Save after `step` of `total` steps? Never after the last one: the stage commits its outputs then. */
   due(step: number, total: number): boolean {
     if (!this.o.dir || step >= total) return false;
@@ -103,7 +113,7 @@ export class Checkpoints {
     if (!target) return;
     const m = this.o.model;
     const tensors: [string, { shape: number[]; data: Float32Array }][] = [];
-    const trainable = m.trainable();
+    const trainable = this.weights();
     for (const [name, v] of trainable) tensors.push([`w:${name}`, { shape: [...v.shape], data: (await v.data()) as Float32Array }]);
     const optimizers = [];
     for (const [i, opt] of this.o.optimizers().entries()) {
@@ -157,12 +167,12 @@ export class Checkpoints {
         if (!existsSync(p) || statSync(p).size !== want.bytes || sha256File(p) !== want.sha256) throw damaged(`${f} does not match the sha256 recorded when it was saved`);
       }
       st = await readSafetensors(join(dir, 'state.safetensors'));
-      const names = [...this.o.model.trainable().keys()];
+      const names = [...this.weights().keys()];
       if (names.join('\n') !== file.weights.join('\n')) throw damaged("it does not match this stage's trainable weights");
       const need = [...names.map((n) => `w:${n}`), ...file.optimizers.flatMap((o, i) => o.names.flatMap((n) => [`opt${i}.m:${n}`, `opt${i}.v:${n}`]))];
       const lacking = need.find((k) => !st.tensors.has(k));
       if (lacking) throw damaged(`it lacks tensor ${lacking}`);
-      const trainable = this.o.model.trainable();
+      const trainable = this.weights();
       const wrong = names.find((n) => st.tensors.get(`w:${n}`)!.shape.join(',') !== trainable.get(n)!.shape.join(','));
       if (wrong) throw damaged(`tensor w:${wrong} has the wrong shape`);
       if (this.o.optimizers().length !== file.optimizers.length) throw damaged(`it has ${file.optimizers.length} optimizer states, the stage has ${this.o.optimizers().length}`);
@@ -176,8 +186,7 @@ export class Checkpoints {
     }
     const get = (key: string) => st.tensors.get(key)!;
     const m = this.o.model;
-    const trainable = m.trainable();
-    for (const [name, v] of trainable) {
+    for (const [name, v] of this.weights()) {
       const t = get(`w:${name}`);
       tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32')));
     }
