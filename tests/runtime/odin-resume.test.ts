@@ -1,10 +1,10 @@
 // A reward stage with `length_debias { }` (ODIN) resumes bit-identically: its length head is trained
 // beside the model but never saved with it, so the resumable checkpoint must carry it (before this
 // test, a resumed run restarted the head from its initial values and ended with other weights).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../../compiler/compile.ts';
 import { initBackend } from '../../runtime/tensor-backend.ts';
 import { runPlan } from '../../runtime/runner.ts';
@@ -31,6 +31,7 @@ stage rm: reward {
 beforeAll(async () => {
   await initBackend('auto');
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ODIN reward stage', () => {
   it('resumes bit-identically after an interruption (the length head is in the checkpoint)', async () => {
