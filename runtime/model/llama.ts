@@ -319,9 +319,13 @@ export class Llama extends Decoder {
 
   /** LM head (lm_head, or the token embedding when tied) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
+    return linearT(hidden, this.headWeight(), undefined, this.frozen);
+  }
+
+  protected headWeight(): tf.Tensor2D {
     const name = this.config.tie ? 'model.embed_tokens.weight' : 'lm_head.weight';
     if (!this.weights.has(name)) throw new Error('this model has no LM head (a reward model saved without lm_head): it scores, it does not generate');
-    return linearT(hidden, this.w(name) as tf.Tensor2D, undefined, this.frozen);
+    return this.w(name) as tf.Tensor2D;
   }
 
   valuesFrom(hidden: tf.Tensor): tf.Tensor2D {

@@ -190,6 +190,24 @@ export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
   return pick(logSoftmax(logits), idx);
 }
 
+/**
+ * The LM head and the log-probability of each target: log softmax(hidden·wᵀ / temperature)[targets]
+ * for hidden [..., C], w [V, C] (tied embedding or lm_head) → [...]. `frozen`: w gets no gradient
+ * (LoRA). On the native backend, when w needs no gradient (frozen, or no gradient being recorded),
+ * one kernel that never holds the [.., V] logits (fused.ts `headLogProb`); otherwise the head's
+ * product and `logProbOf`.
+ */
+export function headLogProbs(hidden: tf.Tensor, w: tf.Tensor2D, targets: tf.Tensor, temperature = 1, frozen = false): tf.Tensor {
+  const f = fusedOps();
+  if (f && (frozen || !(tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn())) {
+    const C = hidden.shape[hidden.shape.length - 1];
+    const y = f.headLogProb(tf.reshape(hidden, [-1, C]) as tf.Tensor2D, w, tf.reshape(targets, [-1]), temperature);
+    return tf.reshape(y, hidden.shape.slice(0, -1));
+  }
+  const logits = linearT(hidden, w, undefined, frozen);
+  return logProbOf(temperature === 1 ? logits : tf.div(logits, temperature), targets);
+}
+
 /** x [..., N] at integer indices idx [...] → [...], via a one-hot multiply (no gather with batchDims). */
 export function pick(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
   const n = x.shape[x.shape.length - 1];

@@ -31,6 +31,8 @@ export interface Addon {
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   logSoftmaxPick(x: Float32Array, targets: Int32Array, y: Float32Array, lse: Float32Array, cols: number): void;
   logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
+  /** y [N] = log softmax(x·wᵀ/temperature)[t] chunk-wise (no [N,V] logits); g [N,H] = ∂y_n/∂x_n when given. */
+  headLogProb(x: Float32Array, w: Float32Array, targets: Int32Array, y: Float32Array, g: Float32Array | null, N: number, V: number, H: number, temperature: number): void;
   /**
    * Fused causal attention: meta [B, H, T, L, D, Bb, S, K] (k, v [B,K,S,D], the first L rows used; query
    * head h reads kv head h / (H/K)); y = softmax(scale·q·kᵀ + bias)·v, probs saved.

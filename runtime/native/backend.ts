@@ -730,6 +730,25 @@ function logSoftmaxPickGradKernel(args: Args): TI {
   return out(b, x.shape, 'float32', dx);
 }
 
+// NativeHeadLogProb: x [N,H], w [V,H] (the LM head, frozen), targets [N] int32 → y [N] (and g [N,H],
+// ∂y_n/∂x_n, when attrs.grad): log softmax(x·wᵀ/temperature) at the targets without the [N,V] logits.
+function headLogProbKernel(args: Args): TI[] {
+  const { x, w, targets } = args.inputs;
+  const { temperature, grad } = args.attrs as { temperature: number; grad: boolean };
+  f32Inputs('NativeHeadLogProb', [x, w]);
+  const [N, H] = x.shape;
+  const V = w.shape[0];
+  if (x.shape.length !== 2 || w.shape.length !== 2 || w.shape[1] !== H || targets.dtype !== 'int32' || size(targets.shape) !== N)
+    throw new Error(`NativeHeadLogProb: x [N,H], w [V,H], int32 targets [N] expected, got x [${x.shape}], w [${w.shape}], targets [${targets.shape}] ${targets.dtype}`);
+  const b = args.backend;
+  const y = b.f32(N);
+  const g = grad ? b.f32(N * H) : null;
+  b.addon.headLogProb(vals(b, x), vals(b, w), vals(b, targets) as unknown as Int32Array, y, g, N, V, H, temperature);
+  const outs = [out(b, [N], 'float32', y)];
+  if (g) outs.push(out(b, [N, H], 'float32', g));
+  return outs;
+}
+
 // NativeAttention: q [B,H,T,D], k, v [B,K,L,D] (K kv heads, H a multiple of K: grouped-query), bias
 // [Bb,1,T,L] or [Bb,T,L] (Bb = 1 or B) → y [B,H,T,D], probs [B,H,T,L]
 function attentionKernel(args: Args): TI[] {
@@ -941,6 +960,7 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeGeluGrad', geluGradKernel);
   k.set('NativeLogSoftmaxPick', logSoftmaxPickKernel);
   k.set('NativeLogSoftmaxPickGrad', logSoftmaxPickGradKernel);
+  k.set('NativeHeadLogProb', headLogProbKernel);
   k.set('NativeAdam', adamKernel);
   k.set('NativeAttention', attentionKernel);
   k.set('NativeAttentionGrad', attentionGradKernel);

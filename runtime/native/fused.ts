@@ -21,6 +21,13 @@ export interface FusedOps {
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, o: { transposeW: boolean; frozen: boolean }): tf.Tensor2D;
   /** log softmax(logits)[…, targets] → logits.shape without the last axis; differentiable in logits. */
   logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor;
+  /**
+   * log softmax(x·wᵀ / temperature) at the targets for x [N,H], w [V,H], targets [N] → [N], in one
+   * kernel that never holds the [N,V] logits (vocabulary blocks, a running log-sum-exp). Differentiable
+   * in x only (w must be frozen): when the tape is recording, the forward pass also returns
+   * ∂y_n/∂x_n [N,H] and the backward pass is dy[:,None]·that.
+   */
+  headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D;
   /** RMSNorm over the last axis: w·x/√(mean(x²) + eps) (transformers' LlamaRMSNorm). Differentiable in x and w. */
   rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor;
   /**
@@ -144,6 +151,19 @@ const swigluOp = tf.customGrad(((gate: tf.Tensor, up: tf.Tensor, save: tf.GradSa
 
 const logProbOf = logProbByKernels('NativeLogSoftmaxPick', 'NativeLogSoftmaxPickGrad');
 
+function headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D {
+  const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
+  // the tape is on inside tf.grad / variableGrads (and not inside a kernel): only then compute ∂y/∂x
+  const taping = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  if (!taping) return (run('NativeHeadLogProb', { x, w, targets: t }, { temperature, grad: false }) as tf.Tensor[])[0] as tf.Tensor1D;
+  const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, g] = run('NativeHeadLogProb', { x: xx, w, targets: t }, { temperature, grad: true }) as tf.Tensor[];
+    save([g]);
+    return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => tf.mul(s[0], tf.expandDims(dy, -1)) };
+  }) as never) as (xx: tf.Tensor) => tf.Tensor1D;
+  return f(x);
+}
+
 function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void {
   // in place when no one else holds the variables' buffers (the usual case between steps)
   const b = tf.backend() as unknown as { adamInPlace?: (...a: unknown[]) => boolean };
@@ -187,7 +207,7 @@ function attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.
   return run('NativeAttentionCached', { q, k, v, kc, vc, bias }, { scale, past }) as tf.Tensor4D;
 }
 
-const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked, kvCache, attentionCached };
+const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, headLogProb, adamW, attention, attentionPacked, kvCache, attentionCached };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {
