@@ -128,6 +128,19 @@ export class Lora {
   }
 
   /**
+   * The adapter at a projection for a caller that applies it itself (ops.ts `linearLoraT`), when `delta`
+   * would be x·Aᵀ·(scale·B)ᵀ exactly: active and without dropout. Consumes the dropout seed as `delta`
+   * does, so the random streams stay the same.
+   */
+  plain(layer: number, module: LoraModule, training: boolean): { A: tf.Tensor2D; B: tf.Tensor2D; scale: number } | undefined {
+    if (!this.enabled || this.merged || (training && this.dropout > 0)) return undefined;
+    const ad = this.adapters.get(`${layer}.${module}`);
+    if (!ad) return undefined;
+    if (training) this.rng.seed();
+    return { A: ad.A as tf.Tensor2D, B: ad.B as tf.Tensor2D, scale: this.scale };
+  }
+
+  /**
    * Like `delta` but split into `parts` equal chunks of the output (q, k, v of c_attn), slicing the small
    * B matrix instead of the large activations (slicing is slow on wasm).
    */

@@ -87,6 +87,20 @@ export function linearT(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = 
 }
 
 /**
+ * A frozen nn.Linear-layout projection with a LoRA adapter (no dropout): x·wᵀ (+ b) + scale·(x·aᵀ)·bLᵀ
+ * for x [..., in], w [out, in], a [r, in], bL [out, r]; gradients for x, a and bL only. On the native
+ * backend the adapter's product accumulates into the projection's output buffer, forward and backward
+ * (fused.ts `loraLinear`); elsewhere the two products and an add, as `Lora.delta` computes them.
+ */
+export function linearLoraT(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D | undefined, a: tf.Tensor2D, bL: tf.Tensor2D, scale: number): tf.Tensor {
+  const f = fusedOps();
+  if (!f) return tf.add(linearT(x, w, b, true), linearT(linearT(x, a), tf.mul(bL, scale) as tf.Tensor2D));
+  const inDim = x.shape[x.shape.length - 1];
+  const y = f.loraLinear(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, w, b, a, bL, scale);
+  return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
+}
+
+/**
  * Native backend: x·w (or x·wᵀ) with the bias added in the product's epilogue (one kernel), and the
  * gradient as transposed products (dx = dy·wᵀ, dw = xᵀ·dy, db = Σ dy) without transposed copies.
  */

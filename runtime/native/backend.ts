@@ -730,6 +730,24 @@ function logSoftmaxPickGradKernel(args: Args): TI {
   return out(b, x.shape, 'float32', dx);
 }
 
+// NativeMatMul2: a1 [M,K1], b1 [K1,N] (or [N,K1] with tB1), a2 [M,K2], b2 likewise, bias [N] optional →
+// a1·op(b1) + a2·op(b2) + bias: a frozen projection and its LoRA path in one output buffer.
+function matMul2Kernel(args: Args): TI {
+  const { a1, b1, a2, b2, bias } = args.inputs;
+  const { tB1, tB2 } = args.attrs as { tB1: boolean; tB2: boolean };
+  f32Inputs('NativeMatMul2', bias ? [a1, b1, a2, b2, bias] : [a1, b1, a2, b2]);
+  const [M, K1] = a1.shape;
+  const K2 = a2.shape[1];
+  const N = tB1 ? b1.shape[0] : b1.shape[1];
+  const ok = a1.shape.length === 2 && a2.shape.length === 2 && a2.shape[0] === M && (tB1 ? b1.shape[1] === K1 : b1.shape[0] === K1) &&
+    (tB2 ? b2.shape.join() === [N, K2].join() : b2.shape.join() === [K2, N].join()) && (!bias || size(bias.shape) === N);
+  if (!ok) throw new Error(`NativeMatMul2: a1 [M,K1], b1, a2 [M,K2], b2, bias [N] do not fit: [${a1.shape}], [${b1.shape}] tB1 ${tB1}, [${a2.shape}], [${b2.shape}] tB2 ${tB2}${bias ? `, [${bias.shape}]` : ''}`);
+  const b = args.backend;
+  const y = b.f32(M * N);
+  b.addon.matMul2(vals(b, a1), vals(b, b1), vals(b, a2), vals(b, b2), y, Int32Array.of(M, N, K1, K2, tB1 ? 1 : 0, tB2 ? 1 : 0), bias ? vals(b, bias) : null);
+  return out(b, [M, N], 'float32', y);
+}
+
 // NativeHeadLogProb: x [N,H], w [V,H] (the LM head, frozen), targets [N] int32 → y [N] (and g [N,H],
 // ∂y_n/∂x_n, when attrs.grad): log softmax(x·wᵀ/temperature) at the targets without the [N,V] logits.
 function headLogProbKernel(args: Args): TI[] {
@@ -961,6 +979,7 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeLogSoftmaxPick', logSoftmaxPickKernel);
   k.set('NativeLogSoftmaxPickGrad', logSoftmaxPickGradKernel);
   k.set('NativeHeadLogProb', headLogProbKernel);
+  k.set('NativeMatMul2', matMul2Kernel);
   k.set('NativeAdam', adamKernel);
   k.set('NativeAttention', attentionKernel);
   k.set('NativeAttentionGrad', attentionGradKernel);

@@ -28,6 +28,13 @@ export interface FusedOps {
    * ∂y_n/∂x_n [N,H] and the backward pass is dy[:,None]·that.
    */
   headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D;
+  /**
+   * A frozen projection with its LoRA adapter, x·wᵀ (+ b) + scale·(x·aᵀ)·bLᵀ for x [N,in], w [out,in],
+   * b [out] (frozen), a [r,in], bL [out,r]: the adapter's product is accumulated into the projection's
+   * output (one buffer, no Add), and the backward pass does the same for dx = dy·w + (scale·dy·bL)·a.
+   * Differentiable in x, a and bL.
+   */
+  loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, a: tf.Tensor2D, bL: tf.Tensor2D, scale: number): tf.Tensor2D;
   /** RMSNorm over the last axis: w·x/√(mean(x²) + eps) (transformers' LlamaRMSNorm). Differentiable in x and w. */
   rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor;
   /**
@@ -151,6 +158,25 @@ const swigluOp = tf.customGrad(((gate: tf.Tensor, up: tf.Tensor, save: tf.GradSa
 
 const logProbOf = logProbByKernels('NativeLogSoftmaxPick', 'NativeLogSoftmaxPickGrad');
 
+function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, a: tf.Tensor2D, bL: tf.Tensor2D, scale: number): tf.Tensor2D {
+  const f = tf.customGrad(((xx: tf.Tensor2D, aa: tf.Tensor2D, bb: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const h = tf.matMul(xx, aa, false, true); // [N,r]
+    const sb = tf.mul(bb, scale); // [out,r]
+    const y = run('NativeMatMul2', b ? { a1: xx, b1: w, a2: h, b2: sb, bias: b } : { a1: xx, b1: w, a2: h, b2: sb }, { tB1: true, tB2: true }) as tf.Tensor2D;
+    save([xx, aa, h, sb, w]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => {
+        const [sx, sa, sh, ssb, sw] = s as tf.Tensor2D[];
+        const g = tf.matMul(dy, ssb); // scale·dy·bL [N,r]
+        const dx = run('NativeMatMul2', { a1: dy, b1: sw, a2: g, b2: sa }, { tB1: false, tB2: false }) as tf.Tensor2D;
+        return [dx, tf.matMul(g, sx, true, false), tf.mul(tf.matMul(dy, sh, true, false), scale)];
+      },
+    };
+  }) as never) as (xx: tf.Tensor2D, aa: tf.Tensor2D, bb: tf.Tensor2D) => tf.Tensor2D;
+  return f(x, a, bL);
+}
+
 function headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D {
   const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
   // the tape is on inside tf.grad / variableGrads (and not inside a kernel): only then compute ∂y/∂x
@@ -207,7 +233,7 @@ function attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.
   return run('NativeAttentionCached', { q, k, v, kc, vc, bias }, { scale, past }) as tf.Tensor4D;
 }
 
-const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, headLogProb, adamW, attention, attentionPacked, kvCache, attentionCached };
+const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, headLogProb, loraLinear, adamW, attention, attentionPacked, kvCache, attentionCached };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

@@ -4,6 +4,8 @@
 // kernel's vocabulary blocks, several row chunks, a temperature and an out-of-range target; central
 // finite differences of the native gradient; the no-gradient path; the fallback when the head weight
 // is trainable; and a LoRA Llama's (tied and untied) and GPT-2's loss and gradients on both backends.
+// Also the frozen projection with its LoRA adapter in one output buffer (NativeMatMul2 through ops.ts
+// `linearLoraT`): value and gradients in x, A and B against the cpu composite and finite differences.
 // Skipped when the addon is not built, unless RLHFC_REQUIRE_NATIVE=1.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +14,7 @@ import { registerNative } from '../../runtime/native/backend.ts';
 import { Llama, type LlamaConfig } from '../../runtime/model/llama.ts';
 import { GPT } from '../../runtime/model/gpt.ts';
 import type { LoraTarget } from '../../runtime/model/lora.ts';
-import { headLogProbs } from '../../runtime/model/ops.ts';
+import { headLogProbs, linearLoraT } from '../../runtime/model/ops.ts';
 import { Rng } from '../../runtime/rng.ts';
 import { lmBatch, tinyConfig } from './helpers.ts';
 
@@ -172,4 +174,73 @@ describe.skipIf(!available && !required)('native fused LM head (NativeHeadLogPro
   it('a LoRA Llama (untied lm_head): loss and gradients equal the cpu backend', () => modelLossAndGrads(() => new Llama(llama(false), { seed: 5 }), all));
   it('a LoRA GPT-2 (tied wte, vocabulary 2,300): loss and gradients equal the cpu backend', () =>
     modelLossAndGrads(() => new GPT(tinyConfig({ vocabSize: 2300 }), { seed: 6 }), ['c_attn', 'c_proj', 'c_fc'] as LoraTarget[]));
+});
+
+describe.skipIf(!available && !required)('native LoRA projection (NativeMatMul2)', () => {
+  beforeAll(() => {
+    expect(registerNative().ok).toBe(true);
+  });
+
+  /** y = linearLoraT(x, w, b, A, B, 2) and the gradients of Σ y·r in x, A, B on `backend`. */
+  async function lora(backend: string, shape: { lead: number[]; inDim: number; out: number; r: number; bias: boolean }) {
+    await tf.setBackend(backend);
+    const before = tf.memory().numTensors;
+    const { lead, inDim, out, r } = shape;
+    const outs = tf.tidy(() => {
+      const x = tf.tensor(rnd([...lead, inDim], 31, -2, 2), [...lead, inDim]);
+      const w = tf.tensor(rnd([out, inDim], 32), [out, inDim]) as tf.Tensor2D;
+      const b = shape.bias ? (tf.tensor(rnd([out], 33), [out]) as tf.Tensor1D) : undefined;
+      const A = tf.tensor(rnd([r, inDim], 34), [r, inDim]) as tf.Tensor2D;
+      const B = tf.tensor(rnd([out, r], 35), [out, r]) as tf.Tensor2D;
+      const rr = tf.tensor(rnd([...lead, out], 36), [...lead, out]);
+      const f = (xx: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) => linearLoraT(xx, w, b, aa as tf.Tensor2D, bb as tf.Tensor2D, 2);
+      return [f(x, A, B), ...tf.grads((xx: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, aa, bb), rr)))([x, A, B])];
+    });
+    const res = outs.map((o) => ({ shape: o.shape, data: Float32Array.from(o.dataSync()) }));
+    tf.dispose(outs);
+    expect(tf.memory().numTensors).toBe(before);
+    return res;
+  }
+
+  for (const shape of [
+    { lead: [2, 37], inDim: 40, out: 56, r: 4, bias: false }, // several row blocks on the pool
+    { lead: [3, 5], inDim: 24, out: 18, r: 2, bias: true },
+    { lead: [1, 200], inDim: 96, out: 160, r: 8, bias: false }, // above the threading threshold
+  ]) {
+    it(`x [${shape.lead},${shape.inDim}] → ${shape.out}, r ${shape.r}${shape.bias ? ', bias' : ''}: value and gradients equal the cpu composite`, async () => {
+      const cpu = await lora('cpu', shape);
+      const nat = await lora('native', shape);
+      cpu.forEach((o, i) => {
+        expect(nat[i].shape).toEqual(o.shape);
+        expect(worst(o.data, nat[i].data), `output ${i}`).toBeLessThanOrEqual(1e-4);
+        expect(Math.max(...Array.from(o.data, Math.abs)), `output ${i}`).toBeGreaterThan(1e-3);
+      });
+    });
+  }
+
+  it('gradients in x, A and B against central finite differences', async () => {
+    await tf.setBackend('native');
+    const [N, I, O, R] = [3, 4, 5, 2];
+    const init = [rnd([N, I], 41, -1, 1), rnd([R, I], 42, -1, 1), rnd([O, R], 43, -1, 1)];
+    const shapes = [[N, I], [R, I], [O, R]];
+    const w = tf.tensor(rnd([O, I], 44, -1, 1), [O, I]) as tf.Tensor2D;
+    const rr = tf.tensor(rnd([N, O], 45, -1, 1), [N, O]);
+    const before = tf.memory().numTensors;
+    const loss = (x: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(linearLoraT(x, w, undefined, a as tf.Tensor2D, b as tf.Tensor2D, 1.5), rr)) as tf.Scalar;
+    const grads = tf.tidy(() => tf.grads(loss)(init.map((v, i) => tf.tensor(v, shapes[i]))).map((g) => Float32Array.from(g.dataSync())));
+    const at = (vals: Float32Array[]) => tf.tidy(() => (loss as (...t: tf.Tensor[]) => tf.Scalar)(...vals.map((v, i) => tf.tensor(v, shapes[i]))).dataSync()[0]);
+    const eps = 1e-2;
+    for (let which = 0; which < 3; which++) {
+      for (let j = 0; j < init[which].length; j++) {
+        const p = init.map((v) => Float32Array.from(v));
+        const m = init.map((v) => Float32Array.from(v));
+        p[which][j] += eps;
+        m[which][j] -= eps;
+        const fd = (at(p) - at(m)) / (2 * eps);
+        expect(Math.abs(fd - grads[which][j]), `input ${which}[${j}]: finite difference ${fd}, gradient ${grads[which][j]}`).toBeLessThan(2e-3 + 1e-2 * Math.abs(fd));
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([w, rr]);
+  });
 });

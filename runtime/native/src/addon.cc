@@ -352,6 +352,49 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// matMul2(a1, b1, a2, b2, y, meta Int32Array [M, N, K1, K2, tB1, tB2], bias|null):
+// y [M,N] = a1 [M,K1]·op(b1) + a2 [M,K2]·op(b2) (+ bias): a projection and its LoRA path (or their
+// input gradients) as one output, the second product accumulated into the first in the GEMM
+// (no second [M,N] buffer, no Add). Rows split over the pool in multiples of the tile.
+napi_value MatMul2(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* A1 = static_cast<const float*>(ta(env, a.v[0]));
+  const float* B1 = static_cast<const float*>(ta(env, a.v[1]));
+  const float* A2 = static_cast<const float*>(ta(env, a.v[2]));
+  const float* B2 = static_cast<const float*>(ta(env, a.v[3]));
+  float* Y = static_cast<float*>(ta(env, a.v[4]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[5]));
+  const float* bias = static_cast<const float*>(ta(env, a.v[6]));
+  const int64_t M = m[0], N = m[1], K1 = m[2], K2 = m[3];
+  const bool tB1 = m[4] != 0, tB2 = m[5] != 0;
+  const int64_t ldb1 = tB1 ? K1 : N, ldb2 = tB2 ? K2 : N;
+  if (M == 0 || N == 0) return nullptr;
+  if (blas.sgemm) {
+    useBlasThreads(M * N * K1);
+    blas.sgemm(101, 111, tB1 ? 112 : 111, M, N, K1, 1.0f, A1, K1, B1, ldb1, 0.0f, Y, N);
+    blas.sgemm(101, 111, tB2 ? 112 : 111, M, N, K2, 1.0f, A2, K2, B2, ldb2, 1.0f, Y, N);
+    if (bias) T->bias_act(Y, bias, M, N, 0);
+    return nullptr;
+  }
+  const int64_t work = M * N * (K1 + K2);
+  const int nt = work >= OWN_MT_MIN ? std::min(maxThreads, pool.size()) : 1;
+  const int64_t unit = G->mr, units = (M + unit - 1) / unit;
+  const int parts = static_cast<int>(std::min<int64_t>(std::max(1, nt * PARTS_PER_THREAD), units));
+  auto rows = [&](int64_t s, int64_t e) {
+    if (e <= s) return;
+    if (K1 > 0) G->run(false, tB1, e - s, N, K1, A1 + s * K1, K1, B1, ldb1, Y + s * N, N, false);
+    else std::memset(Y + s * N, 0, sizeof(float) * (e - s) * N);
+    if (K2 > 0) G->run(false, tB2, e - s, N, K2, A2 + s * K2, K2, B2, ldb2, Y + s * N, N, true);
+    if (bias) T->bias_act(Y + s * N, bias, e - s, N, 0);
+  };
+  if (nt <= 1 || parts <= 1) {
+    rows(0, M);
+    return nullptr;
+  }
+  pool.run(parts, [&](int t) { rows(std::min(M, units * t / parts * unit), std::min(M, units * (t + 1) / parts * unit)); });
+  return nullptr;
+}
+
 // transpose(x, y, meta [rank, shape…, perm…]) for 4-byte elements
 napi_value Transpose(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -1145,7 +1188,7 @@ NAPI_MODULE_INIT() {
              {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
              {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
              {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
-             {"logSoftmaxPick", LogSoftmaxPick}, {"headLogProb", HeadLogProb}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad},
+             {"logSoftmaxPick", LogSoftmaxPick}, {"headLogProb", HeadLogProb}, {"matMul2", MatMul2}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad},
              {"rmsNorm", RmsNorm}, {"rmsNormGrad", RmsNormGrad}, {"rope", Rope}, {"swiglu", Swiglu}, {"swigluGrad", SwigluGrad}};
   for (const auto& f : fns) {
     napi_value v;
