@@ -14,7 +14,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';
-import { fusedOps } from '../native/fused.ts';
+import { fusedOps, recordingGradients } from '../native/fused.ts';
 import { webgpuLogProbOf } from '../webgpu/logprob.ts';
 import { webgpuAttention, webgpuAttentionCached, webgpuAttentionFits, webgpuKvCache } from '../webgpu/attention.ts';
 import { webgpuLayerNorm, webgpuNormFits, webgpuRmsNorm } from '../webgpu/norm.ts';
@@ -213,7 +213,7 @@ export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
  */
 export function headLogProbs(hidden: tf.Tensor, w: tf.Tensor2D, targets: tf.Tensor, temperature = 1, frozen = false): tf.Tensor {
   const f = fusedOps();
-  if (f && (frozen || !(tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn())) {
+  if (f && (frozen || !recordingGradients())) {
     const C = hidden.shape[hidden.shape.length - 1];
     const y = f.headLogProb(tf.reshape(hidden, [-1, C]) as tf.Tensor2D, w, tf.reshape(targets, [-1]), temperature);
     return tf.reshape(y, hidden.shape.slice(0, -1));

@@ -177,11 +177,14 @@ function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, 
   return f(x, a, bL);
 }
 
+/** Whether the engine is recording a gradient tape now (inside tf.grad / variableGrads, not inside a kernel). */
+export function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
 function headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D {
   const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
-  // the tape is on inside tf.grad / variableGrads (and not inside a kernel): only then compute ∂y/∂x
-  const taping = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
-  if (!taping) return (run('NativeHeadLogProb', { x, w, targets: t }, { temperature, grad: false }) as tf.Tensor[])[0] as tf.Tensor1D;
+  if (!recordingGradients()) return (run('NativeHeadLogProb', { x, w, targets: t }, { temperature, grad: false }) as tf.Tensor[])[0] as tf.Tensor1D;
   const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const [y, g] = run('NativeHeadLogProb', { x: xx, w, targets: t }, { temperature, grad: true }) as tf.Tensor[];
     save([g]);
