@@ -9,7 +9,7 @@ import { asTensors, type Batch, type TensorBatch } from './batch.ts';
 import type { Rng } from '../rng.ts';
 import type { CausalLM, CausalLMConfig, ForwardOptions, HeadKind, KVCache, KVSlots } from './causal-lm.ts';
 import { uid, type Lora, type LoraOptions } from './lora.ts';
-import { logProbOf, logSoftmax, pick, weightedMean } from './ops.ts';
+import { headLogProbs, logSoftmax, pick, weightedMean } from './ops.ts';
 
 export abstract class Decoder implements CausalLM {
   abstract readonly family: string;
@@ -25,6 +25,8 @@ export abstract class Decoder implements CausalLM {
   abstract forward(ids: tf.Tensor, mask?: tf.Tensor, o?: ForwardOptions): { hidden: tf.Tensor3D; cache?: KVCache };
   abstract kvSlots(B: number, capacity: number): KVSlots | undefined;
   abstract head(hidden: tf.Tensor): tf.Tensor;
+  /** The LM head's weight [V, C] (`head` is hidden·wᵀ with it; no bias). */
+  protected abstract headWeight(): tf.Tensor2D;
   abstract valuesFrom(hidden: tf.Tensor): tf.Tensor2D;
   abstract rewards(ids: tf.Tensor, mask: tf.Tensor | undefined, lastIndex: tf.Tensor, o?: ForwardOptions): tf.Tensor1D;
   abstract addHead(kind: HeadKind): void;
@@ -97,7 +99,7 @@ export abstract class Decoder implements CausalLM {
   /** Mean cross-entropy over positions where targetsMask = 1 (pretraining; SFT's completion-only loss). */
   lmLoss(batch: Batch | TensorBatch, o: { training?: boolean } = {}): tf.Scalar {
     const b = asTensors(batch);
-    const lp = logProbOf(this.logits(b.ids, b.mask, { training: o.training, segments: b.segments }), b.targets);
+    const lp = this.logProbsFrom(this.hidden(b.ids, b.mask, { training: o.training, segments: b.segments }), b.targets);
     return tf.neg(weightedMean(lp, b.targetsMask));
   }
 
@@ -107,8 +109,7 @@ export abstract class Decoder implements CausalLM {
    * temperature). Mask the positions yourself.
    */
   logProbsFrom(hidden: tf.Tensor, targets: tf.Tensor, temperature = 1): tf.Tensor2D {
-    const logits = this.head(hidden);
-    return logProbOf(temperature === 1 ? logits : tf.div(logits, temperature), targets) as tf.Tensor2D;
+    return headLogProbs(hidden, this.headWeight(), targets, temperature, this.frozen) as tf.Tensor2D;
   }
 
   /** Log-probs of targets [B,T] and the entropy of each position's distribution [B,T], from hidden states. */

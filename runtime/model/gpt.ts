@@ -233,7 +233,11 @@ export class GPT extends Decoder {
 
   /** LM head (tied to wte) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
-    return linearT(hidden, this.w('transformer.wte.weight') as tf.Tensor2D, undefined, this.frozen);
+    return linearT(hidden, this.headWeight(), undefined, this.frozen);
+  }
+
+  protected headWeight(): tf.Tensor2D {
+    return this.w('transformer.wte.weight') as tf.Tensor2D;
   }
 
   /** Value head per position [B,T] on given hidden states. */

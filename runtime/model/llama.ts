@@ -16,7 +16,7 @@ import { Decoder } from './decoder.ts';
 import { attentionLayout } from './gpt.ts';
 import { LLAMA_LORA_MODULES } from './lora-targets.ts';
 import { Lora, type LoraLayout, type LoraOptions } from './lora.ts';
-import { attendCached, attention as attend, embed, kvBuffer, linearT, pick, rmsNorm, rotary, swiglu } from './ops.ts';
+import { attendCached, attention as attend, embed, kvBuffer, linearLoraT, linearT, pick, rmsNorm, rotary, swiglu } from './ops.ts';
 
 export type LlamaFamily = 'llama' | 'qwen2' | 'qwen3' | 'mistral';
 export const LLAMA_FAMILIES: readonly LlamaFamily[] = ['llama', 'qwen2', 'qwen3', 'mistral'];
@@ -228,6 +228,8 @@ export class Llama extends Decoder {
   /** A projection of layer i, nn.Linear layout (x·Wᵀ + b), with its LoRA delta. */
   private proj(layer: number, module: string, x: tf.Tensor, training: boolean): tf.Tensor {
     const p = `model.layers.${layer}.${module}.`;
+    const ad = this.frozen ? this.lora?.plain(layer, module, training) : undefined;
+    if (ad) return linearLoraT(x, this.w(p + 'weight') as tf.Tensor2D, this.weights.get(p + 'bias') as tf.Tensor1D | undefined, ad.A, ad.B, ad.scale);
     const y = linearT(x, this.w(p + 'weight') as tf.Tensor2D, this.weights.get(p + 'bias') as tf.Tensor1D | undefined, this.frozen);
     const d = this.lora?.delta(layer, module, x, training);
     return d ? tf.add(y, d) : y;
@@ -319,9 +321,13 @@ export class Llama extends Decoder {
 
   /** LM head (lm_head, or the token embedding when tied) on hidden states [...,C] → [...,V]. */
   head(hidden: tf.Tensor): tf.Tensor {
+    return linearT(hidden, this.headWeight(), undefined, this.frozen);
+  }
+
+  protected headWeight(): tf.Tensor2D {
     const name = this.config.tie ? 'model.embed_tokens.weight' : 'lm_head.weight';
     if (!this.weights.has(name)) throw new Error('this model has no LM head (a reward model saved without lm_head): it scores, it does not generate');
-    return linearT(hidden, this.w(name) as tf.Tensor2D, undefined, this.frozen);
+    return this.w(name) as tf.Tensor2D;
   }
 
   valuesFrom(hidden: tf.Tensor): tf.Tensor2D {

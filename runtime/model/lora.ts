@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError, diag } from '../../core/diagnostics.ts';
 import { Rng } from '../rng.ts';
-import { dropout, linear, mm } from './ops.ts';
+import { dropout, linearT, mm } from './ops.ts';
 import { GPT2_LORA_MODULES, selects, unknownTargets, validTargets } from './lora-targets.ts';
 
 /** A projection LoRA can target, as PEFT names it: a module's short name (`c_attn`, `q_proj`), or its full name in a block (`mlp.c_proj`), or `all-linear`. */
@@ -121,8 +121,23 @@ export class Lora {
     const ad = this.adapters.get(`${layer}.${module}`);
     if (!ad) return undefined;
     const xin = training ? dropout(x, this.dropout, this.rng.seed()) : x;
-    const h = linear(xin, tf.transpose(ad.A) as tf.Tensor2D);
-    return tf.mul(linear(h, tf.transpose(ad.B) as tf.Tensor2D), this.scale);
+    // h·(scale·B)ᵀ: the scale multiplies the small [out, r] B, not the [.., out] product; linearT reads
+    // A and B transposed in place on the native backend (no Transpose kernels)
+    const h = linearT(xin, ad.A as tf.Tensor2D);
+    return linearT(h, tf.mul(ad.B, this.scale) as tf.Tensor2D);
+  }
+
+  /**
+   * The adapter at a projection for a caller that applies it itself (ops.ts `linearLoraT`), when `delta`
+   * would be x·Aᵀ·(scale·B)ᵀ exactly: active and without dropout. Consumes the dropout seed as `delta`
+   * does, so the random streams stay the same.
+   */
+  plain(layer: number, module: LoraModule, training: boolean): { A: tf.Tensor2D; B: tf.Tensor2D; scale: number } | undefined {
+    if (!this.enabled || this.merged || (training && this.dropout > 0)) return undefined;
+    const ad = this.adapters.get(`${layer}.${module}`);
+    if (!ad) return undefined;
+    if (training) this.rng.seed();
+    return { A: ad.A as tf.Tensor2D, B: ad.B as tf.Tensor2D, scale: this.scale };
   }
 
   /**
@@ -134,8 +149,8 @@ export class Lora {
     const ad = this.adapters.get(`${layer}.${module}`);
     if (!ad) return undefined;
     const xin = training ? dropout(x, this.dropout, this.rng.seed()) : x;
-    const h = linear(xin, tf.transpose(ad.A) as tf.Tensor2D);
-    return tf.split(ad.B, parts, 0).map((b) => tf.mul(linear(h, tf.transpose(b) as tf.Tensor2D), this.scale));
+    const h = linearT(xin, ad.A as tf.Tensor2D);
+    return tf.split(tf.mul(ad.B, this.scale), parts, 0).map((b) => linearT(h, b as tf.Tensor2D));
   }
 
   /** ΔW for one adapter in the base weight's layout (a new tensor): [in,out] = scale · Aᵀ · Bᵀ, or [out,in] = scale · B · A. */

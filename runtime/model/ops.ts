@@ -14,7 +14,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { installFreeingGradients } from '../gradients.ts';
-import { fusedOps } from '../native/fused.ts';
+import { fusedOps, recordingGradients } from '../native/fused.ts';
 import { webgpuLogProbOf } from '../webgpu/logprob.ts';
 import { webgpuAttention, webgpuAttentionCached, webgpuAttentionFits, webgpuKvCache } from '../webgpu/attention.ts';
 import { webgpuLayerNorm, webgpuNormFits, webgpuRmsNorm } from '../webgpu/norm.ts';
@@ -84,6 +84,20 @@ export function linearT(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, frozen = 
   const lead = x.shape.slice(0, -1);
   const y = nativeLinear(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, w, b, frozen, true);
   return tf.reshape(y, [...lead, w.shape[0]]);
+}
+
+/**
+ * A frozen nn.Linear-layout projection with a LoRA adapter (no dropout): x·wᵀ (+ b) + scale·(x·aᵀ)·bLᵀ
+ * for x [..., in], w [out, in], a [r, in], bL [out, r]; gradients for x, a and bL only. On the native
+ * backend the adapter's product accumulates into the projection's output buffer, forward and backward
+ * (fused.ts `loraLinear`); elsewhere the two products and an add, as `Lora.delta` computes them.
+ */
+export function linearLoraT(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D | undefined, a: tf.Tensor2D, bL: tf.Tensor2D, scale: number): tf.Tensor {
+  const f = fusedOps();
+  if (!f) return tf.add(linearT(x, w, b, true), linearT(linearT(x, a), tf.mul(bL, scale) as tf.Tensor2D));
+  const inDim = x.shape[x.shape.length - 1];
+  const y = f.loraLinear(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, w, b, a, bL, scale);
+  return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
 }
 
 /**
@@ -188,6 +202,24 @@ export function logProbOf(logits: tf.Tensor, idx: tf.Tensor): tf.Tensor {
   if (f) return f.logProbOf(logits, idx);
   if (tf.getBackend() === 'webgpu') return webgpuLogProbOf(logits, idx); // two WGSL kernels (runtime/webgpu)
   return pick(logSoftmax(logits), idx);
+}
+
+/**
+ * The LM head and the log-probability of each target: log softmax(hidden·wᵀ / temperature)[targets]
+ * for hidden [..., C], w [V, C] (tied embedding or lm_head) → [...]. `frozen`: w gets no gradient
+ * (LoRA). On the native backend, when w needs no gradient (frozen, or no gradient being recorded),
+ * one kernel that never holds the [.., V] logits (fused.ts `headLogProb`); otherwise the head's
+ * product and `logProbOf`.
+ */
+export function headLogProbs(hidden: tf.Tensor, w: tf.Tensor2D, targets: tf.Tensor, temperature = 1, frozen = false): tf.Tensor {
+  const f = fusedOps();
+  if (f && (frozen || !recordingGradients())) {
+    const C = hidden.shape[hidden.shape.length - 1];
+    const y = f.headLogProb(tf.reshape(hidden, [-1, C]) as tf.Tensor2D, w, tf.reshape(targets, [-1]), temperature);
+    return tf.reshape(y, hidden.shape.slice(0, -1));
+  }
+  const logits = linearT(hidden, w, undefined, frozen);
+  return logProbOf(temperature === 1 ? logits : tf.div(logits, temperature), targets);
 }
 
 /** x [..., N] at integer indices idx [...] → [...], via a one-hot multiply (no gather with batchDims). */

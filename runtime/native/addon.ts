@@ -31,6 +31,10 @@ export interface Addon {
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   logSoftmaxPick(x: Float32Array, targets: Int32Array, y: Float32Array, lse: Float32Array, cols: number): void;
   logSoftmaxPickGrad(x: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dx: Float32Array, cols: number): void;
+  /** y [M,N] = a1·op(b1) + a2·op(b2) (+ bias), meta [M, N, K1, K2, tB1, tB2]. */
+  matMul2(a1: Float32Array, b1: Float32Array, a2: Float32Array, b2: Float32Array, y: Float32Array, meta: Int32Array, bias: Float32Array | null): void;
+  /** y [N] = log softmax(x·wᵀ/temperature)[t] chunk-wise (no [N,V] logits); g [N,H] = ∂y_n/∂x_n when given. */
+  headLogProb(x: Float32Array, w: Float32Array, targets: Int32Array, y: Float32Array, g: Float32Array | null, N: number, V: number, H: number, temperature: number): void;
   /**
    * Fused causal attention: meta [B, H, T, L, D, Bb, S, K] (k, v [B,K,S,D], the first L rows used; query
    * head h reads kv head h / (H/K)); y = softmax(scale·q·kᵀ + bias)·v, probs saved.

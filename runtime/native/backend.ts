@@ -730,6 +730,43 @@ function logSoftmaxPickGradKernel(args: Args): TI {
   return out(b, x.shape, 'float32', dx);
 }
 
+// NativeMatMul2: a1 [M,K1], b1 [K1,N] (or [N,K1] with tB1), a2 [M,K2], b2 likewise, bias [N] optional →
+// a1·op(b1) + a2·op(b2) + bias: a frozen projection and its LoRA path in one output buffer.
+function matMul2Kernel(args: Args): TI {
+  const { a1, b1, a2, b2, bias } = args.inputs;
+  const { tB1, tB2 } = args.attrs as { tB1: boolean; tB2: boolean };
+  f32Inputs('NativeMatMul2', bias ? [a1, b1, a2, b2, bias] : [a1, b1, a2, b2]);
+  const [M, K1] = a1.shape;
+  const K2 = a2.shape[1];
+  const N = tB1 ? b1.shape[0] : b1.shape[1];
+  const ok = a1.shape.length === 2 && a2.shape.length === 2 && a2.shape[0] === M && (tB1 ? b1.shape[1] === K1 : b1.shape[0] === K1) &&
+    (tB2 ? b2.shape.join() === [N, K2].join() : b2.shape.join() === [K2, N].join()) && (!bias || size(bias.shape) === N);
+  if (!ok) throw new Error(`NativeMatMul2: a1 [M,K1], b1, a2 [M,K2], b2, bias [N] do not fit: [${a1.shape}], [${b1.shape}] tB1 ${tB1}, [${a2.shape}], [${b2.shape}] tB2 ${tB2}${bias ? `, [${bias.shape}]` : ''}`);
+  const b = args.backend;
+  const y = b.f32(M * N);
+  b.addon.matMul2(vals(b, a1), vals(b, b1), vals(b, a2), vals(b, b2), y, Int32Array.of(M, N, K1, K2, tB1 ? 1 : 0, tB2 ? 1 : 0), bias ? vals(b, bias) : null);
+  return out(b, [M, N], 'float32', y);
+}
+
+// NativeHeadLogProb: x [N,H], w [V,H] (the LM head, frozen), targets [N] int32 → y [N] (and g [N,H],
+// ∂y_n/∂x_n, when attrs.grad): log softmax(x·wᵀ/temperature) at the targets without the [N,V] logits.
+function headLogProbKernel(args: Args): TI[] {
+  const { x, w, targets } = args.inputs;
+  const { temperature, grad } = args.attrs as { temperature: number; grad: boolean };
+  f32Inputs('NativeHeadLogProb', [x, w]);
+  const [N, H] = x.shape;
+  const V = w.shape[0];
+  if (x.shape.length !== 2 || w.shape.length !== 2 || w.shape[1] !== H || targets.dtype !== 'int32' || size(targets.shape) !== N)
+    throw new Error(`NativeHeadLogProb: x [N,H], w [V,H], int32 targets [N] expected, got x [${x.shape}], w [${w.shape}], targets [${targets.shape}] ${targets.dtype}`);
+  const b = args.backend;
+  const y = b.f32(N);
+  const g = grad ? b.f32(N * H) : null;
+  b.addon.headLogProb(vals(b, x), vals(b, w), vals(b, targets) as unknown as Int32Array, y, g, N, V, H, temperature);
+  const outs = [out(b, [N], 'float32', y)];
+  if (g) outs.push(out(b, [N, H], 'float32', g));
+  return outs;
+}
+
 // NativeAttention: q [B,H,T,D], k, v [B,K,L,D] (K kv heads, H a multiple of K: grouped-query), bias
 // [Bb,1,T,L] or [Bb,T,L] (Bb = 1 or B) → y [B,H,T,D], probs [B,H,T,L]
 function attentionKernel(args: Args): TI[] {
@@ -941,6 +978,8 @@ export function nativeKernels(): Map<string, KFn> {
   k.set('NativeGeluGrad', geluGradKernel);
   k.set('NativeLogSoftmaxPick', logSoftmaxPickKernel);
   k.set('NativeLogSoftmaxPickGrad', logSoftmaxPickGradKernel);
+  k.set('NativeHeadLogProb', headLogProbKernel);
+  k.set('NativeMatMul2', matMul2Kernel);
   k.set('NativeAdam', adamKernel);
   k.set('NativeAttention', attentionKernel);
   k.set('NativeAttentionGrad', attentionGradKernel);

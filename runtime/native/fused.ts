@@ -21,6 +21,20 @@ export interface FusedOps {
   linearGelu(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, o: { transposeW: boolean; frozen: boolean }): tf.Tensor2D;
   /** log softmax(logits)[…, targets] → logits.shape without the last axis; differentiable in logits. */
   logProbOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor;
+  /**
+   * log softmax(x·wᵀ / temperature) at the targets for x [N,H], w [V,H], targets [N] → [N], in one
+   * kernel that never holds the [N,V] logits (vocabulary blocks, a running log-sum-exp). Differentiable
+   * in x only (w must be frozen): when the tape is recording, the forward pass also returns
+   * ∂y_n/∂x_n [N,H] and the backward pass is dy[:,None]·that.
+   */
+  headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D;
+  /**
+   * A frozen projection with its LoRA adapter, x·wᵀ (+ b) + scale·(x·aᵀ)·bLᵀ for x [N,in], w [out,in],
+   * b [out] (frozen), a [r,in], bL [out,r]: the adapter's product is accumulated into the projection's
+   * output (one buffer, no Add), and the backward pass does the same for dx = dy·w + (scale·dy·bL)·a.
+   * Differentiable in x, a and bL.
+   */
+  loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, a: tf.Tensor2D, bL: tf.Tensor2D, scale: number): tf.Tensor2D;
   /** RMSNorm over the last axis: w·x/√(mean(x²) + eps) (transformers' LlamaRMSNorm). Differentiable in x and w. */
   rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor;
   /**
@@ -144,6 +158,41 @@ const swigluOp = tf.customGrad(((gate: tf.Tensor, up: tf.Tensor, save: tf.GradSa
 
 const logProbOf = logProbByKernels('NativeLogSoftmaxPick', 'NativeLogSoftmaxPickGrad');
 
+function loraLinear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, a: tf.Tensor2D, bL: tf.Tensor2D, scale: number): tf.Tensor2D {
+  const f = tf.customGrad(((xx: tf.Tensor2D, aa: tf.Tensor2D, bb: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const h = tf.matMul(xx, aa, false, true); // [N,r]
+    const sb = tf.mul(bb, scale); // [out,r]
+    const y = run('NativeMatMul2', b ? { a1: xx, b1: w, a2: h, b2: sb, bias: b } : { a1: xx, b1: w, a2: h, b2: sb }, { tB1: true, tB2: true }) as tf.Tensor2D;
+    save([xx, aa, h, sb, w]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor2D, s: tf.Tensor[]) => {
+        const [sx, sa, sh, ssb, sw] = s as tf.Tensor2D[];
+        const g = tf.matMul(dy, ssb); // scale·dy·bL [N,r]
+        const dx = run('NativeMatMul2', { a1: dy, b1: sw, a2: g, b2: sa }, { tB1: false, tB2: false }) as tf.Tensor2D;
+        return [dx, tf.matMul(g, sx, true, false), tf.mul(tf.matMul(dy, sh, true, false), scale)];
+      },
+    };
+  }) as never) as (xx: tf.Tensor2D, aa: tf.Tensor2D, bb: tf.Tensor2D) => tf.Tensor2D;
+  return f(x, a, bL);
+}
+
+/** Whether the engine is recording a gradient tape now (inside tf.grad / variableGrads, not inside a kernel). */
+export function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
+function headLogProb(x: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor, temperature: number): tf.Tensor1D {
+  const t = targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32');
+  if (!recordingGradients()) return (run('NativeHeadLogProb', { x, w, targets: t }, { temperature, grad: false }) as tf.Tensor[])[0] as tf.Tensor1D;
+  const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, g] = run('NativeHeadLogProb', { x: xx, w, targets: t }, { temperature, grad: true }) as tf.Tensor[];
+    save([g]);
+    return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => tf.mul(s[0], tf.expandDims(dy, -1)) };
+  }) as never) as (xx: tf.Tensor) => tf.Tensor1D;
+  return f(x);
+}
+
 function adamW(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, o: { beta1: number; beta2: number; stepSize: number; bc2sqrt: number; eps: number; decay: number }): void {
   // in place when no one else holds the variables' buffers (the usual case between steps)
   const b = tf.backend() as unknown as { adamInPlace?: (...a: unknown[]) => boolean };
@@ -187,7 +236,7 @@ function attentionCached(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kc: tf.
   return run('NativeAttentionCached', { q, k, v, kc, vc, bias }, { scale, past }) as tf.Tensor4D;
 }
 
-const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, adamW, attention, attentionPacked, kvCache, attentionCached };
+const OPS: FusedOps = { layerNorm, rmsNorm, rotary, swiglu: swigluOp, gelu: geluOp, linearGelu, logProbOf, headLogProb, loraLinear, adamW, attention, attentionPacked, kvCache, attentionCached };
 
 /** The fused ops while the native backend is the active one, else undefined. */
 export function fusedOps(): FusedOps | undefined {

@@ -352,6 +352,49 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// matMul2(a1, b1, a2, b2, y, meta Int32Array [M, N, K1, K2, tB1, tB2], bias|null):
+// y [M,N] = a1 [M,K1]·op(b1) + a2 [M,K2]·op(b2) (+ bias): a projection and its LoRA path (or their
+// input gradients) as one output, the second product accumulated into the first in the GEMM
+// (no second [M,N] buffer, no Add). Rows split over the pool in multiples of the tile.
+napi_value MatMul2(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* A1 = static_cast<const float*>(ta(env, a.v[0]));
+  const float* B1 = static_cast<const float*>(ta(env, a.v[1]));
+  const float* A2 = static_cast<const float*>(ta(env, a.v[2]));
+  const float* B2 = static_cast<const float*>(ta(env, a.v[3]));
+  float* Y = static_cast<float*>(ta(env, a.v[4]));
+  const int32_t* m = static_cast<const int32_t*>(ta(env, a.v[5]));
+  const float* bias = static_cast<const float*>(ta(env, a.v[6]));
+  const int64_t M = m[0], N = m[1], K1 = m[2], K2 = m[3];
+  const bool tB1 = m[4] != 0, tB2 = m[5] != 0;
+  const int64_t ldb1 = tB1 ? K1 : N, ldb2 = tB2 ? K2 : N;
+  if (M == 0 || N == 0) return nullptr;
+  if (blas.sgemm) {
+    useBlasThreads(M * N * K1);
+    blas.sgemm(101, 111, tB1 ? 112 : 111, M, N, K1, 1.0f, A1, K1, B1, ldb1, 0.0f, Y, N);
+    blas.sgemm(101, 111, tB2 ? 112 : 111, M, N, K2, 1.0f, A2, K2, B2, ldb2, 1.0f, Y, N);
+    if (bias) T->bias_act(Y, bias, M, N, 0);
+    return nullptr;
+  }
+  const int64_t work = M * N * (K1 + K2);
+  const int nt = work >= OWN_MT_MIN ? std::min(maxThreads, pool.size()) : 1;
+  const int64_t unit = G->mr, units = (M + unit - 1) / unit;
+  const int parts = static_cast<int>(std::min<int64_t>(std::max(1, nt * PARTS_PER_THREAD), units));
+  auto rows = [&](int64_t s, int64_t e) {
+    if (e <= s) return;
+    if (K1 > 0) G->run(false, tB1, e - s, N, K1, A1 + s * K1, K1, B1, ldb1, Y + s * N, N, false);
+    else std::memset(Y + s * N, 0, sizeof(float) * (e - s) * N);
+    if (K2 > 0) G->run(false, tB2, e - s, N, K2, A2 + s * K2, K2, B2, ldb2, Y + s * N, N, true);
+    if (bias) T->bias_act(Y + s * N, bias, e - s, N, 0);
+  };
+  if (nt <= 1 || parts <= 1) {
+    rows(0, M);
+    return nullptr;
+  }
+  pool.run(parts, [&](int t) { rows(std::min(M, units * t / parts * unit), std::min(M, units * (t + 1) / parts * unit)); });
+  return nullptr;
+}
+
 // transpose(x, y, meta [rank, shape…, perm…]) for 4-byte elements
 napi_value Transpose(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -729,6 +772,82 @@ void forItems(int64_t items, int64_t workPerItem, const std::function<void(int64
   });
 }
 
+// ---- LM head and log-softmax at the targets in one pass (runtime/native/fused.ts headLogProb) -------
+// headLogProb(x [N,H], w [V,H], t [N] int32, y [N], g [N,H] | null, N, V, H, temperature):
+// y_n = log softmax(x_n·wᵀ / temperature)[t_n] without the [N,V] logits: rows are split into chunks
+// (one per pool part), and each chunk walks the vocabulary in blocks of HEAD_VC columns: the block's
+// logits (one GEMM into a chunk-sized scratch), their max, exp and sum folded into a running
+// log-sum-exp (m, l) as in flash attention. With g (a gradient will be taken), the same pass
+// accumulates acc_n = Σ_v exp(z_nv − m_n)·w_v (a second GEMM on the block, acc rescaled when m
+// grows), and writes g_n = ∂y_n/∂x_n = (w[t_n] − acc_n/l_n) / temperature: the backward pass is then
+// dx = dy[:,None]·g. No gradient for w (callers use it only when w is frozen). Targets outside
+// [0,V) give y = 0 and g = 0 (as the composite pick with a one-hot does).
+constexpr int64_t HEAD_VC = 2048;
+napi_value HeadLogProb(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const float* x = static_cast<const float*>(ta(env, a.v[0]));
+  const float* w = static_cast<const float*>(ta(env, a.v[1]));
+  const int32_t* t = static_cast<const int32_t*>(ta(env, a.v[2]));
+  float* y = static_cast<float*>(ta(env, a.v[3]));
+  float* g = static_cast<float*>(ta(env, a.v[4]));
+  const int64_t N = i64(env, a.v[5]), V = i64(env, a.v[6]), H = i64(env, a.v[7]);
+  const float temp = static_cast<float>(f64(env, a.v[8]));
+  if (N == 0) return nullptr;
+  const int nt = std::max(1, std::min(maxThreads, pool.size()));
+  const int64_t mr = G->mr;
+  int64_t R = (N + nt * PARTS_PER_THREAD - 1) / (nt * PARTS_PER_THREAD);
+  R = std::min<int64_t>(std::max<int64_t>((R + mr - 1) / mr * mr, mr), 512);
+  const int64_t items = (N + R - 1) / R;
+  forItems(items, R * V * H * (g ? 2 : 1), [&](int64_t it) {
+    const int64_t r0 = it * R, rn = std::min(R, N - r0);
+    const int64_t VC = std::min(HEAD_VC, V);
+    std::vector<float> s(rn * VC), m(rn, -INFINITY), l(rn, 0.0f), tl(rn, 0.0f), acc(g ? rn * H : 0, 0.0f);
+    for (int64_t v0 = 0; v0 < V; v0 += VC) {
+      const int64_t vc = std::min(VC, V - v0);
+      G->run(false, true, rn, vc, H, x + r0 * H, H, w + v0 * H, H, s.data(), vc, false);
+      for (int64_t i = 0; i < rn; i++) {
+        float* z = s.data() + i * vc;
+        if (temp != 1.0f)
+          for (int64_t c = 0; c < vc; c++) z[c] /= temp;
+        float bm = z[0];
+        for (int64_t c = 1; c < vc; c++) bm = z[c] > bm ? z[c] : bm;
+        const int32_t tt = t[r0 + i];
+        if (tt >= v0 && tt < v0 + vc) tl[i] = z[tt - v0];
+        const float mn = std::max(m[i], bm);
+        const float scale = std::exp(m[i] - mn);  // 0 on the first block (m = −inf)
+        for (int64_t c = 0; c < vc; c++) z[c] -= mn;
+        T->unary(U_EXP, z, z, vc, 0);
+        float sum = 0;
+        for (int64_t c = 0; c < vc; c++) sum += z[c];
+        l[i] = l[i] * scale + sum;
+        m[i] = mn;
+        if (g && scale != 1.0f) {
+          float* ar = acc.data() + i * H;
+          for (int64_t h = 0; h < H; h++) ar[h] *= scale;
+        }
+      }
+      if (g) G->run(false, false, rn, H, vc, s.data(), vc, w + v0 * H, H, acc.data(), H, true);
+    }
+    for (int64_t i = 0; i < rn; i++) {
+      const int32_t tt = t[r0 + i];
+      const bool valid = tt >= 0 && tt < V;
+      y[r0 + i] = valid ? tl[i] - (m[i] + std::log(l[i])) : 0.0f;
+      if (!g) continue;
+      float* gr = g + (r0 + i) * H;
+      if (!valid) {
+        std::memset(gr, 0, sizeof(float) * H);
+        continue;
+      }
+      const float* wt = w + static_cast<int64_t>(tt) * H;
+      const float* ar = acc.data() + i * H;
+      const float il = 1.0f / l[i];
+      for (int64_t h = 0; h < H; h++) gr[h] = (wt[h] - ar[h] * il) / temp;
+    }
+  });
+  return nullptr;
+}
+
+
 // attention(q [B,H,T,D], k [B,K,S,D], v [B,K,S,D], bias [Bb,T,L], y [B,H,T,D], p [B,H,T,L], meta [B, H, T, L, D, Bb, S?, K?], scale)
 // Keys and values are the first L of S rows per head (S = L when meta has 6 entries): a preallocated
 // KV cache of S positions with L filled. K key/value heads (K = H when absent; H a multiple of K):
@@ -1069,7 +1188,7 @@ NAPI_MODULE_INIT() {
              {"transpose", Transpose}, {"transpose2d", Transpose2d}, {"gather", Gather}, {"blocks", Blocks}, {"slice", Slice},     {"tile", Tile},         {"oneHot", OneHot},
              {"segmentSum", SegmentSum}, {"adam", Adam},   {"cast", Cast},     {"setThreads", SetThreads}, {"info", Info},
              {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad}, {"gelu", Gelu}, {"geluGrad", GeluGrad}, {"softmaxGrad", SoftmaxGrad}, {"sigmoidGrad", SigmoidGrad},
-             {"logSoftmaxPick", LogSoftmaxPick}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad},
+             {"logSoftmaxPick", LogSoftmaxPick}, {"headLogProb", HeadLogProb}, {"matMul2", MatMul2}, {"logSoftmaxPickGrad", LogSoftmaxPickGrad}, {"attention", Attention}, {"attentionGrad", AttentionGrad}, {"attentionPacked", AttentionPacked}, {"attentionPackedGrad", AttentionPackedGrad},
              {"rmsNorm", RmsNorm}, {"rmsNormGrad", RmsNormGrad}, {"rope", Rope}, {"swiglu", Swiglu}, {"swigluGrad", SwigluGrad}};
   for (const auto& f : fns) {
     napi_value v;
