@@ -63,7 +63,7 @@ describeInterop('interop: rlhfc and Transformers take the same optimizer steps',
 
   it(`a tiny GPT-2, ${STEPS} steps of AdamW with warm-up, cosine decay, weight decay and clipping, in lockstep`, { timeout: 120_000 }, async () => {
     const before = tf.memory().numTensors;
-    const model = tinyModel({ context: 16, width: 32, heads: 2, layers: 2 }, 3);
+    const model = tinyModel({ context: 16, width: 32, heads: 2, layers: 2 }, 3); // width 32: C below
     await toCheckpoint(join(tmp, 'init'), model);
     const lm = new LM(model, tok, undefined, 'causal_lm');
     // warm-up, peak, decay, a floor of 0 at the end; clipping at 0.5 (the tiny model's norms are ~1)
@@ -118,7 +118,13 @@ describeInterop('interop: rlhfc and Transformers take the same optimizer steps',
       const t = torch.weights[name];
       let diff = 0;
       let norm = 0;
+      // The key bias (the middle third of c_attn.bias) has a gradient of exactly 0 (adding it shifts every
+      // score of a query alike, which softmax ignores): both engines hand AdamW float noise there, which
+      // it scales up to steps of size lr, so those entries are noise in both and are not compared.
+      const C = 32;
+      const skip = (i: number) => name.endsWith('attn.c_attn.bias') && i >= C && i < 2 * C;
       for (let i = 0; i < w.length; i++) {
+        if (skip(i)) continue;
         diff += (w[i] - t[i]) ** 2;
         norm += t[i] ** 2;
       }
@@ -134,7 +140,7 @@ def rates(kind, **kw):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     s = get_scheduler(kind, opt, num_warmup_steps=7, num_training_steps=40, scheduler_specific_kwargs=kw or None)
     out = []
-    for _ in range(45):
+    for _ in range(41):  # steps 0..40: a stage never steps past its total (there Transformers' cosine rises again)
         out.append(opt.param_groups[0]["lr"]); opt.step(); s.step()
     return out
 lr = {"constant": rates("constant_with_warmup"), "linear": rates("linear"), "cosine": rates("cosine"), "cosine_min": rates("cosine_with_min_lr", min_lr_rate=0.1)}
@@ -159,7 +165,7 @@ print(json.dumps({"lr": lr, "models": out}))
     }
     for (const [family, m] of Object.entries(out.models)) {
       expect(m.names.length, family).toBeGreaterThan(10);
-      expect(m.names.filter(defaultDecay).sort(), family).toEqual(m.decay);
+      expect(m.names.filter(defaultDecay).sort(), family).toEqual(m.decay.filter((n) => m.names.includes(n))); // lm_head: tied to wte (one parameter)
     }
   });
 });
