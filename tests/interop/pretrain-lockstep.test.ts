@@ -28,7 +28,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const STEPS = 30;
 const TORCH = `
 import json, sys, torch, torch.nn.functional as F
-from transformers import GPT2LMHeadModel, Trainer, get_scheduler
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM, Trainer, get_scheduler
 d = sys.argv[1]
 o = json.load(open(d + "/run.json"))
 torch.manual_seed(0)
@@ -53,21 +53,50 @@ for rows in o["batches"]:
     opt.step()
     sched.step()
 weights = {n: p.detach().flatten().tolist() for n, p in named}
-print(json.dumps({"log": log, "weights": weights, "decay": sorted(decay)}))
+
+# the schedules rlhfc offers, as get_scheduler gives them (warm-up 7 of 40 steps), and the decay rule per family
+def rates(kind, **kw):
+    o = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    s = get_scheduler(kind, o, num_warmup_steps=7, num_training_steps=40, scheduler_specific_kwargs=kw or None)
+    out = []
+    for _ in range(41):  # steps 0..40: a stage never steps past its total (there Transformers' cosine rises again)
+        out.append(o.param_groups[0]["lr"]); o.step(); s.step()
+    return out
+lr = {"constant": rates("constant_with_warmup"), "linear": rates("linear"), "cosine": rates("cosine"), "cosine_min": rates("cosine_with_min_lr", min_lr_rate=0.1)}
+small = dict(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
+families = {
+    "gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=32, n_embd=16, n_layer=2, n_head=2, n_positions=16)),
+    "llama": LlamaForCausalLM(LlamaConfig(**small)),
+    "qwen3": Qwen3ForCausalLM(Qwen3Config(**small, head_dim=8)),
+}
+models = {n: {"names": [k for k, _ in m.named_parameters()], "decay": sorted(Trainer.get_decay_parameter_names(None, m))} for n, m in families.items()}
+print(json.dumps({"log": log, "weights": weights, "decay": sorted(decay), "lr": lr, "models": models}))
 `;
 
+interface TorchOut {
+  log: { loss: number; grad_norm: number; lr: number }[];
+  weights: Record<string, number[]>;
+  decay: string[];
+  lr: Record<string, number[]>;
+  models: Record<string, { names: string[]; decay: string[] }>;
+}
+
 describeInterop('interop: rlhfc and Transformers take the same optimizer steps', () => {
+  // rlhfc's run and one Python process for both tests (its start-up is most of the Python time)
+  let ours: { loss: number; grad_norm: number; lr: number }[] = [];
+  let weights = new Map<string, ArrayLike<number>>();
+  let torch: TorchOut;
+  let opt: OptimizerParams;
+  let leaked = 0;
+  let batchRows: number[][][] = [];
   beforeAll(async () => {
     await initBackend('cpu');
-  });
-
-  it(`a tiny GPT-2, ${STEPS} steps of AdamW with warm-up, cosine decay, weight decay and clipping, in lockstep`, { timeout: 120_000 }, async () => {
     const before = tf.memory().numTensors;
     const model = tinyModel({ context: 16, width: 32, heads: 2, layers: 2 }, 3); // width 32: C below
     await toCheckpoint(join(tmp, 'init'), model);
     const lm = new LM(model, tok, undefined, 'causal_lm');
     // warm-up, peak, decay, a floor of 0 at the end; clipping at 0.5 (the tiny model's norms are ~1)
-    const opt: OptimizerParams = { lr: 1e-2, weight_decay: 0.1, betas: [0.9, 0.98], eps: 1e-8, schedule: 'cosine', warmup_steps: 8, min_lr_ratio: 0, grad_clip: 0.5 };
+    opt = { lr: 1e-2, weight_decay: 0.1, betas: [0.9, 0.98], eps: 1e-8, schedule: 'cosine', warmup_steps: 8, min_lr_ratio: 0, grad_clip: 0.5 };
     const rows = lmRows(14, 16);
     const next = cycle(rows, 4, 7, 'lockstep');
     const batches: number[][][] = [];
@@ -90,15 +119,18 @@ describeInterop('interop: rlhfc and Transformers take the same optimizer steps',
       reporter,
       signal: new AbortController().signal,
     });
-    const ours = readFileSync(reporter.metricsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; grad_norm: number; lr: number });
-    const weights = new Map([...model.weights].map(([n, v]) => [n, v.dataSync().slice()]));
+    ours = readFileSync(reporter.metricsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; grad_norm: number; lr: number });
+    weights = new Map([...model.weights].map(([n, v]) => [n, v.dataSync().slice()]));
     lm.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-    expect(batches.every((b) => b.every((r) => r.length === 17))).toBe(true); // full rows: no padding
-
+    leaked = tf.memory().numTensors - before;
+    batchRows = batches;
     writeFileSync(join(tmp, 'run.json'), JSON.stringify({ ...opt, total: STEPS + 10, batches }));
-    const torch = pyJson<{ log: { loss: number; grad_norm: number; lr: number }[]; weights: Record<string, number[]>; decay: string[] }>(TORCH, { args: [tmp] });
+    torch = pyJson<TorchOut>(TORCH, { args: [tmp] });
+  }, 120_000);
 
+  it(`a tiny GPT-2, ${STEPS} steps of AdamW with warm-up, cosine decay, weight decay and clipping, in lockstep`, () => {
+    expect(leaked).toBe(0);
+    expect(batchRows.every((b) => b.every((r) => r.length === 17))).toBe(true); // full rows: no padding
     expect(ours).toHaveLength(STEPS);
     expect(torch.log).toHaveLength(STEPS);
     expect(torch.log[0].lr).toBe(0); // Transformers' warm-up starts at 0
@@ -132,27 +164,8 @@ describeInterop('interop: rlhfc and Transformers take the same optimizer steps',
     }
   });
 
-  it("the schedules are Transformers' get_scheduler and the decay rule is Trainer.get_decay_parameter_names (GPT-2, Llama, Qwen3)", { timeout: 120_000 }, () => {
-    const out = pyJson<{ lr: Record<string, number[]>; models: Record<string, { names: string[]; decay: string[] }> }>(`
-import json, torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM, Trainer, get_scheduler
-def rates(kind, **kw):
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    s = get_scheduler(kind, opt, num_warmup_steps=7, num_training_steps=40, scheduler_specific_kwargs=kw or None)
-    out = []
-    for _ in range(41):  # steps 0..40: a stage never steps past its total (there Transformers' cosine rises again)
-        out.append(opt.param_groups[0]["lr"]); opt.step(); s.step()
-    return out
-lr = {"constant": rates("constant_with_warmup"), "linear": rates("linear"), "cosine": rates("cosine"), "cosine_min": rates("cosine_with_min_lr", min_lr_rate=0.1)}
-small = dict(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
-models = {
-    "gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=32, n_embd=16, n_layer=2, n_head=2, n_positions=16)),
-    "llama": LlamaForCausalLM(LlamaConfig(**small)),
-    "qwen3": Qwen3ForCausalLM(Qwen3Config(**small, head_dim=8)),
-}
-out = {n: {"names": [k for k, _ in m.named_parameters()], "decay": sorted(Trainer.get_decay_parameter_names(None, m))} for n, m in models.items()}
-print(json.dumps({"lr": lr, "models": out}))
-`);
+  it("the schedules are Transformers' get_scheduler and the decay rule is Trainer.get_decay_parameter_names (GPT-2, Llama, Qwen3)", () => {
+    const out = torch;
     const o: Omit<ScheduleOptions, 'kind'> = { lr: 1e-3, warmupSteps: 7, totalSteps: 40 };
     const kinds: Record<string, ScheduleOptions> = {
       constant: { ...o, kind: 'constant' },
