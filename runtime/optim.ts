@@ -12,13 +12,22 @@ export interface AdamWOptions {
   beta2?: number;
   eps?: number;
   weightDecay?: number;
-  /** Which variables get weight decay. Default: not biases, LayerNorm weights, embeddings or head biases. */
+  /** Which variables get weight decay. Default: `defaultDecay` (not biases or normalisation weights). */
   decay?: (name: string) => boolean;
 }
 
-/** Default decay rule: matrices only — no biases, LayerNorm (ln_*) weights or embeddings (wte/wpe). */
+/**
+ * Names that get no weight decay, as Transformers' `Trainer.get_decay_parameter_names` decides (and the
+ * export's own PPO trainer, which decays every matrix): biases and normalisation weights. Transformers
+ * matches these patterns on the lower-cased name and excludes `nn.LayerNorm` modules by type, which for
+ * GPT-2 are `ln_1`, `ln_2` and `ln_f`. Embeddings (wte, wpe, embed_tokens) and heads do decay.
+ */
+const NO_DECAY = [/bias/, /layernorm/, /rmsnorm/, /(?:^|\.)norm(?:$|\.)/, /_norm(?:$|\.)/, /(?:^|\.)ln_(?:\d+|f)\./];
+
+/** Default decay rule (Transformers' Trainer): every weight but biases and LayerNorm/RMSNorm weights. */
 export function defaultDecay(name: string): boolean {
-  return !(name.endsWith('.bias') || /(^|\.)ln_(\d|f)\./.test(name) || /(^|\.)(wte|wpe)\./.test(name));
+  const n = name.toLowerCase();
+  return !NO_DECAY.some((re) => re.test(n));
 }
 
 /** Optimizer state for resuming: step count and moments by variable name. */
@@ -220,10 +229,15 @@ export interface ScheduleOptions {
   minLrRatio?: number;
 }
 
-/** Learning rate at `step` (0-based): linear warmup from 0, then constant / linear / cosine decay to lr·minLrRatio. */
+/**
+ * Learning rate at `step` (0-based), as Transformers' schedulers (`get_scheduler`) give it: a linear
+ * warm-up lr·step/warmupSteps (so the first step has rate 0: AdamW's moments take its gradient, the
+ * weights stay), then constant, or a linear / cosine decay from lr at step warmupSteps to lr·minLrRatio
+ * at totalSteps (and after).
+ */
 export function learningRate(step: number, o: ScheduleOptions): number {
   const warm = o.warmupSteps ?? 0;
-  if (step < warm) return (o.lr * (step + 1)) / warm;
+  if (step < warm) return (o.lr * step) / warm;
   if (o.kind === 'constant') return o.lr;
   const min = o.lr * (o.minLrRatio ?? 0);
   const span = Math.max(1, o.totalSteps - warm);

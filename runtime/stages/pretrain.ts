@@ -59,7 +59,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
-          const loss = await evalLoss(lm, valRows, p.batch_size, 64);
+          const loss = await evalLoss(lm, valRows, p.batch_size);
           return { val_loss: loss, val_ppl: Math.exp(loss) };
         }
       : undefined;

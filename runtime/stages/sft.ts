@@ -61,7 +61,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const total = plannedSteps(ctx.params, trainRows.length);
     const evaluate = valRows.length
       ? async () => {
-          const loss = await evalLoss(lm, valRows, bs, 64);
+          const loss = await evalLoss(lm, valRows, bs);
           return { val_loss: loss, val_ppl: Math.exp(loss) };
         }
       : undefined;

@@ -247,8 +247,8 @@ export async function openLM(ctx: StageContext, o: OpenOptions = {}): Promise<LM
   return new LM(model, tokenizer, baseDir, o.head === 'reward' ? 'reward_model' : 'causal_lm', Boolean(lora?.merge));
 }
 
-/** Token-weighted mean loss over `rows` (at most `maxBatches` batches), without dropout. */
-export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches: number): Promise<number> {
+/** Token-weighted mean loss over `rows` (all of them, or the first `maxBatches` batches), without dropout. */
+export async function evalLoss(lm: LM, rows: Row[], bs: number, maxBatches = Infinity): Promise<number> {
   let sum = 0;
   let n = 0;
   for (let i = 0, k = 0; i < rows.length && k < maxBatches; i += bs, k++) {

@@ -12,11 +12,11 @@ export const LORA_TARGETS = ALL_LORA_TARGETS;
 
 export const optimizer = block('AdamW optimizer and learning-rate schedule.', 'always', {
   lr: float('Peak learning rate.', 1e-3, 0, 10, { minExclusive: true }),
-  weight_decay: float('Decoupled weight decay (AdamW); not applied to biases, LayerNorm and embeddings.', 0.0, 0, 10),
+  weight_decay: float('Decoupled weight decay (AdamW); not applied to biases and LayerNorm/RMSNorm weights (Transformers\' Trainer rule; embeddings decay).', 0.0, 0, 10),
   betas: list('Adam β1 and β2.', 'float', [0.9, 0.999]),
   eps: float('Adam ε.', 1e-8, 0, 1, { minExclusive: true }),
   schedule: str('Learning-rate schedule after warmup.', 'constant', ['constant', 'linear', 'cosine']),
-  warmup_steps: int('Linear warmup from 0 to lr over this many steps.', 0, 0),
+  warmup_steps: int('Linear warmup over this many steps: step s (from 0) has rate lr·s/warmup_steps, as Transformers\' schedulers.', 0, 0),
   min_lr_ratio: float('Floor of the linear/cosine decay as a fraction of lr.', 0.0, 0, 1),
   grad_clip: float('Clip gradients to this global norm (0: off).', 1.0, 0),
 });

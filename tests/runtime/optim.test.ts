@@ -28,14 +28,21 @@ describe('AdamW', () => {
     tf.dispose([w, b]);
   });
 
-  it('default decay skips biases, LayerNorm and embeddings', () => {
+  it("default decay is Transformers' Trainer rule: everything but biases and LayerNorm/RMSNorm weights", () => {
+    // tests/interop/pretrain-lockstep.test.ts compares it with Trainer.get_decay_parameter_names on GPT-2, Llama and Qwen3
     expect(defaultDecay('transformer.h.0.attn.c_attn.weight')).toBe(true);
     expect(defaultDecay('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight')).toBe(true);
+    expect(defaultDecay('transformer.wte.weight')).toBe(true); // embeddings decay (and the LM head tied to wte)
+    expect(defaultDecay('transformer.wpe.weight')).toBe(true);
+    expect(defaultDecay('model.embed_tokens.weight')).toBe(true);
+    expect(defaultDecay('score.weight')).toBe(true);
     expect(defaultDecay('transformer.h.0.attn.c_attn.bias')).toBe(false);
+    expect(defaultDecay('v_head.summary.bias')).toBe(false);
     expect(defaultDecay('transformer.h.3.ln_2.weight')).toBe(false);
     expect(defaultDecay('transformer.ln_f.weight')).toBe(false);
-    expect(defaultDecay('transformer.wte.weight')).toBe(false);
-    expect(defaultDecay('transformer.wpe.weight')).toBe(false);
+    expect(defaultDecay('model.layers.0.input_layernorm.weight')).toBe(false); // RMSNorm weights (decayed before)
+    expect(defaultDecay('model.layers.0.self_attn.q_norm.weight')).toBe(false);
+    expect(defaultDecay('model.norm.weight')).toBe(false);
   });
 
   it('exports and imports its state: a resumed optimizer continues identically', async () => {
@@ -86,9 +93,11 @@ describe('gradient utilities', () => {
 
 describe('learning-rate schedules', () => {
   const base = { lr: 1e-3, warmupSteps: 10, totalSteps: 110 };
-  it('warms up linearly, then holds / decays linearly / decays with a cosine to the min ratio', () => {
-    expect(learningRate(0, { ...base, kind: 'constant' })).toBeCloseTo(1e-4, 10);
-    expect(learningRate(9, { ...base, kind: 'constant' })).toBeCloseTo(1e-3, 10);
+  it('warms up linearly from 0 at step 0 (as Transformers), then holds / decays linearly / decays with a cosine to the min ratio', () => {
+    expect(learningRate(0, { ...base, kind: 'constant' })).toBe(0);
+    expect(learningRate(1, { ...base, kind: 'constant' })).toBeCloseTo(1e-4, 10);
+    expect(learningRate(9, { ...base, kind: 'constant' })).toBeCloseTo(9e-4, 10);
+    expect(learningRate(10, { ...base, kind: 'cosine' })).toBeCloseTo(1e-3, 10);
     expect(learningRate(100, { ...base, kind: 'constant' })).toBeCloseTo(1e-3, 10);
     expect(learningRate(60, { ...base, kind: 'linear' })).toBeCloseTo(5e-4, 10);
     expect(learningRate(110, { ...base, kind: 'linear' })).toBeCloseTo(0, 10);
@@ -96,5 +105,6 @@ describe('learning-rate schedules', () => {
     expect(learningRate(35, { ...base, kind: 'cosine' })).toBeCloseTo(1e-3 * 0.5 * (1 + Math.cos(Math.PI / 4)), 10);
     expect(learningRate(110, { ...base, kind: 'cosine', minLrRatio: 0.1 })).toBeCloseTo(1e-4, 10);
     expect(learningRate(500, { ...base, kind: 'linear', minLrRatio: 0.1 })).toBeCloseTo(1e-4, 10);
+    expect(learningRate(0, { ...base, warmupSteps: 0, kind: 'constant' })).toBe(1e-3); // no warm-up: the full rate at once
   });
 });

@@ -142,7 +142,8 @@ describe('alignment', () => {
       const { dir } = await run('sched');
       // Every update of PPO step i (here 2 mini-batches) uses the schedule's rate at step i, over 5 steps.
       const want = [0, 1, 2, 3, 4].map((i) => learningRate(i, { kind: 'linear', lr: 3e-3, warmupSteps: 2, minLrRatio: 0.1, totalSteps: 5 }));
-      expect(want[0]).toBeCloseTo(1.5e-3, 12); // warmup
+      expect(want[0]).toBe(0); // warmup from 0, as Transformers' schedulers
+      expect(want[1]).toBeCloseTo(1.5e-3, 12);
       expect(want[4]).toBeCloseTo(3e-4 + 2.7e-3 / 3, 12); // decay toward the floor
       expect(apply.mock.calls.map((c) => c[1])).toEqual(want.flatMap((lr) => [lr, lr]));
       const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -123,7 +123,7 @@ export function scheduler(o: OptimizerParams): Record<string, Py | undefined> {
 
 export const optimizer: Row[] = [
   optimizerRow((p) => p.optimizer.lr, { into: 'config', fields: ['learning_rate'] }),
-  optimizerRow((p) => p.optimizer.weight_decay, { into: 'config', fields: ['weight_decay'], note: 'Transformers also decays embeddings (rlhfc does not)' }),
+  optimizerRow((p) => p.optimizer.weight_decay, { into: 'config', fields: ['weight_decay'], note: 'both decay every weight but biases and LayerNorm/RMSNorm weights (`Trainer.get_decay_parameter_names`; rlhfc: `defaultDecay` in runtime/optim.ts), embeddings included' }),
   optimizerRow((p) => p.optimizer.betas, { into: 'config', fields: ['adam_beta1', 'adam_beta2'], value: (v) => ({ adam_beta1: v[0], adam_beta2: v[1] }) }),
   optimizerRow((p) => p.optimizer.eps, { into: 'config', fields: ['adam_epsilon'] }),
   optimizerRow((p) => p.optimizer.schedule, { into: 'config', fields: ['lr_scheduler_type'], value: (_v, p) => ({ lr_scheduler_type: scheduler(p.optimizer)['lr_scheduler_type'] }), note: '`constant` with warmup is `constant_with_warmup`' }),
@@ -139,7 +139,7 @@ export const optimizer: Row[] = [
       v > 0 && p.optimizer.schedule === 'linear' ? 'Transformers has no linear schedule with a floor (use schedule: cosine, which maps to cosine_with_min_lr)' : undefined,
     note: 'with `cosine`: `cosine_with_min_lr` and `min_lr_rate`',
   }),
-  optimizerRow((p) => p.optimizer.warmup_steps, { into: 'config', fields: ['warmup_steps'] }),
+  optimizerRow((p) => p.optimizer.warmup_steps, { into: 'config', fields: ['warmup_steps'], note: 'both: step s (from 0) of the warm-up runs at lr·s/warmup_steps, so the first step\'s rate is 0' }),
   optimizerRow((p) => p.optimizer.grad_clip, { into: 'config', fields: ['max_grad_norm'], note: '0 turns clipping off in both' }),
 ];
 
