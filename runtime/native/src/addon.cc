@@ -352,10 +352,20 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+void forItems(int64_t items, int64_t workPerItem, const std::function<void(int64_t)>& f);
+
+// Rows per item when M rows are split over the pool with forItems: a few more items than threads, each
+// a whole number of the micro-kernel's tiles.
+int64_t rowBlock(int64_t M) {
+  const int64_t parts = std::max(1, std::min(maxThreads, pool.size())) * PARTS_PER_THREAD;
+  const int64_t R = (M + parts - 1) / parts;
+  return std::max<int64_t>((R + G->mr - 1) / G->mr * G->mr, G->mr);
+}
+
 // matMul2(a1, b1, a2, b2, y, meta Int32Array [M, N, K1, K2, tB1, tB2], bias|null):
 // y [M,N] = a1 [M,K1]·op(b1) + a2 [M,K2]·op(b2) (+ bias): a projection and its LoRA path (or their
 // input gradients) as one output, the second product accumulated into the first in the GEMM
-// (no second [M,N] buffer, no Add). Rows split over the pool in multiples of the tile.
+// (no second [M,N] buffer, no Add). Rows split over the pool in blocks of whole tiles (rowBlock).
 napi_value MatMul2(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* A1 = static_cast<const float*>(ta(env, a.v[0]));
@@ -376,22 +386,14 @@ napi_value MatMul2(napi_env env, napi_callback_info info) {
     if (bias) T->bias_act(Y, bias, M, N, 0);
     return nullptr;
   }
-  const int64_t work = M * N * (K1 + K2);
-  const int nt = work >= OWN_MT_MIN ? std::min(maxThreads, pool.size()) : 1;
-  const int64_t unit = G->mr, units = (M + unit - 1) / unit;
-  const int parts = static_cast<int>(std::min<int64_t>(std::max(1, nt * PARTS_PER_THREAD), units));
-  auto rows = [&](int64_t s, int64_t e) {
-    if (e <= s) return;
-    if (K1 > 0) G->run(false, tB1, e - s, N, K1, A1 + s * K1, K1, B1, ldb1, Y + s * N, N, false);
-    else std::memset(Y + s * N, 0, sizeof(float) * (e - s) * N);
-    if (K2 > 0) G->run(false, tB2, e - s, N, K2, A2 + s * K2, K2, B2, ldb2, Y + s * N, N, true);
-    if (bias) T->bias_act(Y + s * N, bias, e - s, N, 0);
-  };
-  if (nt <= 1 || parts <= 1) {
-    rows(0, M);
-    return nullptr;
-  }
-  pool.run(parts, [&](int t) { rows(std::min(M, units * t / parts * unit), std::min(M, units * (t + 1) / parts * unit)); });
+  const int64_t R = rowBlock(M);
+  forItems((M + R - 1) / R, R * N * (K1 + K2), [&](int64_t it) {
+    const int64_t s = it * R, rn = std::min(R, M - s);
+    if (K1 > 0) G->run(false, tB1, rn, N, K1, A1 + s * K1, K1, B1, ldb1, Y + s * N, N, false);
+    else std::memset(Y + s * N, 0, sizeof(float) * rn * N);
+    if (K2 > 0) G->run(false, tB2, rn, N, K2, A2 + s * K2, K2, B2, ldb2, Y + s * N, N, true);
+    if (bias) T->bias_act(Y + s * N, bias, rn, N, 0);
+  });
   return nullptr;
 }
 
@@ -793,15 +795,14 @@ napi_value HeadLogProb(napi_env env, napi_callback_info info) {
   const int64_t N = i64(env, a.v[5]), V = i64(env, a.v[6]), H = i64(env, a.v[7]);
   const float temp = static_cast<float>(f64(env, a.v[8]));
   if (N == 0) return nullptr;
-  const int nt = std::max(1, std::min(maxThreads, pool.size()));
-  const int64_t mr = G->mr;
-  int64_t R = (N + nt * PARTS_PER_THREAD - 1) / (nt * PARTS_PER_THREAD);
-  R = std::min<int64_t>(std::max<int64_t>((R + mr - 1) / mr * mr, mr), 512);
-  const int64_t items = (N + R - 1) / R;
-  forItems(items, R * V * H * (g ? 2 : 1), [&](int64_t it) {
+  const int64_t R = std::min<int64_t>(rowBlock(N), 512);
+  forItems((N + R - 1) / R, R * V * H * (g ? 2 : 1), [&](int64_t it) {
     const int64_t r0 = it * R, rn = std::min(R, N - r0);
     const int64_t VC = std::min(HEAD_VC, V);
-    std::vector<float> s(rn * VC), m(rn, -INFINITY), l(rn, 0.0f), tl(rn, 0.0f), acc(g ? rn * H : 0, 0.0f);
+    // the block's logits: written whole by the GEMM before they are read, so never cleared
+    thread_local std::vector<float> s;
+    if (static_cast<int64_t>(s.size()) < rn * VC) s.resize(rn * VC);
+    std::vector<float> m(rn, -INFINITY), l(rn, 0.0f), tl(rn, 0.0f), acc(g ? rn * H : 0, 0.0f);
     for (int64_t v0 = 0; v0 < V; v0 += VC) {
       const int64_t vc = std::min(VC, V - v0);
       G->run(false, true, rn, vc, H, x + r0 * H, H, w + v0 * H, H, s.data(), vc, false);
