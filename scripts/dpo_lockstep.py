@@ -48,11 +48,18 @@ def run_trl(run: dict, out: str, trl_order: bool) -> list[dict]:
             return len(order)
 
     class Locked(trl.DPOTrainer):
+        own = trl_order
+        made = None
+
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            Locked.made = self
+
         def _get_train_sampler(self, train_dataset=None):
             n = len(train_dataset if train_dataset is not None else self.train_dataset)
             if n != run["trainPairs"]:
                 raise SystemExit(f"DPOTrainer kept {n} training pairs, rlhfc {run['trainPairs']}: the indices would not match")
-            return super()._get_train_sampler(train_dataset) if trl_order else RlhfcOrder()
+            return super()._get_train_sampler(train_dataset) if Locked.own else RlhfcOrder()
 
     trl.DPOTrainer = Locked  # the stage script does `from trl import DPOTrainer`
     argv = sys.argv
@@ -61,7 +68,10 @@ def run_trl(run: dict, out: str, trl_order: bool) -> list[dict]:
         runpy.run_path(run["script"], run_name="__main__")
     finally:
         sys.argv = argv
-    return [json.loads(line) for line in Path(out, "metrics.jsonl").read_text().splitlines()]
+    # the batches of an epoch the Trainer gives by itself (its own sampler and dataloader)
+    Locked.own = True
+    own_batches = len(Locked.made.get_train_dataloader())
+    return [json.loads(line) for line in Path(out, "metrics.jsonl").read_text().splitlines()], own_batches
 
 
 def weights(folder: str) -> dict:
@@ -70,7 +80,7 @@ def weights(folder: str) -> dict:
     return load_file(str(Path(folder) / "model.safetensors"))
 
 
-def compare(run: dict, history: list[dict], out: str) -> dict:
+def compare(run: dict, history: list[dict], out: str, own_batches: int) -> dict:
     import torch
 
     ours = [json.loads(line) for line in Path(run["rlhfcNode"], "metrics.jsonl").read_text().splitlines()]
@@ -102,11 +112,11 @@ def compare(run: dict, history: list[dict], out: str) -> dict:
             keep[y.numel() // 3 : 2 * y.numel() // 3] = False
             x, y, x0 = x[keep], y[keep], x0[keep]
         w[name] = {"rel": ((x - y).norm() / y.norm().clamp_min(1e-12)).item(), "moved": (y - x0).norm().item(), "diff": (x - y).norm().item()}
-    return {"steps": steps, "weights": w, "trl_steps": len(train), "rlhfc_steps": len(ours)}
+    return {"steps": steps, "weights": w, "trl_steps": len(train), "rlhfc_steps": len(ours), "trl_own_batches_per_epoch": own_batches}
 
 
 def show(c: dict) -> None:
-    print(f"steps: rlhfc {c['rlhfc_steps']}, TRL {c['trl_steps']}")
+    print(f"steps: rlhfc {c['rlhfc_steps']}, TRL {c['trl_steps']} (TRL's own dataloader: {c['trl_own_batches_per_epoch']} batches an epoch)")
     print("step  loss rlhfc / TRL      grad norm rlhfc / TRL   lr rlhfc / TRL        held-out loss       rewards/chosen        rewards/rejected      accuracy")
     f = lambda p, d=4: " / ".join("—" if v is None else f"{v:.{d}f}" for v in p)  # noqa: E731
     for r in c["steps"]:
@@ -124,8 +134,8 @@ def main() -> None:
     a = ap.parse_args()
     run = json.loads(Path(a.out, "lockstep.json").read_text())
     trl_out = str(Path(a.out, "trl-own-order" if a.trl_order else "trl"))
-    history = run_trl(run, trl_out, a.trl_order)
-    c = compare(run, history, trl_out)
+    history, own_batches = run_trl(run, trl_out, a.trl_order)
+    c = compare(run, history, trl_out, own_batches)
     show(c)
     print(json.dumps(c))
 
