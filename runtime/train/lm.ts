@@ -276,19 +276,27 @@ export function loopSettings(ctx: Omit<StageContext, 'params'> & { params: LoopP
   };
 }
 
-/** Optimizer steps a stage runs: `max_steps` when set, else `epochs` passes of `n` examples. */
+/**
+ * Optimizer steps a stage runs: `max_steps` when set, else `epochs` passes of `n` examples — as the
+ * Trainer counts them: ⌈n / batch_size⌉ batches an epoch (the last one partial), ⌈batches / grad_accum⌉ steps
+ * (with grad_accum > 1 an epoch's last step fills up with the next epoch's batches where the Trainer takes fewer).
+ */
 export function plannedSteps(p: LoopParams, n: number): number {
-  const perEpoch = Math.max(1, Math.floor(n / (p.batch_size * p.grad_accum)));
+  const perEpoch = Math.max(1, Math.ceil(Math.ceil(n / p.batch_size) / p.grad_accum));
   return p.max_steps > 0 ? p.max_steps : perEpoch * p.epochs;
 }
 
-/** Endless groups of `bs` items, reshuffled every epoch with a seed derived from the run seed and `salt`. */
+/**
+ * Endless groups of `bs` items, reshuffled every epoch with a seed derived from the run seed and `salt`.
+ * Every item comes once an epoch: its last group holds the remainder (fewer than `bs`), as the Trainer's
+ * dataloader (drop_last off) gives it.
+ */
 export function cycle<T>(items: T[], bs: number, seed: number, salt: string): () => T[] {
   let epoch = 0;
   let order: T[] = [];
   let i = 0;
   return () => {
-    if (i + bs > order.length) {
+    if (i >= order.length) {
       order = shuffle(items, `${seed}:${salt}:${epoch++}`);
       i = 0;
     }
