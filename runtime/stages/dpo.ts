@@ -15,6 +15,7 @@ export const schema = stageSchema({
     beta: float('Strength of the implicit KL constraint.', 0.1, 0, undefined, { minExclusive: true }),
     loss: str('Loss form.', 'sigmoid', ['sigmoid', 'ipo', 'hinge']),
     label_smoothing: float('Conservative DPO: assumed probability that a label is flipped.', 0, 0, 0.5, { maxExclusive: true }),
+    ld_alpha: float('Length-desensitised DPO (LD-DPO; TRL ld_alpha): weight of the log-probs of the response tokens past the length both responses of a pair share, in the policy and the reference (1: plain DPO, 0: the verbose tail ignored).', 1, 0, 1),
     max_seq_length: maxSeqLength(128),
     max_prompt_length: maxPromptLength(64),
     chat_template: chatTemplate,
@@ -47,6 +48,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
   const { trainLoop } = await import('../train/loop.ts');
   const { openReference } = await import('../train/reference.ts');
   const { dpoLoss } = await import('../rl/losses.ts');
+  const { ldTokenWeights } = await import('../rl/ld-dpo.ts');
   const p = ctx.params;
   const lm = await openLM(ctx, { lora: p.lora });
   try {
@@ -58,13 +60,27 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     if (train.length === 0) throw lm.dataError(`dataset ${data.origin} has no training pairs`);
     const pad = lm.tokenizer.padId;
     type Pair = (typeof train)[number] & { refC: number; refR: number };
-    const seqLogProbs = (model: typeof lm.model, rows: (typeof train)[number]['chosen'][]) => model.sequenceLogProbs(collate(rows, pad));
+    const ldAlpha = p.ld_alpha;
+    // The chosen and rejected batches of some pairs; with ld_alpha < 1 their loss masks carry the
+    // LD-DPO weights (tokens past the pair's shared response length count ld_alpha), so the summed
+    // log-probs below are the length-desensitised ones, for the policy and the reference alike.
+    const pairBatches = (pairs: { chosen: (typeof train)[number]['chosen']; rejected: (typeof train)[number]['rejected'] }[]) => {
+      const c = collate(pairs.map((x) => x.chosen), pad);
+      const r = collate(pairs.map((x) => x.rejected), pad);
+      if (ldAlpha < 1) {
+        const w = ldTokenWeights(c.targetsMask, r.targetsMask, c.B, c.T, r.T, ldAlpha);
+        c.targetsMask = w.chosen;
+        r.targetsMask = w.rejected;
+      }
+      return { c, r };
+    };
     // Reference log-probs, computed once before training (the reference never changes).
     const withRef = async (pairs: typeof train, model: typeof lm.model): Promise<Pair[]> => {
       const out: Pair[] = [];
       for (let i = 0; i < pairs.length; i += 16) {
         const chunk = pairs.slice(i, i + 16);
-        const [c, r] = tf.tidy(() => [seqLogProbs(model, chunk.map((x) => x.chosen)), seqLogProbs(model, chunk.map((x) => x.rejected))]);
+        const pb = pairBatches(chunk);
+        const [c, r] = tf.tidy(() => [model.sequenceLogProbs(pb.c), model.sequenceLogProbs(pb.r)]);
         const [cv, rv] = [await c.data(), await r.data()];
         tf.dispose([c, r]);
         chunk.forEach((x, j) => out.push({ ...x, refC: cv[j], refR: rv[j] }));
@@ -89,11 +105,12 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
     const next = cycle(trainPairs, bs, ctx.seed, ctx.node.id);
     // Response tokens per sequence (end-of-text included): IPO averages its log-ratios per token, as TRL.
     const responseTokens = (rows: Pair['chosen'][]) => tf.tensor1d(rows.map((r) => r.loss.reduce((a, v) => a + v, 0)));
-    const lossOf = (b: Pair[]) =>
-      dpoLoss(
+    const lossOf = (b: Pair[]) => {
+      const pb = pairBatches(b);
+      return dpoLoss(
         {
-          policyChosen: seqLogProbs(lm.model, b.map((x) => x.chosen)),
-          policyRejected: seqLogProbs(lm.model, b.map((x) => x.rejected)),
+          policyChosen: lm.model.sequenceLogProbs(pb.c),
+          policyRejected: lm.model.sequenceLogProbs(pb.r),
           refChosen: tf.tensor1d(b.map((x) => x.refC)),
           refRejected: tf.tensor1d(b.map((x) => x.refR)),
           chosenTokens: responseTokens(b.map((x) => x.chosen)),
@@ -103,6 +120,7 @@ export async function run(ctx: ContextOf<Params>): Promise<StageOutcome> {
         lossType,
         smoothing,
       );
+    };
     const evalSet = valPairs.length ? valPairs : trainPairs.slice(0, 128);
     const evaluate = async () => {
       let acc = 0;

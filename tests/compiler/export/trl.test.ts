@@ -672,4 +672,19 @@ describe('trl export: defects of the TRL 0.19 export, fixed', () => {
     const res = buildTrlProject(r.plan, { specPath: join(dir, 'spec.rlhf'), outDir: join(dir, 'out'), sources: r.sources, cluster: clusterOptions(r.plan, {}).cluster! });
     expect(res.diagnostics.map((d) => d.message).join('\n')).toMatch(/label_smoothing = 0\.1 has no equivalent.*no label smoothing/);
   });
+
+  it('ld_alpha below 1 becomes DPOConfig.ld_alpha; at 1 (plain DPO) it is left to TRL\'s None', () => {
+    const dir = mkdtempSync(join(tmp, 'ld-'));
+    const project = (alpha: string) => {
+      writeFileSync(join(dir, 'spec.rlhf'), `dataset speeches = corpus("sotu") { limit: 20 }\ndataset prefs = corpus("sentiment") { kind: preferences }\ntokenizer bpe = bpe(speeches) { vocab_size: 300 }\nmodel tiny = gpt { layers: 1  heads: 2  width: 16  context: 64 }\nstage base: pretrain { model: tiny  tokenizer: bpe  data: speeches  max_steps: 1 }\nstage d: dpo { model: base.model  data: prefs  ld_alpha: ${alpha} }\n`);
+      const r = compileFile(join(dir, 'spec.rlhf'));
+      expect(r.plan, renderDiagnostics(r.diagnostics, (f) => r.sources.get(f))).toBeDefined();
+      const res = buildTrlProject(r.plan!, { specPath: join(dir, 'spec.rlhf'), outDir: join(dir, 'out'), sources: r.sources, cluster: clusterOptions(r.plan!, {}).cluster! });
+      expect(renderDiagnostics(res.diagnostics, (f) => r.sources.get(f))).toBe('');
+      return res.files.get('stages/d.py')!;
+    };
+    expect(project('0.4')).toMatch(/ld_alpha=0\.4,  # ld_alpha/);
+    expect(project('0')).toMatch(/ld_alpha=0\.0,  # ld_alpha/);
+    expect(project('1')).not.toMatch(/ld_alpha/);
+  });
 });

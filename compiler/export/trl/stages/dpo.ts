@@ -22,6 +22,12 @@ export const dpo: StageExport = {
       when: '> 0',
       unsupported: positive("TRL 1.x's sigmoid DPO loss has no label smoothing (conservative DPO); its `robust` loss is a different estimator"),
     }),
+    row((p) => p.ld_alpha, {
+      into: 'config',
+      fields: ['ld_alpha'],
+      value: (v) => ({ ld_alpha: v < 1 ? v : undefined }),
+      note: 'set only below 1 (TRL: None, plain DPO); rlhfc counts response tokens (end-of-text included) after truncation, as TRL counts the completion mask',
+    }),
     row((p) => p.max_seq_length, { into: 'config', fields: ['max_length'], note: 'DPOTrainer tokenizes prompt + response as one text where rlhfc tokenizes each by itself: a prompt ending in a space (or a word cut in two) meets the response in another token' }),
     row((p) => p.max_prompt_length, { script: 'prompts are truncated from the left to this many tokens before DPOTrainer tokenizes the pairs (TRL 1.x has no max_prompt_length)' }),
     ...lora,
