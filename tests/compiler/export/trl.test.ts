@@ -579,10 +579,14 @@ describe('trl export: the command', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
-  it('seed.rlhf exports without approximations now that PPO runs on the export\'s own trainer', async () => {
-    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', join(tmp, 'cmd-seed-clean'), '--strict']);
-    expect(r.err).toBe('');
+  it('seed.rlhf exports with one approximation only: its ODIN reward head, a script-level port (PPO runs on the export\'s own trainer)', async () => {
+    const r = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', join(tmp, 'cmd-seed-clean')]);
     expect(r.code).toBe(0);
+    const found = [...r.err.matchAll(/(warning|error) (RLHF\d+): stage '(\w+)' \(\w+\): ([\w.]+)/g)].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
+    expect(found).toEqual(['warning RLHF5001 rm length_debias.correlation']);
+    expect(r.err).toMatch(/0 errors, 1 warning/);
+    const strict = await run(['compile', 'examples/seed.rlhf', '--target', 'trl', '--out', join(tmp, 'cmd-seed-strict'), '--strict']);
+    expect(strict.code).not.toBe(0);
   });
 });
 
