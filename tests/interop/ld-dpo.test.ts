@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { ldTokenWeights } from '../../runtime/rl/ld-dpo.ts';
 import { dpoLoss, type DpoLossType } from '../../runtime/rl/losses.ts';
-import { describeInterop, pyJson } from './python.ts';
+import { describeInterop, pyJson, TINY_BPE_GPT2 } from './python.ts';
 
 const PY = `
 import json, sys, os, tempfile, warnings
@@ -18,13 +18,7 @@ from datasets import Dataset
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from trl import DPOConfig, DPOTrainer
-texts = ["the service was great and friendly", "the food was cold and bland", "I would come back again", "never again, awful", "a lovely quiet place", "too loud and too slow"]
-tok = Tokenizer(models.BPE())
-tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-tok.decoder = decoders.ByteLevel()
-tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-tk = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-cfg = dict(vocab_size=len(tk), n_positions=64, n_embd=32, n_layer=1, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=tk.pad_token_id, eos_token_id=tk.eos_token_id, bos_token_id=tk.eos_token_id)
+${TINY_BPE_GPT2}
 # chosen longer, rejected longer, equal, and a one-token-vs-many pair; prompts of different lengths
 pairs = [
     {"prompt": "Review: ", "chosen": texts[0], "rejected": "awful"},

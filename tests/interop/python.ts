@@ -97,3 +97,19 @@ export function pyJson<T = unknown>(code: string, opts: Parameters<typeof py>[1]
 }
 
 export { execFileSync };
+
+/**
+ * Python that defines, for the interop oracles: `texts` (six short review sentences), `tk` (a byte-level BPE
+ * of 300 tokens trained on them, as a transformers tokenizer) and `cfg` (a 1-layer width-32 GPT2Config without
+ * dropout, for that tokenizer). Brings its own imports.
+ */
+export const TINY_BPE_GPT2 = `from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+from transformers import PreTrainedTokenizerFast
+texts = ["the service was great and friendly", "the food was cold and bland", "I would come back again", "never again, awful", "a lovely quiet place", "too loud and too slow"]
+tok = Tokenizer(models.BPE())
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+tk = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+cfg = dict(vocab_size=len(tk), n_positions=64, n_embd=32, n_layer=1, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=tk.pad_token_id, eos_token_id=tk.eos_token_id, bos_token_id=tk.eos_token_id)
+`;

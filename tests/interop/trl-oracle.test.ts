@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { dpoLoss, pairwiseRewardLoss, type DpoLossType } from '../../runtime/rl/losses.ts';
-import { describeInterop, pyJson } from './python.ts';
+import { describeInterop, pyJson, TINY_BPE_GPT2 } from './python.ts';
 
 const PY = `import json, sys, os, tempfile, warnings
 warnings.filterwarnings("ignore")
@@ -14,13 +14,7 @@ from datasets import Dataset
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2ForSequenceClassification, PreTrainedTokenizerFast
 from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
-texts = ["the service was great and friendly", "the food was cold and bland", "I would come back again", "never again, awful", "a lovely quiet place", "too loud and too slow"]
-tok = Tokenizer(models.BPE())
-tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-tok.decoder = decoders.ByteLevel()
-tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-tk = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-cfg = dict(vocab_size=len(tk), n_positions=64, n_embd=32, n_layer=1, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=tk.pad_token_id, eos_token_id=tk.eos_token_id, bos_token_id=tk.eos_token_id)
+${TINY_BPE_GPT2}
 pairs = [{"prompt": "Review: ", "chosen": texts[i], "rejected": texts[i + 1], "margin": 0.1 * (i + 1)} for i in range(0, 6, 2)] + [{"prompt": "Say: ", "chosen": "good", "rejected": "bad food", "margin": 0.5}]
 out = {}
 tmp = tempfile.mkdtemp()
