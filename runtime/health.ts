@@ -95,7 +95,10 @@ const CHECKS: Record<CheckId, Check> = {
   truncation: (h, t) => {
     const v = recent(h, 'truncated_ratio');
     if (v === undefined || v < t) return undefined;
-    return { value: v, severity: v, message: `${pct(v)} of answers hit max_new_tokens over the last ${WINDOW} logged steps (truncated_ratio ${f3(v)} ≥ ${t}): raise generation.max_new_tokens, or set mask_truncated_completions` };
+    // grpo and rloo log frac_reward_zero_std and have mask_truncated_completions; ppo has neither
+    const group = h.some((l) => num(l, 'frac_reward_zero_std') !== undefined);
+    const fix = group ? 'or set mask_truncated_completions: true' : 'or penalise answers near the limit with length { overlong_cache }';
+    return { value: v, severity: v, message: `${pct(v)} of answers hit max_new_tokens over the last ${WINDOW} logged steps (truncated_ratio ${f3(v)} ≥ ${t}): raise generation.max_new_tokens, ${fix}` };
   },
   length_corr: (h, t) => {
     const v = recent(h, 'reward_length_corr');

@@ -62,6 +62,14 @@ describe('health monitor', () => {
     expect(r.findings[0].message).toMatch(/60% of answers/);
   });
 
+  it('the truncation hint names a parameter the stage has (grpo/rloo: mask_truncated_completions; ppo: length.overlong_cache)', () => {
+    const ppo = run(steps(4, () => ({ truncated_ratio: 0.9 }))).findings[0].message;
+    expect(ppo).toMatch(/overlong_cache/);
+    expect(ppo).not.toMatch(/mask_truncated_completions/);
+    const group = run(steps(4, () => ({ truncated_ratio: 0.9, frac_reward_zero_std: 0 }))).findings[0].message;
+    expect(group).toMatch(/mask_truncated_completions: true/);
+  });
+
   it('thresholds are the stage’s: a looser one does not fire', () => {
     const lines = steps(4, () => ({ truncated_ratio: 0.4 }));
     expect(run(lines).fired.has('truncation')).toBe(true);
