@@ -125,7 +125,9 @@ const CHECKS: Record<CheckId, Check> = {
     if (ks.length < n + 1) return undefined;
     const w = ks.slice(-(n + 1));
     const rising = w.every((x, i) => i === 0 || x > w[i - 1]);
-    if (!rising || !(w[0] > 0 ? w[n] >= 2 * w[0] : w[n] > 0)) return undefined;
+    // a window that starts at or below zero is the start of training (the policy is the reference, and
+    // the sampled estimate can dip below 0), not growth: doubling is measured from a positive KL
+    if (!rising || !(w[0] > 0 && w[n] >= 2 * w[0])) return undefined;
     return { value: w[n], severity: w[n], message: `KL rose at each of the last ${n} logged steps, ${f3(w[0])} → ${f3(w[n])}: growing without bound` };
   },
   entropy_drop: (h, t) => {

@@ -70,6 +70,14 @@ describe('health monitor', () => {
     expect(group).toMatch(/mask_truncated_completions: true/);
   });
 
+  it('kl_growth measures doubling from a positive KL: the rise out of zero at the start is not growth', () => {
+    // the sampled KL estimate starts near 0 (here −0.127, as a real PPO run logged) and rises to its level
+    expect(run(steps(6, (i) => ({ kl: [-0.127, 0.05, 0.12, 0.25, 0.38, 0.501][i] }))).fired.has('kl_growth')).toBe(false);
+    expect(run(steps(6, (i) => ({ kl: [0, 0.05, 0.12, 0.25, 0.38, 0.501][i] }))).fired.has('kl_growth')).toBe(false);
+    // from a positive start, the same rise fires
+    expect(run(steps(6, (i) => ({ kl: [0.02, 0.05, 0.12, 0.25, 0.38, 0.501][i] }))).fired.has('kl_growth')).toBe(true);
+  });
+
   it('thresholds are the stage’s: a looser one does not fire', () => {
     const lines = steps(4, () => ({ truncated_ratio: 0.4 }));
     expect(run(lines).fired.has('truncation')).toBe(true);
