@@ -105,6 +105,10 @@ export interface PpoInputs {
   vfCoef: number;
   /** Optional logits [B,T,V] of the current policy: adds `entropy` (masked mean, as TRL's stats). */
   logits?: tf.Tensor3D;
+  /** Optional per-token entropy [B,T] of the current policy (differentiable); used instead of `logits`. */
+  tokenEntropy?: tf.Tensor2D;
+  /** Entropy bonus: loss −= entCoef · masked mean entropy (needs `tokenEntropy` or `logits`). */
+  entCoef?: number;
 }
 
 /** Entropy of softmax(logits) along the last axis, as TRL `entropy_from_logits`: logsumexp(z) − Σ softmax(z)·z. */
@@ -116,7 +120,7 @@ export function entropyFromLogits(logits: tf.Tensor): tf.Tensor {
  * PPO's clipped surrogate and clipped value loss, as TRL's classic `PPOTrainer.loss`:
  *   ratio = exp(logp − old_logp); pg = max(−A·ratio, −A·clip(ratio, 1±ε))
  *   v_clip = old_v + clip(v − old_v, ±ε_v); vf = ½·max((v − R)², (v_clip − R)²)
- *   loss = pg + vf_coef·vf;  approx_kl = ½·mean((logp − old_logp)²);  clipfrac = mean(pg2 > pg1)
+ *   loss = pg + vf_coef·vf − ent_coef·entropy (the bonus is 0 unless asked);  approx_kl = ½·mean((logp − old_logp)²);  clipfrac = mean(pg2 > pg1)
  *   policy_kl = mean(old_logp − logp);  ratio_mean = mean(ratio);  entropy = mean(H(softmax(logits)))
  * Means are over masked (response) tokens. Only `loss` is meant to be differentiated; the rest are
  * statistics (TRL computes them from the same graph and detaches them).
@@ -138,8 +142,11 @@ export function ppoLoss(x: PpoInputs) {
     const approxKl = tf.mul(0.5, maskedMeanT(tf.square(logRatio), x.mask));
     const policyKl = maskedMeanT(tf.neg(logRatio), x.mask);
     const ratioMean = maskedMeanT(ratio, x.mask);
-    const loss = tf.add(pgLoss, tf.mul(x.vfCoef, vfLoss)) as tf.Scalar;
-    const entropy = x.logits ? maskedMeanT(entropyFromLogits(x.logits), x.mask) : undefined;
+    const tokenEntropy = x.tokenEntropy ?? (x.logits ? entropyFromLogits(x.logits) : undefined);
+    const entropy = tokenEntropy ? maskedMeanT(tokenEntropy, x.mask) : undefined;
+    if (x.entCoef && !entropy) throw new Error('ppoLoss: entCoef needs tokenEntropy or logits');
+    const base = tf.add(pgLoss, tf.mul(x.vfCoef, vfLoss));
+    const loss = (x.entCoef && entropy ? tf.sub(base, tf.mul(x.entCoef, entropy)) : base) as tf.Scalar;
     return { loss, pgLoss, vfLoss, clipFrac, vfClipFrac, approxKl, policyKl, ratioMean, entropy };
   });
 }

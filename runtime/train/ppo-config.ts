@@ -11,6 +11,7 @@ export const ppoConfig = {
   cliprange: float('Policy ratio clip ε.', 0.2, 0, 10, { minExclusive: true }),
   cliprange_value: float('Value clip.', 0.2, 0, 1000, { minExclusive: true }),
   vf_coef: float('Value-loss coefficient.', 0.1, 0),
+  entropy_coef: float('Entropy bonus: the loss subtracts this times the mean token entropy of the policy over the response tokens (OpenRLHF entropy_loss_coef, verl entropy_coeff); keeps answers diverse. 0: off, as TRL.', 0, 0),
   whiten_rewards: bool('Scale per-token rewards by their batch standard deviation (TRL: whitened without shifting the mean) before GAE.', false),
   kl: block('KL penalty and its controller.', 'always', {
     init: float('Initial β.', 0.2, 0),

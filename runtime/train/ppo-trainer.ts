@@ -86,9 +86,10 @@ export function runPpo(ctx: StageContext, p: PpoParams): Promise<StageOutcome> {
         cliprange: p.cliprange,
         cliprangeValue: p.cliprange_value,
         vfCoef: p.vf_coef,
+        tokenEntropy: entropy,
+        entCoef: p.entropy_coef,
       });
-      const entMean = tf.div(tf.sum(tf.mul(entropy, m.mask)), tf.maximum(tf.sum(m.mask), 1));
-      return { loss: loss.loss, log: { pg_loss: loss.pgLoss, vf_loss: loss.vfLoss, clipfrac: loss.clipFrac, approx_kl: loss.approxKl, entropy: entMean } };
+      return { loss: loss.loss, log: { pg_loss: loss.pgLoss, vf_loss: loss.vfLoss, clipfrac: loss.clipFrac, approx_kl: loss.approxKl, entropy: loss.entropy! } };
     },
     stopAfterPass: (logged) => kl.stop_at > 0 && logged['approx_kl'] > kl.stop_at,
     finish: (ro, s, stats) => {

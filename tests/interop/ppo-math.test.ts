@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { expect, it } from 'vitest';
 import * as rl from '../../runtime/rl/advantages.ts';
-import { ppoLoss } from '../../runtime/rl/losses.ts';
+import { entropyFromLogits, ppoLoss } from '../../runtime/rl/losses.ts';
 import { describeInterop, pyJson, ROOT } from './python.ts';
 
 const rand = seedrandom('ppo-math');
@@ -93,6 +93,35 @@ describeInterop('interop: the exported PPO trainer computes what runtime/rl comp
       });
     }
   }
+
+  it('the entropy bonus: token_entropy aligned with token_logprobs, and the loss with entropy_coef', () => {
+    const V = 7;
+    const logits = lengths.map(() => Array.from({ length: T + 1 }, () => Array.from({ length: V }, () => n(3))));
+    // rlhfc: the entropy of the distribution that predicts token t+1, at position t (as the log-probs)
+    const ent = tf.tidy(() => entropyFromLogits(tf.tensor3d(logits).slice([0, 0, 0], [lengths.length, T, V])).arraySync() as number[][]);
+    const t2 = (x: number[][]) => tf.tensor2d(x);
+    const z = pad(batch.values.map((r) => r.map(() => 0)));
+    const local = tf.tidy(() => {
+      const l = ppoLoss({ oldLogprobs: t2(pad(batch.logprobs)), logprobs: t2(pad(batch.newLogprobs)), oldValues: t2(pad(batch.values)), values: t2(pad(batch.newValues)), advantages: t2(pad(batch.values)), returns: t2(z), mask: t2(mask), cliprange: cfg.cliprange, cliprangeValue: cfg.cliprangeValue, vfCoef: cfg.vfCoef, tokenEntropy: t2(ent), entCoef: 0.03 });
+      return { loss: l.loss.dataSync()[0], entropy: l.entropy!.dataSync()[0] };
+    });
+    const py = pyJson<{ ent: number[][]; loss: number; entropy: number }>(
+      `import json, sys, torch
+sys.path.insert(0, "compiler/export/trl/py")
+from rlhf_export.ppo import ppo_loss, token_entropy
+b = json.loads(${JSON.stringify(JSON.stringify({ logits, logprobs: pad(batch.logprobs), newLogprobs: pad(batch.newLogprobs), values: pad(batch.values), newValues: pad(batch.newValues), z, mask, cfg }))})
+t = lambda k: torch.tensor(b[k], dtype=torch.float64)
+c = b["cfg"]
+ent = token_entropy(t("logits"))[:, :-1]
+loss, st = ppo_loss(t("newLogprobs"), t("logprobs"), t("newValues"), t("values"), t("values"), t("z"), t("mask"), c["cliprange"], c["cliprangeValue"], c["vfCoef"], ent, 0.03)
+print(json.dumps({"ent": ent.tolist(), "loss": loss.item(), "entropy": st["entropy"].item()}))`,
+      { cwd: ROOT },
+    );
+    close(ent, py.ent, 'entropy');
+    expect(Math.abs(local.entropy - py.entropy)).toBeLessThan(1e-5);
+    expect(Math.abs(local.loss - py.loss)).toBeLessThan(1e-5);
+    expect(local.entropy).toBeGreaterThan(0.1); // the bonus is not vacuous
+  });
 
   it('the KL controllers and score scaling move the same way over 20 steps', () => {
     const kls = Array.from({ length: 20 }, () => rand() * 12);

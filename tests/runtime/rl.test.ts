@@ -315,6 +315,15 @@ describe('PPO loss', () => {
     close(read(() => ({ h: entropyFromLogits(logits()) })).h, [Math.log(4), 0], 4);
     close(read(() => ppoLoss({ ...inputs(tf.tensor2d([[-1, -1]])), logits: logits() })).entropy, [Math.log(4) / 2], 4);
   });
+  it('entropy bonus: loss − entropy_coef · masked mean entropy (per-token entropy or logits), 0 by default', () => {
+    const base = -0.2 + 0.1 * 0.1625; // the hand values above
+    const x = () => inputs(tf.tensor2d([[-0.5, -1.5]])); // made inside each tidy
+    close(read(() => ppoLoss({ ...x(), tokenEntropy: tf.tensor2d([[2, 1]]), entCoef: 0.05 })).loss, [base - 0.05 * 1.5]);
+    close(read(() => ppoLoss({ ...x(), tokenEntropy: tf.tensor2d([[2, 1]]), entCoef: 0.05, mask: tf.tensor2d([[1, 0]]) })).entropy, [2]);
+    close(read(() => ppoLoss({ ...x(), logits: tf.tensor3d([[[0, 0, 0, 0], [0, 0, 0, 0]]]), entCoef: 0.1 })).loss, [base - 0.1 * Math.log(4)], 5);
+    close(read(() => ppoLoss({ ...x(), tokenEntropy: tf.tensor2d([[2, 1]]) })).loss, [base]); // no coefficient: no bonus
+    expect(() => tf.tidy(() => ppoLoss({ ...x(), entCoef: 0.1 }).loss)).toThrow(/entCoef needs/);
+  });
 });
 
 describe('gradients match finite differences', () => {
@@ -363,6 +372,28 @@ describe('gradients match finite differences', () => {
       }).loss;
     };
     check(loss, [-0.95, -1.1, 0.1, -0.05]);
+  });
+  it('PPO loss with the entropy bonus w.r.t. the logits', () => {
+    // one token, 3-way logits: the surrogate through its log-prob (target 0) and −0.2·entropy
+    const loss = (t: tf.Tensor1D) => {
+      const logits = t.reshape([1, 1, 3]) as tf.Tensor3D;
+      const logprobs = tf.logSoftmax(logits).slice([0, 0, 0], [1, 1, 1]).reshape([1, 1]) as tf.Tensor2D;
+      return ppoLoss({
+        oldLogprobs: tf.tensor2d([[-1.1]]),
+        logprobs,
+        oldValues: tf.tensor2d([[0]]),
+        values: tf.tensor2d([[0.1]]),
+        advantages: tf.tensor2d([[0.7]]),
+        returns: tf.tensor2d([[0.2]]),
+        mask: tf.tensor2d([[1]]),
+        cliprange: 0.2,
+        cliprangeValue: 0.2,
+        vfCoef: 0.1,
+        logits,
+        entCoef: 0.2,
+      }).loss;
+    };
+    check(loss, [0.1, -0.3, 0.5]);
   });
   it('reward loss w.r.t. rewards, with margin and centering', () => {
     const loss = (t: tf.Tensor1D) => {

@@ -25,6 +25,7 @@ export const ppo: StageExport = {
     row((p) => p.cliprange, { into: 'config', fields: ['cliprange'] }),
     row((p) => p.cliprange_value, { into: 'config', fields: ['cliprange_value'] }),
     row((p) => p.vf_coef, { into: 'config', fields: ['vf_coef'] }),
+    row((p) => p.entropy_coef, { into: 'config', fields: ['entropy_coef'], note: 'loss − entropy_coef · masked mean token entropy (rlhf_export/ppo.py token_entropy), as rlhfc' }),
     row((p) => p.whiten_rewards, { into: 'config', fields: ['whiten_rewards'] }),
     row((p) => p.kl.init, { into: 'config', fields: ['kl_init'] }),
     row((p) => p.kl.adaptive, { into: 'config', fields: ['kl_adaptive'] }),

@@ -111,8 +111,9 @@ def compute_advantages(values, rewards, mask, gamma: float, lam: float):
     return whiten(adv, mask) * mask, returns
 
 
-def ppo_loss(logprobs, old_logprobs, values, old_values, advantages, returns, mask, cliprange: float, cliprange_value: float, vf_coef: float):
-    """Clipped surrogate + vf_coef · clipped value loss (masked means); returns (loss, stats)."""
+def ppo_loss(logprobs, old_logprobs, values, old_values, advantages, returns, mask, cliprange: float, cliprange_value: float, vf_coef: float, entropy=None, entropy_coef: float = 0.0):
+    """Clipped surrogate + vf_coef · clipped value loss − entropy_coef · entropy (masked means; the
+    entropy bonus needs the per-token `entropy`); returns (loss, stats)."""
     v_clipped = old_values + (values - old_values).clamp(-cliprange_value, cliprange_value)
     vf1, vf2 = (values - returns) ** 2, (v_clipped - returns) ** 2
     vf_loss = 0.5 * masked_mean(torch.maximum(vf1, vf2), mask)
@@ -122,6 +123,11 @@ def ppo_loss(logprobs, old_logprobs, values, old_values, advantages, returns, ma
     pg2 = -advantages * ratio.clamp(1 - cliprange, 1 + cliprange)
     pg_loss = masked_mean(torch.maximum(pg1, pg2), mask)
     loss = pg_loss + vf_coef * vf_loss
+    ent = masked_mean(entropy, mask) if entropy is not None else None
+    if entropy_coef:
+        if ent is None:
+            raise ValueError("ppo_loss: entropy_coef needs the per-token entropy")
+        loss = loss - entropy_coef * ent
     stats = {
         "pg_loss": pg_loss.detach(),
         "vf_loss": vf_loss.detach(),
@@ -131,6 +137,8 @@ def ppo_loss(logprobs, old_logprobs, values, old_values, advantages, returns, ma
         "policy_kl": masked_mean(-log_ratio, mask).detach(),
         "ratio": masked_mean(ratio, mask).detach(),
     }
+    if ent is not None:
+        stats["entropy"] = ent.detach()
     return loss, stats
 
 
@@ -215,6 +223,7 @@ class PPOConfig:
     cliprange: float = 0.2
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
+    entropy_coef: float = 0.0
     whiten_rewards: bool = False
     kl_init: float = 0.2
     kl_adaptive: bool = True
@@ -269,6 +278,12 @@ def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """log p(ids[t+1] | ids[..t]) at position t (the last position gets 0)."""
     lp = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
     return F.pad(lp, (0, 1))
+
+
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the next-token distribution at position t, aligned with token_logprobs (the last position gets 0)."""
+    lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return F.pad(-(lp.exp() * lp).sum(-1), (0, 1))
 
 
 class PPOTrainer:
@@ -423,7 +438,8 @@ class PPOTrainer:
                     with acc.autocast():
                         logits, v = self.model(ids[i], attn[i])
                     logp = token_logprobs(logits, ids[i])
-                    loss, st = ppo_loss(logp, old_logp[i], v.float(), old_values[i], advantages[i], returns[i], mask[i], a.cliprange, a.cliprange_value, a.vf_coef)
+                    ent = token_entropy(logits) if a.entropy_coef > 0 else None
+                    loss, st = ppo_loss(logp, old_logp[i], v.float(), old_values[i], advantages[i], returns[i], mask[i], a.cliprange, a.cliprange_value, a.vf_coef, ent, a.entropy_coef)
                     acc.backward(loss)
                     if a.max_grad_norm > 0:
                         acc.clip_grad_norm_(self.model.parameters(), a.max_grad_norm)
