@@ -144,9 +144,11 @@ export function ppoLoss(x: PpoInputs) {
     const ratioMean = maskedMeanT(ratio, x.mask);
     const tokenEntropy = x.tokenEntropy ?? (x.logits ? entropyFromLogits(x.logits) : undefined);
     const entropy = tokenEntropy ? maskedMeanT(tokenEntropy, x.mask) : undefined;
-    if (x.entCoef && !entropy) throw new Error('ppoLoss: entCoef needs tokenEntropy or logits');
-    const base = tf.add(pgLoss, tf.mul(x.vfCoef, vfLoss));
-    const loss = (x.entCoef && entropy ? tf.sub(base, tf.mul(x.entCoef, entropy)) : base) as tf.Scalar;
+    let loss = tf.add(pgLoss, tf.mul(x.vfCoef, vfLoss)) as tf.Scalar;
+    if (x.entCoef) {
+      if (!entropy) throw new Error('ppoLoss: entCoef needs tokenEntropy or logits');
+      loss = tf.sub(loss, tf.mul(x.entCoef, entropy));
+    }
     return { loss, pgLoss, vfLoss, clipFrac, vfClipFrac, approxKl, policyKl, ratioMean, entropy };
   });
 }

@@ -274,16 +274,21 @@ class PolicyWithValueHead(nn.Module):
         return out.logits, self.v_head(out.hidden_states[-1]).squeeze(-1)
 
 
-def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """log p(ids[t+1] | ids[..t]) at position t (the last position gets 0)."""
-    lp = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return F.pad(lp, (0, 1))
+def next_token_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log p(· | ids[..t]) at position t, over the vocabulary (positions 0..T−2)."""
+    return torch.log_softmax(logits[:, :-1].float(), dim=-1)
 
 
-def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, lsm: torch.Tensor | None = None) -> torch.Tensor:
+    """log p(ids[t+1] | ids[..t]) at position t (the last position gets 0); `lsm`: next_token_log_softmax(logits), if already computed."""
+    lsm = next_token_log_softmax(logits) if lsm is None else lsm
+    return F.pad(lsm.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1), (0, 1))
+
+
+def token_entropy(logits: torch.Tensor, lsm: torch.Tensor | None = None) -> torch.Tensor:
     """Entropy of the next-token distribution at position t, aligned with token_logprobs (the last position gets 0)."""
-    lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    return F.pad(-(lp.exp() * lp).sum(-1), (0, 1))
+    lsm = next_token_log_softmax(logits) if lsm is None else lsm
+    return F.pad(-(lsm.exp() * lsm).sum(-1), (0, 1))
 
 
 class PPOTrainer:
@@ -437,8 +442,9 @@ class PPOTrainer:
                     i = torch.tensor(mine_idx, device=ids.device)
                     with acc.autocast():
                         logits, v = self.model(ids[i], attn[i])
-                    logp = token_logprobs(logits, ids[i])
-                    ent = token_entropy(logits) if a.entropy_coef > 0 else None
+                    lsm = next_token_log_softmax(logits)  # once, for the log-probs and the entropy bonus
+                    logp = token_logprobs(logits, ids[i], lsm)
+                    ent = token_entropy(logits, lsm) if a.entropy_coef > 0 else None
                     loss, st = ppo_loss(logp, old_logp[i], v.float(), old_values[i], advantages[i], returns[i], mask[i], a.cliprange, a.cliprange_value, a.vf_coef, ent, a.entropy_coef)
                     acc.backward(loss)
                     if a.max_grad_norm > 0:
